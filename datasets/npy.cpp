@@ -1,0 +1,311 @@
+#include "datasets/npy.hpp"
+
+#include <bit>
+#include <cctype>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <stdexcept>
+
+namespace enf {
+namespace {
+
+// Array bytes are memcpy'd straight into host floats; only '<' (little-endian) data is accepted.
+static_assert(std::endian::native == std::endian::little,
+              "npy reader assumes a little-endian host");
+
+[[noreturn]] void fail(const std::string& name, const std::string& what) {
+    throw std::runtime_error("npy file '" + name + "': " + what);
+}
+
+// The header is a Python dict literal. numpy writes only str, bool and tuple-of-int values,
+// so a tiny parser for exactly those is enough (and safer than anything more general).
+struct HeaderValue {
+    enum class Kind { String, Bool, Tuple } kind = Kind::String;
+    std::string text;
+    bool flag = false;
+    std::vector<int64_t> tuple;
+};
+
+class HeaderParser {
+public:
+    HeaderParser(const std::string& text, const std::string& name) : s_(text), name_(name) {}
+
+    std::map<std::string, HeaderValue> parse_dict() {
+        std::map<std::string, HeaderValue> dict;
+        expect('{');
+        while (!eat('}')) {
+            const std::string key = parse_string();
+            expect(':');
+            dict[key] = parse_value();
+            if (!eat(',')) {
+                expect('}');
+                break;
+            }
+        }
+        skip_ws();  // numpy pads the header with spaces and a final '\n'
+        if (pos_ != s_.size()) error("unexpected text after the header dict");
+        return dict;
+    }
+
+private:
+    [[noreturn]] void error(const std::string& what) const {
+        fail(name_, "malformed header (" + what + " at offset " + std::to_string(pos_) + "): " + s_);
+    }
+    void skip_ws() {
+        while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+    }
+    bool eat(char c) {
+        skip_ws();
+        if (pos_ < s_.size() && s_[pos_] == c) {
+            ++pos_;
+            return true;
+        }
+        return false;
+    }
+    void expect(char c) {
+        if (!eat(c)) error(std::string("expected '") + c + "'");
+    }
+    bool eat_word(const char* word) {
+        skip_ws();
+        const std::size_t n = std::strlen(word);
+        if (s_.compare(pos_, n, word) != 0) return false;
+        pos_ += n;
+        return true;
+    }
+    std::string parse_string() {
+        skip_ws();
+        if (pos_ >= s_.size() || (s_[pos_] != '\'' && s_[pos_] != '"')) error("expected a string");
+        const char quote = s_[pos_++];
+        std::string out;
+        while (pos_ < s_.size() && s_[pos_] != quote) {
+            if (s_[pos_] == '\\' && pos_ + 1 < s_.size()) ++pos_;
+            out += s_[pos_++];
+        }
+        if (pos_ >= s_.size()) error("unterminated string");
+        ++pos_;
+        return out;
+    }
+    int64_t parse_int() {
+        skip_ws();
+        if (pos_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[pos_]))) error("expected an integer");
+        int64_t v = 0;
+        while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) {
+            const int digit = s_[pos_++] - '0';
+            if (v > (std::numeric_limits<int64_t>::max() - digit) / 10) error("integer too large");
+            v = v * 10 + digit;
+        }
+        if (pos_ < s_.size() && s_[pos_] == 'L') ++pos_;  // Python 2 long suffix in old files
+        return v;
+    }
+    HeaderValue parse_value() {
+        HeaderValue v;
+        skip_ws();
+        if (pos_ < s_.size() && (s_[pos_] == '\'' || s_[pos_] == '"')) {
+            v.text = parse_string();
+        } else if (eat_word("True")) {
+            v.kind = HeaderValue::Kind::Bool;
+            v.flag = true;
+        } else if (eat_word("False")) {
+            v.kind = HeaderValue::Kind::Bool;
+        } else if (eat('(')) {
+            v.kind = HeaderValue::Kind::Tuple;
+            while (!eat(')')) {
+                v.tuple.push_back(parse_int());
+                if (!eat(',')) {
+                    expect(')');
+                    break;
+                }
+            }
+        } else {
+            error("unsupported value (only str, bool and tuple of int)");
+        }
+        return v;
+    }
+
+    const std::string& s_;
+    const std::string& name_;
+    std::size_t pos_ = 0;
+};
+
+const HeaderValue& require(const std::map<std::string, HeaderValue>& dict, const char* key, HeaderValue::Kind kind,
+                           const std::string& name) {
+    const auto it = dict.find(key);
+    if (it == dict.end()) fail(name, std::string("header has no '") + key + "' entry");
+    if (it->second.kind != kind) fail(name, std::string("header entry '") + key + "' has the wrong type");
+    return it->second;
+}
+
+uint32_t read_le(const std::string& bytes, std::size_t at, int width) {
+    uint32_t v = 0;
+    for (int k = width - 1; k >= 0; --k) v = (v << 8) | static_cast<unsigned char>(bytes[at + k]);
+    return v;
+}
+
+// Fortran order is column-major: walk the C-order multi-index (last axis fastest) while
+// tracking the matching column-major offset.
+std::vector<double> fortran_to_c(const std::vector<double>& f, const std::vector<int64_t>& shape) {
+    const std::size_t nd = shape.size();
+    std::vector<std::size_t> stride(nd), idx(nd, 0);
+    std::size_t s = 1;
+    for (std::size_t j = 0; j < nd; ++j) {
+        stride[j] = s;
+        s *= static_cast<std::size_t>(shape[j]);
+    }
+    std::vector<double> c(f.size());
+    std::size_t off = 0;
+    for (std::size_t k = 0; k < c.size(); ++k) {
+        c[k] = f[off];
+        for (std::size_t j = nd; j-- > 0;) {
+            if (++idx[j] < static_cast<std::size_t>(shape[j])) {
+                off += stride[j];
+                break;
+            }
+            off -= (static_cast<std::size_t>(shape[j]) - 1) * stride[j];
+            idx[j] = 0;
+        }
+    }
+    return c;
+}
+
+template <class T>
+void decode(const char* src, std::size_t n, std::vector<double>& out) {
+    out.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        T v;
+        std::memcpy(&v, src + i * sizeof(T), sizeof(T));
+        out[i] = static_cast<double>(v);
+    }
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+    std::string t = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) t += (i ? ", " : "") + std::to_string(shape[i]);
+    return t + (shape.size() == 1 ? ",)" : ")");  // Python needs "(n,)" for a 1-tuple
+}
+
+// Readers must never see a half-written file: write a sibling temp file, then rename over path.
+void write_atomically(const std::string& path, const std::string& bytes) {
+    const std::string tmp = path + ".tmp";
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail(path, "cannot open '" + tmp + "' for writing");
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    std::error_code ec;
+    if (out) std::filesystem::rename(tmp, path, ec);
+    if (!out || ec) {
+        std::error_code ignored;
+        std::filesystem::remove(tmp, ignored);
+        fail(path, "cannot write '" + tmp + "' and rename it" + (ec ? ": " + ec.message() : std::string()));
+    }
+}
+
+}  // namespace
+
+NpyArray parse_npy(const std::string& bytes, const std::string& name) {
+    static const char magic[] = "\x93NUMPY";
+    if (bytes.size() < 10) fail(name, "file too short (" + std::to_string(bytes.size()) + " bytes)");
+    if (bytes.compare(0, 6, magic, 6) != 0) fail(name, "not a .npy file (bad magic string)");
+    const int major = static_cast<unsigned char>(bytes[6]);
+    const int minor = static_cast<unsigned char>(bytes[7]);
+    // 1.0 has a 2-byte header length; 2.0 widened it to 4 bytes; 3.0 only allows UTF-8 in the
+    // header, which does not matter for the ASCII keys we read.
+    const int len_width = major == 1 ? 2 : (major == 2 || major == 3) ? 4 : 0;
+    if (len_width == 0)
+        fail(name, "unsupported format version " + std::to_string(major) + "." + std::to_string(minor));
+    const std::size_t header_start = 8 + static_cast<std::size_t>(len_width);
+    if (bytes.size() < header_start) fail(name, "file too short for the header length field");
+    const std::size_t header_len = read_le(bytes, 8, len_width);
+    if (header_len > bytes.size() - header_start)
+        fail(name, "header length " + std::to_string(header_len) + " exceeds file size " +
+                       std::to_string(bytes.size()));
+
+    const std::string header = bytes.substr(header_start, header_len);
+    const auto dict = HeaderParser(header, name).parse_dict();
+    NpyArray a;
+    a.dtype = require(dict, "descr", HeaderValue::Kind::String, name).text;
+    const bool fortran = require(dict, "fortran_order", HeaderValue::Kind::Bool, name).flag;
+    a.shape = require(dict, "shape", HeaderValue::Kind::Tuple, name).tuple;
+    std::size_t esize = 0;
+    if (a.dtype == "<f4") esize = 4;
+    else if (a.dtype == "<f8") esize = 8;
+    else fail(name, "unsupported dtype '" + a.dtype + "' (only little-endian float32 '<f4' and float64 '<f8')");
+
+    const std::size_t available = bytes.size() - header_start - header_len;
+    // Stop multiplying once the count exceeds what the file holds, so a hostile shape cannot
+    // wrap around and then appear to match the data size.
+    std::size_t numel = 1;
+    bool too_big = false;
+    for (int64_t d : a.shape) {
+        const auto dim = static_cast<std::size_t>(d);
+        if (dim == 0) {
+            numel = 0;
+            too_big = false;
+            break;
+        }
+        if (numel > available / esize / dim) too_big = true;
+        else numel *= dim;
+    }
+    if (too_big || numel * esize != available)
+        fail(name, "data size mismatch: shape " + shape_text(a.shape) + " of " + a.dtype + " needs " +
+                       (too_big ? "more than " + std::to_string(available) : std::to_string(numel * esize)) +
+                       " bytes, file has " + std::to_string(available));
+
+    const char* src = bytes.data() + header_start + header_len;
+    if (esize == 4) decode<float>(src, numel, a.data);
+    else decode<double>(src, numel, a.data);
+    if (fortran && a.shape.size() > 1) a.data = fortran_to_c(a.data, a.shape);
+    return a;
+}
+
+NpyArray read_npy(const std::string& path) {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in) fail(path, "cannot open file");
+    const std::streamoff size = in.tellg();
+    if (size < 0) fail(path, "cannot determine file size");
+    std::string bytes(static_cast<std::size_t>(size), '\0');
+    in.seekg(0);
+    if (!in.read(bytes.data(), size)) fail(path, "read error");
+    return parse_npy(bytes, path);
+}
+
+void write_npy(const std::string& path, const std::vector<int64_t>& shape, const std::vector<double>& data,
+               bool float32) {
+    std::size_t numel = 1;
+    for (int64_t d : shape) {
+        if (d < 0) fail(path, "negative dimension in shape " + shape_text(shape));
+        if (d != 0 && numel > std::numeric_limits<std::size_t>::max() / static_cast<std::size_t>(d))
+            fail(path, "shape " + shape_text(shape) + " is too large");
+        numel *= static_cast<std::size_t>(d);
+    }
+    if (numel != data.size())
+        fail(path, "shape " + shape_text(shape) + " has " + std::to_string(numel) + " elements but data has " +
+                       std::to_string(data.size()));
+
+    std::string header = std::string("{'descr': '") + (float32 ? "<f4" : "<f8") +
+                         "', 'fortran_order': False, 'shape': " + shape_text(shape) + ", }";
+    // numpy pads (spaces, then '\n') so the data starts on a 64-byte boundary; version 2.0 only
+    // when the padded header does not fit the 16-bit length field of version 1.0.
+    const auto padding = [&](std::size_t preamble) { return (64 - (preamble + header.size() + 1) % 64) % 64; };
+    const bool v2 = header.size() + padding(10) + 1 > 65535;
+    const std::size_t preamble = v2 ? 12 : 10;
+    header.append(padding(preamble), ' ');
+    header += '\n';
+    std::string pre = "\x93NUMPY";
+    pre += static_cast<char>(v2 ? 2 : 1);
+    pre += '\0';
+    for (std::size_t k = 0; k < preamble - 8; ++k) pre += static_cast<char>((header.size() >> (8 * k)) & 0xff);
+
+    std::string body = pre + header;
+    for (double v : data) {
+        const auto f = static_cast<float>(v);
+        char buf[8];
+        std::memcpy(buf, float32 ? static_cast<const void*>(&f) : &v, float32 ? 4 : 8);
+        body.append(buf, float32 ? 4 : 8);
+    }
+    write_atomically(path, body);
+}
+
+}  // namespace enf

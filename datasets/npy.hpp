@@ -1,0 +1,29 @@
+// Reader/writer for NumPy .npy files (format versions 1.0, 2.0 and 3.0), restricted to the
+// little-endian float32/float64 arrays the datasets use. Values are converted to double.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace enf {
+
+struct NpyArray {
+    std::vector<int64_t> shape;   // empty for a 0-d array
+    std::vector<double> data;     // row-major (C order), even if the file was Fortran order
+    std::string dtype;            // "<f4" or "<f8", as stored in the file
+};
+
+// Throws std::runtime_error naming the file and the problem (e.g. the unsupported dtype).
+NpyArray read_npy(const std::string& path);
+
+// Same, from the bytes of a .npy file already in memory (e.g. a stored .npz member);
+// name_for_errors is used in error messages in place of a path.
+NpyArray parse_npy(const std::string& bytes, const std::string& name_for_errors);
+
+// Writes C-order "<f8" (or "<f4" when float32 is true). Atomic: writes path + ".tmp" and
+// renames it over path.
+void write_npy(const std::string& path, const std::vector<int64_t>& shape, const std::vector<double>& data,
+               bool float32 = false);
+
+}  // namespace enf

@@ -1,0 +1,447 @@
+#include "egnn/egnn_network.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace enf {
+
+using detail::ConstMatMap;
+
+std::string EgnnConfig::validate() const {
+  if (dim < 1 || dim > 3) return "dim must be 1, 2 or 3 (got " + std::to_string(dim) + ")";
+  if (in_node_nf < 1) return "in_node_nf must be at least 1";
+  if (out_node_nf < 1) return "out_node_nf must be at least 1";
+  if (hidden < 1) return "hidden width must be at least 1";
+  if (layers < 1) return "number of layers must be at least 1";
+  if (!(coords_range > 0)) return "coords_range must be positive";
+  return {};
+}
+
+void register_egnn_parameters(const EgnnConfig& cfg, ParameterLayout& layout) {
+  if (auto err = cfg.validate(); !err.empty()) throw std::invalid_argument("EGNN config: " + err);
+  const int H = cfg.hidden, edge_in = 2 * H + 1 + (cfg.edge_attr ? 1 : 0);
+  const std::string& p = cfg.prefix;
+  layout.add(p + "embedding.weight", {H, cfg.in_node_nf});
+  layout.add(p + "embedding.bias", {H});
+  layout.add(p + "embedding_out.weight", {cfg.out_node_nf, H});
+  layout.add(p + "embedding_out.bias", {cfg.out_node_nf});
+  for (int l = 0; l < cfg.layers; ++l) {
+    const std::string g = p + "gcl_" + std::to_string(l) + ".";
+    layout.add(g + "edge_mlp.0.weight", {H, edge_in});
+    layout.add(g + "edge_mlp.0.bias", {H});
+    layout.add(g + "edge_mlp.2.weight", {H, H});
+    layout.add(g + "edge_mlp.2.bias", {H});
+    layout.add(g + "node_mlp.0.weight", {H, 2 * H});
+    layout.add(g + "node_mlp.0.bias", {H});
+    layout.add(g + "node_mlp.2.weight", {H, H});
+    layout.add(g + "node_mlp.2.bias", {H});
+    layout.add(g + "coord_mlp.0.weight", {H, H});
+    layout.add(g + "coord_mlp.0.bias", {H});
+    layout.add(g + "coord_mlp.2.weight", {1, H});
+    if (cfg.attention) {
+      layout.add(g + "att_mlp.0.weight", {1, H});
+      layout.add(g + "att_mlp.0.bias", {1});
+    }
+  }
+}
+
+template <class T>
+EgnnNetwork<T>::EgnnNetwork(EgnnConfig cfg, const ParameterLayout& layout) : cfg_(std::move(cfg)) {
+  if (auto err = cfg_.validate(); !err.empty()) throw std::invalid_argument("EGNN config: " + err);
+  const int H = cfg_.hidden, edge_in = 2 * H + 1 + (cfg_.edge_attr ? 1 : 0);
+  auto get = [&](const std::string& name, std::vector<int> shape) {
+    const auto& info = layout.at(cfg_.prefix + name);
+    if (info.shape != shape) throw std::invalid_argument("parameter '" + info.name + "' has the wrong shape");
+    return info.offset;
+  };
+  emb_w_ = get("embedding.weight", {H, cfg_.in_node_nf});
+  emb_b_ = get("embedding.bias", {H});
+  out_w_ = get("embedding_out.weight", {cfg_.out_node_nf, H});
+  out_b_ = get("embedding_out.bias", {cfg_.out_node_nf});
+  for (int l = 0; l < cfg_.layers; ++l) {
+    const std::string g = "gcl_" + std::to_string(l) + ".";
+    LayerOffsets o;
+    o.e0w = get(g + "edge_mlp.0.weight", {H, edge_in});
+    o.e0b = get(g + "edge_mlp.0.bias", {H});
+    o.e2w = get(g + "edge_mlp.2.weight", {H, H});
+    o.e2b = get(g + "edge_mlp.2.bias", {H});
+    o.n0w = get(g + "node_mlp.0.weight", {H, 2 * H});
+    o.n0b = get(g + "node_mlp.0.bias", {H});
+    o.n2w = get(g + "node_mlp.2.weight", {H, H});
+    o.n2b = get(g + "node_mlp.2.bias", {H});
+    o.c0w = get(g + "coord_mlp.0.weight", {H, H});
+    o.c0b = get(g + "coord_mlp.0.bias", {H});
+    o.c2w = get(g + "coord_mlp.2.weight", {1, H});
+    if (cfg_.attention) {
+      o.aw = get(g + "att_mlp.0.weight", {1, H});
+      o.ab = get(g + "att_mlp.0.bias", {1});
+    }
+    off_.push_back(o);
+  }
+}
+
+template <class T>
+double EgnnNetwork<T>::forward_madds(int n, EgnnRequest req) const {
+  const double H = cfg_.hidden, E = double(n) * (n - 1), D = cfg_.dim;
+  double total = double(n) * cfg_.in_node_nf * H;  // embedding
+  for (int l = 0; l < cfg_.layers; ++l) {
+    const bool last = l == cfg_.layers - 1;
+    const bool coord = !last || req.positions, node = !last || req.features;
+    total += E * D * 2;                            // d, r
+    total += 2 * n * H * H + E * H * 2;            // P, Q, and the gather with r, a
+    total += E * H * H;                            // edge_mlp.2
+    if (cfg_.attention) total += 2 * E * H;        // att_mlp.0 and the gate
+    if (coord) total += E * H * H + E * H + E * D; // coord_mlp.0, .2, aggregation
+    if (node) total += E * H + 2 * n * H * H + n * H * H;
+  }
+  if (req.features) total += double(n) * H * cfg_.out_node_nf;
+  return total;
+}
+
+template <class T>
+void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, int n, int blocks, EgnnRequest req,
+                             EgnnWorkspace<T>& ws) const {
+  const int L = cfg_.layers, H = cfg_.hidden;
+  if (n < 2) throw std::invalid_argument("EGNN needs at least 2 nodes");
+  if (x.rows() != Eigen::Index(blocks) * n || x.cols() != cfg_.dim || h0.rows() != x.rows() ||
+      h0.cols() != cfg_.in_node_nf)
+    throw std::invalid_argument("EGNN forward: input shapes do not match the configuration");
+  if (ws.n != n) {
+    ws.recv.clear();
+    ws.send.clear();
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j)
+        if (i != j) {
+          ws.recv.push_back(i);
+          ws.send.push_back(j);
+        }
+    ws.n = n;
+  }
+  ws.blocks = blocks;
+  ws.request = req;
+  ws.xs.resize(L + 1);
+  ws.hs.resize(L + 1);
+  ws.layers.resize(L);
+  ws.xs[0] = x;
+  ws.h0 = std::move(h0);
+  detail::linear_forward<T>(ws.h0, ConstMatMap<T>(p + emb_w_, H, cfg_.in_node_nf), p + emb_b_, blocks, ws.hs[0]);
+  for (int l = 0; l < L; ++l) {
+    const bool last = l == L - 1;
+    layer_forward(p, l, n, blocks, !last || req.positions, !last || req.features, ws);
+  }
+  if (req.features)
+    detail::linear_forward<T>(ws.hs[L], ConstMatMap<T>(p + out_w_, cfg_.out_node_nf, H), p + out_b_, blocks,
+                              ws.h_out);
+}
+
+template <class T>
+void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool coord, bool node,
+                                   EgnnWorkspace<T>& ws) const {
+  using Vec = detail::Vec<T>;
+  const LayerOffsets& o = off_[l];
+  EgnnLayerRecord<T>& R = ws.layers[l];
+  const int D = cfg_.dim, H = cfg_.hidden, E = n * (n - 1), B = blocks;
+  const int edge_in = 2 * H + 1 + (cfg_.edge_attr ? 1 : 0);
+  const Mat& x = ws.xs[l];
+  const Mat& h = ws.hs[l];
+  R.coord_done = coord;
+  R.node_done = node;
+
+  // Geometry: d = x_i − x_j, r = |d|², u = d / (sqrt(r + 1e-8) + 1).
+  // Tangents: rᵏ = 2 d⁰·dᵏ;  uᵏ = dᵏ/den − d⁰ rᵏ q with q = 1 / (2 sq den²).
+  R.d.resize(Eigen::Index(B) * E, D);
+  R.u.resize(Eigen::Index(B) * E, D);
+  R.r.resize(Eigen::Index(B) * E);
+  R.sq.resize(E);
+  for (int b = 0; b < B; ++b)
+    for (int e = 0; e < E; ++e)
+      R.d.row(b * E + e) = x.row(b * n + ws.recv[e]) - x.row(b * n + ws.send[e]);
+  for (int e = 0; e < E; ++e) {
+    const T r0 = R.d.row(e).squaredNorm();
+    const T sq = std::sqrt(r0 + T(1e-8)), den = sq + T(1), q = T(1) / (T(2) * sq * den * den);
+    R.r[e] = r0;
+    R.sq[e] = sq;
+    R.u.row(e) = R.d.row(e) / den;
+    for (int b = 1; b < B; ++b) {
+      const T rb = T(2) * R.d.row(e).dot(R.d.row(b * E + e));
+      R.r[b * E + e] = rb;
+      R.u.row(b * E + e) = R.d.row(b * E + e) / den - R.d.row(e) * (rb * q);
+    }
+  }
+  const Vec& a = ws.layers[0].r;  // a_ij: r of the network input, fixed across layers
+
+  // edge_mlp.0 on [h_i, h_j, r, a] = A h_i + B h_j + w_r r + w_a a + b: the
+  // node parts are multiplied once per node, not once per edge.
+  ConstMatMap<T> W0(p + o.e0w, H, edge_in);
+  R.P.resize(h.rows(), H);
+  R.Q.resize(h.rows(), H);
+  R.P.noalias() = h * W0.leftCols(H).transpose();
+  R.Q.noalias() = h * W0.middleCols(H, H).transpose();
+  Eigen::Matrix<T, 1, Eigen::Dynamic> wr = W0.col(2 * H).transpose(), wa;
+  if (cfg_.edge_attr) wa = W0.col(2 * H + 1).transpose();
+  Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>> b0(p + o.e0b, H);
+  R.pre1.resize(Eigen::Index(B) * E, H);
+  for (int b = 0; b < B; ++b)
+    for (int e = 0; e < E; ++e) {
+      auto row = R.pre1.row(b * E + e);
+      row = R.P.row(b * n + ws.recv[e]) + R.Q.row(b * n + ws.send[e]) + wr * R.r[b * E + e];
+      if (cfg_.edge_attr) row += wa * a[b * E + e];
+      if (b == 0) row += b0;
+    }
+  detail::silu_forward<T>(R.pre1, B, R.y1, R.sig1);
+  detail::linear_forward<T>(R.y1, ConstMatMap<T>(p + o.e2w, H, H), p + o.e2b, B, R.pre2);
+  detail::silu_forward<T>(R.pre2, B, R.m0, R.sig2);
+
+  // Attention: m = m0 · σ(att·m0 + b);  mᵏ = m0ᵏ α⁰ + m0⁰ αᵏ.
+  if (cfg_.attention) {
+    Eigen::Map<const Vec> aw(p + o.aw, H);
+    Vec g = R.m0 * aw;
+    g.head(E).array() += p[o.ab];
+    detail::scalar_forward<T>(
+        g, B,
+        [](T s, T& y, T& d1, T& d2) {
+          y = detail::sigmoid(s);
+          d1 = y * (T(1) - y);
+          d2 = d1 * (T(1) - T(2) * y);
+        },
+        R.alpha, R.gd1, R.gd2);
+    R.g = std::move(g);
+    R.m.resize(R.m0.rows(), H);
+    for (int e = 0; e < E; ++e) R.m.row(e) = R.m0.row(e) * R.alpha[e];
+    for (int b = 1; b < B; ++b)
+      for (int e = 0; e < E; ++e)
+        R.m.row(b * E + e) = R.m0.row(b * E + e) * R.alpha[e] + R.m0.row(e) * R.alpha[b * E + e];
+  }
+  const Mat& m = cfg_.attention ? R.m : R.m0;
+
+  // Coordinates: x'_i = x_i + scale Σ_j u_ij φ_ij.
+  Mat& xo = ws.xs[l + 1];
+  xo = x;
+  if (coord) {
+    detail::linear_forward<T>(m, ConstMatMap<T>(p + o.c0w, H, H), p + o.c0b, B, R.c1);
+    detail::silu_forward<T>(R.c1, B, R.y3, R.sig3);
+    Eigen::Map<const Vec> c2(p + o.c2w, H);
+    R.phi_raw = R.y3 * c2;
+    if (cfg_.tanh) {
+      const T C = T(cfg_.coords_range / cfg_.layers);
+      detail::scalar_forward<T>(
+          R.phi_raw, B,
+          [C](T s, T& y, T& d1, T& d2) {
+            const T th = std::tanh(s);
+            y = C * th;
+            d1 = C * (T(1) - th * th);
+            d2 = T(-2) * th * d1;
+          },
+          R.phi, R.pd1, R.pd2);
+    } else {
+      R.phi = R.phi_raw;
+    }
+    const T scale = cfg_.aggregation == Aggregation::Mean ? T(1) / T(n - 1) : T(1);
+    for (int e = 0; e < E; ++e) xo.row(ws.recv[e]) += (scale * R.phi[e]) * R.u.row(e);
+    for (int b = 1; b < B; ++b)
+      for (int e = 0; e < E; ++e)
+        xo.row(b * n + ws.recv[e]) += scale * (R.u.row(b * E + e) * R.phi[e] + R.u.row(e) * R.phi[b * E + e]);
+  }
+
+  // Nodes: h' = h + node_mlp([h, Σ_j m_ij]).
+  Mat& ho = ws.hs[l + 1];
+  if (node) {
+    R.s.setZero(h.rows(), H);
+    for (int b = 0; b < B; ++b)
+      for (int e = 0; e < E; ++e) R.s.row(b * n + ws.recv[e]) += m.row(b * E + e);
+    ConstMatMap<T> N0(p + o.n0w, H, 2 * H);
+    R.pren.resize(h.rows(), H);
+    R.pren.noalias() = h * N0.leftCols(H).transpose();
+    R.pren.noalias() += R.s * N0.rightCols(H).transpose();
+    R.pren.topRows(n).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(p + o.n0b, H);
+    detail::silu_forward<T>(R.pren, B, R.yn, R.sign);
+    detail::linear_forward<T>(R.yn, ConstMatMap<T>(p + o.n2w, H, H), p + o.n2b, B, ho);
+    ho += h;
+  } else {
+    ho = h;
+  }
+}
+
+template <class T>
+void EgnnNetwork<T>::reverse(const T* p, const Mat* xbar_out, const Mat* hbar_out, EgnnWorkspace<T>& ws,
+                             Mat& xbar_in, Mat& h0bar, T* grad) const {
+  const int L = cfg_.layers, H = cfg_.hidden, B = ws.blocks, n = ws.n;
+  const Eigen::Index rows = Eigen::Index(B) * n;
+  if (xbar_out)
+    ws.xbar = *xbar_out;
+  else
+    ws.xbar.setZero(rows, cfg_.dim);
+  if (hbar_out && ws.request.features) {
+    detail::linear_reverse<T>(ws.hs[L], *hbar_out, ConstMatMap<T>(p + out_w_, cfg_.out_node_nf, H), B, &ws.hbar,
+                              false, grad + out_w_, grad + out_b_);
+  } else {
+    ws.hbar.setZero(rows, H);
+  }
+  ws.abar.setZero(Eigen::Index(B) * n * (n - 1));
+  for (int l = L - 1; l >= 0; --l) {
+    layer_reverse(p, l, n, B, ws, grad);
+    std::swap(ws.xbar, ws.xbar_next);
+    std::swap(ws.hbar, ws.hbar_next);
+  }
+  xbar_in = ws.xbar;
+  detail::linear_reverse<T>(ws.h0, ws.hbar, ConstMatMap<T>(p + emb_w_, H, cfg_.in_node_nf), B, &h0bar, false,
+                            grad + emb_w_, grad + emb_b_);
+}
+
+// Reverse of layer_forward. Reads ws.xbar/ws.hbar (cotangents of the layer's
+// outputs), writes ws.xbar_next/ws.hbar_next (of its inputs).
+template <class T>
+void EgnnNetwork<T>::layer_reverse(const T* p, int l, int n, int B, EgnnWorkspace<T>& ws, T* grad) const {
+  using Vec = detail::Vec<T>;
+  const LayerOffsets& o = off_[l];
+  EgnnLayerRecord<T>& R = ws.layers[l];
+  const int D = cfg_.dim, H = cfg_.hidden, E = n * (n - 1);
+  const int edge_in = 2 * H + 1 + (cfg_.edge_attr ? 1 : 0);
+  const Mat& h = ws.hs[l];
+  const Mat& m = cfg_.attention ? R.m : R.m0;
+  const Eigen::Index BE = Eigen::Index(B) * E;
+  Mat& xbar = ws.xbar;       // of x_{l+1}
+  Mat& hbar = ws.hbar;       // of h_{l+1}
+  Mat& xin = ws.xbar_next;   // of x_l
+  Mat& hin = ws.hbar_next;   // of h_l
+  xin = xbar;                // residual x' = x + ...
+  hin = hbar;                // residual h' = h + ...
+  ws.mbar.setZero(BE, H);
+
+  // Node update: h' = h + W2 silu(N_a h + N_b s + b0) + b2.
+  if (R.node_done) {
+    detail::linear_reverse<T>(R.yn, hbar, ConstMatMap<T>(p + o.n2w, H, H), B, &ws.ybar, false, grad + o.n2w,
+                              grad + o.n2b);
+    detail::silu_reverse<T>(R.pren, R.sign, B, ws.ybar);  // ybar now holds p̄ren
+    ConstMatMap<T> N0(p + o.n0w, H, 2 * H);
+    hin.noalias() += ws.ybar * N0.leftCols(H);
+    Mat sbar = ws.ybar * N0.rightCols(H);
+    Eigen::Map<detail::Mat<T>> gN0(grad + o.n0w, H, 2 * H);
+    gN0.leftCols(H).noalias() += ws.ybar.transpose() * h;
+    gN0.rightCols(H).noalias() += ws.ybar.transpose() * R.s;
+    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(grad + o.n0b, H) += ws.ybar.topRows(n).colwise().sum();
+    for (int b = 0; b < B; ++b)
+      for (int e = 0; e < E; ++e) ws.mbar.row(b * E + e) = sbar.row(b * n + ws.recv[e]);
+  }
+
+  // Coordinate update: x'_i = x_i + scale Σ_j u φ;  (uφ)ᵏ = uᵏ φ⁰ + u⁰ φᵏ.
+  ws.ubar.setZero(BE, D);
+  if (R.coord_done) {
+    const T scale = cfg_.aggregation == Aggregation::Mean ? T(1) / T(n - 1) : T(1);
+    ws.phibar.resize(BE);
+    for (int e = 0; e < E; ++e) {
+      const auto w0 = xbar.row(ws.recv[e]) * scale;  // cotangent of (uφ)⁰
+      ws.ubar.row(e) = w0 * R.phi[e];
+      T pb0 = w0.dot(R.u.row(e));
+      for (int b = 1; b < B; ++b) {
+        const auto wb = xbar.row(b * n + ws.recv[e]) * scale;
+        ws.ubar.row(e) += wb * R.phi[b * E + e];
+        pb0 += wb.dot(R.u.row(b * E + e));
+        ws.ubar.row(b * E + e) = wb * R.phi[e];
+        ws.phibar[b * E + e] = wb.dot(R.u.row(e));
+      }
+      ws.phibar[e] = pb0;
+    }
+    if (cfg_.tanh) detail::scalar_reverse<T>(R.phi_raw, R.pd1, R.pd2, B, ws.phibar);
+    Eigen::Map<const Vec> c2(p + o.c2w, H);
+    Eigen::Map<Vec>(grad + o.c2w, H).noalias() += R.y3.transpose() * ws.phibar;
+    ws.ybar.noalias() = ws.phibar * c2.transpose();
+    detail::silu_reverse<T>(R.c1, R.sig3, B, ws.ybar);  // c̄1
+    detail::linear_reverse<T>(m, ws.ybar, ConstMatMap<T>(p + o.c0w, H, H), B, &ws.mbar, true, grad + o.c0w,
+                              grad + o.c0b);
+  }
+
+  // Attention gate: m = m0 α.
+  Mat* m0bar = &ws.mbar;
+  if (cfg_.attention) {
+    ws.m0bar.resize(BE, H);
+    ws.gbar.resize(BE);
+    for (int e = 0; e < E; ++e) {
+      const T a0 = R.alpha[e];
+      ws.m0bar.row(e) = ws.mbar.row(e) * a0;
+      T ab0 = ws.mbar.row(e).dot(R.m0.row(e));
+      for (int b = 1; b < B; ++b) {
+        const Eigen::Index eb = b * E + e;
+        ws.m0bar.row(e) += ws.mbar.row(eb) * R.alpha[eb];
+        ab0 += ws.mbar.row(eb).dot(R.m0.row(eb));
+        ws.m0bar.row(eb) = ws.mbar.row(eb) * a0;
+        ws.gbar[eb] = ws.mbar.row(eb).dot(R.m0.row(e));
+      }
+      ws.gbar[e] = ab0;
+    }
+    detail::scalar_reverse<T>(R.g, R.gd1, R.gd2, B, ws.gbar);  // ḡ
+    Eigen::Map<const Vec> aw(p + o.aw, H);
+    ws.m0bar.noalias() += ws.gbar * aw.transpose();
+    Eigen::Map<Vec>(grad + o.aw, H).noalias() += R.m0.transpose() * ws.gbar;
+    grad[o.ab] += ws.gbar.head(E).sum();
+    m0bar = &ws.m0bar;
+  }
+
+  // edge_mlp: m0 = silu(W2 silu(pre1) + b2).
+  detail::silu_reverse<T>(R.pre2, R.sig2, B, *m0bar);
+  detail::linear_reverse<T>(R.y1, *m0bar, ConstMatMap<T>(p + o.e2w, H, H), B, &ws.ybar, false, grad + o.e2w,
+                            grad + o.e2b);
+  detail::silu_reverse<T>(R.pre1, R.sig1, B, ws.ybar);  // p̄re1
+  const Mat& pre1bar = ws.ybar;
+
+  ConstMatMap<T> W0(p + o.e0w, H, edge_in);
+  Eigen::Map<detail::Mat<T>> gW0(grad + o.e0w, H, edge_in);
+  Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(grad + o.e0b, H) += pre1bar.topRows(E).colwise().sum();
+  gW0.col(2 * H).noalias() += pre1bar.transpose() * R.r;
+  ws.rbar.noalias() = pre1bar * W0.col(2 * H);
+  if (cfg_.edge_attr) {
+    const Vec& a = ws.layers[0].r;
+    gW0.col(2 * H + 1).noalias() += pre1bar.transpose() * a;
+    ws.abar.noalias() += pre1bar * W0.col(2 * H + 1);
+  }
+  ws.Pbar.setZero(h.rows(), H);
+  ws.Qbar.setZero(h.rows(), H);
+  for (int b = 0; b < B; ++b)
+    for (int e = 0; e < E; ++e) {
+      ws.Pbar.row(b * n + ws.recv[e]) += pre1bar.row(b * E + e);
+      ws.Qbar.row(b * n + ws.send[e]) += pre1bar.row(b * E + e);
+    }
+  hin.noalias() += ws.Pbar * W0.leftCols(H);
+  hin.noalias() += ws.Qbar * W0.middleCols(H, H);
+  gW0.leftCols(H).noalias() += ws.Pbar.transpose() * h;
+  gW0.middleCols(H, H).noalias() += ws.Qbar.transpose() * h;
+
+  // The edge attribute a is layer 0's r: its cotangent joins r̄ there.
+  if (l == 0) ws.rbar += ws.abar;
+
+  // u = d/den(r⁰), uᵏ = dᵏ/den − d⁰ rᵏ q(r⁰), q = 1/(2 sq den²), q' = −(den²/sq + 2 den) q².
+  ws.dbar.resize(BE, D);
+  for (int e = 0; e < E; ++e) {
+    const T sq = R.sq[e], den = sq + T(1), q = T(1) / (T(2) * sq * den * den);
+    const T dq = -(den * den / sq + T(2) * den) * q * q;
+    const auto d0 = R.d.row(e);
+    ws.dbar.row(e) = ws.ubar.row(e) / den;
+    T r0bar = ws.rbar[e] - ws.ubar.row(e).dot(d0) * q;
+    for (int b = 1; b < B; ++b) {
+      const Eigen::Index eb = b * E + e;
+      const auto ub = ws.ubar.row(eb);
+      const T rb = R.r[eb], ubd0 = ub.dot(d0);
+      ws.dbar.row(eb) = ub / den;
+      r0bar -= ub.dot(R.d.row(eb)) * q + ubd0 * rb * dq;
+      ws.dbar.row(e) -= ub * (rb * q);
+      ws.rbar[eb] -= ubd0 * q;
+    }
+    // r⁰ = |d⁰|², rᵏ = 2 d⁰·dᵏ
+    ws.dbar.row(e) += T(2) * r0bar * d0;
+    for (int b = 1; b < B; ++b) {
+      const Eigen::Index eb = b * E + e;
+      ws.dbar.row(e) += T(2) * ws.rbar[eb] * R.d.row(eb);
+      ws.dbar.row(eb) += T(2) * ws.rbar[eb] * d0;
+    }
+  }
+  for (int b = 0; b < B; ++b)
+    for (int e = 0; e < E; ++e) {
+      xin.row(b * n + ws.recv[e]) += ws.dbar.row(b * E + e);
+      xin.row(b * n + ws.send[e]) -= ws.dbar.row(b * E + e);
+    }
+}
+
+template class EgnnNetwork<float>;
+template class EgnnNetwork<double>;
+
+}  // namespace enf

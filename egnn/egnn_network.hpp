@@ -1,0 +1,122 @@
+// The EGNN of the reference implementation (E_GCL layers, §1 of the fixtures
+// README), evaluated on one graph of n fully connected nodes, with K tangent
+// directions carried alongside the values (forward mode) and the exact reverse
+// pass of that forward computation.
+//
+// Shapes: a "stacked" matrix has 1+K row blocks of n rows each (block 0 the
+// value, block k the k-th tangent); positions are [n, D], node features [n, F].
+// Edges are all ordered pairs i != j; node i receives (sums) over its j.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "egnn/dual_ops.hpp"
+#include "egnn/parameters.hpp"
+
+namespace enf {
+
+enum class Aggregation { Sum, Mean };
+
+struct EgnnConfig {
+  int dim = 3;             // D: 2 or 3
+  int in_node_nf = 1;      // width of the embedding's input
+  int out_node_nf = 1;     // width of embedding_out's output
+  int hidden = 32;         // H
+  int layers = 3;          // L
+  bool attention = true;   // m_ij *= sigmoid(att_mlp(m_ij))
+  bool tanh = true;        // phi = (coords_range / L) * tanh(coord_mlp(m_ij))
+  double coords_range = 15.0;
+  // Sum, or Mean: coordinate updates divided by the n − 1 neighbours (the
+  // reference's unmasked unsorted_segment_mean). Node messages are always summed.
+  Aggregation aggregation = Aggregation::Sum;
+  bool edge_attr = true;   // a_ij = |x_i − x_j|² of the network input enters the edge MLP
+  std::string prefix = "egnn.";
+
+  // Returns an empty string when valid, else what is wrong.
+  std::string validate() const;
+};
+
+// Appends the network's tensors to `layout` in the reference's state_dict order.
+void register_egnn_parameters(const EgnnConfig& cfg, ParameterLayout& layout);
+
+// What the caller needs from a forward pass: skipping an output skips the work
+// only it needs (the last layer's node update, or its coordinate update).
+struct EgnnRequest {
+  bool positions = true;   // x_L
+  bool features = false;   // embedding_out(h_L)
+};
+
+template <class T>
+struct EgnnLayerRecord {
+  using Mat = detail::Mat<T>;
+  using Vec = detail::Vec<T>;
+  Mat d, u;                    // [B·E, D]: x_i − x_j and its normalised form
+  Vec r, sq;                   // r: [B·E] squared distance; sq: [E] sqrt(r⁰ + 1e-8)
+  Mat P, Q;                    // [B·n, H]: the receiver and sender parts of edge_mlp.0
+  Mat pre1, sig1, y1;          // edge_mlp.0 pre-activation, σ, SiLU output
+  Mat pre2, sig2, m0;          // edge_mlp.2
+  Vec g, gd1, gd2, alpha;      // attention logit, σ' and σ'', gate
+  Mat m;                       // gated message (attention on)
+  Mat c1, sig3, y3;            // coord_mlp.0
+  Vec phi_raw, phi, pd1, pd2;  // coord_mlp.2 output, after C·tanh, and its derivatives
+  Mat s, pren, sign, yn;       // node aggregation, node_mlp.0 pre-activation, σ, output
+  bool coord_done = false, node_done = false;
+};
+
+template <class T>
+struct EgnnWorkspace {
+  using Mat = detail::Mat<T>;
+  using Vec = detail::Vec<T>;
+  int n = 0, blocks = 0;
+  std::vector<int> recv, send;         // edge e: recv[e] <- send[e]
+  Mat h0;                              // embedding input (kept for the reverse pass)
+  std::vector<Mat> xs, hs;             // inputs of layer l (xs[L], hs[L]: network output)
+  std::vector<EgnnLayerRecord<T>> layers;
+  Mat h_out;                           // embedding_out(h_L)
+  EgnnRequest request;
+  // reverse-pass scratch
+  Mat xbar, hbar, xbar_next, hbar_next, mbar, m0bar, Pbar, Qbar, ybar, ubar, dbar;
+  Vec rbar, abar, phibar, gbar;
+};
+
+template <class T>
+class EgnnNetwork {
+ public:
+  using Mat = detail::Mat<T>;
+
+  // Resolves every tensor by name in `layout` (which must contain the network).
+  EgnnNetwork(EgnnConfig cfg, const ParameterLayout& layout);
+
+  const EgnnConfig& config() const { return cfg_; }
+
+  // x: [B·n, D], h0: [B·n, in_node_nf] stacked with B = 1 + K blocks.
+  // Results stay in the workspace: ws.xs[L] (positions) and ws.h_out.
+  void forward(const T* params, const Mat& x, Mat h0, int n, int blocks, EgnnRequest req,
+               EgnnWorkspace<T>& ws) const;
+
+  // Reverse of the last forward on `ws`: given cotangents of the stacked
+  // outputs (null = zero), writes the cotangents of the stacked inputs and
+  // accumulates the parameter gradient into `grad` (the layout of `params`).
+  void reverse(const T* params, const Mat* xbar_out, const Mat* hbar_out, EgnnWorkspace<T>& ws, Mat& xbar_in,
+               Mat& h0bar, T* grad) const;
+
+  // Multiply-adds of one forward pass over n nodes, per block (value or tangent).
+  double forward_madds(int n, EgnnRequest req) const;
+
+ private:
+  struct LayerOffsets {
+    std::size_t e0w, e0b, e2w, e2b, n0w, n0b, n2w, n2b, c0w, c0b, c2w, aw = 0, ab = 0;
+  };
+  EgnnConfig cfg_;
+  std::size_t emb_w_, emb_b_, out_w_, out_b_;
+  std::vector<LayerOffsets> off_;
+
+  void layer_forward(const T* p, int l, int n, int blocks, bool coord, bool node, EgnnWorkspace<T>& ws) const;
+  void layer_reverse(const T* p, int l, int n, int blocks, EgnnWorkspace<T>& ws, T* grad) const;
+};
+
+extern template class EgnnNetwork<float>;
+extern template class EgnnNetwork<double>;
+
+}  // namespace enf

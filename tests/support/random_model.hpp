@@ -1,0 +1,45 @@
+// Test support: random but reproducible models and inputs.
+#pragma once
+
+#include <vector>
+
+#include "egnn/vector_field.hpp"
+#include "engine/initialization.hpp"
+#include "engine/rng.hpp"
+
+namespace enf::test {
+
+// The reference initialisation plus `perturbation`·N(0,1) on every parameter,
+// so that no layer is close to the identity (as the fixtures' "perturbed").
+inline Parameters<double> random_params(const FieldConfig& cfg, std::uint64_t seed, double perturbation = 0.2) {
+  Parameters<double> p(field_layout(cfg));
+  Rng rng(seed);
+  initialize_egnn(cfg.egnn(), p, rng);
+  for (double& v : p.values) v += perturbation * rng.normal();
+  return p;
+}
+
+// n nodes: positions N(0, scale²) with the centre of mass removed, features N(0, 1).
+inline std::vector<double> random_state(const FieldConfig& cfg, int n, Rng& rng, double scale = 1.5) {
+  const int C = cfg.channels();
+  std::vector<double> z(std::size_t(n) * C);
+  for (int i = 0; i < n; ++i)
+    for (int c = 0; c < C; ++c) z[i * C + c] = rng.normal() * (c < cfg.dim ? scale : 1.0);
+  for (int d = 0; d < cfg.dim; ++d) {
+    double m = 0;
+    for (int i = 0; i < n; ++i) m += z[i * C + d];
+    for (int i = 0; i < n; ++i) z[i * C + d] -= m / n;
+  }
+  return z;
+}
+
+inline FieldConfig small_molecule_field() {
+  FieldConfig c;
+  c.dim = 3;
+  c.features = 3;
+  c.hidden = 8;
+  c.layers = 2;
+  return c;
+}
+
+}  // namespace enf::test

@@ -1,0 +1,13 @@
+// Entry points of the enf subcommands. Each takes the arguments after its
+// name, prints results on stdout and logs on stderr, and returns the exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace enf::cli {
+
+int run_bench_field(const std::vector<std::string>& args);
+int run_field(const std::vector<std::string>& args);
+
+}  // namespace enf::cli

@@ -1,0 +1,55 @@
+// enf: E(n)-equivariant continuous normalizing flows from the command line.
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "tools/commands.hpp"
+#include "tools/options.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: enf <command> [options]
+
+E(n)-equivariant continuous normalizing flows (Satorras, Hoogeboom et al., 2021)
+for particle systems (DW4, LJ13) and molecules (QM9).
+
+commands:
+  field          evaluate the EGNN vector field on a data file: velocity,
+                 divergence, Hutchinson estimate, timings
+  bench field    time the vector field and its derivatives (forward, J·v,
+                 reverse) on DW4, LJ13 and QM9-sized inputs, with FLOP rates
+
+Run 'enf <command> --help' for the options of a command.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::puts("enf 0.1.0");
+    return 0;
+  }
+  try {
+    const std::string cmd = args[0];
+    if (cmd == "field") return enf::cli::run_field({args.begin() + 1, args.end()});
+    if (cmd == "bench") {
+      if (args.size() >= 2 && args[1] == "field") return enf::cli::run_bench_field({args.begin() + 2, args.end()});
+      std::fputs("usage: enf bench field [options]   (see 'enf bench field --help')\n", stderr);
+      return 2;
+    }
+    std::fprintf(stderr, "enf: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+    return 2;
+  } catch (const enf::cli::UsageError& e) {
+    std::fprintf(stderr, "enf: %s\n(see 'enf %s --help')\n", e.what(), args[0].c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "enf: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,103 @@
+#include "tools/options.hpp"
+
+#include <sstream>
+
+namespace enf::cli {
+
+ParsedOptions::ParsedOptions(const CommandSpec& spec, const std::vector<std::string>& args) : spec_(spec) {
+  for (const auto& o : spec.options)
+    if (!o.value_hint.empty()) values_[o.name] = o.default_value;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      help_ = true;
+      continue;
+    }
+    if (a.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + a + "'");
+    std::string name = a.substr(2), value;
+    const auto eq = name.find('=');
+    const bool inline_value = eq != std::string::npos;
+    if (inline_value) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    const OptionSpec& o = find(name);
+    if (o.value_hint.empty()) {
+      if (inline_value) throw UsageError("--" + name + " takes no value");
+      values_.insert_or_assign(name, std::string(1, '1'));  // (not = "1": GCC 12 false -Wrestrict, PR 105329)
+      continue;
+    }
+    if (!inline_value) {
+      if (i + 1 >= args.size()) throw UsageError("--" + name + " needs a value (" + o.value_hint + ")");
+      value = args[++i];
+    }
+    values_[name] = value;
+  }
+}
+
+const OptionSpec& ParsedOptions::find(const std::string& name) const {
+  for (const auto& o : spec_.options)
+    if (o.name == name) return o;
+  throw UsageError("unknown option --" + name + " for 'enf " + spec_.name + "'");
+}
+
+bool ParsedOptions::flag(const std::string& name) const {
+  find(name);
+  return values_.count(name) && values_.at(name) == "1";
+}
+
+std::string ParsedOptions::str(const std::string& name) const {
+  find(name);
+  return values_.at(name);
+}
+
+int ParsedOptions::integer(const std::string& name) const {
+  const std::string v = str(name);
+  try {
+    std::size_t pos = 0;
+    const int x = std::stoi(v, &pos);
+    if (pos == v.size()) return x;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--" + name + " expects an integer, got '" + v + "'");
+}
+
+double ParsedOptions::real(const std::string& name) const {
+  const std::string v = str(name);
+  try {
+    std::size_t pos = 0;
+    const double x = std::stod(v, &pos);
+    if (pos == v.size()) return x;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--" + name + " expects a number, got '" + v + "'");
+}
+
+std::string ParsedOptions::choice(const std::string& name, const std::vector<std::string>& choices) const {
+  const std::string v = str(name);
+  std::string list;
+  for (const auto& c : choices) {
+    if (c == v) return v;
+    list += (list.empty() ? "" : ", ") + c;
+  }
+  throw UsageError("--" + name + " must be one of " + list + "; got '" + v + "'");
+}
+
+std::string usage(const CommandSpec& spec) {
+  std::ostringstream os;
+  os << "usage: enf " << spec.name << " [options]\n\n" << spec.summary << "\n";
+  if (!spec.details.empty()) os << "\n" << spec.details << "\n";
+  os << "\noptions:\n";
+  for (const auto& o : spec.options) {
+    std::string left = "  --" + o.name + (o.value_hint.empty() ? "" : " " + o.value_hint);
+    if (left.size() < 28) left.resize(28, ' ');
+    else left += "\n" + std::string(28, ' ');
+    os << left << o.help;
+    if (!o.value_hint.empty() && !o.default_value.empty()) os << " [default: " << o.default_value << "]";
+    os << "\n";
+  }
+  os << "  -h, --help                show this help\n";
+  return os.str();
+}
+
+}  // namespace enf::cli

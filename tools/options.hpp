@@ -1,0 +1,53 @@
+// One declarative option table shared by every subcommand: each option is a
+// row (name, value hint, default, help), parsed the same way and printed the
+// same way by --help.
+#pragma once
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace enf::cli {
+
+struct OptionSpec {
+  std::string name;           // without the leading "--"
+  std::string value_hint;     // empty: a flag without value
+  std::string default_value;  // shown in --help; used when absent
+  std::string help;
+};
+
+struct CommandSpec {
+  std::string name;     // e.g. "bench field"
+  std::string summary;  // one line
+  std::string details;  // paragraphs shown by --help, may be empty
+  std::vector<OptionSpec> options;
+};
+
+// Thrown for bad command lines; main prints it with a hint to --help.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class ParsedOptions {
+ public:
+  ParsedOptions(const CommandSpec& spec, const std::vector<std::string>& args);
+
+  bool help() const { return help_; }
+  bool flag(const std::string& name) const;
+  std::string str(const std::string& name) const;
+  int integer(const std::string& name) const;  // UsageError naming the option when not an integer
+  double real(const std::string& name) const;
+  // One of `choices`, else UsageError listing them.
+  std::string choice(const std::string& name, const std::vector<std::string>& choices) const;
+
+ private:
+  const CommandSpec& spec_;
+  std::map<std::string, std::string> values_;
+  bool help_ = false;
+  const OptionSpec& find(const std::string& name) const;
+};
+
+std::string usage(const CommandSpec& spec);
+
+}  // namespace enf::cli
