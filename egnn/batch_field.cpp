@@ -18,7 +18,7 @@ constexpr int kMaxGroups = 16;
 template <class T>
 BatchField<T>::BatchField(const VectorField<T>& field, int threads) : field_(field) {
   threads_ = threads > 0 ? threads : omp_get_max_threads();
-  ws_.resize(threads_);
+  scratch_.resize(threads_);
 }
 
 template <class T>
@@ -56,15 +56,34 @@ void BatchField<T>::check(const BatchInput<T>& in) const {
 }
 
 template <class T>
-typename BatchField<T>::Compact BatchField<T>::compact(const BatchInput<T>& in, int b) const {
+int BatchField<T>::compact(const BatchInput<T>& in, int b, Scratch& s) const {
   const int C = field_.config().channels();
-  Compact c;
+  s.nodes.clear();
   for (int i = 0; i < in.nodes; ++i)
-    if (!in.mask || in.mask[b * in.nodes + i] != T(0)) c.nodes.push_back(i);
-  c.z.resize(c.nodes.size() * C);
-  for (std::size_t k = 0; k < c.nodes.size(); ++k)
-    std::copy_n(in.z + (std::size_t(b) * in.nodes + c.nodes[k]) * C, C, c.z.data() + k * C);
-  return c;
+    if (!in.mask || in.mask[b * in.nodes + i] != T(0)) s.nodes.push_back(i);
+  const int nr = int(s.nodes.size());
+  s.z.resize(std::size_t(nr) * C);
+  for (int k = 0; k < nr; ++k) std::copy_n(in.z + (std::size_t(b) * in.nodes + s.nodes[k]) * C, C, s.z.data() + k * C);
+  return nr;
+}
+
+template <class T>
+void BatchField<T>::scatter(const T* compact, int rows, int b, const Scratch& s, int nodes, T* padded) const {
+  const int C = field_.config().channels(), nr = int(s.nodes.size());
+  const std::size_t S = std::size_t(nodes) * C;
+  for (int r = 0; r < rows; ++r)
+    for (int k = 0; k < nr; ++k)
+      std::copy_n(compact + (std::size_t(r) * nr + k) * C, C, padded + (std::size_t(b) * rows + r) * S + s.nodes[k] * C);
+}
+
+template <class T>
+void BatchField<T>::gather(const T* padded, int rows, int b, const Scratch& s, int nodes, Mat& out) const {
+  const int C = field_.config().channels(), nr = int(s.nodes.size());
+  const std::size_t S = std::size_t(nodes) * C;
+  out.resize(rows, nr * C);
+  for (int r = 0; r < rows; ++r)
+    for (int k = 0; k < nr; ++k)
+      std::copy_n(padded + (std::size_t(b) * rows + r) * S + s.nodes[k] * C, C, out.row(r).data() + k * C);
 }
 
 template <class T>
@@ -74,7 +93,7 @@ void BatchField<T>::for_each_sample(int B, Fn fn) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
   for (int b = 0; b < B; ++b) {
     try {
-      fn(b, ws_[omp_get_thread_num()]);
+      fn(b, scratch_[omp_get_thread_num()]);
     } catch (const std::exception& e) {
 #pragma omp critical
       if (error.empty()) error = e.what();
@@ -87,15 +106,16 @@ template <class T>
 template <class Fn>
 void BatchField<T>::for_each_sample_grad(int B, T* grad, Fn fn) {
   const int groups = std::min(B, kMaxGroups);
+  const std::size_t P = field_.parameter_count();
   std::string error;
   if (int(group_grad_.size()) < groups) group_grad_.resize(groups);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
   for (int g = 0; g < groups; ++g) {
     try {
       auto& acc = group_grad_[g];
-      acc.assign(field_.parameter_count(), T(0));
+      acc.assign(P, T(0));
       const int lo = int(std::int64_t(B) * g / groups), hi = int(std::int64_t(B) * (g + 1) / groups);
-      for (int b = lo; b < hi; ++b) fn(b, ws_[omp_get_thread_num()], acc.data());
+      for (int b = lo; b < hi; ++b) fn(b, scratch_[omp_get_thread_num()], acc.data());
     } catch (const std::exception& e) {
 #pragma omp critical
       if (error.empty()) error = e.what();
@@ -103,45 +123,43 @@ void BatchField<T>::for_each_sample_grad(int B, T* grad, Fn fn) {
   }
   if (!error.empty()) throw std::runtime_error(error);
   for (int g = 0; g < groups; ++g)
-    for (std::size_t i = 0; i < field_.parameter_count(); ++i) grad[i] += group_grad_[g][i];
+    for (std::size_t i = 0; i < P; ++i) grad[i] += group_grad_[g][i];
 }
+
+namespace {
+template <class T>
+T time_of(const BatchInput<T>& in, int b) {
+  return in.t[in.t.size() == 1 ? 0 : b];
+}
+}  // namespace
 
 template <class T>
 void BatchField<T>::velocity(const T* params, const BatchInput<T>& in, T* f) {
   check(in);
-  const int C = field_.config().channels(), n = in.nodes;
-  std::fill_n(f, std::size_t(in.batch) * n * C, T(0));
-  for_each_sample(in.batch, [&](int b, FieldWorkspace<T>& ws) {
-    Compact c = compact(in, b);
-    std::vector<T> out(c.z.size());
-    field_.forward(params, c.z.data(), int(c.nodes.size()), in.t[in.t.size() == 1 ? 0 : b], nullptr, ws, out.data(),
-                   nullptr);
-    for (std::size_t k = 0; k < c.nodes.size(); ++k)
-      std::copy_n(out.data() + k * C, C, f + (std::size_t(b) * n + c.nodes[k]) * C);
+  const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
+  std::fill_n(f, in.batch * S, T(0));
+  for_each_sample(in.batch, [&](int b, Scratch& s) {
+    const int nr = compact(in, b, s);
+    s.out.resize(s.z.size());
+    field_.forward(params, s.z.data(), nr, time_of(in, b), nullptr, s.ws, s.out.data(), nullptr);
+    scatter(s.out.data(), 1, b, s, in.nodes, f);
   });
 }
 
 template <class T>
 void BatchField<T>::jvp(const T* params, const BatchInput<T>& in, int K, const T* V, T* f, T* JV) {
   check(in);
-  const int C = field_.config().channels(), n = in.nodes;
-  const std::size_t S = std::size_t(n) * C;
+  if (K < 1) throw std::invalid_argument("jvp needs at least one tangent direction");
+  const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
   std::fill_n(f, in.batch * S, T(0));
   std::fill_n(JV, in.batch * K * S, T(0));
-  for_each_sample(in.batch, [&](int b, FieldWorkspace<T>& ws) {
-    Compact c = compact(in, b);
-    const int nr = int(c.nodes.size());
-    Mat Vc(K, nr * C), JVc;
-    for (int k = 0; k < K; ++k)
-      for (int i = 0; i < nr; ++i)
-        for (int ch = 0; ch < C; ++ch) Vc(k, i * C + ch) = V[(std::size_t(b) * K + k) * S + c.nodes[i] * C + ch];
-    std::vector<T> out(c.z.size());
-    field_.forward(params, c.z.data(), nr, in.t[in.t.size() == 1 ? 0 : b], &Vc, ws, out.data(), &JVc);
-    for (int i = 0; i < nr; ++i)
-      for (int ch = 0; ch < C; ++ch) {
-        f[b * S + c.nodes[i] * C + ch] = out[i * C + ch];
-        for (int k = 0; k < K; ++k) JV[(std::size_t(b) * K + k) * S + c.nodes[i] * C + ch] = JVc(k, i * C + ch);
-      }
+  for_each_sample(in.batch, [&](int b, Scratch& s) {
+    const int nr = compact(in, b, s);
+    gather(V, K, b, s, in.nodes, s.V);
+    s.out.resize(s.z.size());
+    field_.forward(params, s.z.data(), nr, time_of(in, b), &s.V, s.ws, s.out.data(), &s.JV);
+    scatter(s.out.data(), 1, b, s, in.nodes, f);
+    scatter(s.JV.data(), K, b, s, in.nodes, JV);
   });
 }
 
@@ -149,71 +167,63 @@ template <class T>
 void BatchField<T>::vjp(const T* params, const BatchInput<T>& in, int K, const T* V, const T* fbar, const T* JVbar,
                         T* zbar, T* grad) {
   check(in);
-  const int C = field_.config().channels(), n = in.nodes;
-  const std::size_t S = std::size_t(n) * C;
-    std::fill_n(zbar, in.batch * S, T(0));
-  for_each_sample_grad(in.batch, grad, [&](int b, FieldWorkspace<T>& ws, T* g) {
-    Compact c = compact(in, b);
-    const int nr = int(c.nodes.size());
-    Mat Vc(K, nr * C), JVc, JVbarc(K, nr * C);
-    std::vector<T> out(c.z.size()), fb(c.z.size()), zb(c.z.size());
-    for (int i = 0; i < nr; ++i)
-      for (int ch = 0; ch < C; ++ch) {
-        const std::size_t src = c.nodes[i] * C + ch;
-        fb[i * C + ch] = fbar ? fbar[b * S + src] : T(0);
-        for (int k = 0; k < K; ++k) {
-          Vc(k, i * C + ch) = V[(std::size_t(b) * K + k) * S + src];
-          JVbarc(k, i * C + ch) = JVbar ? JVbar[(std::size_t(b) * K + k) * S + src] : T(0);
-        }
-      }
-    field_.forward(params, c.z.data(), nr, in.t[in.t.size() == 1 ? 0 : b], K ? &Vc : nullptr, ws, out.data(),
-                   K ? &JVc : nullptr);
-    field_.reverse(params, ws, fb.data(), K ? &JVbarc : nullptr, zb.data(), g);
-    for (int i = 0; i < nr; ++i)
-      for (int ch = 0; ch < C; ++ch) zbar[b * S + c.nodes[i] * C + ch] = zb[i * C + ch];
+  const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
+  std::fill_n(zbar, in.batch * S, T(0));
+  for_each_sample_grad(in.batch, grad, [&](int b, Scratch& s, T* g) {
+    const int nr = compact(in, b, s);
+    s.out.resize(s.z.size());
+    s.zbar.resize(s.z.size());
+    s.fbar.assign(s.z.size(), T(0));
+    if (fbar) {
+      gather(fbar, 1, b, s, in.nodes, s.JVbar);
+      std::copy_n(s.JVbar.data(), s.z.size(), s.fbar.data());
+    }
+    if (K > 0) {
+      gather(V, K, b, s, in.nodes, s.V);
+      if (JVbar)
+        gather(JVbar, K, b, s, in.nodes, s.JVbar);
+      else
+        s.JVbar.setZero(K, s.z.size());
+    }
+    field_.forward(params, s.z.data(), nr, time_of(in, b), K ? &s.V : nullptr, s.ws, s.out.data(), K ? &s.JV : nullptr);
+    field_.reverse(params, s.ws, s.fbar.data(), K ? &s.JVbar : nullptr, s.zbar.data(), g);
+    scatter(s.zbar.data(), 1, b, s, in.nodes, zbar);
   });
 }
 
 template <class T>
 void BatchField<T>::divergence(const T* params, const BatchInput<T>& in, T* f, T* div) {
   check(in);
-  const int C = field_.config().channels(), n = in.nodes;
-  const std::size_t S = std::size_t(n) * C;
+  const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
   std::fill_n(f, in.batch * S, T(0));
-  for_each_sample(in.batch, [&](int b, FieldWorkspace<T>& ws) {
-    Compact c = compact(in, b);
-    const int nr = int(c.nodes.size()), dimz = nr * C;
-    std::vector<T> out(c.z.size());
-    Mat Vc, JVc;
+  for_each_sample(in.batch, [&](int b, Scratch& s) {
+    const int nr = compact(in, b, s), dimz = int(s.z.size());
+    s.out.resize(dimz);
     T tr = 0;
     for (int k0 = 0; k0 < dimz; k0 += kTraceChunk) {
       const int K = std::min(kTraceChunk, dimz - k0);
-      Vc.setZero(K, dimz);
-      for (int k = 0; k < K; ++k) Vc(k, k0 + k) = T(1);
-      field_.forward(params, c.z.data(), nr, in.t[in.t.size() == 1 ? 0 : b], &Vc, ws, out.data(), &JVc);
-      for (int k = 0; k < K; ++k) tr += JVc(k, k0 + k);
+      s.V.setZero(K, dimz);
+      for (int k = 0; k < K; ++k) s.V(k, k0 + k) = T(1);
+      field_.forward(params, s.z.data(), nr, time_of(in, b), &s.V, s.ws, s.out.data(), &s.JV);
+      for (int k = 0; k < K; ++k) tr += s.JV(k, k0 + k);
     }
     div[b] = tr;
-    for (int i = 0; i < nr; ++i) std::copy_n(out.data() + i * C, C, f + b * S + c.nodes[i] * C);
+    scatter(s.out.data(), 1, b, s, in.nodes, f);
   });
 }
 
 template <class T>
 void BatchField<T>::hutchinson(const T* params, const BatchInput<T>& in, const T* eps, T* f, T* est) {
   check(in);
-  const int C = field_.config().channels(), n = in.nodes;
-  const std::size_t S = std::size_t(n) * C;
+  const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
   std::fill_n(f, in.batch * S, T(0));
-  for_each_sample(in.batch, [&](int b, FieldWorkspace<T>& ws) {
-    Compact c = compact(in, b);
-    const int nr = int(c.nodes.size());
-    Mat Vc(1, nr * C), JVc;
-    for (int i = 0; i < nr; ++i)
-      for (int ch = 0; ch < C; ++ch) Vc(0, i * C + ch) = eps[b * S + c.nodes[i] * C + ch];
-    std::vector<T> out(c.z.size());
-    field_.forward(params, c.z.data(), nr, in.t[in.t.size() == 1 ? 0 : b], &Vc, ws, out.data(), &JVc);
-    est[b] = Vc.row(0).dot(JVc.row(0));
-    for (int i = 0; i < nr; ++i) std::copy_n(out.data() + i * C, C, f + b * S + c.nodes[i] * C);
+  for_each_sample(in.batch, [&](int b, Scratch& s) {
+    const int nr = compact(in, b, s);
+    gather(eps, 1, b, s, in.nodes, s.V);
+    s.out.resize(s.z.size());
+    field_.forward(params, s.z.data(), nr, time_of(in, b), &s.V, s.ws, s.out.data(), &s.JV);
+    est[b] = s.V.row(0).dot(s.JV.row(0));
+    scatter(s.out.data(), 1, b, s, in.nodes, f);
   });
 }
 
@@ -221,42 +231,39 @@ template <class T>
 void BatchField<T>::adjoint_vjp(const T* params, const BatchInput<T>& in, const T* eps, const T* a, const T* a_l,
                                 T* zbar, T* grad) {
   check(in);
-  const int C = field_.config().channels(), n = in.nodes;
-  const std::size_t S = std::size_t(n) * C;
-    std::fill_n(zbar, in.batch * S, T(0));
-  for_each_sample_grad(in.batch, grad, [&](int b, FieldWorkspace<T>& ws, T* g) {
-    Compact c = compact(in, b);
-    const int nr = int(c.nodes.size()), dimz = nr * C;
-    const T t = in.t[in.t.size() == 1 ? 0 : b];
-    std::vector<T> out(dimz), ab(dimz), zb(dimz), acc(dimz, T(0));
-    for (int i = 0; i < nr; ++i)
-      for (int ch = 0; ch < C; ++ch) ab[i * C + ch] = a[b * S + c.nodes[i] * C + ch];
-    Mat Vc, JVc, JVbar;
+  const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
+  std::fill_n(zbar, in.batch * S, T(0));
+  for_each_sample_grad(in.batch, grad, [&](int b, Scratch& s, T* g) {
+    const int nr = compact(in, b, s), dimz = int(s.z.size());
+    const T t = time_of(in, b);
+    s.out.resize(dimz);
+    s.zbar.resize(dimz);
+    gather(a, 1, b, s, in.nodes, s.JVbar);
+    s.fbar.assign(s.JVbar.data(), s.JVbar.data() + dimz);
     if (eps) {
-      // εᵀJε: J·ε's cotangent is a_ℓ ε.
-      Vc.resize(1, dimz);
-      for (int i = 0; i < nr; ++i)
-        for (int ch = 0; ch < C; ++ch) Vc(0, i * C + ch) = eps[b * S + c.nodes[i] * C + ch];
-      JVbar = Vc * a_l[b];
-      field_.forward(params, c.z.data(), nr, t, &Vc, ws, out.data(), &JVc);
-      field_.reverse(params, ws, ab.data(), &JVbar, acc.data(), g);
+      // εᵀJε: the cotangent of J·ε is a_ℓ ε.
+      gather(eps, 1, b, s, in.nodes, s.V);
+      s.JVbar = s.V * a_l[b];
+      field_.forward(params, s.z.data(), nr, t, &s.V, s.ws, s.out.data(), &s.JV);
+      field_.reverse(params, s.ws, s.fbar.data(), &s.JVbar, s.zbar.data(), g);
     } else {
       // tr J = Σ_k e_kᵀ J e_k, in chunks of directions; f̄ enters once.
+      s.acc.assign(dimz, T(0));
       for (int k0 = 0; k0 < dimz; k0 += kTraceChunk) {
         const int K = std::min(kTraceChunk, dimz - k0);
-        Vc.setZero(K, dimz);
-        JVbar.setZero(K, dimz);
+        s.V.setZero(K, dimz);
+        s.JVbar.setZero(K, dimz);
         for (int k = 0; k < K; ++k) {
-          Vc(k, k0 + k) = T(1);
-          JVbar(k, k0 + k) = a_l[b];
+          s.V(k, k0 + k) = T(1);
+          s.JVbar(k, k0 + k) = a_l[b];
         }
-        field_.forward(params, c.z.data(), nr, t, &Vc, ws, out.data(), &JVc);
-        field_.reverse(params, ws, k0 == 0 ? ab.data() : nullptr, &JVbar, zb.data(), g);
-        for (int k = 0; k < dimz; ++k) acc[k] += zb[k];
+        field_.forward(params, s.z.data(), nr, t, &s.V, s.ws, s.out.data(), &s.JV);
+        field_.reverse(params, s.ws, k0 == 0 ? s.fbar.data() : nullptr, &s.JVbar, s.zbar.data(), g);
+        for (int k = 0; k < dimz; ++k) s.acc[k] += s.zbar[k];
       }
+      s.zbar = s.acc;
     }
-    for (int i = 0; i < nr; ++i)
-      for (int ch = 0; ch < C; ++ch) zbar[b * S + c.nodes[i] * C + ch] = acc[i * C + ch];
+    scatter(s.zbar.data(), 1, b, s, in.nodes, zbar);
   });
 }
 

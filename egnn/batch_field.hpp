@@ -59,19 +59,27 @@ class BatchField {
   static constexpr int kTraceChunk = 32;
 
  private:
-  struct Compact {
-    std::vector<int> nodes;  // indices of the real nodes
-    std::vector<T> z;        // compact state
+  // Per-thread scratch, sized once per shape: nothing allocates per sample.
+  struct Scratch {
+    FieldWorkspace<T> ws;
+    std::vector<int> nodes;                // indices of the real nodes of the current sample
+    std::vector<T> z, out, fbar, zbar, acc;  // compact per-sample vectors
+    Mat V, JV, JVbar;
   };
   const VectorField<T>& field_;
   int threads_;
-  std::vector<FieldWorkspace<T>> ws_;  // one per thread
+  std::vector<Scratch> scratch_;  // one per thread
   // 64-byte aligned: Eigen peels unaligned heads of vectorised loops, so the
   // rounding of an accumulation can depend on the buffer's address.
   std::vector<std::vector<T, Eigen::aligned_allocator<T>>> group_grad_;
 
   void check(const BatchInput<T>& in) const;
-  Compact compact(const BatchInput<T>& in, int b) const;
+  // Gathers sample b's real nodes into s.nodes and s.z; returns their number.
+  int compact(const BatchInput<T>& in, int b, Scratch& s) const;
+  // Copies a compact per-sample array (rows × n_real·C) into the padded layout.
+  void scatter(const T* compact, int rows, int b, const Scratch& s, int nodes, T* padded) const;
+  // Gathers rows × n·C padded values of sample b into a compact matrix.
+  void gather(const T* padded, int rows, int b, const Scratch& s, int nodes, Mat& out) const;
   template <class Fn>
   void for_each_sample(int B, Fn fn);
   template <class Fn>

@@ -19,69 +19,45 @@ using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 template <class T>
 using ConstMatMap = Eigen::Map<const Mat<T>>;
 
-// Scalar activations with the first two derivatives, all from σ(s).
-//   silu(s)   = s σ(s)
-//   silu'(s)  = σ (1 + s (1 − σ))
-//   silu''(s) = σ (1 − σ) (2 + s (1 − 2σ))
+// σ(s) = 1 / (1 + e^(−s))
 template <class T>
 inline T sigmoid(T s) {
   return T(1) / (T(1) + std::exp(-s));
 }
-template <class T>
-inline T silu_d1(T s, T sg) {
-  return sg * (T(1) + s * (T(1) - sg));
-}
-template <class T>
-inline T silu_d2(T s, T sg) {
-  return sg * (T(1) - sg) * (T(2) + s * (T(1) - T(2) * sg));
-}
 
-// y = silu(s) blockwise. Stores σ(s⁰) in `sig` (rows × cols of block 0) for the
-// reverse rule. Block k: yᵏ = silu'(s⁰) sᵏ.
+// y = silu(s) blockwise. Stores σ(s⁰) and silu'(s⁰) (rows × cols of block 0)
+// for the tangents and the reverse rule. Block k: yᵏ = silu'(s⁰) sᵏ.
+// Whole-block array expressions, so Eigen vectorises the exponentials.
 template <class T>
-void silu_forward(const Mat<T>& s, int blocks, Mat<T>& y, Mat<T>& sig) {
+void silu_forward(const Mat<T>& s, int blocks, Mat<T>& y, Mat<T>& sig, Mat<T>& d1) {
   const Eigen::Index rows = s.rows() / blocks, cols = s.cols();
   y.resize(s.rows(), cols);
-  sig.resize(rows, cols);
-  for (Eigen::Index r = 0; r < rows; ++r) {
-    for (Eigen::Index c = 0; c < cols; ++c) {
-      const T s0 = s(r, c), sg = sigmoid(s0);
-      sig(r, c) = sg;
-      y(r, c) = s0 * sg;
-    }
-  }
-  for (int b = 1; b < blocks; ++b) {
-    for (Eigen::Index r = 0; r < rows; ++r) {
-      for (Eigen::Index c = 0; c < cols; ++c) {
-        y(b * rows + r, c) = silu_d1(s(r, c), sig(r, c)) * s(b * rows + r, c);
-      }
-    }
-  }
+  const auto s0 = s.topRows(rows).array();
+  sig = (T(1) + (-s0).exp()).inverse().matrix();
+  y.topRows(rows) = (s0 * sig.array()).matrix();
+  if (blocks == 1) return;
+  d1 = (sig.array() * (T(1) + s0 * (T(1) - sig.array()))).matrix();
+  for (int b = 1; b < blocks; ++b)
+    y.middleRows(b * rows, rows) = (d1.array() * s.middleRows(b * rows, rows).array()).matrix();
 }
 
 // Reverse of silu_forward: s̄⁰ = g'(s⁰) ȳ⁰ + g''(s⁰) Σ_k sᵏ ȳᵏ,  s̄ᵏ = g'(s⁰) ȳᵏ.
-// `ybar` is overwritten with s̄ (in place).
+// `ybar` is overwritten with s̄ (in place); `mix` is scratch.
 template <class T>
-void silu_reverse(const Mat<T>& s, const Mat<T>& sig, int blocks, Mat<T>& ybar) {
-  const Eigen::Index rows = s.rows() / blocks, cols = s.cols();
-  for (Eigen::Index r = 0; r < rows; ++r) {
-    for (Eigen::Index c = 0; c < cols; ++c) {
-      const T s0 = s(r, c), sg = sig(r, c);
-      const T d1 = silu_d1(s0, sg);
-      T acc = d1 * ybar(r, c);
-      if (blocks > 1) {
-        const T d2 = silu_d2(s0, sg);
-        T mix = 0;
-        for (int b = 1; b < blocks; ++b) {
-          const Eigen::Index rb = b * rows + r;
-          mix += s(rb, c) * ybar(rb, c);
-          ybar(rb, c) *= d1;
-        }
-        acc += d2 * mix;
-      }
-      ybar(r, c) = acc;
-    }
+void silu_reverse(const Mat<T>& s, const Mat<T>& sig, Mat<T>& d1, int blocks, Mat<T>& ybar, Mat<T>& mix) {
+  const Eigen::Index rows = s.rows() / blocks;
+  const auto s0 = s.topRows(rows).array();
+  const auto sg = sig.array();
+  if (blocks == 1) {
+    ybar.array() *= sg * (T(1) + s0 * (T(1) - sg));
+    return;
   }
+  mix = (s.middleRows(rows, rows).array() * ybar.middleRows(rows, rows).array()).matrix();
+  for (int b = 2; b < blocks; ++b)
+    mix.array() += s.middleRows(b * rows, rows).array() * ybar.middleRows(b * rows, rows).array();
+  for (int b = 1; b < blocks; ++b) ybar.middleRows(b * rows, rows).array() *= d1.array();
+  ybar.topRows(rows).array() =
+      d1.array() * ybar.topRows(rows).array() + sg * (T(1) - sg) * (T(2) + s0 * (T(1) - T(2) * sg)) * mix.array();
 }
 
 // Generic scalar dual activation on a stacked vector (blocks × n entries),

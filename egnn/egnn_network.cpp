@@ -188,24 +188,23 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool co
       if (cfg_.edge_attr) row += wa * a[b * E + e];
       if (b == 0) row += b0;
     }
-  detail::silu_forward<T>(R.pre1, B, R.y1, R.sig1);
+  detail::silu_forward<T>(R.pre1, B, R.y1, R.sig1, R.dy1);
   detail::linear_forward<T>(R.y1, ConstMatMap<T>(p + o.e2w, H, H), p + o.e2b, B, R.pre2);
-  detail::silu_forward<T>(R.pre2, B, R.m0, R.sig2);
+  detail::silu_forward<T>(R.pre2, B, R.m0, R.sig2, R.dm0);
 
   // Attention: m = m0 · σ(att·m0 + b);  mᵏ = m0ᵏ α⁰ + m0⁰ αᵏ.
   if (cfg_.attention) {
     Eigen::Map<const Vec> aw(p + o.aw, H);
-    Vec g = R.m0 * aw;
-    g.head(E).array() += p[o.ab];
+    R.g.noalias() = R.m0 * aw;
+    R.g.head(E).array() += p[o.ab];
     detail::scalar_forward<T>(
-        g, B,
+        R.g, B,
         [](T s, T& y, T& d1, T& d2) {
           y = detail::sigmoid(s);
           d1 = y * (T(1) - y);
           d2 = d1 * (T(1) - T(2) * y);
         },
         R.alpha, R.gd1, R.gd2);
-    R.g = std::move(g);
     R.m.resize(R.m0.rows(), H);
     for (int e = 0; e < E; ++e) R.m.row(e) = R.m0.row(e) * R.alpha[e];
     for (int b = 1; b < B; ++b)
@@ -219,7 +218,7 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool co
   xo = x;
   if (coord) {
     detail::linear_forward<T>(m, ConstMatMap<T>(p + o.c0w, H, H), p + o.c0b, B, R.c1);
-    detail::silu_forward<T>(R.c1, B, R.y3, R.sig3);
+    detail::silu_forward<T>(R.c1, B, R.y3, R.sig3, R.dy3);
     Eigen::Map<const Vec> c2(p + o.c2w, H);
     R.phi_raw = R.y3 * c2;
     if (cfg_.tanh) {
@@ -254,7 +253,7 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool co
     R.pren.noalias() = h * N0.leftCols(H).transpose();
     R.pren.noalias() += R.s * N0.rightCols(H).transpose();
     R.pren.topRows(n).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(p + o.n0b, H);
-    detail::silu_forward<T>(R.pren, B, R.yn, R.sign);
+    detail::silu_forward<T>(R.pren, B, R.yn, R.sign, R.dyn);
     detail::linear_forward<T>(R.yn, ConstMatMap<T>(p + o.n2w, H, H), p + o.n2b, B, ho);
     ho += h;
   } else {
@@ -312,16 +311,16 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int n, int B, EgnnWorkspac
   if (R.node_done) {
     detail::linear_reverse<T>(R.yn, hbar, ConstMatMap<T>(p + o.n2w, H, H), B, &ws.ybar, false, grad + o.n2w,
                               grad + o.n2b);
-    detail::silu_reverse<T>(R.pren, R.sign, B, ws.ybar);  // ybar now holds p̄ren
+    detail::silu_reverse<T>(R.pren, R.sign, R.dyn, B, ws.ybar, ws.mix);  // ybar now holds p̄ren
     ConstMatMap<T> N0(p + o.n0w, H, 2 * H);
     hin.noalias() += ws.ybar * N0.leftCols(H);
-    Mat sbar = ws.ybar * N0.rightCols(H);
+    ws.sbar.noalias() = ws.ybar * N0.rightCols(H);
     Eigen::Map<detail::Mat<T>> gN0(grad + o.n0w, H, 2 * H);
     gN0.leftCols(H).noalias() += ws.ybar.transpose() * h;
     gN0.rightCols(H).noalias() += ws.ybar.transpose() * R.s;
     Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(grad + o.n0b, H) += ws.ybar.topRows(n).colwise().sum();
     for (int b = 0; b < B; ++b)
-      for (int e = 0; e < E; ++e) ws.mbar.row(b * E + e) = sbar.row(b * n + ws.recv[e]);
+      for (int e = 0; e < E; ++e) ws.mbar.row(b * E + e) = ws.sbar.row(b * n + ws.recv[e]);
   }
 
   // Coordinate update: x'_i = x_i + scale Σ_j u φ;  (uφ)ᵏ = uᵏ φ⁰ + u⁰ φᵏ.
@@ -346,7 +345,7 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int n, int B, EgnnWorkspac
     Eigen::Map<const Vec> c2(p + o.c2w, H);
     Eigen::Map<Vec>(grad + o.c2w, H).noalias() += R.y3.transpose() * ws.phibar;
     ws.ybar.noalias() = ws.phibar * c2.transpose();
-    detail::silu_reverse<T>(R.c1, R.sig3, B, ws.ybar);  // c̄1
+    detail::silu_reverse<T>(R.c1, R.sig3, R.dy3, B, ws.ybar, ws.mix);  // c̄1
     detail::linear_reverse<T>(m, ws.ybar, ConstMatMap<T>(p + o.c0w, H, H), B, &ws.mbar, true, grad + o.c0w,
                               grad + o.c0b);
   }
@@ -378,10 +377,10 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int n, int B, EgnnWorkspac
   }
 
   // edge_mlp: m0 = silu(W2 silu(pre1) + b2).
-  detail::silu_reverse<T>(R.pre2, R.sig2, B, *m0bar);
+  detail::silu_reverse<T>(R.pre2, R.sig2, R.dm0, B, *m0bar, ws.mix);
   detail::linear_reverse<T>(R.y1, *m0bar, ConstMatMap<T>(p + o.e2w, H, H), B, &ws.ybar, false, grad + o.e2w,
                             grad + o.e2b);
-  detail::silu_reverse<T>(R.pre1, R.sig1, B, ws.ybar);  // p̄re1
+  detail::silu_reverse<T>(R.pre1, R.sig1, R.dy1, B, ws.ybar, ws.mix);  // p̄re1
   const Mat& pre1bar = ws.ybar;
 
   ConstMatMap<T> W0(p + o.e0w, H, edge_in);

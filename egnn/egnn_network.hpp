@@ -54,13 +54,13 @@ struct EgnnLayerRecord {
   Mat d, u;                    // [B·E, D]: x_i − x_j and its normalised form
   Vec r, sq;                   // r: [B·E] squared distance; sq: [E] sqrt(r⁰ + 1e-8)
   Mat P, Q;                    // [B·n, H]: the receiver and sender parts of edge_mlp.0
-  Mat pre1, sig1, y1;          // edge_mlp.0 pre-activation, σ, SiLU output
-  Mat pre2, sig2, m0;          // edge_mlp.2
+  Mat pre1, sig1, dy1, y1;     // edge_mlp.0 pre-activation, σ, SiLU', SiLU output
+  Mat pre2, sig2, dm0, m0;     // edge_mlp.2
   Vec g, gd1, gd2, alpha;      // attention logit, σ' and σ'', gate
   Mat m;                       // gated message (attention on)
-  Mat c1, sig3, y3;            // coord_mlp.0
+  Mat c1, sig3, dy3, y3;       // coord_mlp.0
   Vec phi_raw, phi, pd1, pd2;  // coord_mlp.2 output, after C·tanh, and its derivatives
-  Mat s, pren, sign, yn;       // node aggregation, node_mlp.0 pre-activation, σ, output
+  Mat s, pren, sign, dyn, yn;  // node aggregation, node_mlp.0 pre-activation, σ, SiLU', output
   bool coord_done = false, node_done = false;
 };
 
@@ -76,7 +76,7 @@ struct EgnnWorkspace {
   Mat h_out;                           // embedding_out(h_L)
   EgnnRequest request;
   // reverse-pass scratch
-  Mat xbar, hbar, xbar_next, hbar_next, mbar, m0bar, Pbar, Qbar, ybar, ubar, dbar;
+  Mat xbar, hbar, xbar_next, hbar_next, mbar, m0bar, Pbar, Qbar, ybar, ubar, dbar, sbar, mix;
   Vec rbar, abar, phibar, gbar;
 };
 
