@@ -177,17 +177,23 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool co
   R.Q.resize(h.rows(), H);
   R.P.noalias() = h * W0.leftCols(H).transpose();
   R.Q.noalias() = h * W0.middleCols(H, H).transpose();
-  Eigen::Matrix<T, 1, Eigen::Dynamic> wr = W0.col(2 * H).transpose(), wa;
-  if (cfg_.edge_attr) wa = W0.col(2 * H + 1).transpose();
-  Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>> b0(p + o.e0b, H);
+  // The r and a columns of W0, made contiguous; a zero bias for tangent blocks.
+  ws.wr = W0.col(2 * H);
+  ws.wa = cfg_.edge_attr ? Vec(W0.col(2 * H + 1)) : Vec::Zero(H);
+  ws.zero.setZero(H);
   R.pre1.resize(Eigen::Index(B) * E, H);
-  for (int b = 0; b < B; ++b)
+  for (int b = 0; b < B; ++b) {
+    const T* bias = b == 0 ? p + o.e0b : ws.zero.data();
     for (int e = 0; e < E; ++e) {
-      auto row = R.pre1.row(b * E + e);
-      row = R.P.row(b * n + ws.recv[e]) + R.Q.row(b * n + ws.send[e]) + wr * R.r[b * E + e];
-      if (cfg_.edge_attr) row += wa * a[b * E + e];
-      if (b == 0) row += b0;
+      T* dst = R.pre1.data() + (std::size_t(b) * E + e) * H;
+      const T* Pi = R.P.data() + (std::size_t(b) * n + ws.recv[e]) * H;
+      const T* Qj = R.Q.data() + (std::size_t(b) * n + ws.send[e]) * H;
+      const T rv = R.r[b * E + e], av = cfg_.edge_attr ? a[b * E + e] : T(0);
+      const T *wr = ws.wr.data(), *wa = ws.wa.data();
+#pragma omp simd
+      for (int c = 0; c < H; ++c) dst[c] = Pi[c] + Qj[c] + wr[c] * rv + wa[c] * av + bias[c];
     }
+  }
   detail::silu_forward<T>(R.pre1, B, R.y1, R.sig1, R.dy1);
   detail::linear_forward<T>(R.y1, ConstMatMap<T>(p + o.e2w, H, H), p + o.e2b, B, R.pre2);
   detail::silu_forward<T>(R.pre2, B, R.m0, R.sig2, R.dm0);
@@ -245,9 +251,10 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool co
   // Nodes: h' = h + node_mlp([h, Σ_j m_ij]).
   Mat& ho = ws.hs[l + 1];
   if (node) {
-    R.s.setZero(h.rows(), H);
+    // Edges are grouped by receiver: node i's n − 1 messages are contiguous rows.
+    R.s.resize(h.rows(), H);
     for (int b = 0; b < B; ++b)
-      for (int e = 0; e < E; ++e) R.s.row(b * n + ws.recv[e]) += m.row(b * E + e);
+      for (int i = 0; i < n; ++i) R.s.row(b * n + i) = m.middleRows(std::size_t(b) * E + i * (n - 1), n - 1).colwise().sum();
     ConstMatMap<T> N0(p + o.n0w, H, 2 * H);
     R.pren.resize(h.rows(), H);
     R.pren.noalias() = h * N0.leftCols(H).transpose();
@@ -320,7 +327,8 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int n, int B, EgnnWorkspac
     gN0.rightCols(H).noalias() += ws.ybar.transpose() * R.s;
     Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(grad + o.n0b, H) += ws.ybar.topRows(n).colwise().sum();
     for (int b = 0; b < B; ++b)
-      for (int e = 0; e < E; ++e) ws.mbar.row(b * E + e) = ws.sbar.row(b * n + ws.recv[e]);
+      for (int i = 0; i < n; ++i)
+        ws.mbar.middleRows(std::size_t(b) * E + i * (n - 1), n - 1).rowwise() = ws.sbar.row(b * n + i);
   }
 
   // Coordinate update: x'_i = x_i + scale Σ_j u φ;  (uφ)ᵏ = uᵏ φ⁰ + u⁰ φᵏ.
@@ -393,12 +401,17 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int n, int B, EgnnWorkspac
     gW0.col(2 * H + 1).noalias() += pre1bar.transpose() * a;
     ws.abar.noalias() += pre1bar * W0.col(2 * H + 1);
   }
-  ws.Pbar.setZero(h.rows(), H);
+  ws.Pbar.resize(h.rows(), H);
   ws.Qbar.setZero(h.rows(), H);
   for (int b = 0; b < B; ++b)
+    for (int i = 0; i < n; ++i)
+      ws.Pbar.row(b * n + i) = pre1bar.middleRows(std::size_t(b) * E + i * (n - 1), n - 1).colwise().sum();
+  for (int b = 0; b < B; ++b)
     for (int e = 0; e < E; ++e) {
-      ws.Pbar.row(b * n + ws.recv[e]) += pre1bar.row(b * E + e);
-      ws.Qbar.row(b * n + ws.send[e]) += pre1bar.row(b * E + e);
+      T* dst = ws.Qbar.data() + (std::size_t(b) * n + ws.send[e]) * H;
+      const T* src = pre1bar.data() + (std::size_t(b) * E + e) * H;
+#pragma omp simd
+      for (int c = 0; c < H; ++c) dst[c] += src[c];
     }
   hin.noalias() += ws.Pbar * W0.leftCols(H);
   hin.noalias() += ws.Qbar * W0.middleCols(H, H);

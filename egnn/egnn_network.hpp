@@ -78,6 +78,7 @@ struct EgnnWorkspace {
   // reverse-pass scratch
   Mat xbar, hbar, xbar_next, hbar_next, mbar, m0bar, Pbar, Qbar, ybar, ubar, dbar, sbar, mix;
   Vec rbar, abar, phibar, gbar;
+  Vec wr, wa, zero;  // per-layer contiguous copies of W0's r and a columns
 };
 
 template <class T>
