@@ -197,16 +197,9 @@ void BatchField<T>::divergence(const T* params, const BatchInput<T>& in, T* f, T
   const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
   std::fill_n(f, in.batch * S, T(0));
   for_each_sample(in.batch, [&](int b, Scratch& s) {
-    const int nr = compact(in, b, s), dimz = int(s.z.size());
-    s.out.resize(dimz);
-    T tr = 0;
-    for (int k0 = 0; k0 < dimz; k0 += kTraceChunk) {
-      const int K = std::min(kTraceChunk, dimz - k0);
-      s.V.setZero(K, dimz);
-      for (int k = 0; k < K; ++k) s.V(k, k0 + k) = T(1);
-      field_.forward(params, s.z.data(), nr, time_of(in, b), &s.V, s.ws, s.out.data(), &s.JV);
-      for (int k = 0; k < K; ++k) tr += s.JV(k, k0 + k);
-    }
+    const int nr = compact(in, b, s);
+    s.out.resize(s.z.size());
+    const T tr = exact_trace(field_, params, s.z.data(), nr, time_of(in, b), s.ws, s.trace, s.out.data());
     div[b] = tr;
     scatter(s.out.data(), 1, b, s, in.nodes, f);
   });
@@ -247,21 +240,8 @@ void BatchField<T>::adjoint_vjp(const T* params, const BatchInput<T>& in, const 
       field_.forward(params, s.z.data(), nr, t, &s.V, s.ws, s.out.data(), &s.JV);
       field_.reverse(params, s.ws, s.fbar.data(), &s.JVbar, s.zbar.data(), g);
     } else {
-      // tr J = Σ_k e_kᵀ J e_k, in chunks of directions; f̄ enters once.
-      s.acc.assign(dimz, T(0));
-      for (int k0 = 0; k0 < dimz; k0 += kTraceChunk) {
-        const int K = std::min(kTraceChunk, dimz - k0);
-        s.V.setZero(K, dimz);
-        s.JVbar.setZero(K, dimz);
-        for (int k = 0; k < K; ++k) {
-          s.V(k, k0 + k) = T(1);
-          s.JVbar(k, k0 + k) = a_l[b];
-        }
-        field_.forward(params, s.z.data(), nr, t, &s.V, s.ws, s.out.data(), &s.JV);
-        field_.reverse(params, s.ws, k0 == 0 ? s.fbar.data() : nullptr, &s.JVbar, s.zbar.data(), g);
-        for (int k = 0; k < dimz; ++k) s.acc[k] += s.zbar[k];
-      }
-      s.zbar = s.acc;
+      exact_trace_vjp(field_, params, s.z.data(), nr, t, s.ws, s.trace, s.fbar.data(), a_l[b], s.out.data(),
+                      s.zbar.data(), g);
     }
     scatter(s.zbar.data(), 1, b, s, in.nodes, zbar);
   });

@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "egnn/trace.hpp"
 #include "egnn/vector_field.hpp"
 
 namespace enf {
@@ -55,16 +56,14 @@ class BatchField {
   void adjoint_vjp(const T* params, const BatchInput<T>& in, const T* eps, const T* a, const T* a_l, T* zbar,
                    T* grad);
 
-  // Directions per chunk of the exact trace: bounds memory for large molecules.
-  static constexpr int kTraceChunk = 32;
-
  private:
   // Per-thread scratch, sized once per shape: nothing allocates per sample.
   struct Scratch {
     FieldWorkspace<T> ws;
     std::vector<int> nodes;                // indices of the real nodes of the current sample
-    std::vector<T> z, out, fbar, zbar, acc;  // compact per-sample vectors
+    std::vector<T> z, out, fbar, zbar;  // compact per-sample vectors
     Mat V, JV, JVbar;
+    TraceScratch<T> trace;
   };
   const VectorField<T>& field_;
   int threads_;

@@ -45,8 +45,13 @@ template <class T>
 class VectorField {
  public:
   using Mat = detail::Mat<T>;
+  using Scalar = T;
+  using Workspace = FieldWorkspace<T>;
 
   VectorField(FieldConfig cfg, const ParameterLayout& layout);
+
+  int channels() const { return cfg_.channels(); }
+  int dim() const { return cfg_.dim; }
 
   const FieldConfig& config() const { return cfg_; }
   const EgnnNetwork<T>& network() const { return net_; }
