@@ -1,0 +1,60 @@
+#include "engine/cnf.hpp"
+
+namespace enf {
+
+std::string to_string(TraceEstimator t) {
+  switch (t) {
+    case TraceEstimator::Exact: return "exact";
+    case TraceEstimator::Rademacher: return "rademacher";
+    case TraceEstimator::Gaussian: return "gaussian";
+  }
+  return "?";
+}
+
+TraceEstimator parse_trace_estimator(const std::string& name) {
+  if (name == "exact") return TraceEstimator::Exact;
+  if (name == "rademacher" || name == "hutchinson") return TraceEstimator::Rademacher;
+  if (name == "gaussian") return TraceEstimator::Gaussian;
+  throw std::invalid_argument("unknown trace estimator '" + name + "' (use exact, rademacher or gaussian)");
+}
+
+std::string CnfOptions::validate() const {
+  if (!(ode_regularization >= 0)) return "ode_regularization must be non-negative";
+  if (auto e = ode::validate(solver); !e.empty()) return "solver: " + e;
+  if (auto e = ode::validate(adjoint_solver); !e.empty()) return "adjoint solver: " + e;
+  return {};
+}
+
+double log_prior(const std::vector<double>& z, int n, int dim, int channels) {
+  const double log2pi = std::log(2 * std::numbers::pi);
+  double sq_x = 0, lp_h = 0;
+  for (int i = 0; i < n; ++i) {
+    for (int d = 0; d < dim; ++d) sq_x += z[i * channels + d] * z[i * channels + d];
+    for (int c = dim; c < channels; ++c) lp_h += -0.5 * z[i * channels + c] * z[i * channels + c] - 0.5 * log2pi;
+  }
+  return -0.5 * sq_x - 0.5 * (n - 1) * dim * log2pi + lp_h;
+}
+
+}  // namespace enf
+
+#include "engine/flow.hpp"
+
+namespace enf {
+
+void remove_centre_of_mass(std::vector<double>& x, int B, int n, int dim, int channels) {
+  for (int b = 0; b < B; ++b)
+    for (int d = 0; d < dim; ++d) {
+      double m = 0;
+      for (int i = 0; i < n; ++i) m += x[(std::size_t(b) * n + i) * channels + d];
+      m /= n;
+      for (int i = 0; i < n; ++i) x[(std::size_t(b) * n + i) * channels + d] -= m;
+    }
+}
+
+std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng) {
+  std::vector<double> e(size);
+  for (double& v : e) v = trace == TraceEstimator::Gaussian ? rng.normal() : rng.rademacher();
+  return e;
+}
+
+}  // namespace enf

@@ -1,0 +1,239 @@
+// The continuous normalizing flow (FFJORD) around a vector field, one sample
+// at a time: every sample integrates with its own adaptive steps, so its
+// result never depends on the batch it came in.
+//
+// Forward (data → latent), t: 0 → 1, augmented state [z, ℓ, K, R]:
+//   dz/dt = f(z, t),  dℓ/dt = tr(∂f/∂z)  (exact, or εᵀJε with ε drawn once per solve),
+//   dK/dt = ‖f‖²,     dR/dt = ‖J ε‖²     (RNODE regularizers, only when λ > 0)
+//   log p(x) = log p_z(z(1)) + ℓ(1)   (the fixtures' sign convention: ℓ(1) = delta_logp)
+// Reverse (latent → data): dz/dt = f from t = 1 down to 0.
+// Loss of one sample: w·(−log p(x) + λ (K(1) + R(1))).
+//
+// Gradients of that loss wrt the parameters by the continuous adjoint: the
+// augmented system [z, a_z, a_θ] integrated from 1 to 0 with
+//   da_z/dt = −(a_zᵀ ∂f/∂z + a_ℓ ∂tr/∂z + a_K ∂‖f‖²/∂z + a_R ∂‖Jε‖²/∂z),
+//   da_θ/dt = −(the same wrt θ),
+// a_z(1) = −w ∂log p_z/∂z, a_ℓ = −w, a_K = a_R = wλ (constant: nothing depends
+// on ℓ, K, R). Memory is O(1) in the number of steps; z is recomputed backwards.
+//
+// The ODE state is float64 whatever the field's scalar type; a float32 field
+// is evaluated on the state rounded to float32.
+//
+// Field concept (VectorField<T> and the tests' linear field): Scalar,
+// Workspace, channels(), dim(), parameter_count(), forward(), reverse().
+#pragma once
+
+#include <cmath>
+#include <numbers>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "egnn/trace.hpp"
+#include "ode/solver.hpp"
+
+namespace enf {
+
+enum class TraceEstimator { Exact, Rademacher, Gaussian };
+std::string to_string(TraceEstimator t);
+TraceEstimator parse_trace_estimator(const std::string& name);  // "exact", "rademacher", "gaussian"
+
+struct CnfOptions {
+  TraceEstimator trace = TraceEstimator::Exact;
+  double ode_regularization = 0;  // λ
+  ode::SolverOptions solver;          // forward and sampling solves
+  ode::SolverOptions adjoint_solver;  // the backward adjoint solve
+  std::string validate() const;
+  // Whether a solve needs ε: Hutchinson trace or the Frobenius regularizer.
+  bool needs_noise() const { return trace != TraceEstimator::Exact || ode_regularization > 0; }
+};
+
+// The prior of the latent: positions isotropic Gaussian on the centre-of-mass
+// free subspace ((n−1)·D degrees of freedom), features standard normal.
+double log_prior(const std::vector<double>& z, int n, int dim, int channels);
+
+struct ForwardResult {
+  std::vector<double> z;  // z(1), n·C
+  double delta_logp = 0;  // ℓ(1) = ∫ tr(∂f/∂z) dt
+  double log_pz = 0;
+  double log_px = 0;
+  double kinetic = 0, frobenius = 0;  // K(1), R(1) (0 when λ = 0)
+  ode::SolveResult solve;
+};
+
+struct AdjointResult {
+  ForwardResult forward;
+  double loss = 0;
+  ode::SolveResult backward;
+};
+
+template <class Field>
+class Cnf {
+ public:
+  using T = typename Field::Scalar;
+  using Workspace = typename Field::Workspace;
+
+  Cnf(const Field& field, CnfOptions opt) : field_(field), opt_(std::move(opt)) {
+    if (auto err = opt_.validate(); !err.empty()) throw std::invalid_argument("flow options: " + err);
+  }
+  const CnfOptions& options() const { return opt_; }
+  const Field& field() const { return field_; }
+
+  // Per-thread scratch.
+  struct Scratch {
+    Workspace ws;
+    TraceScratch<T> trace;
+    std::vector<T> z, f, eps, fbar, zbar, grad;
+    detail::Mat<T> V, JV, JVbar;
+  };
+
+  // x → z(1) with ℓ, K, R. eps: n·C noise (ignored unless needs_noise()).
+  ForwardResult forward(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
+                        Scratch& s) const {
+    const int S = n * field_.channels();
+    check_state(x, S, "forward");
+    load_noise(eps, S, s);
+    std::vector<double> y(S + 3, 0.0);
+    std::copy(x.begin(), x.end(), y.begin());
+    ForwardResult r;
+    r.solve = ode::integrate(
+        [&](const std::vector<double>& yy, std::vector<double>& dy, double t) { augmented(params, yy, dy, n, t, s); },
+        y, 0.0, 1.0, opt_.solver);
+    r.z.assign(y.begin(), y.begin() + S);
+    r.delta_logp = y[S];
+    r.kinetic = y[S + 1];
+    r.frobenius = y[S + 2];
+    r.log_pz = log_prior(r.z, n, field_.dim(), field_.channels());
+    r.log_px = r.log_pz + r.delta_logp;
+    return r;
+  }
+
+  // z(1) → x: integrates dz/dt = f from 1 down to 0, in place.
+  ode::SolveResult reverse(const T* params, std::vector<double>& z, int n, Scratch& s) const {
+    const int S = n * field_.channels();
+    check_state(z, S, "reverse");
+    return ode::integrate(
+        [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
+          to_scalar(yy.data(), S, s.z);
+          s.f.resize(S);
+          field_.forward(params, s.z.data(), n, T(t), nullptr, s.ws, s.f.data(), nullptr);
+          for (int k = 0; k < S; ++k) dy[k] = double(s.f[k]);
+        },
+        z, 1.0, 0.0, opt_.solver);
+  }
+
+  // Loss w·(−log p(x) + λ(K + R)) and its parameter gradient (accumulated
+  // into grad, parameter_count() values) by the continuous adjoint.
+  AdjointResult adjoint(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
+                        double weight, Scratch& s, double* grad) const {
+    const int S = n * field_.channels();
+    const std::size_t P = field_.parameter_count();
+    AdjointResult r;
+    r.forward = forward(params, x, n, eps, s);
+    const double lambda = opt_.ode_regularization;
+    r.loss = weight * (-r.forward.log_px + lambda * (r.forward.kinetic + r.forward.frobenius));
+    if (!r.forward.solve.ok()) return r;
+    // a_z(1) = −w ∂log p_z/∂z = w z (every channel has a unit Gaussian prior).
+    std::vector<double> y(2 * S + P, 0.0);
+    std::copy(r.forward.z.begin(), r.forward.z.end(), y.begin());
+    for (int k = 0; k < S; ++k) y[S + k] = weight * r.forward.z[k];
+    const double a_l = -weight, a_reg = weight * lambda;
+    r.backward = ode::integrate(
+        [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
+          adjoint_dynamics(params, yy, dy, n, t, a_l, a_reg, s);
+        },
+        y, 1.0, 0.0, opt_.adjoint_solver);
+    for (std::size_t k = 0; k < P; ++k) grad[k] += y[2 * S + k];
+    return r;
+  }
+
+ private:
+  const Field& field_;
+  CnfOptions opt_;
+
+  static void check_state(const std::vector<double>& x, int S, const char* what) {
+    if (int(x.size()) != S)
+      throw std::invalid_argument(std::string(what) + ": state has " + std::to_string(x.size()) +
+                                  " values, expected " + std::to_string(S));
+  }
+  static void to_scalar(const double* y, int S, std::vector<T>& out) {
+    out.resize(S);
+    for (int k = 0; k < S; ++k) out[k] = T(y[k]);
+  }
+  void load_noise(const std::vector<double>& eps, int S, Scratch& s) const {
+    if (!opt_.needs_noise()) return;
+    if (int(eps.size()) != S) throw std::invalid_argument("noise ε has the wrong size");
+    s.V.resize(1, S);
+    for (int k = 0; k < S; ++k) s.V(0, k) = T(eps[k]);
+  }
+
+  // [z, ℓ, K, R]' at t.
+  void augmented(const T* params, const std::vector<double>& y, std::vector<double>& dy, int n, double t,
+                 Scratch& s) const {
+    const int S = n * field_.channels();
+    to_scalar(y.data(), S, s.z);
+    s.f.resize(S);
+    double tr = 0, jeps2 = 0;
+    const bool reg = opt_.ode_regularization > 0;
+    if (opt_.trace == TraceEstimator::Exact) {
+      tr = double(exact_trace(field_, params, s.z.data(), n, T(t), s.ws, s.trace, s.f.data()));
+      if (reg) {
+        std::vector<T> f2(S);
+        field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, f2.data(), &s.JV);
+        jeps2 = double(s.JV.row(0).squaredNorm());
+      }
+    } else {
+      field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f.data(), &s.JV);
+      tr = double(s.V.row(0).dot(s.JV.row(0)));
+      jeps2 = double(s.JV.row(0).squaredNorm());
+    }
+    double f2 = 0;
+    for (int k = 0; k < S; ++k) {
+      dy[k] = double(s.f[k]);
+      f2 += dy[k] * dy[k];
+    }
+    dy[S] = tr;
+    dy[S + 1] = reg ? f2 : 0.0;
+    dy[S + 2] = reg ? jeps2 : 0.0;
+  }
+
+  // [z, a_z, a_θ]' at t (integrated from 1 down to 0).
+  void adjoint_dynamics(const T* params, const std::vector<double>& y, std::vector<double>& dy, int n, double t,
+                        double a_l, double a_reg, Scratch& s) const {
+    const int S = n * field_.channels();
+    const std::size_t P = field_.parameter_count();
+    to_scalar(y.data(), S, s.z);
+    s.f.resize(S);
+    s.fbar.resize(S);
+    s.zbar.resize(S);
+    s.grad.assign(P, T(0));
+    const bool reg = a_reg != 0;
+    if (opt_.trace == TraceEstimator::Exact) {
+      if (reg) {
+        // The Frobenius term needs J·ε: one more tangent pass with its reverse.
+        field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f.data(), &s.JV);
+        s.JVbar = s.JV * T(2 * a_reg);
+        field_.reverse(params, s.ws, nullptr, &s.JVbar, s.zbar.data(), s.grad.data());
+      }
+      std::vector<T> zb_reg = reg ? s.zbar : std::vector<T>(S, T(0));
+      // f first (for the kinetic term's cotangent), then the trace VJP.
+      field_.forward(params, s.z.data(), n, T(t), nullptr, s.ws, s.f.data(), nullptr);
+      for (int k = 0; k < S; ++k) s.fbar[k] = T(y[S + k] + 2 * a_reg * double(s.f[k]));
+      exact_trace_vjp(field_, params, s.z.data(), n, T(t), s.ws, s.trace, s.fbar.data(), T(a_l), s.f.data(),
+                      s.zbar.data(), s.grad.data());
+      for (int k = 0; k < S; ++k) s.zbar[k] += zb_reg[k];
+    } else {
+      field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f.data(), &s.JV);
+      for (int k = 0; k < S; ++k) s.fbar[k] = T(y[S + k] + 2 * a_reg * double(s.f[k]));
+      s.JVbar = s.V * T(a_l) + s.JV * T(2 * a_reg);
+      field_.reverse(params, s.ws, s.fbar.data(), &s.JVbar, s.zbar.data(), s.grad.data());
+    }
+    for (int k = 0; k < S; ++k) {
+      dy[k] = double(s.f[k]);
+      dy[S + k] = -double(s.zbar[k]);
+    }
+    for (std::size_t k = 0; k < P; ++k) dy[2 * S + k] = -double(s.grad[k]);
+  }
+};
+
+}  // namespace enf

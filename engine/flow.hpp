@@ -1,0 +1,154 @@
+// A batch of independent samples through the CNF, in parallel over threads.
+// Each sample integrates with its own adaptive steps and draws its own noise
+// from Rng(seed).split(index), so its result depends on neither the batch it
+// came in nor the thread count; gradients are summed in a fixed order.
+//
+// Layout: x [B, n, C] node-major (positions first in each node's C channels).
+// Positions are centred (centre of mass removed) on the way in.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/cnf.hpp"
+#include "engine/rng.hpp"
+
+namespace enf {
+
+// Removes the centre of mass of the positions of each of the B samples.
+void remove_centre_of_mass(std::vector<double>& x, int B, int n, int dim, int channels);
+
+// ε for one sample: Rademacher or Gaussian (per the estimator), n·C values;
+// Rademacher when the trace is exact (only the Frobenius regularizer uses it).
+std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng);
+
+struct BatchLoss {
+  double loss = 0;  // mean over samples of −log p(x) + λ(K + R)
+  double nll = 0;   // mean −log p(x)
+  double regularization = 0;  // mean K + R
+  long nfe_forward = 0, nfe_backward = 0;  // summed over samples
+};
+
+template <class Field>
+class BatchFlow {
+ public:
+  using T = typename Field::Scalar;
+
+  BatchFlow(const Cnf<Field>& cnf, int threads = 0) : cnf_(cnf) {
+    threads_ = threads > 0 ? threads : omp_get_max_threads();
+    scratch_.resize(threads_);
+  }
+  int threads() const { return threads_; }
+
+  // log p(x) and z(1) of each sample. Throws naming the sample when a solve fails.
+  std::vector<ForwardResult> log_likelihood(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed) {
+    const int C = cnf_.field().channels(), S = n * C;
+    check(x, B, n);
+    remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
+    std::vector<ForwardResult> out(B);
+    run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
+      std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
+      Rng rng = Rng(seed).split(std::uint64_t(b));
+      out[b] = cnf_.forward(params, xb, n, noise(S, rng), s);
+      if (!out[b].solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + out[b].solve.message);
+    });
+    return out;
+  }
+
+  // B samples: z ~ prior (centre-of-mass free), integrated from t = 1 to 0.
+  std::vector<double> sample(const T* params, int B, int n, std::uint64_t seed) {
+    const int C = cnf_.field().channels(), D = cnf_.field().dim(), S = n * C;
+    std::vector<double> x(std::size_t(B) * S);
+    run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
+      Rng rng = Rng(seed).split(std::uint64_t(b));
+      std::vector<double> z(S);
+      for (double& v : z) v = rng.normal();
+      remove_centre_of_mass(z, 1, n, D, C);
+      const auto r = cnf_.reverse(params, z, n, s);
+      if (!r.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + r.message);
+      std::copy(z.begin(), z.end(), x.begin() + std::size_t(b) * S);
+    });
+    return x;
+  }
+
+  // Mean loss and its gradient (added to grad, P values) by the adjoint.
+  BatchLoss loss_and_gradient(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed,
+                              double* grad) {
+    const int C = cnf_.field().channels(), S = n * C;
+    const std::size_t P = cnf_.field().parameter_count();
+    check(x, B, n);
+    remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
+    const int groups = std::min(B, 16);
+    std::vector<std::vector<double>> acc(groups, std::vector<double>(P, 0.0));
+    std::vector<AdjointResult> res(B);
+    std::string error;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
+    for (int g = 0; g < groups; ++g) {
+      try {
+        const int lo = int(std::int64_t(B) * g / groups), hi = int(std::int64_t(B) * (g + 1) / groups);
+        for (int b = lo; b < hi; ++b) {
+          std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
+          Rng rng = Rng(seed).split(std::uint64_t(b));
+          res[b] = cnf_.adjoint(params, xb, n, noise(S, rng), 1.0 / B, scratch_[omp_get_thread_num()], acc[g].data());
+          if (!res[b].forward.solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + res[b].forward.solve.message);
+          if (!res[b].backward.ok()) throw std::runtime_error("sample " + std::to_string(b) + " (adjoint): " + res[b].backward.message);
+        }
+      } catch (const std::exception& e) {
+#pragma omp critical
+        if (error.empty()) error = e.what();
+      }
+    }
+    if (!error.empty()) throw std::runtime_error(error);
+    for (int g = 0; g < groups; ++g)
+      for (std::size_t k = 0; k < P; ++k) grad[k] += acc[g][k];
+    BatchLoss L;
+    for (const auto& r : res) {
+      L.loss += r.loss;
+      L.nll -= r.forward.log_px / B;
+      L.regularization += (r.forward.kinetic + r.forward.frobenius) / B;
+      L.nfe_forward += r.forward.solve.stats.nfe;
+      L.nfe_backward += r.backward.stats.nfe;
+    }
+    return L;
+  }
+
+ private:
+  const Cnf<Field>& cnf_;
+  int threads_;
+  std::vector<typename Cnf<Field>::Scratch> scratch_;
+
+  std::vector<double> noise(int S, Rng& rng) const {
+    return cnf_.options().needs_noise() ? draw_noise(cnf_.options().trace, S, rng) : std::vector<double>{};
+  }
+  void check(const std::vector<double>& x, int B, int n) const {
+    const std::size_t want = std::size_t(B) * n * cnf_.field().channels();
+    if (B < 1 || n < 2) throw std::invalid_argument("a batch needs at least one sample of at least 2 nodes");
+    if (x.size() != want)
+      throw std::invalid_argument("batch holds " + std::to_string(x.size()) + " values, expected B·n·C = " +
+                                  std::to_string(want));
+    for (std::size_t k = 0; k < x.size(); ++k)
+      if (!std::isfinite(x[k]))
+        throw std::invalid_argument("sample " + std::to_string(k / (want / B)) + ": input is not finite");
+  }
+  template <class Fn>
+  void run(int B, Fn fn) {
+    std::string error;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
+    for (int b = 0; b < B; ++b) {
+      try {
+        fn(b, scratch_[omp_get_thread_num()]);
+      } catch (const std::exception& e) {
+#pragma omp critical
+        if (error.empty()) error = e.what();
+      }
+    }
+    if (!error.empty()) throw std::runtime_error(error);
+  }
+};
+
+}  // namespace enf
