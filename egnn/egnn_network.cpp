@@ -228,7 +228,8 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool co
     Eigen::Map<const Vec> c2(p + o.c2w, H);
     R.phi_raw = R.y3 * c2;
     if (cfg_.tanh) {
-      const T C = T(cfg_.coords_range / cfg_.layers);
+      // The reference's EGNN multiplies the per-layer range by 19 under mean aggregation.
+      const T C = T(cfg_.coords_range / cfg_.layers * (cfg_.aggregation == Aggregation::Mean ? 19 : 1));
       detail::scalar_forward<T>(
           R.phi_raw, B,
           [C](T s, T& y, T& d1, T& d2) {

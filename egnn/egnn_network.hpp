@@ -27,8 +27,10 @@ struct EgnnConfig {
   bool attention = true;   // m_ij *= sigmoid(att_mlp(m_ij))
   bool tanh = true;        // phi = (coords_range / L) * tanh(coord_mlp(m_ij))
   double coords_range = 15.0;
-  // Sum, or Mean: coordinate updates divided by the n − 1 neighbours (the
-  // reference's unmasked unsorted_segment_mean). Node messages are always summed.
+  // Sum, or Mean: coordinate updates divided by the n − 1 neighbours, and the
+  // tanh range multiplied by 19, as the reference's EGNN does (egnn/models.py,
+  // gcl.py; with masks it divides by N − 1 real neighbours, which compaction
+  // gives too). Node messages are always summed.
   Aggregation aggregation = Aggregation::Sum;
   bool edge_attr = true;   // a_ij = |x_i − x_j|² of the network input enters the edge MLP
   std::string prefix = "egnn.";
