@@ -23,6 +23,7 @@
 // Workspace, channels(), dim(), parameter_count(), forward(), reverse().
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
@@ -38,8 +39,25 @@ enum class TraceEstimator { Exact, Rademacher, Gaussian };
 std::string to_string(TraceEstimator t);
 TraceEstimator parse_trace_estimator(const std::string& name);  // "exact", "rademacher", "gaussian"
 
+// How the loss gradient is computed: the continuous adjoint (the reference's
+// method, O(1) memory), or backprop through the forward solve's own steps
+// (the exact gradient of the discrete solution; memory O(steps · state)).
+enum class GradientMode { Adjoint, Discrete };
+std::string to_string(GradientMode m);
+GradientMode parse_gradient_mode(const std::string& name);  // "adjoint", "discrete"
+
+// The Butcher tableau of a method's propagated solution (dopri5: 5th order,
+// the FSAL 7th stage carries no weight), for replaying steps backwards.
+struct Tableau {
+  std::vector<double> c, b;
+  std::vector<std::vector<double>> a;  // a[i][j], j < i
+};
+// Throws std::invalid_argument for methods without a discrete gradient here.
+const Tableau& tableau(ode::Method m);
+
 struct CnfOptions {
   TraceEstimator trace = TraceEstimator::Exact;
+  GradientMode gradient = GradientMode::Adjoint;
   double ode_regularization = 0;  // λ
   ode::SolverOptions solver;          // forward and sampling solves
   ode::SolverOptions adjoint_solver;  // the backward adjoint solve
@@ -90,22 +108,7 @@ class Cnf {
   // x → z(1) with ℓ, K, R. eps: n·C noise (ignored unless needs_noise()).
   ForwardResult forward(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
                         Scratch& s) const {
-    const int S = n * field_.channels();
-    check_state(x, S, "forward");
-    load_noise(eps, S, s);
-    std::vector<double> y(S + 3, 0.0);
-    std::copy(x.begin(), x.end(), y.begin());
-    ForwardResult r;
-    r.solve = ode::integrate(
-        [&](const std::vector<double>& yy, std::vector<double>& dy, double t) { augmented(params, yy, dy, n, t, s); },
-        y, 0.0, 1.0, opt_.solver);
-    r.z.assign(y.begin(), y.begin() + S);
-    r.delta_logp = y[S];
-    r.kinetic = y[S + 1];
-    r.frobenius = y[S + 2];
-    r.log_pz = log_prior(r.z, n, field_.dim(), field_.channels());
-    r.log_px = r.log_pz + r.delta_logp;
-    return r;
+    return forward_recorded(params, x, n, eps, s, ode::StepObserver{});
   }
 
   // z(1) → x: integrates dz/dt = f from 1 down to 0, in place.
@@ -122,28 +125,106 @@ class Cnf {
         z, 1.0, 0.0, opt_.solver);
   }
 
-  // Loss w·(−log p(x) + λ(K + R)) and its parameter gradient (accumulated
-  // into grad, parameter_count() values) by the continuous adjoint.
+  // Loss w·(−log p(x) + λ(K + R)) and its parameter gradient, accumulated
+  // into grad (parameter_count() values), by the method of options().gradient.
+  AdjointResult gradient(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
+                         double weight, Scratch& s, double* grad) const {
+    return opt_.gradient == GradientMode::Adjoint ? adjoint(params, x, n, eps, weight, s, grad)
+                                                  : discrete(params, x, n, eps, weight, s, grad);
+  }
+
+  // The continuous adjoint.
   AdjointResult adjoint(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
                         double weight, Scratch& s, double* grad) const {
     const int S = n * field_.channels();
     const std::size_t P = field_.parameter_count();
     AdjointResult r;
     r.forward = forward(params, x, n, eps, s);
-    const double lambda = opt_.ode_regularization;
-    r.loss = weight * (-r.forward.log_px + lambda * (r.forward.kinetic + r.forward.frobenius));
+    r.loss = loss_of(r.forward, weight);
     if (!r.forward.solve.ok()) return r;
     // a_z(1) = −w ∂log p_z/∂z = w z (every channel has a unit Gaussian prior).
     std::vector<double> y(2 * S + P, 0.0);
     std::copy(r.forward.z.begin(), r.forward.z.end(), y.begin());
     for (int k = 0; k < S; ++k) y[S + k] = weight * r.forward.z[k];
-    const double a_l = -weight, a_reg = weight * lambda;
+    const double a_l = -weight, a_reg = weight * opt_.ode_regularization;
     r.backward = ode::integrate(
         [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
-          adjoint_dynamics(params, yy, dy, n, t, a_l, a_reg, s);
+          // d[z, a_z, a_θ]/dt = [f, −a·∂F/∂z, −a·∂F/∂θ]
+          augmented_vjp(params, yy.data(), n, t, yy.data() + S, a_l, a_reg, a_reg, s);
+          for (int k = 0; k < S; ++k) {
+            dy[k] = double(s.f[k]);
+            dy[S + k] = -double(s.zbar[k]);
+          }
+          for (std::size_t k = 0; k < P; ++k) dy[2 * S + k] = -double(s.grad[k]);
         },
         y, 1.0, 0.0, opt_.adjoint_solver);
     for (std::size_t k = 0; k < P; ++k) grad[k] += y[2 * S + k];
+    return r;
+  }
+
+  // Backprop through the forward solve's accepted steps: each step's stages
+  // are recomputed from its recorded start state, then reversed stage by
+  // stage (k̄_i = h b_i ȳ₁ + Σ_{m>i} h a_mi Ȳ_m, Ȳ_i = k̄_iᵀ ∂F/∂Y_i). The step
+  // sizes are constants of the discrete solution. ℓ, K, R never feed F, so
+  // their cotangents stay −w, wλ, wλ throughout.
+  AdjointResult discrete(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
+                         double weight, Scratch& s, double* grad) const {
+    const int S = n * field_.channels();
+    const std::size_t P = field_.parameter_count();
+    const Tableau& tab = tableau(opt_.solver.method);
+    const int stages = int(tab.b.size());
+    struct Step {
+      double t, h;
+      std::vector<double> z;
+    };
+    std::vector<Step> steps;
+    AdjointResult r;
+    r.forward = forward_recorded(params, x, n, eps, s, [&](double t, double h, const std::vector<double>& y) {
+      steps.push_back({t, h, std::vector<double>(y.begin(), y.begin() + S)});
+    });
+    r.loss = loss_of(r.forward, weight);
+    if (!r.forward.solve.ok()) return r;
+    const double a_l = -weight, a_reg = weight * opt_.ode_regularization;
+    std::vector<double> ybar(S), Y(S);
+    for (int k = 0; k < S; ++k) ybar[k] = weight * r.forward.z[k];
+    std::vector<std::vector<double>> K(stages, std::vector<double>(S)), Ybar(stages, std::vector<double>(S));
+    std::vector<double> kbar(S);
+    for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+      const double t0 = it->t, h = it->h;
+      // Recompute the stages' velocities (only the z part feeds the stages).
+      for (int i = 0; i < stages; ++i) {
+        stage_state(it->z, K, tab, i, h, Y);
+        to_scalar(Y.data(), S, s.z);
+        s.f.resize(S);
+        field_.forward(params, s.z.data(), n, T(t0 + tab.c[i] * h), nullptr, s.ws, s.f.data(), nullptr);
+        for (int k = 0; k < S; ++k) K[i][k] = double(s.f[k]);
+      }
+      // Reverse the stages.
+      std::vector<double> ybar0 = ybar;
+      for (int i = stages - 1; i >= 0; --i) {
+        for (int k = 0; k < S; ++k) {
+          double v = h * tab.b[i] * ybar[k];
+          for (int m = i + 1; m < stages; ++m)
+            if (tab.a[m][i] != 0) v += h * tab.a[m][i] * Ybar[m][k];
+          kbar[k] = v;
+        }
+        const double hb = h * tab.b[i];
+        if (hb == 0 && std::all_of(kbar.begin(), kbar.end(), [](double v) { return v == 0; })) {
+          std::fill(Ybar[i].begin(), Ybar[i].end(), 0.0);
+          continue;
+        }
+        stage_state(it->z, K, tab, i, h, Y);
+        augmented_vjp(params, Y.data(), n, t0 + tab.c[i] * h, kbar.data(), hb * a_l, hb * a_reg, hb * a_reg, s);
+        for (int k = 0; k < S; ++k) {
+          Ybar[i][k] = double(s.zbar[k]);
+          ybar0[k] += Ybar[i][k];
+        }
+        for (std::size_t k = 0; k < P; ++k) grad[k] += double(s.grad[k]);
+      }
+      ybar.swap(ybar0);
+    }
+    r.backward.stats.nfe = long(steps.size()) * 2 * stages;
+    r.backward.stats.accepted = long(steps.size());
     return r;
   }
 
@@ -197,42 +278,73 @@ class Cnf {
     dy[S + 2] = reg ? jeps2 : 0.0;
   }
 
-  // [z, a_z, a_θ]' at t (integrated from 1 down to 0).
-  void adjoint_dynamics(const T* params, const std::vector<double>& y, std::vector<double>& dy, int n, double t,
-                        double a_l, double a_reg, Scratch& s) const {
+  double loss_of(const ForwardResult& f, double weight) const {
+    return weight * (-f.log_px + opt_.ode_regularization * (f.kinetic + f.frobenius));
+  }
+
+  // Y_i = z₀ + h Σ_{j<i} a_ij K_j.
+  static void stage_state(const std::vector<double>& z0, const std::vector<std::vector<double>>& K, const Tableau& tab,
+                          int i, double h, std::vector<double>& Y) {
+    Y = z0;
+    for (int j = 0; j < i; ++j)
+      if (tab.a[i][j] != 0)
+        for (std::size_t k = 0; k < Y.size(); ++k) Y[k] += h * tab.a[i][j] * K[j][k];
+  }
+
+  template <class Observer>
+  ForwardResult forward_recorded(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
+                                 Scratch& s, Observer obs) const {
+    const int S = n * field_.channels();
+    check_state(x, S, "forward");
+    load_noise(eps, S, s);
+    std::vector<double> y(S + 3, 0.0);
+    std::copy(x.begin(), x.end(), y.begin());
+    ForwardResult r;
+    r.solve = ode::integrate(
+        [&](const std::vector<double>& yy, std::vector<double>& dy, double t) { augmented(params, yy, dy, n, t, s); },
+        y, 0.0, 1.0, opt_.solver, ode::StepObserver(obs));
+    r.z.assign(y.begin(), y.begin() + S);
+    r.delta_logp = y[S];
+    r.kinetic = y[S + 1];
+    r.frobenius = y[S + 2];
+    r.log_pz = log_prior(r.z, n, field_.dim(), field_.channels());
+    r.log_px = r.log_pz + r.delta_logp;
+    return r;
+  }
+
+  // The VJP of the augmented dynamics F = [f, tr, ‖f‖², ‖Jε‖²] at (z, t) for
+  // the cotangent (c_z, c_ℓ, c_K, c_R):
+  //   s.zbar = c_zᵀ∂f/∂z + c_ℓ ∂tr/∂z + c_K ∂‖f‖²/∂z + c_R ∂‖Jε‖²/∂z,
+  //   s.grad = the same wrt θ (overwritten), s.f = f(z, t).
+  void augmented_vjp(const T* params, const double* z, int n, double t, const double* c_z, double c_l, double c_K,
+                     double c_R, Scratch& s) const {
     const int S = n * field_.channels();
     const std::size_t P = field_.parameter_count();
-    to_scalar(y.data(), S, s.z);
+    to_scalar(z, S, s.z);
     s.f.resize(S);
     s.fbar.resize(S);
     s.zbar.resize(S);
     s.grad.assign(P, T(0));
-    const bool reg = a_reg != 0;
     if (opt_.trace == TraceEstimator::Exact) {
-      if (reg) {
+      std::vector<T> zb_reg(S, T(0));
+      if (c_R != 0) {
         // The Frobenius term needs J·ε: one more tangent pass with its reverse.
         field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f.data(), &s.JV);
-        s.JVbar = s.JV * T(2 * a_reg);
-        field_.reverse(params, s.ws, nullptr, &s.JVbar, s.zbar.data(), s.grad.data());
+        s.JVbar = s.JV * T(2 * c_R);
+        field_.reverse(params, s.ws, nullptr, &s.JVbar, zb_reg.data(), s.grad.data());
       }
-      std::vector<T> zb_reg = reg ? s.zbar : std::vector<T>(S, T(0));
       // f first (for the kinetic term's cotangent), then the trace VJP.
       field_.forward(params, s.z.data(), n, T(t), nullptr, s.ws, s.f.data(), nullptr);
-      for (int k = 0; k < S; ++k) s.fbar[k] = T(y[S + k] + 2 * a_reg * double(s.f[k]));
-      exact_trace_vjp(field_, params, s.z.data(), n, T(t), s.ws, s.trace, s.fbar.data(), T(a_l), s.f.data(),
+      for (int k = 0; k < S; ++k) s.fbar[k] = T(c_z[k] + 2 * c_K * double(s.f[k]));
+      exact_trace_vjp(field_, params, s.z.data(), n, T(t), s.ws, s.trace, s.fbar.data(), T(c_l), s.f.data(),
                       s.zbar.data(), s.grad.data());
       for (int k = 0; k < S; ++k) s.zbar[k] += zb_reg[k];
     } else {
       field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f.data(), &s.JV);
-      for (int k = 0; k < S; ++k) s.fbar[k] = T(y[S + k] + 2 * a_reg * double(s.f[k]));
-      s.JVbar = s.V * T(a_l) + s.JV * T(2 * a_reg);
+      for (int k = 0; k < S; ++k) s.fbar[k] = T(c_z[k] + 2 * c_K * double(s.f[k]));
+      s.JVbar = s.V * T(c_l) + s.JV * T(2 * c_R);
       field_.reverse(params, s.ws, s.fbar.data(), &s.JVbar, s.zbar.data(), s.grad.data());
     }
-    for (int k = 0; k < S; ++k) {
-      dy[k] = double(s.f[k]);
-      dy[S + k] = -double(s.zbar[k]);
-    }
-    for (std::size_t k = 0; k < P; ++k) dy[2 * S + k] = -double(s.grad[k]);
   }
 };
 

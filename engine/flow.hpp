@@ -76,7 +76,7 @@ class BatchFlow {
     return x;
   }
 
-  // Mean loss and its gradient (added to grad, P values) by the adjoint.
+  // Mean loss and its gradient (added to grad, P values), by the CNF's gradient mode.
   BatchLoss loss_and_gradient(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed,
                               double* grad) {
     const int C = cnf_.field().channels(), S = n * C;
@@ -94,7 +94,7 @@ class BatchFlow {
         for (int b = lo; b < hi; ++b) {
           std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
           Rng rng = Rng(seed).split(std::uint64_t(b));
-          res[b] = cnf_.adjoint(params, xb, n, noise(S, rng), 1.0 / B, scratch_[omp_get_thread_num()], acc[g].data());
+          res[b] = cnf_.gradient(params, xb, n, noise(S, rng), 1.0 / B, scratch_[omp_get_thread_num()], acc[g].data());
           if (!res[b].forward.solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + res[b].forward.solve.message);
           if (!res[b].backward.ok()) throw std::runtime_error("sample " + std::to_string(b) + " (adjoint): " + res[b].backward.message);
         }

@@ -104,6 +104,7 @@ struct Run {
   Method method;
   double t0, t1;
   SolveResult res;
+  const StepObserver* observer = nullptr;
 
   SolveResult& fail(Status s, double t, const std::string& why) {
     res.status = s;
@@ -205,6 +206,7 @@ void adaptive(Controlled& ctl, int error_order, const Counted& sys, State& y, co
     }
     ++st.accepted;
     st.last_step = dt_try;
+    if (run.observer) (*run.observer)(t, dt_try, y);
     t_new = last ? t1 : t_new;
     if (!all_finite(ynew)) {
       run.non_finite_state(t_new, t);
@@ -239,6 +241,7 @@ void fixed(const Counted& sys, State& y, const SolverOptions& opt, Run& run) {
     const double t_next = k + 1 == steps ? t1 : t0 + double(k + 1) * h;
     stepper.do_step(sys, y, t, ynew, t_next - t);
     ++st.accepted;
+    if (run.observer) (*run.observer)(t, t_next - t, y);
     st.last_step = t_next - t;
     if (!all_finite(ynew)) {
       run.non_finite_state(t_next, t);
@@ -263,13 +266,18 @@ void run_adaptive(const Counted& sys, State& y, const SolverOptions& opt, Run& r
 }  // namespace
 
 SolveResult integrate(const System& f, std::vector<double>& y, double t0, double t1, const SolverOptions& opt) {
+  return integrate(f, y, t0, t1, opt, StepObserver{});
+}
+
+SolveResult integrate(const System& f, std::vector<double>& y, double t0, double t1, const SolverOptions& opt,
+                      const StepObserver& observer) {
   if (const std::string err = validate(opt); !err.empty()) throw std::invalid_argument("ODE solver options: " + err);
   if (!std::isfinite(t0) || !std::isfinite(t1))
     throw std::invalid_argument("ODE integration interval must be finite (t0 = " + fmt(t0) + ", t1 = " + fmt(t1) +
                                 ")");
   if (!f) throw std::invalid_argument("ODE system is empty");
 
-  Run run{opt.method, t0, t1, {}};
+  Run run{opt.method, t0, t1, {}, observer ? &observer : nullptr};
   if (t0 == t1) return run.res;
   if (!all_finite(y)) return run.fail(Status::NonFinite, t0, "non-finite initial state at t = " + fmt(t0));
 

@@ -84,4 +84,11 @@ using System = std::function<void(const std::vector<double>& y, std::vector<doub
 SolveResult integrate(const System& f, std::vector<double>& y, double t0, double t1,
                       const SolverOptions& opt);
 
+// Called once per accepted step with its start time t, its signed size h (the
+// step the stepper took, so y_next = Φ_h(y)) and the state y at its start.
+// Backprop through the solver's steps replays them from these.
+using StepObserver = std::function<void(double t, double h, const std::vector<double>& y)>;
+SolveResult integrate(const System& f, std::vector<double>& y, double t0, double t1, const SolverOptions& opt,
+                      const StepObserver& observer);
+
 }  // namespace enf::ode
