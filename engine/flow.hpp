@@ -32,6 +32,7 @@ struct BatchLoss {
   double nll = 0;   // mean −log p(x)
   double regularization = 0;  // mean K + R
   long nfe_forward = 0, nfe_backward = 0;  // summed over samples
+  double cpu_seconds_forward = 0, cpu_seconds_backward = 0;  // summed over samples (all threads)
 };
 
 template <class Field>
@@ -113,6 +114,8 @@ class BatchFlow {
       L.regularization += (r.forward.kinetic + r.forward.frobenius) / B;
       L.nfe_forward += r.forward.solve.stats.nfe;
       L.nfe_backward += r.backward.stats.nfe;
+      L.cpu_seconds_forward += r.seconds_forward;
+      L.cpu_seconds_backward += r.seconds_backward;
     }
     return L;
   }

@@ -252,14 +252,33 @@ void fixed(const Counted& sys, State& y, const SolverOptions& opt, Run& run) {
   }
 }
 
-using ErrorChecker = odeint::default_error_checker<double, odeint::range_algebra, odeint::default_operations>;
+// Boost's default_error_checker (max over i of |err_i| / (atol + rtol(|x_i| +
+// |dt·f_i|))), restricted to the first `components` entries (0: all).
+class PrefixErrorChecker {
+ public:
+  PrefixErrorChecker(double atol, double rtol, std::size_t components)
+      : atol_(atol), rtol_(rtol), components_(components) {}
+  template <class Algebra>
+  double error(Algebra&, const State& x, const State& dxdt, State& err, double dt) const {
+    const std::size_t m = components_ == 0 ? x.size() : std::min(components_, x.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < m; ++i)
+      worst = std::max(worst, std::abs(err[i]) / (atol_ + rtol_ * (std::abs(x[i]) + std::abs(dt) * std::abs(dxdt[i]))));
+    return worst;
+  }
+
+ private:
+  double atol_, rtol_;
+  std::size_t components_;
+};
+using ErrorChecker = PrefixErrorChecker;
 
 template <class ErrorStepper>
 using Controlled = odeint::controlled_runge_kutta<ErrorStepper, ErrorChecker>;
 
 template <class ErrorStepper, bool Fsal>
 void run_adaptive(const Counted& sys, State& y, const SolverOptions& opt, Run& run) {
-  Controlled<ErrorStepper> ctl{ErrorChecker(opt.atol, opt.rtol)};
+  Controlled<ErrorStepper> ctl{ErrorChecker(opt.atol, opt.rtol, opt.error_components)};
   adaptive<Fsal>(ctl, int(ErrorStepper::error_order_value), sys, y, opt, run);
 }
 

@@ -47,6 +47,10 @@ struct SolverOptions {
   double initial_step = 0;          // |first step|; 0: automatic (HNW II.4 heuristic)
   long max_steps = 100000;          // attempted steps (accepted + rejected); > 0
   double fixed_step = 0.01;         // rk4 / euler: the largest step; > 0
+  // Adaptive methods: only the first k components enter the error norm (0:
+  // all). The adjoint uses it for the parameter cotangent, a pure quadrature
+  // that never feeds back into the dynamics ("seminorm", Kidger et al. 2021).
+  std::size_t error_components = 0;
 };
 
 // Empty if the options are valid, else a message naming every problem.

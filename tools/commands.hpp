@@ -8,6 +8,7 @@
 namespace enf::cli {
 
 int run_bench_field(const std::vector<std::string>& args);
+int run_bench_step(const std::vector<std::string>& args);
 int run_field(const std::vector<std::string>& args);
 
 }  // namespace enf::cli

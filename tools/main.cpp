@@ -19,6 +19,8 @@ commands:
                  divergence, Hutchinson estimate, timings
   bench field    time the vector field and its derivatives (forward, J·v,
                  reverse) on DW4, LJ13 and QM9-sized inputs, with FLOP rates
+  bench step     time training iterations of the reference setup (at
+                 initialisation and after training), evaluation and sampling
 
 Run 'enf <command> --help' for the options of a command.
 )";
@@ -40,7 +42,9 @@ int main(int argc, char** argv) {
     if (cmd == "field") return enf::cli::run_field({args.begin() + 1, args.end()});
     if (cmd == "bench") {
       if (args.size() >= 2 && args[1] == "field") return enf::cli::run_bench_field({args.begin() + 2, args.end()});
-      std::fputs("usage: enf bench field [options]   (see 'enf bench field --help')\n", stderr);
+      if (args.size() >= 2 && args[1] == "step") return enf::cli::run_bench_step({args.begin() + 2, args.end()});
+      std::fputs("usage: enf bench field|step [options]   (see 'enf bench field --help', 'enf bench step --help')\n",
+                 stderr);
       return 2;
     }
     std::fprintf(stderr, "enf: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);

@@ -1,0 +1,52 @@
+#include "datasets/particles.hpp"
+
+#include <stdexcept>
+
+#include "datasets/npy.hpp"
+
+namespace enf {
+
+ParticleSystem particle_system(const std::string& name) {
+  if (name == "dw4") return {"dw4", 4, 2};
+  if (name == "lj13") return {"lj13", 13, 3};
+  throw std::invalid_argument("unknown particle system '" + name + "' (use dw4 or lj13)");
+}
+
+Structures load_structures(const std::string& path, const ParticleSystem& sys, long first, long count) {
+  const NpyArray a = read_npy(path);
+  const int S = sys.n * sys.dim;
+  std::int64_t per_row = 1;
+  for (std::size_t i = 1; i < a.shape.size(); ++i) per_row *= a.shape[i];
+  if (a.shape.empty() || per_row != S) {
+    std::string shape;
+    for (auto d : a.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+    throw std::runtime_error(path + ": shape (" + shape + ") does not hold " + sys.name + " structures (" +
+                             std::to_string(sys.n) + " particles × " + std::to_string(sys.dim) + " dimensions per row)");
+  }
+  const long rows = long(a.shape[0]);
+  if (first < 0 || first > rows) throw std::runtime_error(path + ": first row " + std::to_string(first) + " is out of range");
+  const long take = count < 0 ? rows - first : std::min(count, rows - first);
+  Structures s;
+  s.rows = int(take);
+  s.x.assign(a.data.begin() + first * S, a.data.begin() + (first + take) * S);
+  for (long r = 0; r < take; ++r)
+    for (int d = 0; d < sys.dim; ++d) {
+      double m = 0;
+      for (int i = 0; i < sys.n; ++i) m += s.x[r * S + i * sys.dim + d];
+      m /= sys.n;
+      for (int i = 0; i < sys.n; ++i) s.x[r * S + i * sys.dim + d] -= m;
+    }
+  return s;
+}
+
+SplitSpec shipped_split(const ParticleSystem& sys, const std::string& split, const std::string& data_root) {
+  const std::string dir = data_root + "/dw4_lj13/efm_splits_via_DEM/";
+  if (split != "train" && split != "val" && split != "test")
+    throw std::invalid_argument("unknown split '" + split + "' (use train, val or test)");
+  if (sys.name == "dw4") return {dir + split + "_split_DW4.npy", 0, -1};
+  if (split == "test") return {dir + "test_split_LJ13-1000.npy", 0, -1};
+  if (split == "train") return {dir + "val_split_LJ13-1000.npy", 0, 9000};
+  return {dir + "val_split_LJ13-1000.npy", 9000, 1000};
+}
+
+}  // namespace enf

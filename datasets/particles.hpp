@@ -1,0 +1,36 @@
+// The particle benchmarks of the E-NF paper and their shipped data splits.
+// Structures are flattened node-major, [rows, n·D], centre of mass removed.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace enf {
+
+struct ParticleSystem {
+  std::string name;  // "dw4" or "lj13"
+  int n = 0, dim = 0;
+};
+
+// Throws std::invalid_argument naming the valid systems.
+ParticleSystem particle_system(const std::string& name);
+
+struct Structures {
+  std::vector<double> x;  // [rows, n·D]
+  int rows = 0;
+};
+
+// Rows [first, first + count) (count < 0: to the end) of a .npy holding
+// [rows, n·D] or [rows, n, D] numbers; errors name the file and the shape found.
+Structures load_structures(const std::string& path, const ParticleSystem& sys, long first = 0, long count = -1);
+
+// The shipped splits under ../shared/data/dw4_lj13/efm_splits_via_DEM
+// (PROVENANCE.md). LJ13 ships no training split: its training set is the
+// first 9000 rows of the validation split and its validation set the last 1000.
+struct SplitSpec {
+  std::string path;
+  long first = 0, count = -1;
+};
+SplitSpec shipped_split(const ParticleSystem& sys, const std::string& split, const std::string& data_root = "../shared/data");
+
+}  // namespace enf

@@ -1,0 +1,85 @@
+// One optimisation step of the flow: the batch loss and its gradient (adjoint
+// or discrete), optional gradient clipping, AdamW. Master weights stay in
+// float64; the field runs in T (float32 for training by default).
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+
+#include "egnn/vector_field.hpp"
+#include "engine/flow.hpp"
+#include "engine/optimizer.hpp"
+
+namespace enf {
+
+struct StepReport {
+  double loss = 0, nll = 0, regularization = 0;
+  double grad_norm = 0;
+  bool clipped = false;
+  long nfe_forward = 0, nfe_backward = 0;  // summed over the batch
+  double seconds_total = 0;                // wall clock of the step
+  double seconds_forward = 0, seconds_backward = 0, seconds_optimizer = 0;  // wall, split by CPU share
+};
+
+template <class T>
+class Trainer {
+ public:
+  Trainer(const FieldConfig& field, const CnfOptions& cnf, const AdamWOptions& adam, Parameters<double> init,
+          int threads = 0, bool clip_gradients = false)
+      : master_(std::move(init)),
+        field_(field, master_.layout),
+        cnf_(field_, cnf),
+        flow_(cnf_, threads),
+        adam_(master_.values.size(), adam),
+        clip_(clip_gradients) {}
+
+  const Parameters<double>& params() const { return master_; }
+  Parameters<double>& params() { return master_; }
+  const Cnf<VectorField<T>>& cnf() const { return cnf_; }
+  BatchFlow<VectorField<T>>& flow() { return flow_; }
+  AdamW& optimizer() { return adam_; }
+
+  // One step on the batch x [B, n, C]; seed picks the samples' noise.
+  StepReport step(const std::vector<double>& x, int B, int n, std::uint64_t seed) {
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    const Parameters<T> p = master_.template cast<T>();
+    std::vector<double> grad(master_.values.size(), 0.0);
+    const BatchLoss L = flow_.loss_and_gradient(p.values.data(), x, B, n, seed, grad.data());
+    const auto t1 = Clock::now();
+    StepReport r;
+    double sq = 0;
+    for (double g : grad) sq += g * g;
+    r.grad_norm = std::sqrt(sq);
+    if (clip_) {
+      clipper_.clip(grad);
+      r.clipped = clipper_.last_clipped();
+    }
+    adam_.step(master_.values, grad);
+    const auto t2 = Clock::now();
+    r.loss = L.loss;
+    r.nll = L.nll;
+    r.regularization = L.regularization;
+    r.nfe_forward = L.nfe_forward;
+    r.nfe_backward = L.nfe_backward;
+    const double grad_wall = std::chrono::duration<double>(t1 - t0).count();
+    const double cpu = L.cpu_seconds_forward + L.cpu_seconds_backward;
+    r.seconds_forward = cpu > 0 ? grad_wall * L.cpu_seconds_forward / cpu : 0;
+    r.seconds_backward = grad_wall - r.seconds_forward;
+    r.seconds_optimizer = std::chrono::duration<double>(t2 - t1).count();
+    r.seconds_total = std::chrono::duration<double>(t2 - t0).count();
+    return r;
+  }
+
+ private:
+  Parameters<double> master_;
+  VectorField<T> field_;
+  Cnf<VectorField<T>> cnf_;
+  BatchFlow<VectorField<T>> flow_;
+  AdamW adam_;
+  bool clip_;
+  GradientClipper clipper_;
+};
+
+}  // namespace enf
