@@ -1,5 +1,7 @@
 #include "datasets/npy.hpp"
 
+#include "datasets/file_io.hpp"
+
 #include <bit>
 #include <cctype>
 #include <cstring>
@@ -186,22 +188,6 @@ std::string shape_text(const std::vector<int64_t>& shape) {
     return t + (shape.size() == 1 ? ",)" : ")");  // Python needs "(n,)" for a 1-tuple
 }
 
-// Readers must never see a half-written file: write a sibling temp file, then rename over path.
-void write_atomically(const std::string& path, const std::string& bytes) {
-    const std::string tmp = path + ".tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(path, "cannot open '" + tmp + "' for writing");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    std::error_code ec;
-    if (out) std::filesystem::rename(tmp, path, ec);
-    if (!out || ec) {
-        std::error_code ignored;
-        std::filesystem::remove(tmp, ignored);
-        fail(path, "cannot write '" + tmp + "' and rename it" + (ec ? ": " + ec.message() : std::string()));
-    }
-}
-
 }  // namespace
 
 NpyArray parse_npy(const std::string& bytes, const std::string& name) {
@@ -260,16 +246,7 @@ NpyArray parse_npy(const std::string& bytes, const std::string& name) {
     return a;
 }
 
-NpyArray read_npy(const std::string& path) {
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) fail(path, "cannot open file");
-    const std::streamoff size = in.tellg();
-    if (size < 0) fail(path, "cannot determine file size");
-    std::string bytes(static_cast<std::size_t>(size), '\0');
-    in.seekg(0);
-    if (!in.read(bytes.data(), size)) fail(path, "read error");
-    return parse_npy(bytes, path);
-}
+NpyArray read_npy(const std::string& path) { return parse_npy(read_file_bytes(path, "npy"), path); }
 
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, const std::vector<double>& data,
                bool float32) {
@@ -305,7 +282,7 @@ void write_npy(const std::string& path, const std::vector<int64_t>& shape, const
         std::memcpy(buf, float32 ? static_cast<const void*>(&f) : &v, float32 ? 4 : 8);
         body.append(buf, float32 ? 4 : 8);
     }
-    write_atomically(path, body);
+    write_file_atomically(path, body, "npy");
 }
 
 }  // namespace enf

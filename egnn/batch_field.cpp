@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include "egnn/parallel.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -89,17 +91,7 @@ void BatchField<T>::gather(const T* padded, int rows, int b, const Scratch& s, i
 template <class T>
 template <class Fn>
 void BatchField<T>::for_each_sample(int B, Fn fn) {
-  std::string error;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
-  for (int b = 0; b < B; ++b) {
-    try {
-      fn(b, scratch_[omp_get_thread_num()]);
-    } catch (const std::exception& e) {
-#pragma omp critical
-      if (error.empty()) error = e.what();
-    }
-  }
-  if (!error.empty()) throw std::runtime_error(error);
+  parallel_for(B, threads_, [&](int b, int thread) { fn(b, scratch_[thread]); });
 }
 
 template <class T>
@@ -107,21 +99,13 @@ template <class Fn>
 void BatchField<T>::for_each_sample_grad(int B, T* grad, Fn fn) {
   const int groups = std::min(B, kMaxGroups);
   const std::size_t P = field_.parameter_count();
-  std::string error;
   if (int(group_grad_.size()) < groups) group_grad_.resize(groups);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
-  for (int g = 0; g < groups; ++g) {
-    try {
-      auto& acc = group_grad_[g];
-      acc.assign(P, T(0));
-      const int lo = int(std::int64_t(B) * g / groups), hi = int(std::int64_t(B) * (g + 1) / groups);
-      for (int b = lo; b < hi; ++b) fn(b, scratch_[omp_get_thread_num()], acc.data());
-    } catch (const std::exception& e) {
-#pragma omp critical
-      if (error.empty()) error = e.what();
-    }
-  }
-  if (!error.empty()) throw std::runtime_error(error);
+  parallel_for(groups, threads_, [&](int g, int thread) {
+    auto& acc = group_grad_[g];
+    acc.assign(P, T(0));
+    const int lo = int(std::int64_t(B) * g / groups), hi = int(std::int64_t(B) * (g + 1) / groups);
+    for (int b = lo; b < hi; ++b) fn(b, scratch_[thread], acc.data());
+  });
   for (int g = 0; g < groups; ++g)
     for (std::size_t i = 0; i < P; ++i) grad[i] += group_grad_[g][i];
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "egnn/parallel.hpp"
 #include "engine/cnf.hpp"
 #include "engine/rng.hpp"
 
@@ -87,24 +88,18 @@ class BatchFlow {
     const int groups = std::min(B, 16);
     std::vector<std::vector<double>> acc(groups, std::vector<double>(P, 0.0));
     std::vector<AdjointResult> res(B);
-    std::string error;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
-    for (int g = 0; g < groups; ++g) {
-      try {
-        const int lo = int(std::int64_t(B) * g / groups), hi = int(std::int64_t(B) * (g + 1) / groups);
-        for (int b = lo; b < hi; ++b) {
-          std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
-          Rng rng = Rng(seed).split(std::uint64_t(b));
-          res[b] = cnf_.gradient(params, xb, n, noise(S, rng), 1.0 / B, scratch_[omp_get_thread_num()], acc[g].data());
-          if (!res[b].forward.solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + res[b].forward.solve.message);
-          if (!res[b].backward.ok()) throw std::runtime_error("sample " + std::to_string(b) + " (adjoint): " + res[b].backward.message);
-        }
-      } catch (const std::exception& e) {
-#pragma omp critical
-        if (error.empty()) error = e.what();
+    parallel_for(groups, threads_, [&](int g, int thread) {
+      const int lo = int(std::int64_t(B) * g / groups), hi = int(std::int64_t(B) * (g + 1) / groups);
+      for (int b = lo; b < hi; ++b) {
+        std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
+        Rng rng = Rng(seed).split(std::uint64_t(b));
+        res[b] = cnf_.gradient(params, xb, n, noise(S, rng), 1.0 / B, scratch_[thread], acc[g].data());
+        if (!res[b].forward.solve.ok())
+          throw std::runtime_error("sample " + std::to_string(b) + ": " + res[b].forward.solve.message);
+        if (!res[b].backward.ok())
+          throw std::runtime_error("sample " + std::to_string(b) + " (adjoint): " + res[b].backward.message);
       }
-    }
-    if (!error.empty()) throw std::runtime_error(error);
+    });
     for (int g = 0; g < groups; ++g)
       for (std::size_t k = 0; k < P; ++k) grad[k] += acc[g][k];
     BatchLoss L;
@@ -140,17 +135,7 @@ class BatchFlow {
   }
   template <class Fn>
   void run(int B, Fn fn) {
-    std::string error;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
-    for (int b = 0; b < B; ++b) {
-      try {
-        fn(b, scratch_[omp_get_thread_num()]);
-      } catch (const std::exception& e) {
-#pragma omp critical
-        if (error.empty()) error = e.what();
-      }
-    }
-    if (!error.empty()) throw std::runtime_error(error);
+    parallel_for(B, threads_, [&](int b, int thread) { fn(b, scratch_[thread]); });
   }
 };
 

@@ -1,5 +1,7 @@
 #include "engine/safetensors.hpp"
 
+#include "datasets/file_io.hpp"
+
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -34,17 +36,6 @@ std::size_t dtype_size(const std::string& dtype) {
     if (dtype == "F32" || dtype == "I32") return 4;
     if (dtype == "F16") return 2;
     return 0;
-}
-
-std::string read_whole_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) fail(path, "cannot open file");
-    const std::streamoff size = in.tellg();
-    if (size < 0) fail(path, "cannot determine file size");
-    std::string bytes(static_cast<std::size_t>(size), '\0');
-    in.seekg(0);
-    if (!in.read(bytes.data(), size)) fail(path, "read error");
-    return bytes;
 }
 
 // IEEE binary16 -> double; written out by hand because C++20 has no portable half type.
@@ -157,26 +148,10 @@ T checked_int(double v, const std::string& path, const std::string& name) {
     return static_cast<T>(v);
 }
 
-// Readers must never see a half-written file: write a sibling temp file, then rename over path.
-void write_atomically(const std::string& path, const std::string& bytes) {
-    const std::string tmp = path + ".tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(path, "cannot open '" + tmp + "' for writing");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    std::error_code ec;
-    if (out) std::filesystem::rename(tmp, path, ec);
-    if (!out || ec) {
-        std::error_code ignored;
-        std::filesystem::remove(tmp, ignored);
-        fail(path, "cannot write '" + tmp + "' and rename it" + (ec ? ": " + ec.message() : std::string()));
-    }
-}
-
 }  // namespace
 
 SafeTensorFile read_safetensors(const std::string& path) {
-    const std::string bytes = read_whole_file(path);
+    const std::string bytes = read_file_bytes(path, "safetensors");
     if (bytes.size() < 8)
         fail(path, "file too short (" + std::to_string(bytes.size()) + " bytes, need at least 8)");
     uint64_t header_len;
@@ -246,7 +221,7 @@ void write_safetensors(const std::string& path,
 
     char len_bytes[8];
     std::memcpy(len_bytes, &header_len, 8);
-    write_atomically(path, std::string(len_bytes, 8) + text + blob);
+    write_file_atomically(path, std::string(len_bytes, 8) + text + blob, "safetensors");
 }
 
 }  // namespace enf
