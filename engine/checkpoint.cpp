@@ -1,0 +1,177 @@
+#include "engine/checkpoint.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "datasets/file_io.hpp"
+#include "engine/safetensors.hpp"
+
+namespace enf {
+
+namespace fs = std::filesystem;
+
+nlohmann::json to_json(const FieldConfig& f) {
+  return {{"dim", f.dim},
+          {"features", f.features},
+          {"hidden", f.hidden},
+          {"layers", f.layers},
+          {"attention", f.attention},
+          {"tanh", f.tanh},
+          {"coords_range", f.coords_range},
+          {"aggregation", f.aggregation == Aggregation::Sum ? "sum" : "mean"},
+          {"condition_time", f.condition_time}};
+}
+
+FieldConfig field_config_from_json(const nlohmann::json& j) {
+  FieldConfig f;
+  auto get = [&](const char* key, auto& out) {
+    if (!j.contains(key)) return;
+    try {
+      j.at(key).get_to(out);
+    } catch (const nlohmann::json::exception&) {
+      throw std::runtime_error(std::string("model field config: '") + key + "' has the wrong type");
+    }
+  };
+  get("dim", f.dim);
+  get("features", f.features);
+  get("hidden", f.hidden);
+  get("layers", f.layers);
+  get("attention", f.attention);
+  get("tanh", f.tanh);
+  get("coords_range", f.coords_range);
+  get("condition_time", f.condition_time);
+  std::string agg = "sum";
+  get("aggregation", agg);
+  if (agg != "sum" && agg != "mean") throw std::runtime_error("model field config: aggregation must be sum or mean");
+  f.aggregation = agg == "sum" ? Aggregation::Sum : Aggregation::Mean;
+  if (auto err = f.validate(); !err.empty()) throw std::runtime_error("model field config: " + err);
+  return f;
+}
+
+void save_checkpoint(const std::string& dir, const Checkpoint& c) {
+  const fs::path target(dir);
+  const fs::path tmp = target.string() + ".tmp-" + std::to_string(::getpid());
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp);
+  nlohmann::json model{{"format", kCheckpointFormat},
+                       {"version", kCheckpointVersion},
+                       {"system", c.system},
+                       {"field", to_json(c.field)},
+                       {"training", c.training},
+                       {"data", c.data},
+                       {"extra", c.extra}};
+  write_file_atomically((tmp / "model.json").string(), model.dump(2) + "\n", "checkpoint");
+  std::vector<std::pair<std::string, SafeTensor>> tensors;
+  for (const auto& info : c.params.layout.tensors()) {
+    SafeTensor t;
+    t.dtype = "F64";
+    t.shape.assign(info.shape.begin(), info.shape.end());
+    t.data.assign(c.params.values.begin() + info.offset, c.params.values.begin() + info.offset + info.size);
+    tensors.emplace_back(info.name, std::move(t));
+  }
+  write_safetensors((tmp / "weights.safetensors").string(), tensors, {{"format", kCheckpointFormat}});
+  // Replace the old checkpoint only once the new one is complete.
+  if (fs::exists(target)) {
+    const fs::path old = target.string() + ".old-" + std::to_string(::getpid());
+    fs::rename(target, old);
+    fs::rename(tmp, target);
+    fs::remove_all(old, ec);
+  } else {
+    fs::rename(tmp, target);
+  }
+}
+
+Checkpoint load_checkpoint(const std::string& dir) {
+  const fs::path p(dir);
+  if (!fs::is_directory(p)) throw std::runtime_error("checkpoint '" + dir + "': not a directory");
+  const std::string mj = (p / "model.json").string();
+  nlohmann::json model;
+  try {
+    model = nlohmann::json::parse(read_file_bytes(mj, "checkpoint"));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error("checkpoint file '" + mj + "': not valid JSON (" + e.what() + ")");
+  }
+  if (model.value("format", "") != kCheckpointFormat)
+    throw std::runtime_error("checkpoint file '" + mj + "': format is '" + model.value("format", "(none)") +
+                             "', expected '" + kCheckpointFormat + "'");
+  const int version = model.value("version", -1);
+  if (version != kCheckpointVersion)
+    throw std::runtime_error("checkpoint file '" + mj + "': version " + std::to_string(version) +
+                             " is not supported by this enf (it reads version " +
+                             std::to_string(kCheckpointVersion) + ")");
+  Checkpoint c;
+  c.system = model.value("system", "");
+  c.field = field_config_from_json(model.value("field", nlohmann::json::object()));
+  c.training = model.value("training", nlohmann::json::object());
+  c.data = model.value("data", nlohmann::json::object());
+  c.extra = model.value("extra", nlohmann::json::object());
+  c.params = Parameters<double>(field_layout(c.field));
+  const std::string wpath = (p / "weights.safetensors").string();
+  const SafeTensorFile w = read_safetensors(wpath);
+  for (const auto& info : c.params.layout.tensors()) {
+    auto it = w.tensors.find(info.name);
+    if (it == w.tensors.end()) throw std::runtime_error("checkpoint file '" + wpath + "': no tensor '" + info.name + "'");
+    if (it->second.data.size() != info.size)
+      throw std::runtime_error("checkpoint file '" + wpath + "': tensor '" + info.name + "' has " +
+                               std::to_string(it->second.data.size()) + " values, the model expects " +
+                               std::to_string(info.size));
+    std::copy(it->second.data.begin(), it->second.data.end(), c.params.values.begin() + info.offset);
+  }
+  return c;
+}
+
+Checkpoint import_reference(const std::string& dir) {
+  const fs::path p(dir);
+  const std::string apath = (p / "args.json").string(), wpath = (p / "flow.safetensors").string();
+  nlohmann::json args;
+  try {
+    args = nlohmann::json::parse(read_file_bytes(apath, "reference arguments"));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error("reference arguments file '" + apath + "': not valid JSON (" + e.what() + ")");
+  }
+  const std::string model = args.value("model", "");
+  if (model != "egnn_dynamics")
+    throw std::runtime_error("reference arguments file '" + apath + "': model '" + model +
+                             "' is not supported (enf imports egnn_dynamics flows of main_dw4_lj13.py)");
+  Checkpoint c;
+  c.system = args.value("data", "");
+  if (c.system != "dw4" && c.system != "lj13") c.system = "";
+  c.field.dim = args.value("n_dims", c.system == "dw4" ? 2 : 3);
+  c.field.features = 0;
+  c.field.hidden = args.value("nf", 32);
+  c.field.layers = args.value("n_layers", 3);
+  c.field.attention = args.value("attention", true);
+  c.field.tanh = args.value("tanh", true);
+  c.field.condition_time = args.value("condition_time", true);
+  c.field.aggregation = args.value("x_aggregation", "sum") == "mean" ? Aggregation::Mean : Aggregation::Sum;
+  if (auto err = c.field.validate(); !err.empty()) throw std::runtime_error("reference arguments: " + err);
+  c.training = {{"trace", args.value("trace", "hutch") == "exact" ? "exact"
+                          : args.value("hutch_noise", "gaussian") == "bernoulli" ? "rademacher" : "gaussian"},
+                {"ode_regularization", args.value("ode_regularization", 0.0)},
+                {"lr", args.value("lr", 5e-4)},
+                {"weight_decay", args.value("weight_decay", 1e-12)},
+                {"batch_size", args.value("batch_size", 100)}};
+  c.data = {{"n_particles", args.value("n_particles", 0)}};
+  c.extra = {{"imported_from", dir}, {"reference_args", args}};
+  c.params = Parameters<double>(field_layout(c.field));
+  const SafeTensorFile w = read_safetensors(wpath);
+  const std::string prefix = "odefunc.dynamics.";
+  for (const auto& info : c.params.layout.tensors()) {
+    auto it = w.tensors.find(prefix + info.name);
+    if (it == w.tensors.end())
+      throw std::runtime_error("reference weights '" + wpath + "': no tensor '" + prefix + info.name +
+                               "' (does args.json match the weights?)");
+    if (it->second.data.size() != info.size)
+      throw std::runtime_error("reference weights '" + wpath + "': tensor '" + it->first + "' has " +
+                               std::to_string(it->second.data.size()) + " values, args.json implies " +
+                               std::to_string(info.size));
+    std::copy(it->second.data.begin(), it->second.data.end(), c.params.values.begin() + info.offset);
+  }
+  return c;
+}
+
+}  // namespace enf

@@ -1,0 +1,39 @@
+// The checkpoint: a directory with model.json (format name, version, model
+// and training configuration, data statistics) and weights.safetensors
+// (tensors named as the reference's state_dict, "egnn.*"). Saved atomically:
+// written to "<dir>.tmp-<pid>" then renamed over <dir>, so a failure never
+// leaves a half-written checkpoint. Unknown formats or versions are rejected.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "egnn/vector_field.hpp"
+#include "engine/cnf.hpp"
+
+namespace enf {
+
+inline constexpr const char* kCheckpointFormat = "enf-checkpoint";
+inline constexpr int kCheckpointVersion = 1;
+
+struct Checkpoint {
+  std::string system;             // "dw4", "lj13", or "" when not a known particle system
+  FieldConfig field;
+  nlohmann::json training = nlohmann::json::object();  // the resolved training configuration
+  nlohmann::json data = nlohmann::json::object();      // data statistics and provenance
+  nlohmann::json extra = nlohmann::json::object();     // e.g. optimizer step, import source
+  Parameters<double> params;
+};
+
+nlohmann::json to_json(const FieldConfig& f);
+// Missing keys take FieldConfig's defaults; wrong types throw naming the key.
+FieldConfig field_config_from_json(const nlohmann::json& j);
+
+void save_checkpoint(const std::string& dir, const Checkpoint& ckpt);
+Checkpoint load_checkpoint(const std::string& dir);
+
+// A model trained with the reference implementation: DIR/args.json (its
+// command-line arguments) and DIR/flow.safetensors (its state_dict).
+Checkpoint import_reference(const std::string& dir);
+
+}  // namespace enf

@@ -1,0 +1,124 @@
+// Checkpoints (round trip, version and format checks, atomic replacement) and
+// the import of models trained with the reference implementation.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/checkpoint.hpp"
+#include "engine/flow.hpp"
+#include "engine/safetensors.hpp"
+#include "support/fixtures.hpp"
+#include "support/random_model.hpp"
+
+using namespace enf;
+using namespace enf::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path scratch(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / ("enf_test_checkpoint_" + std::to_string(::getpid())) / name;
+  fs::remove_all(p);
+  fs::create_directories(p.parent_path());
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("a checkpoint round-trips bit for bit", "[checkpoint]") {
+  Checkpoint c;
+  c.system = "lj13";
+  c.field = particle_field(3);
+  c.field.hidden = 8;
+  c.field.aggregation = Aggregation::Mean;
+  c.params = random_params(c.field, 80);
+  c.training = {{"lr", 1e-3}, {"batch_size", 64}};
+  c.data = {{"rows", 9000}};
+  const fs::path dir = scratch("roundtrip");
+  save_checkpoint(dir.string(), c);
+  const Checkpoint d = load_checkpoint(dir.string());
+  CHECK(d.system == "lj13");
+  CHECK(to_json(d.field) == to_json(c.field));
+  CHECK(d.training == c.training);
+  CHECK(d.data == c.data);
+  CHECK(d.params.values == c.params.values);
+  // Saving again over it replaces it whole.
+  c.params.values[0] += 1;
+  save_checkpoint(dir.string(), c);
+  CHECK(load_checkpoint(dir.string()).params.values[0] == c.params.values[0]);
+  for (const auto& e : fs::directory_iterator(dir.parent_path()))
+    CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+}
+
+TEST_CASE("unknown checkpoint versions and formats are rejected with a clear message", "[checkpoint]") {
+  Checkpoint c;
+  c.field = particle_field(2);
+  c.params = random_params(c.field, 81);
+  const fs::path dir = scratch("versions");
+  save_checkpoint(dir.string(), c);
+  auto edit = [&](const std::string& key, const nlohmann::json& value) {
+    const fs::path mj = dir / "model.json";
+    std::ifstream in(mj);
+    nlohmann::json j = nlohmann::json::parse(in);
+    j[key] = value;
+    std::ofstream(mj) << j.dump();
+  };
+  edit("version", 99);
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("version 99") && Catch::Contains("model.json"));
+  edit("version", kCheckpointVersion);
+  edit("format", "something-else");
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("something-else"));
+  CHECK_THROWS_WITH(load_checkpoint((dir / "missing").string()), Catch::Contains("not a directory"));
+}
+
+TEST_CASE("importing a reference model keeps its weights and configuration", "[checkpoint][import]") {
+  const Checkpoint c = import_reference("../shared/models/oracle_dw4_mild");
+  CHECK(c.system == "dw4");
+  CHECK(c.field.dim == 2);
+  CHECK(c.field.hidden == 32);
+  CHECK(c.field.layers == 3);
+  CHECK(c.field.attention);
+  CHECK(c.field.tanh);
+  CHECK(c.training["trace"] == "rademacher");
+  const auto direct = params_from_safetensors(c.params.layout, "../shared/models/oracle_dw4_mild/flow.safetensors",
+                                              "odefunc.dynamics.");
+  CHECK(c.params.values == direct.values);
+  CHECK_THROWS_WITH(import_reference("../shared/models/en_flows_qm9_pretrained"), Catch::Contains("args.json"));
+}
+
+TEST_CASE("an imported reference model reproduces the reference log-likelihoods", "[checkpoint][import][fixtures]") {
+  // A reference directory made from the fixtures' initial weights (the
+  // weights whose CNF log p(x) the fixtures record consistently), imported,
+  // saved, loaded and scored.
+  const auto& fx = fixture("cnf_dw4.json");
+  const FieldConfig cfg = particle_field(2);
+  const auto init = params_from_json(field_layout(cfg), fixture("egnn_dw4.json")["variants"]["init"]["params"]);
+  const fs::path ref = scratch("reference");
+  fs::create_directories(ref);
+  fs::copy_file("../shared/models/oracle_dw4_mild/args.json", ref / "args.json");
+  std::vector<std::pair<std::string, SafeTensor>> tensors;
+  for (const auto& info : init.layout.tensors()) {
+    SafeTensor t{"F32", std::vector<int64_t>(info.shape.begin(), info.shape.end()),
+                 std::vector<double>(init.values.begin() + info.offset, init.values.begin() + info.offset + info.size)};
+    tensors.emplace_back("odefunc.dynamics." + info.name, t);
+  }
+  write_safetensors((ref / "flow.safetensors").string(), tensors);
+  const fs::path ckpt = scratch("imported");
+  save_checkpoint(ckpt.string(), import_reference(ref.string()));
+  const Checkpoint c = load_checkpoint(ckpt.string());
+
+  VectorField<double> field(c.field, c.params.layout);
+  CnfOptions o;
+  o.solver.rtol = o.solver.atol = 1e-10;
+  o.adjoint_solver = o.solver;
+  Cnf<VectorField<double>> cnf(field, o);
+  BatchFlow<VectorField<double>> flow(cnf);
+  const auto x = flat(fx["x"]);
+  const auto r = flow.log_likelihood(c.params.values.data(), x, 4, 4, 0);
+  const auto& per = fx["init_weights_tol1e-10"]["per_sample"];
+  for (int b = 0; b < 4; ++b) {
+    const double ref_logp = flat(per[b]["log_px"])[0];
+    INFO("sample " << b);
+    CHECK(r[b].log_px == Approx(ref_logp).epsilon(1e-8));  // README §6: any correct dopri5 at 1e-10
+  }
+}
