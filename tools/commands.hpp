@@ -9,6 +9,9 @@ namespace enf::cli {
 
 int run_bench_field(const std::vector<std::string>& args);
 int run_bench_step(const std::vector<std::string>& args);
+int run_import(const std::vector<std::string>& args);
+int run_score(const std::vector<std::string>& args);
+int run_sample(const std::vector<std::string>& args);
 int run_field(const std::vector<std::string>& args);
 
 }  // namespace enf::cli

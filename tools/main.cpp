@@ -15,6 +15,9 @@ E(n)-equivariant continuous normalizing flows (Satorras, Hoogeboom et al., 2021)
 for particle systems (DW4, LJ13) and molecules (QM9).
 
 commands:
+  import         import a model trained with the reference PyTorch code
+  score          log-likelihood of every structure of a file (.npy, .xyz)
+  sample         draw structures from a flow to .xyz or .npy
   field          evaluate the EGNN vector field on a data file: velocity,
                  divergence, Hutchinson estimate, timings
   bench field    time the vector field and its derivatives (forward, J·v,
@@ -39,7 +42,11 @@ int main(int argc, char** argv) {
   }
   try {
     const std::string cmd = args[0];
-    if (cmd == "field") return enf::cli::run_field({args.begin() + 1, args.end()});
+    const std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (cmd == "field") return enf::cli::run_field(rest);
+    if (cmd == "import") return enf::cli::run_import(rest);
+    if (cmd == "score") return enf::cli::run_score(rest);
+    if (cmd == "sample") return enf::cli::run_sample(rest);
     if (cmd == "bench") {
       if (args.size() >= 2 && args[1] == "field") return enf::cli::run_bench_field({args.begin() + 2, args.end()});
       if (args.size() >= 2 && args[1] == "step") return enf::cli::run_bench_step({args.begin() + 2, args.end()});

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# End-to-end checks of the enf command line: import, score, sample, help and
+# errors. Usage: cli_test.sh path/to/enf (run from the repository root).
+set -u
+enf="$1"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+check() {  # check "what" command...
+  local what="$1"; shift
+  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
+}
+contains() { grep -q -- "$2" <<< "$1"; }  # contains TEXT PATTERN
+data=../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_DW4.npy
+
+check "--help lists the commands" bash -c "'$enf' --help | grep -q 'score'"
+for cmd in field import score sample "bench field" "bench step"; do
+  check "enf $cmd --help" bash -c "'$enf' $cmd --help | grep -q 'usage: enf $cmd'"
+done
+check "import a reference model" "$enf" import --reference ../shared/models/oracle_dw4_mild --out "$tmp/mild"
+check "checkpoint files" test -f "$tmp/mild/model.json" -a -f "$tmp/mild/weights.safetensors"
+
+"$enf" score --model "$tmp/mild" --input "$data" --format json --rtol 1e-5 --atol 1e-5 > "$tmp/score.json" 2> "$tmp/score.log"
+check "score: exit 0" test $? -eq 0
+check "score json: one result per structure" bash -c "test \$(grep -c '\"log_likelihood\"' '$tmp/score.json') -eq 10000"
+check "score json: a summary" grep -q '"summary"' "$tmp/score.json"
+check "score: NLL on stderr" grep -q 'NLL' "$tmp/score.log"
+
+check "sample to xyz with log q" bash -c "'$enf' sample --model '$tmp/mild' --n 7 --seed 3 --out '$tmp/s.xyz' --log-q > '$tmp/q.csv' 2>/dev/null"
+check "xyz has 7 frames of 4 atoms" bash -c "test \$(grep -c '^4\$' '$tmp/s.xyz') -eq 7"
+"$enf" score --model "$tmp/mild" --input "$tmp/s.xyz" > "$tmp/s.csv" 2>/dev/null
+# log q from sampling and log p from scoring the written file agree (same flow, 1e-7 solves, 10-digit XYZ).
+check "score(sample) = log q" bash -c "paste -d, <(tail -n +2 '$tmp/q.csv' | cut -d, -f2) <(tail -n +2 '$tmp/s.csv' | cut -d, -f2) | awk -F, '{d=\$1-\$2; if (d<0) d=-d; if (d>1e-4) bad=1} END {exit bad}'"
+"$enf" sample --model "$tmp/mild" --n 7 --seed 3 --out "$tmp/s2.xyz" 2>/dev/null
+check "same seed, same samples" cmp -s <(grep '^Ar' "$tmp/s.xyz") <(grep '^Ar' "$tmp/s2.xyz")
+
+# Errors: clear message, non-zero exit, nothing written.
+out=$("$enf" score --model "$tmp/nope" --input "$data" 2>&1); code=$?
+check "missing checkpoint: exit 1" test $code -eq 1
+check "missing checkpoint: says so" contains "$out" 'not a directory'
+out=$("$enf" score --model "$tmp/mild" --input "$data" --rtol abc 2>&1); code=$?
+check "bad option value: exit 2" test $code -eq 2
+check "bad option value: names it" contains "$out" '--rtol expects a number'
+printf '4\ncomment\nAr 0 0 0\nAr 1 x 0\n' > "$tmp/bad.xyz"
+out=$("$enf" score --model "$tmp/mild" --input "$tmp/bad.xyz" 2>&1); code=$?
+check "malformed xyz: exit 1" test $code -eq 1
+check "malformed xyz: file and line" contains "$out" "bad.xyz', line 4: expected 'symbol x y z'"
+out=$("$enf" sample --model "$tmp/mild" --n 3 --out "$tmp/x.txt" 2>&1); code=$?
+check "unknown output format refused" bash -c "test $code -eq 2 && test ! -e '$tmp/x.txt'"
+out=$("$enf" frobnicate 2>&1); code=$?
+check "unknown command: exit 2" test $code -eq 2
+
+echo "$fails failure(s)"
+exit $((fails > 0))
