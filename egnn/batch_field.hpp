@@ -68,9 +68,7 @@ class BatchField {
   const VectorField<T>& field_;
   int threads_;
   std::vector<Scratch> scratch_;  // one per thread
-  // 64-byte aligned: Eigen peels unaligned heads of vectorised loops, so the
-  // rounding of an accumulation can depend on the buffer's address.
-  std::vector<std::vector<T, Eigen::aligned_allocator<T>>> group_grad_;
+  std::vector<AlignedVector<T>> group_grad_;  // aligned: see parameters.hpp
 
   void check(const BatchInput<T>& in) const;
   // Gathers sample b's real nodes into s.nodes and s.z; returns their number.

@@ -6,6 +6,7 @@
 // the optimizer sees: one flat vector.
 #pragma once
 
+#include <Eigen/Core>
 #include <cstdint>
 #include <map>
 #include <span>
@@ -39,11 +40,18 @@ class ParameterLayout {
   std::size_t total_ = 0;
 };
 
+// A flat, 64-byte aligned buffer: Eigen's vectorised kernels peel unaligned
+// heads, so with an arbitrary malloc address the rounding of a result could
+// depend on where the buffer happens to live (and a run would not be
+// reproducible across processes).
+template <class T>
+using AlignedVector = std::vector<T, Eigen::aligned_allocator<T>>;
+
 // A flat parameter (or gradient) buffer with its layout.
 template <class T>
 struct Parameters {
   ParameterLayout layout;
-  std::vector<T> values;
+  AlignedVector<T> values;
 
   explicit Parameters(ParameterLayout l = {}) : layout(std::move(l)), values(layout.total_size(), T(0)) {}
 

@@ -74,6 +74,12 @@ void save_checkpoint(const std::string& dir, const Checkpoint& c) {
     tensors.emplace_back(info.name, std::move(t));
   }
   write_safetensors((tmp / "weights.safetensors").string(), tensors, {{"format", kCheckpointFormat}});
+  if (!c.state.empty()) {
+    std::vector<std::pair<std::string, SafeTensor>> st;
+    for (const auto& [name, values] : c.state)
+      st.emplace_back(name, SafeTensor{"F64", {std::int64_t(values.size())}, values});
+    write_safetensors((tmp / "state.safetensors").string(), st, {{"format", kCheckpointFormat}});
+  }
   // Replace the old checkpoint only once the new one is complete.
   if (fs::exists(target)) {
     const fs::path old = target.string() + ".old-" + std::to_string(::getpid());
@@ -120,6 +126,10 @@ Checkpoint load_checkpoint(const std::string& dir) {
                                std::to_string(it->second.data.size()) + " values, the model expects " +
                                std::to_string(info.size));
     std::copy(it->second.data.begin(), it->second.data.end(), c.params.values.begin() + info.offset);
+  }
+  if (fs::exists(p / "state.safetensors")) {
+    const SafeTensorFile st = read_safetensors((p / "state.safetensors").string());
+    for (const auto& name : st.order) c.state.emplace_back(name, st.tensors.at(name).data);
   }
   return c;
 }

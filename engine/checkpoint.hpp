@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "egnn/vector_field.hpp"
 #include "engine/cnf.hpp"
@@ -21,8 +23,11 @@ struct Checkpoint {
   FieldConfig field;
   nlohmann::json training = nlohmann::json::object();  // the resolved training configuration
   nlohmann::json data = nlohmann::json::object();      // data statistics and provenance
-  nlohmann::json extra = nlohmann::json::object();     // e.g. optimizer step, import source
+  nlohmann::json extra = nlohmann::json::object();     // e.g. training state, import source
   Parameters<double> params;
+  // Optional named arrays saved beside the weights (state.safetensors), e.g.
+  // the optimizer's moments for an exact resume.
+  std::vector<std::pair<std::string, std::vector<double>>> state;
 };
 
 nlohmann::json to_json(const FieldConfig& f);

@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "egnn/parameters.hpp"
 #include "egnn/trace.hpp"
 #include "ode/solver.hpp"
 
@@ -106,7 +107,8 @@ class Cnf {
   struct Scratch {
     Workspace ws;
     TraceScratch<T> trace;
-    std::vector<T> z, f, eps, fbar, zbar, grad;
+    std::vector<T> z, f, eps, fbar, zbar;
+    AlignedVector<T> grad;  // written through Eigen maps: aligned (see parameters.hpp)
     detail::Mat<T> V, JV, JVbar;
   };
 

@@ -18,7 +18,7 @@ AdamW::AdamW(std::size_t size, AdamWOptions opt) : opt_(opt), m_(size, 0.0), v_(
   if (auto e = opt_.validate(); !e.empty()) throw std::invalid_argument("optimizer: " + e);
 }
 
-void AdamW::step(std::vector<double>& p, const std::vector<double>& g) {
+void AdamW::step(std::span<double> p, std::span<const double> g) {
   if (p.size() != m_.size() || g.size() != m_.size())
     throw std::invalid_argument("optimizer: parameter and gradient sizes differ from the optimizer's");
   ++t_;
@@ -56,7 +56,7 @@ double GradientClipper::max_norm() const {
   return 1.5 * mean + 2 * std::sqrt(var);
 }
 
-double GradientClipper::clip(std::vector<double>& g) {
+double GradientClipper::clip(std::span<double> g) {
   const double allowed = max_norm();
   double sq = 0;
   for (double x : g) sq += x * x;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <deque>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,7 @@ class AdamW {
  public:
   AdamW(std::size_t size, AdamWOptions opt);
   // One update of params (double or float buffer mirrored in double) from grad.
-  void step(std::vector<double>& params, const std::vector<double>& grad);
+  void step(std::span<double> params, std::span<const double> grad);
   long steps() const { return t_; }
   const AdamWOptions& options() const { return opt_; }
 
@@ -47,7 +48,7 @@ class GradientClipper {
   double max_norm() const;
   // Scales grad by max_norm / (norm + 1e-6) when norm > max_norm (as
   // torch.nn.utils.clip_grad_norm_), then records min(norm, max_norm).
-  double clip(std::vector<double>& grad);
+  double clip(std::span<double> grad);
   bool last_clipped() const { return last_clipped_; }
 
  private:

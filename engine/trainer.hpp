@@ -45,7 +45,7 @@ class Trainer {
     using Clock = std::chrono::steady_clock;
     const auto t0 = Clock::now();
     const Parameters<T> p = master_.template cast<T>();
-    std::vector<double> grad(master_.values.size(), 0.0);
+    AlignedVector<double> grad(master_.values.size(), 0.0);
     const BatchLoss L = flow_.loss_and_gradient(p.values.data(), x, B, n, seed, grad.data());
     const auto t1 = Clock::now();
     StepReport r;

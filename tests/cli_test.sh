@@ -50,5 +50,27 @@ check "unknown output format refused" bash -c "test $code -eq 2 && test ! -e '$t
 out=$("$enf" frobnicate 2>&1); code=$?
 check "unknown command: exit 2" test $code -eq 2
 
+# Training: a run directory; resuming (after an epoch, or after Ctrl-C mid-epoch)
+# ends on the same weights, bit for bit, as an uninterrupted run.
+train=(train --system dw4 --n-data 300 --val-samples 100 --batch 50)
+"$enf" "${train[@]}" --epochs 4 --out "$tmp/A" > "$tmp/A.out" 2>/dev/null
+check "train: exit 0" test $? -eq 0
+check "train: run directory" test -f "$tmp/A/config.json" -a -f "$tmp/A/metrics.jsonl" -a -d "$tmp/A/best" -a -d "$tmp/A/last"
+check "train: one metrics line per step and validation" test "$(wc -l < "$tmp/A/metrics.jsonl")" -eq 28
+check "train: refuses to overwrite a run" bash -c "! '$enf' ${train[*]} --epochs 1 --out '$tmp/A' 2>/dev/null"
+"$enf" "${train[@]}" --epochs 2 --out "$tmp/B" > /dev/null 2>&1
+"$enf" train --resume "$tmp/B" --epochs 4 > /dev/null 2>&1
+check "resume after an epoch is exact" cmp -s "$tmp/A/last/weights.safetensors" "$tmp/B/last/weights.safetensors"
+"$enf" "${train[@]}" --epochs 4 --out "$tmp/C" > /dev/null 2> "$tmp/C.log" &
+pid=$!
+for _ in $(seq 100); do [ -s "$tmp/C/metrics.jsonl" ] && break; sleep 0.05; done
+kill -INT $pid
+wait $pid
+check "Ctrl-C: saved and told how to resume" grep -q 'enf train --resume' "$tmp/C.log"
+"$enf" train --resume "$tmp/C" > /dev/null 2>&1
+check "resume after Ctrl-C is exact" cmp -s "$tmp/A/last/weights.safetensors" "$tmp/C/last/weights.safetensors"
+"$enf" score --model "$tmp/A/best" --input "$data" --rtol 1e-5 --atol 1e-5 --format json > "$tmp/best.json" 2>/dev/null
+check "a trained checkpoint scores" grep -q '"nll"' "$tmp/best.json"
+
 echo "$fails failure(s)"
 exit $((fails > 0))

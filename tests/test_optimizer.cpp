@@ -14,11 +14,11 @@ TEST_CASE("AdamW with AMSGrad follows PyTorch's update rule", "[optimizer]") {
   o.weight_decay = 0.01;
   AdamW opt(1, o);
   std::vector<double> p{1.0};
-  opt.step(p, {0.5});
+  opt.step(p, std::vector<double>{0.5});
   // step 1: p = 1·(1 − 0.001); m = 0.05, v = 0.00025; m̂ = 0.5, v̂ = 0.25 → p −= 0.1·0.5/(0.5 + 1e-8)
   const double p1 = 0.999 - 0.1 * 0.5 / (0.5 + 1e-8);
   CHECK(p[0] == Approx(p1).epsilon(1e-15));
-  opt.step(p, {-0.1});
+  opt.step(p, std::vector<double>{-0.1});
   const double m2 = 0.9 * 0.05 + 0.1 * -0.1, v2 = 0.999 * 0.00025 + 0.001 * 0.01;
   const double vmax = std::max(0.00025, v2);
   const double p2 = p1 * 0.999 - 0.1 / (1 - 0.81) * m2 / (std::sqrt(vmax) / std::sqrt(1 - 0.999 * 0.999) + 1e-8);

@@ -12,6 +12,7 @@ int run_bench_step(const std::vector<std::string>& args);
 int run_import(const std::vector<std::string>& args);
 int run_score(const std::vector<std::string>& args);
 int run_sample(const std::vector<std::string>& args);
+int run_train(const std::vector<std::string>& args);
 int run_field(const std::vector<std::string>& args);
 
 }  // namespace enf::cli

@@ -15,6 +15,7 @@ E(n)-equivariant continuous normalizing flows (Satorras, Hoogeboom et al., 2021)
 for particle systems (DW4, LJ13) and molecules (QM9).
 
 commands:
+  train          train a flow on DW4 or LJ13 (run directory, checkpoints, resume)
   import         import a model trained with the reference PyTorch code
   score          log-likelihood of every structure of a file (.npy, .xyz)
   sample         draw structures from a flow to .xyz or .npy
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     const std::vector<std::string> rest(args.begin() + 1, args.end());
     if (cmd == "field") return enf::cli::run_field(rest);
     if (cmd == "import") return enf::cli::run_import(rest);
+    if (cmd == "train") return enf::cli::run_train(rest);
     if (cmd == "score") return enf::cli::run_score(rest);
     if (cmd == "sample") return enf::cli::run_sample(rest);
     if (cmd == "bench") {

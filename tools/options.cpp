@@ -22,6 +22,7 @@ ParsedOptions::ParsedOptions(const CommandSpec& spec, const std::vector<std::str
       name = name.substr(0, eq);
     }
     const OptionSpec& o = find(name);
+    given_[name] = true;
     if (o.value_hint.empty()) {
       if (inline_value) throw UsageError("--" + name + " takes no value");
       values_.insert_or_assign(name, std::string(1, '1'));  // (not = "1": GCC 12 false -Wrestrict, PR 105329)
@@ -81,6 +82,22 @@ std::string ParsedOptions::choice(const std::string& name, const std::vector<std
     list += (list.empty() ? "" : ", ") + c;
   }
   throw UsageError("--" + name + " must be one of " + list + "; got '" + v + "'");
+}
+
+bool ParsedOptions::boolean(const std::string& name) const {
+  const std::string v = str(name);
+  if (v == "true" || v == "yes" || v == "on" || v == "1") return true;
+  if (v == "false" || v == "no" || v == "off" || v == "0") return false;
+  throw UsageError("--" + name + " expects true or false, got '" + v + "'");
+}
+
+void ParsedOptions::set_default(const std::string& name, const std::string& value) {
+  const OptionSpec& o = find(name);
+  if (given(name)) return;
+  if (o.value_hint.empty())
+    values_[name] = (value == "true" || value == "1") ? std::string(1, '1') : std::string();
+  else
+    values_[name] = value;
 }
 
 std::string usage(const CommandSpec& spec) {

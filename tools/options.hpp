@@ -40,10 +40,20 @@ class ParsedOptions {
   double real(const std::string& name) const;
   // One of `choices`, else UsageError listing them.
   std::string choice(const std::string& name, const std::vector<std::string>& choices) const;
+  // true/false, yes/no, on/off or 1/0.
+  bool boolean(const std::string& name) const;
+  // Whether the option was on the command line.
+  bool given(const std::string& name) const { return given_.count(name) != 0; }
+  // Replaces the default of an option not given on the command line (e.g.
+  // from a --config file); UsageError for unknown names.
+  void set_default(const std::string& name, const std::string& value);
+  // Every valued option's resolved value.
+  const std::map<std::string, std::string>& values() const { return values_; }
 
  private:
   const CommandSpec& spec_;
   std::map<std::string, std::string> values_;
+  std::map<std::string, bool> given_;
   bool help_ = false;
   const OptionSpec& find(const std::string& name) const;
 };
