@@ -162,6 +162,22 @@ TEST_CASE("CNF matches the reference on the pretrained QM9 flow (molecule 0, 1e-
 
 namespace {
 
+// The gradient's component along a random unit direction u of parameter
+// space, and the finite difference of `loss(params)` along u.
+template <class Loss>
+std::pair<double, double> along_random_direction(const Parameters<double>& p, const std::vector<double>& grad,
+                                                 Rng& rng, Loss loss) {
+  const std::vector<double> u = unit_direction(p.values.size(), rng);
+  double predicted = 0;
+  for (std::size_t k = 0; k < u.size(); ++k) predicted += u[k] * grad[k];
+  const double fd = derivative([&](double h) {
+    Parameters<double> q = p;
+    for (std::size_t k = 0; k < u.size(); ++k) q.values[k] += h * u[k];
+    return loss(q);
+  });
+  return {predicted, fd};
+}
+
 // A small field for gradient checks (H = 6, L = 2), weights perturbed so the
 // flow is far from the identity.
 FieldConfig tiny_field(int dim) {
@@ -206,18 +222,7 @@ TEST_CASE("the adjoint gradient matches central differences of the loss", "[cnf]
       };
       CHECK(loss(p) == Approx(r.loss).epsilon(1e-14));
       for (int trial = 0; trial < 3; ++trial) {
-        std::vector<double> u(p.values.size());
-        double norm = 0, predicted = 0;
-        for (double& v : u) {
-          v = rng.normal();
-          norm += v * v;
-        }
-        for (std::size_t k = 0; k < u.size(); ++k) predicted += (u[k] /= std::sqrt(norm)) * grad[k];
-        const double fd = derivative([&](double h) {
-          Parameters<double> q = p;
-          for (std::size_t k = 0; k < u.size(); ++k) q.values[k] += h * u[k];
-          return loss(q);
-        });
+        const auto [predicted, fd] = along_random_direction(p, grad, rng, loss);
         INFO("finite difference " << fd << ", adjoint " << predicted);
         CHECK(std::abs(fd - predicted) <= kAdjointVsFd * std::max(1.0, std::abs(fd)));
       }
@@ -245,18 +250,8 @@ TEST_CASE("the adjoint gradient with adaptive dopri5 agrees with finite differen
   std::vector<double> grad(p.values.size(), 0.0);
   const auto r = cnf.adjoint(p.values.data(), x, n, {}, 1.0, s, grad.data());
   REQUIRE(r.backward.ok());
-  std::vector<double> u(p.values.size());
-  double norm = 0, predicted = 0;
-  for (double& v : u) {
-    v = rng.normal();
-    norm += v * v;
-  }
-  for (std::size_t k = 0; k < u.size(); ++k) predicted += (u[k] /= std::sqrt(norm)) * grad[k];
-  const double fd = derivative([&](double h) {
-    Parameters<double> q = p;
-    for (std::size_t k = 0; k < u.size(); ++k) q.values[k] += h * u[k];
-    return -cnf.forward(q.values.data(), x, n, {}, s).log_px;
-  });
+  const auto [predicted, fd] = along_random_direction(
+      p, grad, rng, [&](const Parameters<double>& q) { return -cnf.forward(q.values.data(), x, n, {}, s).log_px; });
   INFO("finite difference " << fd << ", adjoint " << predicted);
   CHECK(std::abs(fd - predicted) <= kAdaptive * std::max(1.0, std::abs(fd)));
 }
@@ -290,16 +285,7 @@ TEST_CASE("backprop through the solver's steps is the exact gradient of the disc
         const auto r = cnf.gradient(p.values.data(), x, n, eps, 1.0, s, grad.data());
         REQUIRE(r.forward.solve.ok());
         for (int trial = 0; trial < 3; ++trial) {
-          std::vector<double> u(p.values.size());
-          double norm = 0, predicted = 0;
-          for (double& v : u) {
-            v = rng.normal();
-            norm += v * v;
-          }
-          for (std::size_t k = 0; k < u.size(); ++k) predicted += (u[k] /= std::sqrt(norm)) * grad[k];
-          const double fd = derivative([&](double h) {
-            Parameters<double> q = p;
-            for (std::size_t k = 0; k < u.size(); ++k) q.values[k] += h * u[k];
+          const auto [predicted, fd] = along_random_direction(p, grad, rng, [&](const Parameters<double>& q) {
             const auto f = cnf.forward(q.values.data(), x, n, eps, s);
             return -f.log_px + lambda * (f.kinetic + f.frobenius);
           });

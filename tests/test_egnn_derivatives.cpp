@@ -60,19 +60,6 @@ double scalar_loss(const VectorField<double>& field, const Parameters<double>& p
   return L + (JV.array() * wJ.array()).sum();
 }
 
-// A random direction of unit length, so the finite-difference step is the
-// same whatever the size of the tensor it perturbs.
-std::vector<double> unit_direction(std::size_t size, Rng& rng) {
-  std::vector<double> u(size);
-  double norm = 0;
-  for (double& x : u) {
-    x = rng.normal();
-    norm += x * x;
-  }
-  for (double& x : u) x /= std::sqrt(norm);
-  return u;
-}
-
 Mat random_mat(int rows, int cols, Rng& rng) {
   Mat m(rows, cols);
   for (int i = 0; i < rows; ++i)

@@ -1,6 +1,7 @@
 // Test support: random but reproducible models and inputs.
 #pragma once
 
+#include <cmath>
 #include <vector>
 
 #include "egnn/vector_field.hpp"
@@ -31,6 +32,19 @@ inline std::vector<double> random_state(const FieldConfig& cfg, int n, Rng& rng,
     for (int i = 0; i < n; ++i) z[i * C + d] -= m / n;
   }
   return z;
+}
+
+// A random direction of unit length, so a finite-difference step means the
+// same whatever the size of what it perturbs.
+inline std::vector<double> unit_direction(std::size_t size, Rng& rng) {
+  std::vector<double> u(size);
+  double norm = 0;
+  for (double& x : u) {
+    x = rng.normal();
+    norm += x * x;
+  }
+  for (double& x : u) x /= std::sqrt(norm);
+  return u;
 }
 
 inline FieldConfig small_molecule_field() {
