@@ -14,7 +14,7 @@ contains() { grep -q -- "$2" <<< "$1"; }  # contains TEXT PATTERN
 data=../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_DW4.npy
 
 check "--help lists the commands" bash -c "'$enf' --help | grep -q 'score'"
-for cmd in field import score sample "bench field" "bench step"; do
+for cmd in field import score sample train eval "bench field" "bench step" "data generate"; do
   check "enf $cmd --help" bash -c "'$enf' $cmd --help | grep -q 'usage: enf $cmd'"
 done
 check "import a reference model" "$enf" import --reference ../shared/models/oracle_dw4_mild --out "$tmp/mild"
@@ -71,6 +71,18 @@ check "Ctrl-C: saved and told how to resume" grep -q 'enf train --resume' "$tmp/
 check "resume after Ctrl-C is exact" cmp -s "$tmp/A/last/weights.safetensors" "$tmp/C/last/weights.safetensors"
 "$enf" score --model "$tmp/A/best" --input "$data" --rtol 1e-5 --atol 1e-5 --format json > "$tmp/best.json" 2>/dev/null
 check "a trained checkpoint scores" grep -q '"nll"' "$tmp/best.json"
+
+# Evaluation with plots, and MCMC data generation.
+"$enf" eval --model "$tmp/A/best" --data "$data" --limit 200 --samples 200 --plots "$tmp/plots" --run "$tmp/A" --format json > "$tmp/eval.json" 2>/dev/null
+check "eval: NLL and ESS" bash -c "grep -q '\"nll\"' '$tmp/eval.json' && grep -q '\"ess\"' '$tmp/eval.json'"
+check "eval: three SVG plots" bash -c "ls '$tmp/plots'/distances.svg '$tmp/plots'/energies.svg '$tmp/plots'/training.svg > /dev/null"
+"$enf" data generate dw4 --n 200 --out "$tmp/gen.npy" > "$tmp/gen.out" 2>/dev/null
+check "data generate: writes the file" test -s "$tmp/gen.npy"
+"$enf" score --model "$tmp/A/best" --input "$tmp/gen.npy" --rtol 1e-5 --atol 1e-5 > /dev/null 2>&1
+check "generated data can be scored" test $? -eq 0
+out=$("$enf" data generate dw4 --n 10 2>&1); code=$?
+check "data generate: missing --out is a usage error" bash -c "test $code -eq 2"
+check "data generate: points to its help" contains "$out" "enf data generate --help"
 
 echo "$fails failure(s)"
 exit $((fails > 0))

@@ -17,6 +17,8 @@ for particle systems (DW4, LJ13) and molecules (QM9).
 commands:
   train          train a flow on DW4 or LJ13 (run directory, checkpoints, resume)
   import         import a model trained with the reference PyTorch code
+  eval           test NLL, importance-sampling ESS and plots of a DW4/LJ13 flow
+  data generate  sample DW4/LJ13 Boltzmann distributions by MCMC
   score          log-likelihood of every structure of a file (.npy, .xyz)
   sample         draw structures from a flow to .xyz or .npy
   field          evaluate the EGNN vector field on a data file: velocity,
@@ -47,6 +49,12 @@ int main(int argc, char** argv) {
     if (cmd == "field") return enf::cli::run_field(rest);
     if (cmd == "import") return enf::cli::run_import(rest);
     if (cmd == "train") return enf::cli::run_train(rest);
+    if (cmd == "eval") return enf::cli::run_eval(rest);
+    if (cmd == "data") {
+      if (args.size() >= 2 && args[1] == "generate") return enf::cli::run_data_generate({args.begin() + 2, args.end()});
+      std::fputs("usage: enf data generate dw4|lj13 [options]   (see 'enf data generate --help')\n", stderr);
+      return 2;
+    }
     if (cmd == "score") return enf::cli::run_score(rest);
     if (cmd == "sample") return enf::cli::run_sample(rest);
     if (cmd == "bench") {
@@ -59,7 +67,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "enf: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const enf::cli::UsageError& e) {
-    std::fprintf(stderr, "enf: %s\n(see 'enf %s --help')\n", e.what(), args[0].c_str());
+    // Two-word commands ("bench step", "data generate") have their own help.
+    std::string cmd = args[0];
+    if ((cmd == "bench" || cmd == "data") && args.size() >= 2) cmd += " " + args[1];
+    std::fprintf(stderr, "enf: %s\n(see 'enf %s --help')\n", e.what(), cmd.c_str());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "enf: error: %s\n", e.what());

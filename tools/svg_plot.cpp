@@ -1,0 +1,111 @@
+#include "tools/svg_plot.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace enf::cli {
+
+namespace {
+
+constexpr double kW = 640, kH = 400, kL = 70, kR = 20, kT = 40, kB = 50;
+const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
+
+struct Frame {
+  double x0, x1, y0, y1;
+  double px(double x) const { return kL + (x - x0) / (x1 - x0) * (kW - kL - kR); }
+  double py(double y) const { return kH - kB - (y - y0) / (y1 - y0) * (kH - kT - kB); }
+};
+
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4g", v);
+  return b;
+}
+
+std::string escape(const std::string& s) {
+  std::string o;
+  for (char c : s) o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+  return o;
+}
+
+std::string axes(const Frame& f, const std::string& title, const std::string& xlabel, const std::string& ylabel,
+                 const std::vector<Series>& series) {
+  std::ostringstream os;
+  os << "<svg xmlns='http://www.w3.org/2000/svg' width='" << kW << "' height='" << kH << "' font-family='sans-serif' font-size='12'>\n"
+     << "<rect width='100%' height='100%' fill='white'/>\n"
+     << "<text x='" << kW / 2 << "' y='22' text-anchor='middle' font-size='15'>" << escape(title) << "</text>\n"
+     << "<rect x='" << kL << "' y='" << kT << "' width='" << kW - kL - kR << "' height='" << kH - kT - kB
+     << "' fill='none' stroke='#444'/>\n";
+  for (int i = 0; i <= 4; ++i) {
+    const double x = f.x0 + (f.x1 - f.x0) * i / 4, y = f.y0 + (f.y1 - f.y0) * i / 4;
+    os << "<text x='" << f.px(x) << "' y='" << kH - kB + 16 << "' text-anchor='middle'>" << num(x) << "</text>\n"
+       << "<text x='" << kL - 6 << "' y='" << f.py(y) + 4 << "' text-anchor='end'>" << num(y) << "</text>\n";
+  }
+  os << "<text x='" << (kL + kW - kR) / 2 << "' y='" << kH - 12 << "' text-anchor='middle'>" << escape(xlabel) << "</text>\n"
+     << "<text x='16' y='" << (kT + kH - kB) / 2 << "' text-anchor='middle' transform='rotate(-90 16 "
+     << (kT + kH - kB) / 2 << ")'>" << escape(ylabel) << "</text>\n";
+  for (std::size_t s = 0; s < series.size(); ++s)
+    os << "<text x='" << kW - kR - 8 << "' y='" << kT + 18 + 16 * s << "' text-anchor='end' fill='" << kColors[s % 4]
+       << "'>" << escape(series[s].label) << "</text>\n";
+  return os.str();
+}
+
+}  // namespace
+
+std::string svg_histograms(const std::string& title, const std::string& xlabel, const std::vector<Series>& series,
+                           int bins) {
+  double lo = INFINITY, hi = -INFINITY;
+  for (const auto& s : series)
+    for (double v : s.values)
+      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  if (!(hi > lo)) hi = lo + 1;
+  std::vector<std::vector<double>> dens(series.size(), std::vector<double>(bins, 0.0));
+  const double width = (hi - lo) / bins;
+  double top = 0;
+  for (std::size_t s = 0; s < series.size(); ++s) {
+    std::size_t n = 0;
+    for (double v : series[s].values)
+      if (std::isfinite(v)) ++n, ++dens[s][std::min(bins - 1, int((v - lo) / width))];
+    for (double& d : dens[s]) top = std::max(top, d /= std::max<std::size_t>(n, 1) * width);
+  }
+  const Frame f{lo, hi, 0, top > 0 ? top * 1.05 : 1};
+  std::ostringstream os;
+  os << axes(f, title, xlabel, "density", series);
+  for (std::size_t s = 0; s < series.size(); ++s) {
+    os << "<polyline fill='none' stroke-width='1.6' stroke='" << kColors[s % 4] << "' points='";
+    for (int b = 0; b < bins; ++b)
+      os << f.px(lo + b * width) << ',' << f.py(dens[s][b]) << ' ' << f.px(lo + (b + 1) * width) << ',' << f.py(dens[s][b]) << ' ';
+    os << "'/>\n";
+  }
+  os << "</svg>\n";
+  return os.str();
+}
+
+std::string svg_lines(const std::string& title, const std::string& xlabel, const std::string& ylabel,
+                      const std::vector<Series>& series) {
+  double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+  for (const auto& s : series)
+    for (std::size_t i = 0; i < s.values.size(); ++i)
+      if (std::isfinite(s.values[i])) {
+        x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]);
+        y0 = std::min(y0, s.values[i]), y1 = std::max(y1, s.values[i]);
+      }
+  if (!(x1 > x0)) x1 = x0 + 1;
+  if (!(y1 > y0)) y1 = y0 + 1;
+  const double pad = 0.05 * (y1 - y0);
+  const Frame f{x0, x1, y0 - pad, y1 + pad};
+  std::ostringstream os;
+  os << axes(f, title, xlabel, ylabel, series);
+  for (std::size_t s = 0; s < series.size(); ++s) {
+    os << "<polyline fill='none' stroke-width='1.4' stroke='" << kColors[s % 4] << "' points='";
+    for (std::size_t i = 0; i < series[s].values.size(); ++i)
+      if (std::isfinite(series[s].values[i])) os << f.px(series[s].x[i]) << ',' << f.py(series[s].values[i]) << ' ';
+    os << "'/>\n";
+  }
+  os << "</svg>\n";
+  return os.str();
+}
+
+}  // namespace enf::cli
