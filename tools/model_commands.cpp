@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "datasets/energies.hpp"
 #include "datasets/npy.hpp"
 #include "datasets/xyz.hpp"
 #include "engine/checkpoint.hpp"
@@ -92,8 +93,9 @@ const CommandSpec kSample{
     "sample",
     "Draw structures from a flow: z from the prior, integrated from t = 1 back to 0.",
     "Writes multi-frame .xyz (particles as 'Ar', 2-D systems with z = 0) or .npy [N, n*D].\n"
-    "--log-q adds each sample's log q(x) (a forward solve with the exact trace) to the\n"
-    "XYZ comment lines and prints them as CSV on stdout.",
+    "--log-q adds each sample's log q(x) (a forward solve with the exact trace), its\n"
+    "energy E(x) and log importance weight log w = −E(x) − log q(x) to the XYZ comment\n"
+    "lines and prints them as CSV on stdout (LJ13: --lj-convention).",
     {
         {"model", "CKPT", "", "checkpoint directory"},
         {"n", "N", "100", "number of samples"},
@@ -103,7 +105,8 @@ const CommandSpec kSample{
         {"rtol", "R", "1e-5", "relative tolerance"},
         {"atol", "A", "1e-5", "absolute tolerance"},
         {"trace", "exact|rademacher|gaussian", "exact", "divergence used by --log-q"},
-        {"log-q", "", "", "also compute log q(x) of every sample"},
+        {"log-q", "", "", "also compute log q(x), E(x) and log w of every sample"},
+        {"lj-convention", "ordered|unordered", "ordered", "LJ13 pair sum for E(x)"},
         {"threads", "N", "0", "threads (0: all cores)"},
     }};
 
@@ -198,13 +201,20 @@ int run_sample(const std::vector<std::string>& args) {
   std::vector<std::string> comments(N);
   if (opt.flag("log-q")) {
     const auto r = flow.log_likelihood(c.params.values.data(), x, N, n, std::uint64_t(opt.integer("seed")) + 1);
-    std::printf("index,log_q\n");
+    const bool known = c.system == "dw4" || c.system == "lj13";
+    const LJConvention lj = lj_convention(opt.choice("lj-convention", {"ordered", "unordered"}));
+    const std::vector<double> E = known ? energies(particle_system(c.system), x, N, lj) : std::vector<double>(N, NAN);
+    std::printf(known ? "index,log_q,energy,log_w\n" : "index,log_q\n");
     for (int b = 0; b < N; ++b) {
       std::ostringstream cs;
       cs.precision(12);
       cs << "log_q=" << r[b].log_px;
+      if (known) cs << " energy=" << E[b] << " log_w=" << -E[b] - r[b].log_px;
       comments[b] = cs.str();
-      std::printf("%d,%.12g\n", b, r[b].log_px);
+      if (known)
+        std::printf("%d,%.12g,%.12g,%.12g\n", b, r[b].log_px, E[b], -E[b] - r[b].log_px);
+      else
+        std::printf("%d,%.12g\n", b, r[b].log_px);
     }
   }
   if (ends_with(out, ".xyz"))
