@@ -72,6 +72,22 @@ check "resume after Ctrl-C is exact" cmp -s "$tmp/A/last/weights.safetensors" "$
 "$enf" score --model "$tmp/A/best" --input "$data" --rtol 1e-5 --atol 1e-5 --format json > "$tmp/best.json" 2>/dev/null
 check "a trained checkpoint scores" grep -q '"nll"' "$tmp/best.json"
 
+# More bad input: one clear line, non-zero exit.
+cp -r "$tmp/A/best" "$tmp/corrupt"
+head -c 100 "$tmp/A/best/weights.safetensors" > "$tmp/corrupt/weights.safetensors"
+out=$("$enf" score --model "$tmp/corrupt" --input "$data" 2>&1); code=$?
+check "corrupt checkpoint: exit 1, names the file" bash -c "test $code -eq 1 && test \$(printf '%s\n' \"\$0\" | wc -l) -eq 1" "$out"
+check "corrupt checkpoint: says which file" contains "$out" "weights.safetensors"
+out=$("$enf" score --model "$tmp/A/best" --input ../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_LJ13-1000.npy 2>&1); code=$?
+check "wrong shape: exit 1" test $code -eq 1
+check "wrong shape: says what was expected" contains "$out" "each row must hold 8 numbers"
+out=$("$enf" score --model "$tmp/A/best" --input "$tmp/missing.npy" 2>&1); code=$?
+check "missing input file: exit 1 and names it" bash -c "test $code -eq 1" 
+check "missing input file: names it" contains "$out" "missing.npy"
+out=$("$enf" train --bogus 1 2>&1); code=$?
+check "unknown option: exit 2" test $code -eq 2
+check "unknown option: named" contains "$out" "unknown option --bogus"
+
 # Evaluation with plots, and MCMC data generation.
 "$enf" eval --model "$tmp/A/best" --data "$data" --limit 200 --samples 200 --plots "$tmp/plots" --run "$tmp/A" --format json > "$tmp/eval.json" 2>/dev/null
 check "eval: NLL and ESS" bash -c "grep -q '\"nll\"' '$tmp/eval.json' && grep -q '\"ess\"' '$tmp/eval.json'"
