@@ -1,0 +1,97 @@
+#include "datasets/npz.hpp"
+
+#include <zlib.h>
+
+#include <cstdint>
+#include <stdexcept>
+
+#include "datasets/file_io.hpp"
+
+namespace enf {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw std::runtime_error("npz file '" + path + "': " + what);
+}
+
+std::uint32_t u32(const std::string& b, std::size_t at) {
+  return std::uint32_t(std::uint8_t(b[at])) | std::uint32_t(std::uint8_t(b[at + 1])) << 8 |
+         std::uint32_t(std::uint8_t(b[at + 2])) << 16 | std::uint32_t(std::uint8_t(b[at + 3])) << 24;
+}
+std::uint16_t u16(const std::string& b, std::size_t at) {
+  return std::uint16_t(std::uint8_t(b[at]) | std::uint8_t(b[at + 1]) << 8);
+}
+
+std::string inflate_raw(const std::string& path, const std::string& name, const char* data, std::size_t size,
+                        std::size_t expected) {
+  std::string out(expected, '\0');
+  z_stream zs{};
+  if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) fail(path, "zlib initialisation failed");
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+  zs.avail_in = uInt(size);
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = uInt(expected);
+  const int rc = inflate(&zs, Z_FINISH);
+  const std::size_t produced = zs.total_out;
+  inflateEnd(&zs);
+  if (rc != Z_STREAM_END || produced != expected)
+    fail(path, "member '" + name + "': corrupt deflate data (" + std::to_string(produced) + " of " +
+                   std::to_string(expected) + " bytes decoded)");
+  return out;
+}
+
+}  // namespace
+
+NpzFile::NpzFile(const std::string& path) : path_(path) {
+  const std::string b = read_file_bytes(path, "npz");
+  // End of central directory: signature 0x06054b50 within the last 64 KiB + 22 bytes.
+  if (b.size() < 22) fail(path, "too short to be a ZIP archive");
+  std::size_t eocd = std::string::npos;
+  for (std::size_t i = b.size() - 22 + 1; i-- > 0 && b.size() - i <= 65535 + 22;)
+    if (u32(b, i) == 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  if (eocd == std::string::npos) fail(path, "not a ZIP archive (no end-of-central-directory record)");
+  const std::size_t entries = u16(b, eocd + 10);
+  std::size_t at = u32(b, eocd + 16);
+  if (u32(b, eocd + 16) == 0xffffffffu || entries == 0xffff) fail(path, "ZIP64 archives are not supported");
+  for (std::size_t e = 0; e < entries; ++e) {
+    if (at + 46 > b.size() || u32(b, at) != 0x02014b50) fail(path, "corrupt central directory");
+    const std::uint16_t method = u16(b, at + 10);
+    const std::uint32_t csize = u32(b, at + 20), usize = u32(b, at + 24);
+    const std::uint16_t nlen = u16(b, at + 28), xlen = u16(b, at + 30), clen = u16(b, at + 32);
+    const std::uint32_t local = u32(b, at + 42);
+    if (at + 46 + nlen > b.size()) fail(path, "corrupt central directory");
+    std::string name = b.substr(at + 46, nlen);
+    at += 46 + nlen + xlen + clen;
+    if (csize == 0xffffffffu || usize == 0xffffffffu || local == 0xffffffffu)
+      fail(path, "member '" + name + "' needs ZIP64, which is not supported");
+    if (local + 30 > b.size() || u32(b, local) != 0x04034b50) fail(path, "member '" + name + "': corrupt local header");
+    const std::size_t data = local + 30 + u16(b, local + 26) + u16(b, local + 28);
+    if (data + csize > b.size()) fail(path, "member '" + name + "': data runs past the end of the file");
+    std::string bytes;
+    if (method == 0)
+      bytes = b.substr(data, csize);
+    else if (method == 8)
+      bytes = inflate_raw(path, name, b.data() + data, csize, usize);
+    else
+      fail(path, "member '" + name + "': compression method " + std::to_string(method) + " is not supported");
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
+    names_.push_back(name);
+    members_[name] = std::move(bytes);
+  }
+}
+
+NpyArray NpzFile::array(const std::string& name) const {
+  auto it = members_.find(name);
+  if (it == members_.end()) {
+    std::string list;
+    for (const auto& n : names_) list += (list.empty() ? "" : ", ") + n;
+    fail(path_, "no member '" + name + "' (members: " + list + ")");
+  }
+  return parse_npy(it->second, path_ + ":" + name);
+}
+
+}  // namespace enf

@@ -1,0 +1,31 @@
+// NumPy .npz archives: a ZIP of .npy members, stored or deflate-compressed
+// (np.savez / np.savez_compressed), read with zlib. Members are decoded on
+// request, so an archive may hold arrays of types read_npy refuses.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "datasets/npy.hpp"
+
+namespace enf {
+
+class NpzFile {
+ public:
+  // Reads the archive's directory and every member's bytes; errors name the
+  // file and the member.
+  explicit NpzFile(const std::string& path);
+  // Member names without their ".npy" suffix, in archive order.
+  const std::vector<std::string>& names() const { return names_; }
+  bool contains(const std::string& name) const { return members_.count(name) != 0; }
+  // The member decoded as read_npy would (std::runtime_error if absent).
+  NpyArray array(const std::string& name) const;
+
+ private:
+  std::string path_;
+  std::vector<std::string> names_;
+  std::map<std::string, std::string> members_;  // name → raw .npy bytes
+};
+
+}  // namespace enf
