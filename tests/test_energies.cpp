@@ -10,6 +10,7 @@
 
 #include "datasets/energies.hpp"
 #include "datasets/mcmc.hpp"
+#include "support/random_model.hpp"
 #include "engine/rng.hpp"
 #include "support/finite_difference.hpp"
 
@@ -28,17 +29,6 @@ std::vector<double> row(const Structures& s, const ParticleSystem& sys, int r) {
   return {s.x.begin() + r * S, s.x.begin() + (r + 1) * S};
 }
 
-std::vector<double> unit_direction(std::size_t size, Rng& rng) {
-  std::vector<double> v(size);
-  double norm = 0;
-  for (double& e : v) {
-    e = rng.normal();
-    norm += e * e;
-  }
-  for (double& e : v) e /= std::sqrt(norm);
-  return v;
-}
-
 // Directional derivatives of E along random unit directions equal −F·v.
 void check_forces(const ParticleSystem& sys, const std::vector<double>& x, LJConvention conv, Rng& rng) {
   std::vector<double> f(x.size());
@@ -47,7 +37,7 @@ void check_forces(const ParticleSystem& sys, const std::vector<double>& x, LJCon
   for (double e : f) fnorm += e * e;
   fnorm = std::sqrt(fnorm);
   for (int k = 0; k < 4; ++k) {
-    const std::vector<double> v = unit_direction(x.size(), rng);
+    const std::vector<double> v = test::unit_direction(x.size(), rng);
     const double fd = test::derivative([&](double h) {
       std::vector<double> y = x;
       for (std::size_t i = 0; i < y.size(); ++i) y[i] += h * v[i];
@@ -68,7 +58,7 @@ std::vector<double> random_orthogonal(int D, Rng& rng) {
     const double a = rng.uniform(0, 2 * std::numbers::pi);
     R = {std::cos(a), -std::sin(a), std::sin(a), std::cos(a)};
   } else {
-    const std::vector<double> q = unit_direction(4, rng);
+    const std::vector<double> q = test::unit_direction(4, rng);
     const double w = q[0], x = q[1], y = q[2], z = q[3];
     R = {1 - 2 * (y * y + z * z), 2 * (x * y - w * z),     2 * (x * z + w * y),
          2 * (x * y + w * z),     1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
