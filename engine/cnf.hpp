@@ -107,7 +107,7 @@ class Cnf {
   struct Scratch {
     Workspace ws;
     TraceScratch<T> trace;
-    std::vector<T> z, f, eps, fbar, zbar;
+    std::vector<T> z, f, eps, fbar, zbar, f_extra, zbar_extra;
     AlignedVector<T> grad;  // written through Eigen maps: aligned (see parameters.hpp)
     detail::Mat<T> V, JV, JVbar;
   };
@@ -280,8 +280,8 @@ class Cnf {
     if (opt_.trace == TraceEstimator::Exact) {
       tr = double(exact_trace(field_, params, s.z.data(), n, T(t), s.ws, s.trace, s.f.data()));
       if (reg) {
-        std::vector<T> f2(S);
-        field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, f2.data(), &s.JV);
+        s.f_extra.resize(S);
+        field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f_extra.data(), &s.JV);
         jeps2 = double(s.JV.row(0).squaredNorm());
       }
     } else {
@@ -347,19 +347,19 @@ class Cnf {
     s.zbar.resize(S);
     s.grad.assign(P, T(0));
     if (opt_.trace == TraceEstimator::Exact) {
-      std::vector<T> zb_reg(S, T(0));
+      s.zbar_extra.assign(S, T(0));
       if (c_R != 0) {
         // The Frobenius term needs J·ε: one more tangent pass with its reverse.
         field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f.data(), &s.JV);
         s.JVbar = s.JV * T(2 * c_R);
-        field_.reverse(params, s.ws, nullptr, &s.JVbar, zb_reg.data(), s.grad.data());
+        field_.reverse(params, s.ws, nullptr, &s.JVbar, s.zbar_extra.data(), s.grad.data());
       }
       // f first (for the kinetic term's cotangent), then the trace VJP.
       field_.forward(params, s.z.data(), n, T(t), nullptr, s.ws, s.f.data(), nullptr);
       for (int k = 0; k < S; ++k) s.fbar[k] = T(c_z[k] + 2 * c_K * double(s.f[k]));
       exact_trace_vjp(field_, params, s.z.data(), n, T(t), s.ws, s.trace, s.fbar.data(), T(c_l), s.f.data(),
                       s.zbar.data(), s.grad.data());
-      for (int k = 0; k < S; ++k) s.zbar[k] += zb_reg[k];
+      for (int k = 0; k < S; ++k) s.zbar[k] += s.zbar_extra[k];
     } else {
       field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f.data(), &s.JV);
       for (int k = 0; k < S; ++k) s.fbar[k] = T(c_z[k] + 2 * c_K * double(s.f[k]));
