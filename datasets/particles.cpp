@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "datasets/npy.hpp"
+#include "datasets/npz.hpp"
 
 namespace enf {
 
@@ -12,16 +13,31 @@ ParticleSystem particle_system(const std::string& name) {
   throw std::invalid_argument("unknown particle system '" + name + "' (use dw4 or lj13)");
 }
 
+namespace {
+// A .npz holds several arrays: take the one named "x", or the only one.
+NpyArray read_array(const std::string& path) {
+  if (path.size() < 4 || path.compare(path.size() - 4, 4, ".npz") != 0) return read_npy(path);
+  const NpzFile f(path);
+  if (f.contains("x")) return f.array("x");
+  if (f.names().size() == 1) return f.array(f.names()[0]);
+  std::string list;
+  for (const auto& n : f.names()) list += (list.empty() ? "" : ", ") + n;
+  throw std::runtime_error("npz file '" + path + "': holds several arrays (" + list +
+                           "); name the structures' array \"x\"");
+}
+}  // namespace
+
 Structures load_structures(const std::string& path, const ParticleSystem& sys, long first, long count) {
-  const NpyArray a = read_npy(path);
+  const NpyArray a = read_array(path);
   const int S = sys.n * sys.dim;
   std::int64_t per_row = 1;
   for (std::size_t i = 1; i < a.shape.size(); ++i) per_row *= a.shape[i];
   if (a.shape.empty() || per_row != S) {
     std::string shape;
     for (auto d : a.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
-    throw std::runtime_error(path + ": shape (" + shape + ") does not hold " + sys.name + " structures (" +
-                             std::to_string(sys.n) + " particles × " + std::to_string(sys.dim) + " dimensions per row)");
+    throw std::runtime_error(path + ": shape (" + shape + "): each row must hold " + std::to_string(S) + " numbers (" +
+                             (sys.name.empty() ? "" : sys.name + ": ") + std::to_string(sys.n) + " particles × " +
+                             std::to_string(sys.dim) + " dimensions)");
   }
   const long rows = long(a.shape[0]);
   if (first < 0 || first > rows) throw std::runtime_error(path + ": first row " + std::to_string(first) + " is out of range");

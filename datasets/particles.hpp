@@ -21,7 +21,8 @@ struct Structures {
 };
 
 // Rows [first, first + count) (count < 0: to the end) of a .npy holding
-// [rows, n·D] or [rows, n, D] numbers; errors name the file and the shape found.
+// [rows, n·D] or [rows, n, D] numbers, or of a .npz's array "x" (or its only
+// array); errors name the file and the shape found.
 Structures load_structures(const std::string& path, const ParticleSystem& sys, long first = 0, long count = -1);
 
 // The shipped splits under ../shared/data/dw4_lj13/efm_splits_via_DEM

@@ -10,6 +10,7 @@
 
 #include "datasets/energies.hpp"
 #include "datasets/npy.hpp"
+#include "datasets/particles.hpp"
 #include "datasets/xyz.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/flow.hpp"
@@ -29,18 +30,10 @@ std::vector<double> read_structures(const std::string& path, int n, int dim, int
   std::vector<double> x;
   if (ends_with(path, ".xyz")) {
     x = structures_from_xyz(read_xyz(path), n, dim, path);
-  } else if (ends_with(path, ".npy")) {
-    const NpyArray a = read_npy(path);
-    std::int64_t per_row = 1;
-    for (std::size_t i = 1; i < a.shape.size(); ++i) per_row *= a.shape[i];
-    if (a.shape.empty() || per_row != n * dim)
-      throw std::runtime_error("npy file '" + path + "': each row must hold " + std::to_string(n * dim) +
-                               " numbers (" + std::to_string(n) + " particles × " + std::to_string(dim) +
-                               " dimensions), found " + std::to_string(per_row));
-    x = a.data;
-    remove_centre_of_mass(x, int(a.shape[0]), n, dim, dim);
+  } else if (ends_with(path, ".npy") || ends_with(path, ".npz")) {
+    x = load_structures(path, ParticleSystem{"", n, dim}).x;
   } else {
-    throw std::runtime_error("'" + path + "': unknown input format (use .npy or .xyz)");
+    throw std::runtime_error("'" + path + "': unknown input format (use .npy, .npz or .xyz)");
   }
   rows = int(x.size() / (std::size_t(n) * dim));
   return x;
@@ -72,13 +65,14 @@ const CommandSpec kImport{
 const CommandSpec kScore{
     "score",
     "Log-likelihood log p(x) in nats of every structure of a file under a flow.",
-    "Input: .npy ([rows, N*D] or [rows, N, D]) or multi-frame .xyz; the centre of mass is\n"
+    "Input: .npy ([rows, N*D] or [rows, N, D]), .npz (its array 'x' or its only array) or\n"
+    "multi-frame .xyz; the centre of mass is\n"
     "removed. Each structure is integrated alone (its own adaptive steps), so its score\n"
     "does not depend on the others in the file. csv: one row per structure; json: one\n"
     "document with 'results' (index, log_likelihood, delta_logp, log_pz, nfe) and 'summary'.",
     {
         {"model", "CKPT", "", "checkpoint directory (enf train or enf import)"},
-        {"input", "FILE", "", "structures (.npy or .xyz)"},
+        {"input", "FILE", "", "structures (.npy, .npz or .xyz)"},
         {"trace", "exact|rademacher|gaussian", "exact", "divergence: exact, or Hutchinson with that noise"},
         {"method", "NAME", "dopri5", "ODE solver: dopri5, cash_karp, fehlberg78, rk4, euler"},
         {"rtol", "R", "1e-7", "relative tolerance"},
