@@ -163,18 +163,22 @@ class Cnf {
     // a_θ is a quadrature (it never feeds back): error control on [z, a_z] only.
     ode::SolverOptions backward = opt_.adjoint_solver;
     backward.error_components = std::size_t(2 * S);
-    r.backward = ode::integrate(
-        [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
-          // d[z, a_z, a_θ]/dt = [f, −a·∂F/∂z, −a·∂F/∂θ]
-          augmented_vjp(params, yy.data(), n, t, yy.data() + S, a_l, a_reg, a_reg, s);
-          for (int k = 0; k < S; ++k) {
-            dy[k] = double(s.f[k]);
-            dy[S + k] = -double(s.zbar[k]);
-          }
-          for (std::size_t k = 0; k < P; ++k) dy[2 * S + k] = -double(s.grad[k]);
-        },
-        y, 1.0, 0.0, backward);
-    for (std::size_t k = 0; k < P; ++k) grad[k] += y[2 * S + k];
+    if (backward.method == ode::Method::Dopri5) {
+      r.backward = adjoint_quadrature(params, y, n, a_l, a_reg, backward, s, grad);
+    } else {
+      r.backward = ode::integrate(
+          [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
+            // d[z, a_z, a_θ]/dt = [f, −a·∂F/∂z, −a·∂F/∂θ]
+            augmented_vjp(params, yy.data(), n, t, yy.data() + S, a_l, a_reg, a_reg, s);
+            for (int k = 0; k < S; ++k) {
+              dy[k] = double(s.f[k]);
+              dy[S + k] = -double(s.zbar[k]);
+            }
+            for (std::size_t k = 0; k < P; ++k) dy[2 * S + k] = -double(s.grad[k]);
+          },
+          y, 1.0, 0.0, backward);
+      for (std::size_t k = 0; k < P; ++k) grad[k] += y[2 * S + k];
+    }
     r.seconds_backward = since(start);
     return r;
   }
@@ -297,6 +301,60 @@ class Cnf {
     dy[S] = tr;
     dy[S + 1] = reg ? f2 : 0.0;
     dy[S + 2] = reg ? jeps2 : 0.0;
+  }
+
+  // The dopri5 adjoint with a_θ outside the solver's state. Only [z, a_z]
+  // (2S numbers) are integrated; the rate of a_θ, −g(t) with g = a·∂F/∂θ, is
+  // kept for the last evaluations, and every accepted step adds
+  // h Σ_i b_i (−g_i) over its stages — what the solver itself would have added
+  // for a component outside its error norm, without carrying P numbers
+  // through each stage. Stage 1 is the previous step's last evaluation (FSAL);
+  // stages 2–7 are the step's 6 evaluations, checked by their times.
+  ode::SolveResult adjoint_quadrature(const T* params, const std::vector<double>& y_full, int n, double a_l,
+                                      double a_reg, const ode::SolverOptions& opt, Scratch& s, double* grad) const {
+    const int S = n * field_.channels();
+    const std::size_t P = field_.parameter_count();
+    const Tableau& tab = tableau(ode::Method::Dopri5);
+    std::vector<double> y(y_full.begin(), y_full.begin() + 2 * S);
+    constexpr int kRing = 7;
+    std::vector<AlignedVector<T>> ring(kRing, AlignedVector<T>(P));
+    std::vector<double> ring_t(kRing);
+    AlignedVector<T> first(P);
+    long evals = 0;
+    std::vector<double> acc(P, 0.0);
+    const auto result = ode::integrate(
+        [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
+          augmented_vjp(params, yy.data(), n, t, yy.data() + S, a_l, a_reg, a_reg, s);
+          for (int k = 0; k < S; ++k) {
+            dy[k] = double(s.f[k]);
+            dy[S + k] = -double(s.zbar[k]);
+          }
+          const int slot = int(evals % kRing);
+          ring[slot].swap(s.grad);
+          ring_t[slot] = t;
+          if (evals == 0) first = ring[slot];
+          ++evals;
+        },
+        y, 1.0, 0.0, opt,
+        [&](double t0, double h, const std::vector<double>&) {
+          if (evals < 7) throw std::logic_error("adjoint quadrature: fewer evaluations than dopri5 stages");
+          for (int i = 0; i < 6; ++i) {
+            const AlignedVector<T>* g = &first;
+            if (i > 0) {
+              const long e = evals - 7 + i;  // stages 2..6 are evaluations evals−6 … evals−2
+              const double expect = t0 + tab.c[i] * h;
+              if (std::abs(ring_t[e % kRing] - expect) > 1e-12 * (1 + std::abs(expect)))
+                throw std::logic_error("adjoint quadrature: stage times do not follow dopri5's");
+              g = &ring[e % kRing];
+            }
+            const double w = -h * tab.b[i];
+            if (w != 0)
+              for (std::size_t k = 0; k < P; ++k) acc[k] += w * double((*g)[k]);
+          }
+          first = ring[(evals - 1) % kRing];  // stage 7, at the new state: the next step's stage 1
+        });
+    for (std::size_t k = 0; k < P; ++k) grad[k] += acc[k];
+    return result;
   }
 
   double loss_of(const ForwardResult& f, double weight) const {
