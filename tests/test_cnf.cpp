@@ -187,6 +187,31 @@ FieldConfig tiny_field(int dim) {
   return c;
 }
 
+// The setup the gradient tests share: a tiny field with perturbed weights
+// (seed), a random structure of n nodes and, when asked, Rademacher noise,
+// drawn in that order from Rng(seed + 1), which the test then keeps using.
+struct GradientProblem {
+  FieldConfig cfg;
+  Parameters<double> p;
+  VectorField<double> field;
+  Rng rng;
+  int n;
+  std::vector<double> x, eps;
+
+  GradientProblem(int dim, int nodes, std::uint64_t seed, double perturbation, bool noise = true)
+      : cfg(tiny_field(dim)),
+        p(random_params(cfg, seed, perturbation)),
+        field(cfg, p.layout),
+        rng(seed + 1),
+        n(nodes),
+        x(random_state(cfg, nodes, rng, 1.0)) {
+    if (noise) {
+      eps.resize(x.size());
+      for (double& e : eps) e = rng.rademacher();
+    }
+  }
+};
+
 }  // namespace
 
 TEST_CASE("the adjoint gradient matches central differences of the loss", "[cnf][gradient]") {
@@ -194,14 +219,8 @@ TEST_CASE("the adjoint gradient matches central differences of the loss", "[cnf]
   // function of θ (no step-size selection), and the continuous adjoint differs
   // from the gradient of the discrete solution by O(h⁴) ≈ 1e-8·scale.
   constexpr double kAdjointVsFd = 1e-6;
-  const FieldConfig cfg = tiny_field(2);
-  const auto p = random_params(cfg, 41, 0.3);
-  VectorField<double> field(cfg, p.layout);
-  Rng rng(42);
-  const int n = 3, S = n * 2;
-  const auto x = random_state(cfg, n, rng, 1.0);
-  std::vector<double> eps(S);
-  for (double& e : eps) e = rng.rademacher();
+  GradientProblem g(2, 3, 41, 0.3);
+  auto& [cfg, p, field, rng, n, x, eps] = g;
   for (const auto& [trace, lambda] : std::vector<std::pair<TraceEstimator, double>>{
            {TraceEstimator::Exact, 0.0}, {TraceEstimator::Rademacher, 0.0}, {TraceEstimator::Rademacher, 0.3},
            {TraceEstimator::Exact, 0.3}}) {
@@ -236,15 +255,11 @@ TEST_CASE("the adjoint gradient with adaptive dopri5 agrees with finite differen
   // at rtol = atol = 1e-10 the jumps are ~1e-10, a 1e-4 step turns them into
   // ~1e-6 of slope error, so 1e-5 relative is the meaningful bound here.
   constexpr double kAdaptive = 1e-5;
-  const FieldConfig cfg = tiny_field(3);
   // Perturbation 0.1: a well-conditioned flow (x → z → x to 4e-11). At 0.3 the
   // flow collapses particles (log p = −192, reversal error 2e-4), and the
   // adjoint's backward recomputation of z(t) then costs 0.2% of the gradient.
-  const auto p = random_params(cfg, 43, 0.1);
-  VectorField<double> field(cfg, p.layout);
-  Rng rng(44);
-  const int n = 4;
-  const auto x = random_state(cfg, n, rng, 1.0);
+  GradientProblem g(3, 4, 43, 0.1, /*noise=*/false);
+  auto& [cfg, p, field, rng, n, x, eps] = g;
   Cnf<VectorField<double>> cnf(field, exact_options(1e-10));
   Cnf<VectorField<double>>::Scratch s;
   std::vector<double> grad(p.values.size(), 0.0);
@@ -261,14 +276,8 @@ TEST_CASE("backprop through the solver's steps is the exact gradient of the disc
   // the same discrete loss agree to rounding (the difference is only the
   // finite-difference error, ~1e-10 relative with Richardson at h = 1e-4).
   constexpr double kDiscreteVsFd = 1e-8;
-  const FieldConfig cfg = tiny_field(2);
-  const auto p = random_params(cfg, 61, 0.3);
-  VectorField<double> field(cfg, p.layout);
-  Rng rng(62);
-  const int n = 3, S = n * 2;
-  const auto x = random_state(cfg, n, rng, 1.0);
-  std::vector<double> eps(S);
-  for (double& e : eps) e = rng.rademacher();
+  GradientProblem g(2, 3, 61, 0.3);
+  auto& [cfg, p, field, rng, n, x, eps] = g;
   for (const auto& [trace, lambda] : std::vector<std::pair<TraceEstimator, double>>{
            {TraceEstimator::Exact, 0.0}, {TraceEstimator::Rademacher, 0.2}, {TraceEstimator::Exact, 0.2}}) {
     for (const auto method : {ode::Method::RK4, ode::Method::Euler}) {
@@ -302,14 +311,8 @@ TEST_CASE("the adjoint and the discrete gradient agree to solver tolerance (dopr
   // tolerance, the discrete one up to the forward solve's error. At 1e-10 on a
   // well-conditioned flow they agree to ~1e-8 relative; 1e-6 leaves room.
   constexpr double kModesAgree = 1e-6;
-  const FieldConfig cfg = tiny_field(3);
-  const auto p = random_params(cfg, 63, 0.1);
-  VectorField<double> field(cfg, p.layout);
-  Rng rng(64);
-  const int n = 4, S = n * 3;
-  const auto x = random_state(cfg, n, rng, 1.0);
-  std::vector<double> eps(S);
-  for (double& e : eps) e = rng.rademacher();
+  GradientProblem g(3, 4, 63, 0.1);
+  auto& [cfg, p, field, rng, n, x, eps] = g;
   CnfOptions o = exact_options(1e-10);
   o.trace = TraceEstimator::Rademacher;
   o.ode_regularization = 0.1;
