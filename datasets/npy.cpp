@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <stdexcept>
+#include <type_traits>
 
 namespace enf {
 namespace {
@@ -182,6 +183,35 @@ void decode(const char* src, std::size_t n, std::vector<double>& out) {
     }
 }
 
+// Integers become doubles exactly up to 2^53; anything larger would be rounded silently.
+template <class T>
+void decode_integers(const char* src, std::size_t n, std::vector<double>& out, const std::string& name) {
+    constexpr std::uint64_t kExact = std::uint64_t(1) << 53;
+    out.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        T v;
+        std::memcpy(&v, src + i * sizeof(T), sizeof(T));
+        std::uint64_t magnitude;
+        if constexpr (std::is_signed_v<T>)
+            magnitude = v < 0 ? std::uint64_t(0) - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
+        else
+            magnitude = static_cast<std::uint64_t>(v);
+        if (magnitude > kExact)
+            fail(name, "element " + std::to_string(i) + " = " + std::to_string(v) +
+                           " is beyond 2^53 and has no exact double");
+        out[i] = static_cast<double>(v);
+    }
+}
+
+// The integer and bool dtypes read with allow_integers: element size, or 0 if not one of them.
+std::size_t integer_size(const std::string& dtype) {
+    static const std::map<std::string, std::size_t> sizes = {
+        {"|i1", 1}, {"<i1", 1}, {"<i2", 2}, {"<i4", 4}, {"<i8", 8}, {"|u1", 1}, {"<u1", 1},
+        {"<u2", 2}, {"<u4", 4}, {"<u8", 8}, {"|b1", 1}, {"<b1", 1}};
+    const auto it = sizes.find(dtype);
+    return it == sizes.end() ? 0 : it->second;
+}
+
 std::string shape_text(const std::vector<int64_t>& shape) {
     std::string t = "(";
     for (std::size_t i = 0; i < shape.size(); ++i) t += (i ? ", " : "") + std::to_string(shape[i]);
@@ -190,7 +220,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
-NpyArray parse_npy(const std::string& bytes, const std::string& name) {
+NpyArray parse_npy(const std::string& bytes, const std::string& name, bool allow_integers) {
     static const char magic[] = "\x93NUMPY";
     if (bytes.size() < 10) fail(name, "file too short (" + std::to_string(bytes.size()) + " bytes)");
     if (bytes.compare(0, 6, magic, 6) != 0) fail(name, "not a .npy file (bad magic string)");
@@ -215,9 +245,15 @@ NpyArray parse_npy(const std::string& bytes, const std::string& name) {
     const bool fortran = require(dict, "fortran_order", HeaderValue::Kind::Bool, name).flag;
     a.shape = require(dict, "shape", HeaderValue::Kind::Tuple, name).tuple;
     std::size_t esize = 0;
+    const std::size_t int_size = allow_integers ? integer_size(a.dtype) : 0;
     if (a.dtype == "<f4") esize = 4;
     else if (a.dtype == "<f8") esize = 8;
-    else fail(name, "unsupported dtype '" + a.dtype + "' (only little-endian float32 '<f4' and float64 '<f8')");
+    else if (int_size) esize = int_size;
+    else if (!allow_integers && integer_size(a.dtype))
+        fail(name, "unsupported dtype '" + a.dtype + "' (only little-endian float32 '<f4' and float64 '<f8'; "
+                   "this reader does not take integer arrays)");
+    else fail(name, "unsupported dtype '" + a.dtype + "' (only little-endian float32 '<f4' and float64 '<f8'" +
+                        (allow_integers ? ", integers and bool" : "") + ")");
 
     const std::size_t available = bytes.size() - header_start - header_len;
     // Stop multiplying once the count exceeds what the file holds, so a hostile shape cannot
@@ -240,13 +276,33 @@ NpyArray parse_npy(const std::string& bytes, const std::string& name) {
                        " bytes, file has " + std::to_string(available));
 
     const char* src = bytes.data() + header_start + header_len;
-    if (esize == 4) decode<float>(src, numel, a.data);
-    else decode<double>(src, numel, a.data);
+    if (!int_size) {
+        if (esize == 4) decode<float>(src, numel, a.data);
+        else decode<double>(src, numel, a.data);
+    } else {
+        const char kind = a.dtype[1];
+        if (kind == 'b') {
+            a.data.resize(numel);
+            for (std::size_t i = 0; i < numel; ++i) a.data[i] = src[i] != 0 ? 1.0 : 0.0;
+        } else if (kind == 'i') {
+            if (esize == 1) decode_integers<std::int8_t>(src, numel, a.data, name);
+            else if (esize == 2) decode_integers<std::int16_t>(src, numel, a.data, name);
+            else if (esize == 4) decode_integers<std::int32_t>(src, numel, a.data, name);
+            else decode_integers<std::int64_t>(src, numel, a.data, name);
+        } else {
+            if (esize == 1) decode_integers<std::uint8_t>(src, numel, a.data, name);
+            else if (esize == 2) decode_integers<std::uint16_t>(src, numel, a.data, name);
+            else if (esize == 4) decode_integers<std::uint32_t>(src, numel, a.data, name);
+            else decode_integers<std::uint64_t>(src, numel, a.data, name);
+        }
+    }
     if (fortran && a.shape.size() > 1) a.data = fortran_to_c(a.data, a.shape);
     return a;
 }
 
-NpyArray read_npy(const std::string& path) { return parse_npy(read_file_bytes(path, "npy"), path); }
+NpyArray read_npy(const std::string& path, bool allow_integers) {
+    return parse_npy(read_file_bytes(path, "npy"), path, allow_integers);
+}
 
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, const std::vector<double>& data,
                bool float32) {

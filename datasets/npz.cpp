@@ -84,14 +84,14 @@ NpzFile::NpzFile(const std::string& path) : path_(path) {
   }
 }
 
-NpyArray NpzFile::array(const std::string& name) const {
+NpyArray NpzFile::array(const std::string& name, bool allow_integers) const {
   auto it = members_.find(name);
   if (it == members_.end()) {
     std::string list;
     for (const auto& n : names_) list += (list.empty() ? "" : ", ") + n;
     fail(path_, "no member '" + name + "' (members: " + list + ")");
   }
-  return parse_npy(it->second, path_ + ":" + name);
+  return parse_npy(it->second, path_ + ":" + name, allow_integers);
 }
 
 }  // namespace enf

@@ -19,8 +19,9 @@ class NpzFile {
   // Member names without their ".npy" suffix, in archive order.
   const std::vector<std::string>& names() const { return names_; }
   bool contains(const std::string& name) const { return members_.count(name) != 0; }
-  // The member decoded as read_npy would (std::runtime_error if absent).
-  NpyArray array(const std::string& name) const;
+  // The member decoded as read_npy would (std::runtime_error if absent);
+  // integer and bool members only with allow_integers (see npy.hpp).
+  NpyArray array(const std::string& name, bool allow_integers = false) const;
 
  private:
   std::string path_;

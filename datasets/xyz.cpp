@@ -1,6 +1,8 @@
 #include "datasets/xyz.hpp"
 
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <iomanip>
 #include <sstream>
 #include <stdexcept>
@@ -14,18 +16,29 @@ namespace {
   throw std::runtime_error("xyz file '" + path + "', line " + std::to_string(line) + ": " + what);
 }
 
-// strtod that also reads the original QM9 files' "*^" exponent ("1.5*^-5").
-bool parse_number(std::string token, double& out) {
+// An original QM9 record's comment: "gdb <id>" then tab-separated properties.
+bool is_qm9_original_comment(const std::string& c) {
+  return c.size() > 4 && c.compare(0, 4, "gdb ") == 0 && std::isdigit(static_cast<unsigned char>(c[4])) &&
+         c.find('\t') != std::string::npos;
+}
+}  // namespace
+
+bool parse_xyz_number(const std::string& text, double& out) {
+  std::string token = text;
   // (built by concatenation: string::replace trips GCC 12's false -Wrestrict, PR 105329)
   if (auto p = token.find("*^"); p != std::string::npos) token = token.substr(0, p) + 'e' + token.substr(p + 2);
   char* end = nullptr;
   out = std::strtod(token.c_str(), &end);
   return end && *end == '\0' && !token.empty();
 }
-}  // namespace
 
 std::vector<XyzFrame> read_xyz(const std::string& path) {
-  const std::string text = read_file_bytes(path, "xyz");
+  auto frames = parse_xyz(read_file_bytes(path, "xyz"), path);
+  if (frames.empty()) throw std::runtime_error("xyz file '" + path + "': no frames");
+  return frames;
+}
+
+std::vector<XyzFrame> parse_xyz(const std::string& text, const std::string& path) {
   std::istringstream in(text);
   std::vector<XyzFrame> frames;
   std::string line;
@@ -39,6 +52,7 @@ std::vector<XyzFrame> read_xyz(const std::string& path) {
       if (!(ls >> count) || count < 1) fail(path, lineno, "expected the number of atoms, found '" + line + "'");
     }
     XyzFrame f;
+    f.line = lineno;
     if (!std::getline(in, f.comment)) fail(path, lineno + 1, "expected a comment line, found the end of the file");
     ++lineno;
     if (!f.comment.empty() && f.comment.back() == '\r') f.comment.pop_back();
@@ -50,14 +64,25 @@ std::vector<XyzFrame> read_xyz(const std::string& path) {
       std::istringstream ls(line);
       std::string sym, tx, ty, tz;
       double x, y, z;
-      if (!(ls >> sym >> tx >> ty >> tz) || !parse_number(tx, x) || !parse_number(ty, y) || !parse_number(tz, z))
-        fail(path, lineno, "expected 'symbol x y z', found '" + line + "'");
+      if (!(ls >> sym >> tx >> ty >> tz) || !parse_xyz_number(tx, x) || !parse_xyz_number(ty, y) ||
+          !parse_xyz_number(tz, z))
+        fail(path, lineno,
+             "expected 'symbol x y z' (frame " + std::to_string(frames.size() + 1) + ", atom " + std::to_string(a + 1) +
+                 "), found '" + line + "'");
       f.symbols.push_back(sym);
       f.positions.insert(f.positions.end(), {x, y, z});
     }
+    if (is_qm9_original_comment(f.comment))
+      for (const char* what : {"harmonic frequencies", "SMILES", "InChI"}) {
+        if (!std::getline(in, line))
+          fail(path, lineno + 1,
+               std::string("expected the ") + what + " line of an original QM9 record, found the end of the file");
+        ++lineno;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        f.trailer.push_back(line);
+      }
     frames.push_back(std::move(f));
   }
-  if (frames.empty()) throw std::runtime_error("xyz file '" + path + "': no frames");
   return frames;
 }
 

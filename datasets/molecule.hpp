@@ -1,0 +1,34 @@
+// One molecule representation for everything QM9: element per atom (atomic
+// number Z), positions in Ångström, and the record's name and properties.
+// The flow's atom types are H, C, N, O, F (channel order of the reference's
+// one-hot); its integer feature is Z itself ("charges" in the reference).
+#pragma once
+
+#include <array>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace enf {
+
+struct Molecule {
+  std::string name;                 // record title or "<file>:<record>", for messages
+  std::vector<int> atomic_numbers;  // Z per atom
+  std::vector<double> positions;    // [atoms, 3], Å
+  // Per-record properties written to / read from SDF data fields (key, value).
+  std::vector<std::pair<std::string, std::string>> properties;
+
+  int atoms() const { return int(atomic_numbers.size()); }
+};
+
+// The flow's atom types: index 0..4 for H, C, N, O, F.
+inline constexpr std::array<int, 5> kQm9AtomicNumbers = {1, 6, 7, 8, 9};
+inline constexpr int kQm9MaxAtoms = 29;
+// Type index of Z among H, C, N, O, F, or −1.
+int qm9_type_index(int z);
+// Element symbol of Z (1..118); "Z<z>" when unknown.
+std::string element_symbol(int z);
+// Atomic number of a symbol (case-insensitive: "C", "cl", "CL"); 0 when unknown.
+int atomic_number(const std::string& symbol);
+
+}  // namespace enf

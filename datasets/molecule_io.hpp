@@ -1,0 +1,60 @@
+// Reading and writing molecules in the formats chemists and the QM9 sources
+// use. The reader picks the format from the file:
+//   .npz          the EDM/cormorant splits (num_atoms, charges, positions[, index])
+//   .xyz          the original QM9 extended XYZ (dsgdb9nsd_*.xyz: line 2 starts
+//                 with "gdb", Mulliken charges, "*^" exponents, trailing
+//                 frequency/SMILES/InChI lines) or plain/extended multi-frame XYZ
+//   anything else through Open Babel (SDF/MOL, MOL2, PDB, ...), by extension
+// Errors are std::runtime_error naming the file, the record (1-based, and its
+// title when it has one) and, for text formats, the line.
+//
+// Names: the record's title ("gdb 31" for original QM9 XYZ, the comment before
+// any key=value for other XYZ, the SDF title), "test.npz row 3 (gdb 31)" for
+// npz rows, else "<file name> record <n>". Properties: SDF data fields, XYZ
+// comment key=value pairs (values may be "quoted"; ASE's Properties= column
+// spec is checked, not kept), and for original QM9 XYZ the 15 scalars of
+// line 2 (A B C mu alpha homo lumo gap r2 zpve U0 U H G Cv, "*^" written as
+// "e") and smiles_/inchi_ gdb17 and b3lyp. SDF/MOL records are checked for
+// truncation against their counts line before Open Babel parses them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "datasets/molecule.hpp"
+
+namespace enf {
+
+struct MoleculeReadOptions {
+  // Molecules with an element other than H, C, N, O, F (or more than
+  // max_atoms atoms) are an error naming the record and atom, or, with
+  // skip_unsupported, skipped and counted.
+  bool skip_unsupported = false;
+  int max_atoms = kQm9MaxAtoms;  // <= 0: no limit
+  long first = 0;   // records [first, first + count) of the file
+  long count = -1;  // < 0: to the end
+  bool centre = true;  // remove each molecule's mean position (unweighted, as the reference)
+};
+
+struct MoleculeSet {
+  std::vector<Molecule> molecules;
+  long skipped = 0;                        // with skip_unsupported
+  std::vector<std::string> skip_reasons;   // the first few (5), for the log
+};
+
+// A file with no molecules, or none left after skipping, is an error, as are
+// non-finite coordinates (never skipped) and 2-D or missing coordinates.
+
+MoleculeSet read_molecules(const std::string& path, const MoleculeReadOptions& opt = {});
+
+// Writes molecules by the extension of path: .xyz (multi-frame; the comment
+// line holds the name and " key=value" properties, read back by read_molecules
+// as long as the name has no '=') or, through Open Babel, .sdf (bonds
+// perceived from the geometry, properties as SDF data fields) and any other
+// format Open Babel writes. Atomic: nothing is left half-written on failure.
+void write_molecules(const std::string& path, const std::vector<Molecule>& molecules);
+
+// count[N] = number of molecules with N atoms, N = 0 .. max atoms.
+std::vector<long> node_count_histogram(const std::vector<Molecule>& molecules);
+
+}  // namespace enf

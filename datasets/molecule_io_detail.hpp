@@ -1,0 +1,63 @@
+// Internals shared by the molecule readers and writers (molecule_io.cpp) and
+// their Open Babel formats (openbabel_io.cpp). Not a public header: Open Babel
+// itself stays out of it.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "datasets/molecule_io.hpp"
+
+namespace enf::detail {
+
+// "record 7 ('gdb 7')", or "record 7" for an untitled record.
+std::string record_label(long number, const std::string& title);
+// The name of an untitled record: "<file name> record 7".
+std::string default_name(const std::string& path, long number);
+// The text on one line (newlines and tabs become spaces), for titles.
+std::string one_line(const std::string& text);
+
+// Collects the records of one file for read_molecules: keeps records
+// [first, first + count), checks each (finite coordinates, elements H, C, N,
+// O, F, at most max_atoms atoms), centres it, and with skip_unsupported skips
+// and counts the unsupported ones. Messages are
+// "<kind> file '<path>': <where>: <what>".
+class MoleculeCollector {
+ public:
+  MoleculeCollector(std::string kind, std::string path, const MoleculeReadOptions& opt);
+
+  // Whether the record with 0-based index is before / past the requested range.
+  bool before_range(long index) const { return index < opt_.first; }
+  bool past_range(long index) const { return opt_.count >= 0 && index >= opt_.first + opt_.count; }
+
+  // `where` names the record ("record 7 ('gdb 7')"); when first_atom_line > 0,
+  // atom i (0-based) is on line first_atom_line + i of the file.
+  void add(Molecule m, const std::string& where, std::size_t first_atom_line = 0);
+  // An unsupported record: an error, or, with skip_unsupported, skipped and counted.
+  void unsupported(const std::string& where, const std::string& what);
+  [[noreturn]] void fail(const std::string& where, const std::string& what) const;
+
+  // The molecules kept; an error if there are none (records_seen: records in
+  // the file, or read so far, for the message).
+  MoleculeSet finish(long records_seen);
+
+  const std::string& kind() const { return kind_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string kind_, path_;
+  MoleculeReadOptions opt_;
+  MoleculeSet set_;
+};
+
+// Shape and element checks shared by the writers.
+void check_writable(const std::string& kind, const std::string& path, const std::vector<Molecule>& molecules);
+
+// Formats read and written through Open Babel, chosen by the lower-case
+// extension ext (without the dot). SDF/MOL records are split and checked for
+// truncation here before Open Babel parses them.
+MoleculeSet read_openbabel(const std::string& path, const std::string& ext, const MoleculeReadOptions& opt);
+void write_openbabel(const std::string& path, const std::string& ext, const std::vector<Molecule>& molecules);
+
+}  // namespace enf::detail
