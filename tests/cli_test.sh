@@ -103,5 +103,34 @@ out=$("$enf" data generate dw4 --n 10 2>&1); code=$?
 check "data generate: missing --out is a usage error" bash -c "test $code -eq 2"
 check "data generate: points to its help" contains "$out" "enf data generate --help"
 
+# Molecule quality metrics (stability, validity, uniqueness, novelty) of real QM9 molecules.
+sdf=../shared/data/qm9/qm9_first500.sdf
+check "enf metrics --help" bash -c "'$enf' metrics --help | grep -q 'usage: enf metrics'"
+"$enf" metrics --input "$sdf" --format json --per-molecule "$tmp/per.csv" > "$tmp/metrics.json" 2> "$tmp/metrics.log"
+check "metrics: exit 0" test $? -eq 0
+check "metrics json: 500 molecules, the four metrics near 1, no novelty without --reference" python3 -c "
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j['molecules'] == 500 and 'novelty' not in j
+assert all(0.9 < j[k] <= 1 for k in ('atom_stability', 'molecule_stability', 'validity', 'uniqueness'))
+assert j['counts']['valid'] <= 500" "$tmp/metrics.json"
+check "metrics: one CSV row per molecule" test "$(wc -l < "$tmp/per.csv")" -eq 501
+check "metrics: counts on stderr" grep -q '500 molecules' "$tmp/metrics.log"
+out=$("$enf" metrics --input "$sdf" --reference "$sdf" 2>/dev/null)
+check "metrics: a set is not novel against itself" contains "$out" '| novelty | 0.0000 |'
+out=$("$enf" metrics --input "$tmp/missing.sdf" 2>&1); code=$?
+check "metrics, missing file: exit 1, one line naming it" bash -c "test $code -eq 1 && test \$(printf '%s\n' \"\$0\" | wc -l) -eq 1" "$out"
+check "metrics, missing file: names it" contains "$out" "missing.sdf"
+out=$("$enf" metrics 2>&1); code=$?
+check "metrics without --input: usage error" bash -c "test $code -eq 2"
+printf '3\nwater\nO 0 0 0\nH 0.76 0 0.59\nH -0.76 0 0.59\n2\nhydrogen sulfide\nS 0 0 0\nH 1.34 0 0\n' > "$tmp/mixed.xyz"
+out=$("$enf" metrics --input "$tmp/mixed.xyz" 2>&1); code=$?
+check "metrics, unsupported element: exit 1" test $code -eq 1
+out=$("$enf" metrics --input "$tmp/mixed.xyz" --skip-unsupported --format json 2>/dev/null)
+check "metrics --skip-unsupported: judges the rest" python3 -c "
+import json, sys
+j = json.load(sys.stdin)
+assert j['molecules'] == 1 and j['skipped'] == 1 and j['molecule_stability'] == 1" <<< "$out"
+
 echo "$fails failure(s)"
 exit $((fails > 0))

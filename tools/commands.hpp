@@ -16,5 +16,6 @@ int run_train(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_data_generate(const std::vector<std::string>& args);
 int run_field(const std::vector<std::string>& args);
+int run_metrics(const std::vector<std::string>& args);
 
 }  // namespace enf::cli

@@ -19,6 +19,8 @@ commands:
   import         import a model trained with the reference PyTorch code
   eval           test NLL, importance-sampling ESS and plots of a DW4/LJ13 flow
   data generate  sample DW4/LJ13 Boltzmann distributions by MCMC
+  metrics        stability, validity, uniqueness and novelty of molecules (QM9),
+                 as E-NF/EDM report them
   score          log-likelihood of every structure of a file (.npy, .xyz)
   sample         draw structures from a flow to .xyz or .npy
   field          evaluate the EGNN vector field on a data file: velocity,
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (cmd == "score") return enf::cli::run_score(rest);
+    if (cmd == "metrics") return enf::cli::run_metrics(rest);
     if (cmd == "sample") return enf::cli::run_sample(rest);
     if (cmd == "bench") {
       if (args.size() >= 2 && args[1] == "field") return enf::cli::run_bench_field({args.begin() + 2, args.end()});
