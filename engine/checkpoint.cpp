@@ -51,6 +51,35 @@ FieldConfig field_config_from_json(const nlohmann::json& j) {
   return f;
 }
 
+nlohmann::json to_json(const MoleculeModelConfig& m) {
+  return {{"dequantization", to_string(m.dequantization)},
+          {"actnorm", m.actnorm},
+          {"dequantizer_hidden", m.dequantizer_hidden},
+          {"dequantizer_layers", m.dequantizer_layers},
+          {"node_counts", m.node_counts}};
+}
+
+MoleculeModelConfig molecule_config_from_json(const nlohmann::json& j) {
+  MoleculeModelConfig m;
+  try {
+    m.dequantization = parse_dequantization(j.value("dequantization", to_string(m.dequantization)));
+    m.actnorm = j.value("actnorm", m.actnorm);
+    m.dequantizer_hidden = j.value("dequantizer_hidden", m.dequantizer_hidden);
+    m.dequantizer_layers = j.value("dequantizer_layers", m.dequantizer_layers);
+    m.node_counts = j.at("node_counts").get<std::vector<double>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(std::string("model molecule config: ") + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string("model molecule config: ") + e.what());
+  }
+  if (auto err = m.validate(); !err.empty()) throw std::runtime_error("model molecule config: " + err);
+  return m;
+}
+
+ParameterLayout checkpoint_layout(const Checkpoint& c) {
+  return c.molecule ? molecule_layout(c.field, *c.molecule) : field_layout(c.field);
+}
+
 void save_checkpoint(const std::string& dir, const Checkpoint& c) {
   const fs::path target(dir);
   const fs::path tmp = target.string() + ".tmp-" + std::to_string(::getpid());
@@ -61,6 +90,7 @@ void save_checkpoint(const std::string& dir, const Checkpoint& c) {
                        {"version", kCheckpointVersion},
                        {"system", c.system},
                        {"field", to_json(c.field)},
+                       {"molecule", c.molecule ? to_json(*c.molecule) : nlohmann::json(nullptr)},
                        {"training", c.training},
                        {"data", c.data},
                        {"extra", c.extra}};
@@ -115,7 +145,8 @@ Checkpoint load_checkpoint(const std::string& dir) {
   c.training = model.value("training", nlohmann::json::object());
   c.data = model.value("data", nlohmann::json::object());
   c.extra = model.value("extra", nlohmann::json::object());
-  c.params = Parameters<double>(field_layout(c.field));
+  if (model.contains("molecule") && !model["molecule"].is_null()) c.molecule = molecule_config_from_json(model["molecule"]);
+  c.params = Parameters<double>(checkpoint_layout(c));
   const std::string wpath = (p / "weights.safetensors").string();
   const SafeTensorFile w = read_safetensors(wpath);
   for (const auto& info : c.params.layout.tensors()) {
@@ -134,6 +165,80 @@ Checkpoint load_checkpoint(const std::string& dir) {
   return c;
 }
 
+namespace {
+
+// Copies every tensor of params whose enf name `rename` maps to a name in the
+// reference file (an empty mapped name: not from this file).
+template <class Rename>
+void copy_reference_tensors(Parameters<double>& params, const std::string& path, Rename rename) {
+  const SafeTensorFile w = read_safetensors(path);
+  for (const auto& info : params.layout.tensors()) {
+    const std::string name = rename(info.name);
+    if (name.empty()) continue;
+    auto it = w.tensors.find(name);
+    if (it == w.tensors.end())
+      throw std::runtime_error("reference weights '" + path + "': no tensor '" + name +
+                               "' (does args.json match the weights?)");
+    if (it->second.data.size() != info.size)
+      throw std::runtime_error("reference weights '" + path + "': tensor '" + name + "' has " +
+                               std::to_string(it->second.data.size()) + " values, args.json implies " +
+                               std::to_string(info.size));
+    std::copy(it->second.data.begin(), it->second.data.end(), params.values.begin() + info.offset);
+  }
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+// main_qm9.py's flow: [ActNorm (transformations.0), FFJORD (transformations.1)]
+// or the FFJORD alone, and the dequantizer's network in its own file.
+Checkpoint import_qm9(const fs::path& p, const nlohmann::json& args) {
+  Checkpoint c;
+  c.system = "qm9";
+  c.field = qm9_field_config(args.value("nf", 64), args.value("n_layers", 6));
+  c.field.attention = args.value("attention", true);
+  c.field.tanh = args.value("tanh", true);
+  c.field.condition_time = args.value("condition_time", true);
+  if (auto err = c.field.validate(); !err.empty()) throw std::runtime_error("reference arguments: " + err);
+  MoleculeModelConfig m;
+  m.dequantization = parse_dequantization(args.value("dequantization", "argmax_variational"));
+  m.actnorm = args.value("actnorm", true);
+  m.node_counts = qm9_reference_node_counts();
+  c.molecule = m;
+  c.training = {{"trace", args.value("trace", "hutch") == "exact" ? "exact" : "gaussian"},
+                {"ode_regularization", args.value("ode_regularization", 0.0)},
+                {"lr", args.value("lr", 5e-4)},
+                {"batch_size", args.value("batch_size", 128)},
+                {"clip_grad", args.value("clip_grad", true)}};
+  c.data = {{"node_counts_source", "qm9/analyze.py of the reference (100 000 molecules)"}};
+  c.params = Parameters<double>(checkpoint_layout(c));
+  const std::string flow = (p / "flow.safetensors").string();
+  const std::string cnf_prefix = m.actnorm ? "transformations.1.odefunc.dynamics." : "transformations.0.odefunc.dynamics.";
+  copy_reference_tensors(c.params, flow, [&](const std::string& name) -> std::string {
+    if (starts_with(name, "egnn.")) return cnf_prefix + name;
+    if (starts_with(name, "actnorm.")) return "transformations.0." + name.substr(8);
+    return {};
+  });
+  if (m.actnorm) {
+    const SafeTensorFile w = read_safetensors(flow);
+    auto it = w.tensors.find("transformations.0.initialized");
+    if (it == w.tensors.end() || it->second.data.size() != 1 || it->second.data[0] != 1)
+      throw std::runtime_error("reference weights '" + flow +
+                               "': transformations.0.initialized is not 1 (the reference would re-initialise "
+                               "its ActNorm from the first batch it sees; enf will not guess)");
+  }
+  if (m.has_network()) {
+    const std::string deq = (p / "dequantizer.safetensors").string();
+    copy_reference_tensors(c.params, deq, [&](const std::string& name) -> std::string {
+      const std::string prefix = "dequantizer.egnn.";
+      return starts_with(name, prefix) ? "net_fn.egnn." + name.substr(prefix.size()) : std::string();
+    });
+  }
+  c.extra = {{"imported_from", p.string()}, {"reference_args", args}};
+  return c;
+}
+
+}  // namespace
+
 Checkpoint import_reference(const std::string& dir) {
   const fs::path p(dir);
   const std::string apath = (p / "args.json").string(), wpath = (p / "flow.safetensors").string();
@@ -146,7 +251,8 @@ Checkpoint import_reference(const std::string& dir) {
   const std::string model = args.value("model", "");
   if (model != "egnn_dynamics")
     throw std::runtime_error("reference arguments file '" + apath + "': model '" + model +
-                             "' is not supported (enf imports egnn_dynamics flows of main_dw4_lj13.py)");
+                             "' is not supported (enf imports egnn_dynamics flows of main_dw4_lj13.py and main_qm9.py)");
+  if (args.value("dataset", "") == "qm9") return import_qm9(p, args);
   Checkpoint c;
   c.system = args.value("data", "");
   if (c.system != "dw4" && c.system != "lj13") c.system = "";
@@ -168,19 +274,7 @@ Checkpoint import_reference(const std::string& dir) {
   c.data = {{"n_particles", args.value("n_particles", 0)}};
   c.extra = {{"imported_from", dir}, {"reference_args", args}};
   c.params = Parameters<double>(field_layout(c.field));
-  const SafeTensorFile w = read_safetensors(wpath);
-  const std::string prefix = "odefunc.dynamics.";
-  for (const auto& info : c.params.layout.tensors()) {
-    auto it = w.tensors.find(prefix + info.name);
-    if (it == w.tensors.end())
-      throw std::runtime_error("reference weights '" + wpath + "': no tensor '" + prefix + info.name +
-                               "' (does args.json match the weights?)");
-    if (it->second.data.size() != info.size)
-      throw std::runtime_error("reference weights '" + wpath + "': tensor '" + it->first + "' has " +
-                               std::to_string(it->second.data.size()) + " values, args.json implies " +
-                               std::to_string(info.size));
-    std::copy(it->second.data.begin(), it->second.data.end(), c.params.values.begin() + info.offset);
-  }
+  copy_reference_tensors(c.params, wpath, [](const std::string& name) { return "odefunc.dynamics." + name; });
   return c;
 }
 

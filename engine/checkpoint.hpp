@@ -6,12 +6,14 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "egnn/vector_field.hpp"
 #include "engine/cnf.hpp"
+#include "engine/molecule_model.hpp"
 
 namespace enf {
 
@@ -21,6 +23,9 @@ inline constexpr int kCheckpointVersion = 1;
 struct Checkpoint {
   std::string system;             // "dw4", "lj13", or "" when not a known particle system
   FieldConfig field;
+  // A molecule model (QM9): the field plus dequantizer, ActNorm and p(N);
+  // params then has molecule_layout(field, *molecule).
+  std::optional<MoleculeModelConfig> molecule;
   nlohmann::json training = nlohmann::json::object();  // the resolved training configuration
   nlohmann::json data = nlohmann::json::object();      // data statistics and provenance
   nlohmann::json extra = nlohmann::json::object();     // e.g. training state, import source
@@ -33,12 +38,18 @@ struct Checkpoint {
 nlohmann::json to_json(const FieldConfig& f);
 // Missing keys take FieldConfig's defaults; wrong types throw naming the key.
 FieldConfig field_config_from_json(const nlohmann::json& j);
+nlohmann::json to_json(const MoleculeModelConfig& m);
+MoleculeModelConfig molecule_config_from_json(const nlohmann::json& j);
+// The layout of a checkpoint's parameters.
+ParameterLayout checkpoint_layout(const Checkpoint& c);
 
 void save_checkpoint(const std::string& dir, const Checkpoint& ckpt);
 Checkpoint load_checkpoint(const std::string& dir);
 
 // A model trained with the reference implementation: DIR/args.json (its
-// command-line arguments) and DIR/flow.safetensors (its state_dict).
+// command-line arguments) and DIR/flow.safetensors (its state_dict); for a
+// QM9 model (args "dataset": "qm9") also DIR/dequantizer.safetensors, with
+// the ActNorm of transformations.0 and the field of transformations.1.
 Checkpoint import_reference(const std::string& dir);
 
 }  // namespace enf

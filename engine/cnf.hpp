@@ -88,6 +88,12 @@ struct AdjointResult {
   ForwardResult forward;
   double loss = 0;
   ode::SolveResult backward;
+  // ∂loss/∂x: the cotangent of the flow's input (n·C), for models that put
+  // trainable maps in front of the CNF (ActNorm, dequantization).
+  std::vector<double> input_cotangent;
+  // max |z(0) − x| of the state the continuous adjoint integrates back (0 for
+  // the discrete gradient): large when the backward solve is unstable.
+  double reconstruction_error = 0;
   double seconds_forward = 0, seconds_backward = 0;  // this thread's time in each pass
 };
 
@@ -165,6 +171,8 @@ class Cnf {
     backward.error_components = std::size_t(2 * S);
     if (backward.method == ode::Method::Dopri5) {
       r.backward = adjoint_quadrature(params, y, n, a_l, a_reg, backward, s, grad);
+      r.input_cotangent.assign(y.begin() + S, y.begin() + 2 * S);
+      for (int k = 0; k < S; ++k) r.reconstruction_error = std::max(r.reconstruction_error, std::abs(y[k] - x[k]));
     } else {
       r.backward = ode::integrate(
           [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
@@ -178,6 +186,7 @@ class Cnf {
           },
           y, 1.0, 0.0, backward);
       for (std::size_t k = 0; k < P; ++k) grad[k] += y[2 * S + k];
+      r.input_cotangent.assign(y.begin() + S, y.begin() + 2 * S);
     }
     r.seconds_backward = since(start);
     return r;
@@ -247,6 +256,7 @@ class Cnf {
       }
       ybar.swap(ybar0);
     }
+    r.input_cotangent = ybar;
     r.backward.stats.nfe = long(steps.size()) * 2 * stages;
     r.backward.stats.accepted = long(steps.size());
     r.seconds_backward = since(start);
@@ -310,7 +320,8 @@ class Cnf {
   // for a component outside its error norm, without carrying P numbers
   // through each stage. Stage 1 is the previous step's last evaluation (FSAL);
   // stages 2–7 are the step's 6 evaluations, checked by their times.
-  ode::SolveResult adjoint_quadrature(const T* params, const std::vector<double>& y_full, int n, double a_l,
+  // On return y_full[0, 2S) holds [z(0), a_z(0)].
+  ode::SolveResult adjoint_quadrature(const T* params, std::vector<double>& y_full, int n, double a_l,
                                       double a_reg, const ode::SolverOptions& opt, Scratch& s, double* grad) const {
     const int S = n * field_.channels();
     const std::size_t P = field_.parameter_count();
@@ -354,6 +365,7 @@ class Cnf {
           first = ring[(evals - 1) % kRing];  // stage 7, at the new state: the next step's stage 1
         });
     for (std::size_t k = 0; k < P; ++k) grad[k] += acc[k];
+    std::copy(y.begin(), y.end(), y_full.begin());
     return result;
   }
 

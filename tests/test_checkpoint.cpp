@@ -83,7 +83,16 @@ TEST_CASE("importing a reference model keeps its weights and configuration", "[c
   const auto direct = params_from_safetensors(c.params.layout, "../shared/models/oracle_dw4_mild/flow.safetensors",
                                               "odefunc.dynamics.");
   CHECK(c.params.values == direct.values);
-  CHECK_THROWS_WITH(import_reference("../shared/models/en_flows_qm9_pretrained"), Catch::Contains("args.json"));
+  // A model the importer does not know, and a QM9 model without its dequantizer.
+  const fs::path other = scratch("unknown-model");
+  fs::create_directories(other);
+  std::ofstream(other / "args.json") << R"({"model": "gnn_dynamics", "dataset": "qm9"})";
+  CHECK_THROWS_WITH(import_reference(other.string()), Catch::Contains("args.json") && Catch::Contains("gnn_dynamics"));
+  const fs::path partial = scratch("qm9-without-dequantizer");
+  fs::create_directories(partial);
+  fs::copy_file("../shared/models/en_flows_qm9_pretrained/args.json", partial / "args.json");
+  fs::copy_file("../shared/models/en_flows_qm9_pretrained/flow.safetensors", partial / "flow.safetensors");
+  CHECK_THROWS_WITH(import_reference(partial.string()), Catch::Contains("dequantizer.safetensors"));
 }
 
 TEST_CASE("an imported reference model reproduces the reference log-likelihoods", "[checkpoint][import][fixtures]") {
