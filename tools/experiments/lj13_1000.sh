@@ -4,7 +4,7 @@
 # lr 5e-4, H = 32, L = 3, Hutchinson, dopri5 at 1e-4); validation on the last
 # 1000 rows of that split; test NLL on the test split with the Hutchinson trace
 # as the reference evaluates LJ13, and with the exact trace.
-#   tools/experiments/lj13_1000.sh [EPOCHS] [THREADS] [TEST_ROWS]
+#   tools/experiments/lj13_1000.sh [EPOCHS] [THREADS] [TEST_ROWS]   (ENF=path/to/enf to use another binary)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 epochs=${1:-300}
@@ -13,9 +13,9 @@ rows=${3:-1000}
 run=runs/lj13_1000_e${epochs}
 test=../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_LJ13-1000.npy
 rm -rf "$run"
-build/enf train --system lj13 --n-data 1000 --val-samples 200 --batch 100 --epochs "$epochs" --val-interval 10 \
+${ENF:-build/enf} train --system lj13 --n-data 1000 --val-samples 200 --batch 100 --epochs "$epochs" --val-interval 10 \
   --threads "$threads" --out "$run"
-build/enf score --model "$run/best" --input "$test" --trace rademacher --rtol 1e-5 --atol 1e-5 --threads "$threads" \
+${ENF:-build/enf} score --model "$run/best" --input "$test" --trace rademacher --rtol 1e-5 --atol 1e-5 --threads "$threads" \
   --format json > "$run/test_scores_hutchinson.json"
-build/enf eval --model "$run/best" --data "$test" --limit "$rows" --samples 1000 --threads "$threads" \
+${ENF:-build/enf} eval --model "$run/best" --data "$test" --limit "$rows" --samples 1000 --threads "$threads" \
   --plots "$run/plots" --run "$run"
