@@ -361,14 +361,19 @@ MoleculeSet read_molecules(const std::string& path, const MoleculeReadOptions& o
   return detail::read_openbabel(path, ext, opt);
 }
 
-void write_molecules(const std::string& path, const std::vector<Molecule>& molecules) {
+void check_molecule_output(const std::string& path) {
   const std::string ext = lower_extension(path);
-  const std::string kind = ext.empty() ? "molecule" : ext;
   if (ext.empty())
-    throw std::runtime_error(kind + " file '" + path + "': no extension to tell the format by (.xyz, .sdf, ...)");
+    throw std::runtime_error("molecule file '" + path + "': no extension to tell the format by (.xyz, .sdf, ...)");
   if (ext == "npz")
     throw std::runtime_error("npz file '" + path + "': writing .npz is not supported (use .xyz or .sdf)");
-  detail::check_writable(kind, path, molecules);
+  if (ext != "xyz") detail::check_openbabel_output(path, ext);
+}
+
+void write_molecules(const std::string& path, const std::vector<Molecule>& molecules) {
+  check_molecule_output(path);
+  const std::string ext = lower_extension(path);
+  detail::check_writable(ext, path, molecules);
   if (ext == "xyz") return write_xyz_molecules(path, molecules);
   detail::write_openbabel(path, ext, molecules);
 }

@@ -53,6 +53,9 @@ MoleculeSet read_molecules(const std::string& path, const MoleculeReadOptions& o
 // perceived from the geometry, properties as SDF data fields) and any other
 // format Open Babel writes. Atomic: nothing is left half-written on failure.
 void write_molecules(const std::string& path, const std::vector<Molecule>& molecules);
+// Throws (as write_molecules would) unless molecules can be written to path's
+// format: for commands to fail before long work, not after.
+void check_molecule_output(const std::string& path);
 
 // count[N] = number of molecules with N atoms, N = 0 .. max atoms.
 std::vector<long> node_count_histogram(const std::vector<Molecule>& molecules);

@@ -59,5 +59,7 @@ void check_writable(const std::string& kind, const std::string& path, const std:
 // truncation here before Open Babel parses them.
 MoleculeSet read_openbabel(const std::string& path, const std::string& ext, const MoleculeReadOptions& opt);
 void write_openbabel(const std::string& path, const std::string& ext, const std::vector<Molecule>& molecules);
+// Throws unless Open Babel can write '.ext' files.
+void check_openbabel_output(const std::string& path, const std::string& ext);
 
 }  // namespace enf::detail

@@ -1,6 +1,7 @@
 // Molecule formats through Open Babel: SDF/MOL (split and checked for
 // truncation here, since Open Babel may silently return a partial molecule)
 // and any other format Open Babel reads or writes, by extension.
+#include <algorithm>
 #include <openbabel/atom.h>
 #include <openbabel/generic.h>
 #include <openbabel/mol.h>
@@ -257,14 +258,53 @@ MoleculeSet read_openbabel(const std::string& path, const std::string& ext, cons
   return out.finish(r);
 }
 
-void write_openbabel(const std::string& path, const std::string& ext, const std::vector<Molecule>& molecules) {
+OBFormat* openbabel_output_format(const std::string& path, const std::string& ext) {
   const auto fail = [&](const std::string& what) { throw std::runtime_error(ext + " file '" + path + "': " + what); };
+  // Open Babel 3.1's PNG writer (the cairo depiction) crashes in Debian 12's
+  // build when called through the library; its SVG depiction works.
+  if (ext == "png") fail("enf draws molecules as .svg (Open Babel's PNG writer is not usable here)");
   OBFormat* format = OBConversion::FindFormat(ext);
   if (!format || (format->Flags() & NOTWRITABLE))
     fail("Open Babel has no writer for '." + ext + "' (enf writes .xyz and the formats Open Babel writes, e.g. .sdf)");
+  return format;
+}
+
+void check_openbabel_output(const std::string& path, const std::string& ext) { openbabel_output_format(path, ext); }
+
+void write_openbabel(const std::string& path, const std::string& ext, const std::vector<Molecule>& molecules) {
+  const auto fail = [&](const std::string& what) { throw std::runtime_error(ext + " file '" + path + "': " + what); };
+  OBFormat* format = openbabel_output_format(path, ext);
   OBConversion conv;
   if (!conv.SetOutFormat(format)) fail("Open Babel cannot write '." + ext + "' files");
   std::ostringstream os;
+  if (ext == "svg" && molecules.size() > 1) {
+    // Open Babel's writer makes one complete SVG document per molecule when
+    // called per molecule; a picture of several is a grid of them nested in
+    // one document (4 per row, 200 px each).
+    const int cols = int(std::min<std::size_t>(4, molecules.size()));
+    const int rows = int((molecules.size() + cols - 1) / cols);
+    os << "<?xml version=\"1.0\"?>\n<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" "
+          "xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\""
+       << 200 * cols << "px\" height=\"" << 200 * rows << "px\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+    for (std::size_t k = 0; k < molecules.size(); ++k) {
+      OBMol mol = to_obmol(molecules[k]);
+      std::ostringstream one;
+      conv.SetLast(true);
+      if (!conv.Write(&mol, &one))
+        fail("molecule " + std::to_string(k + 1) + " ('" + molecules[k].name + "'): Open Babel could not write it");
+      std::string svg = one.str();
+      if (svg.rfind("<?xml", 0) == 0) svg.erase(0, svg.find('\n') + 1);
+      const std::string top = "<svg version=\"1.1\" id=\"topsvg\"";
+      const auto at = svg.find(top);
+      if (at == std::string::npos) fail("unexpected SVG from Open Babel");
+      svg.replace(at, top.size(), "<svg version=\"1.1\"");
+      os << "<g transform=\"translate(" << 200 * (int(k) % cols) << "," << 200 * (int(k) / cols) << ")\">\n"
+         << svg << "</g>\n";
+    }
+    os << "</svg>\n";
+    write_file_atomically(path, os.str(), ext);
+    return;
+  }
   for (std::size_t k = 0; k < molecules.size(); ++k) {
     OBMol mol = to_obmol(molecules[k]);
     conv.SetLast(k + 1 == molecules.size());  // formats with a footer (CML, PDB's END) close it here

@@ -15,6 +15,7 @@
 #include "engine/checkpoint.hpp"
 #include "engine/flow.hpp"
 #include "tools/commands.hpp"
+#include "tools/molecule_commands.hpp"
 #include "tools/options.hpp"
 
 namespace enf::cli {
@@ -55,8 +56,11 @@ const CommandSpec kImport{
     "Import a model trained with the reference PyTorch implementation into an enf checkpoint.",
     "DIR holds flow.safetensors (the reference's state_dict, tensor names as PyTorch writes\n"
     "them) and args.json (its command-line arguments). Supported: the egnn_dynamics flows\n"
-    "of main_dw4_lj13.py (DW4, LJ13).\n"
-    "\nexample:\n  enf import --reference ../shared/models/oracle_dw4_mild --out models/dw4_mild",
+    "of main_dw4_lj13.py (DW4, LJ13) and of main_qm9.py (QM9: ActNorm + FFJORD in\n"
+    "flow.safetensors, the dequantizer's network in DIR/dequantizer.safetensors; p(N) is\n"
+    "the reference's 100 000-molecule QM9 histogram).\n"
+    "\nexamples:\n  enf import --reference ../shared/models/oracle_dw4_mild --out models/dw4_mild\n"
+    "  enf import --reference ../shared/models/en_flows_qm9_pretrained --out models/qm9",
     {
         {"reference", "DIR", "", "directory with flow.safetensors and args.json"},
         {"out", "CKPT", "", "checkpoint directory to write"},
@@ -64,12 +68,17 @@ const CommandSpec kImport{
 
 const CommandSpec kScore{
     "score",
-    "Log-likelihood log p(x) in nats of every structure of a file under a flow.",
-    "Input: .npy ([rows, N*D] or [rows, N, D]), .npz (its array 'x' or its only array) or\n"
-    "multi-frame .xyz; the centre of mass is\n"
-    "removed. Each structure is integrated alone (its own adaptive steps), so its score\n"
-    "does not depend on the others in the file. csv: one row per structure; json: one\n"
-    "document with 'results' (index, log_likelihood, delta_logp, log_pz, nfe) and 'summary'.",
+    "Log-likelihood in nats of every structure or molecule of a file under a flow.",
+    "Particle models (DW4, LJ13): log p(x). Input: .npy ([rows, N*D] or [rows, N, D]), .npz\n"
+    "(its array 'x' or its only array) or multi-frame .xyz; the centre of mass is removed.\n"
+    "Molecule models (QM9): log p(x, h, N) = log p(z) + Δlog p − log q(v|x,h) + log p(N), the\n"
+    "dequantization lower bound, its noise averaged over --samples draws (log_likelihood_iw:\n"
+    "the importance-weighted bound over the same draws). Input: the EDM .npz split, QM9 or\n"
+    "multi-frame .xyz, or any format Open Babel reads (.sdf, .mol2, .pdb, ...); atoms H, C,\n"
+    "N, O, F. The reference's published QM9 NLL used --trace gaussian --rtol 1e-4 --atol 1e-4.\n"
+    "Each structure is integrated alone (its own adaptive steps), so its score does not\n"
+    "depend on the others in the file. csv: one row per structure; json: one document with\n"
+    "'results' (index, log_likelihood, the terms, nfe) and 'summary'.",
     {
         {"model", "CKPT", "", "checkpoint directory (enf train or enf import)"},
         {"input", "FILE", "", "structures (.npy, .npz or .xyz)"},
@@ -80,13 +89,22 @@ const CommandSpec kScore{
         {"format", "csv|json", "csv", "output format on stdout"},
         {"precision", "double|float", "double", "scalar type of the field"},
         {"threads", "N", "0", "threads (0: all cores)"},
-        {"seed", "S", "0", "seed of the Hutchinson noise"},
+        {"seed", "S", "0", "seed of the Hutchinson and dequantization noise"},
+        {"samples", "S", "1", "molecules: dequantization draws per molecule"},
+        {"stride", "K", "1", "molecules: score every K-th record (a spread-out subset of a sorted file)"},
+        {"limit", "N", "0", "molecules: score the first N records (after --stride) only (0: all)"},
+        {"skip-unsupported", "", "", "molecules: skip (and count) molecules with other elements or too many atoms"},
     }};
 
 const CommandSpec kSample{
     "sample",
-    "Draw structures from a flow: z from the prior, integrated from t = 1 back to 0.",
-    "Writes multi-frame .xyz (particles as 'Ar', 2-D systems with z = 0) or .npy [N, n*D].\n"
+    "Draw structures or molecules from a flow: z from the prior, integrated from t = 1 to 0.",
+    "Molecule models (QM9): the atom count from the model's p(N) (or --atoms), then positions\n"
+    "and features; atom types by argmax, charges by floor. Writes .sdf (bonds perceived by\n"
+    "Open Babel), .xyz or any format Open Babel writes, each record with its log_likelihood\n"
+    "(one dequantization draw, --trace; skip with --no-score), atom_stability,\n"
+    "molecule_stable, valid and smiles; prints the set's stability and validity.\n"
+    "Particle models: writes multi-frame .xyz (particles as 'Ar', 2-D systems with z = 0) or .npy [N, n*D].\n"
     "--log-q adds each sample's log q(x) (a forward solve with the exact trace), its\n"
     "energy E(x) and log importance weight log w = −E(x) − log q(x) to the XYZ comment\n"
     "lines and prints them as CSV on stdout (LJ13: --lj-convention).",
@@ -101,6 +119,8 @@ const CommandSpec kSample{
         {"trace", "exact|rademacher|gaussian", "exact", "divergence used by --log-q"},
         {"log-q", "", "", "also compute log q(x), E(x) and log w of every sample"},
         {"lj-convention", "ordered|unordered", "ordered", "LJ13 pair sum for E(x)"},
+        {"atoms", "K", "0", "molecules: atoms per molecule (0: drawn from the model's p(N))"},
+        {"no-score", "", "", "molecules: do not compute each molecule's log-likelihood"},
         {"threads", "N", "0", "threads (0: all cores)"},
     }};
 
@@ -131,7 +151,7 @@ int run_import(const std::vector<std::string>& args) {
   const Checkpoint c = import_reference(opt.str("reference"));
   save_checkpoint(opt.str("out"), c);
   std::printf("imported %s (%s, H=%d, L=%d, %zu parameters) to %s\n", opt.str("reference").c_str(),
-              c.system.empty() ? "particles" : c.system.c_str(), c.field.hidden, c.field.layers, c.params.values.size(),
+              c.system.empty() ? (c.molecule ? "molecules" : "particles") : c.system.c_str(), c.field.hidden, c.field.layers, c.params.values.size(),
               opt.str("out").c_str());
   return 0;
 }
@@ -143,6 +163,7 @@ int run_score(const std::vector<std::string>& args) {
   const std::string format = opt.choice("format", {"csv", "json"});
   const Checkpoint c = load_checkpoint(opt.str("model"));
   const CnfOptions o = solve_options(opt);
+  if (c.molecule) return score_molecules(opt, c, o);
   int rows = 0;
   const std::vector<double> x = read_structures(opt.str("input"), particles_in(c), c.field.dim, rows);
   std::fprintf(stderr, "enf score: %d structures from %s\n", rows, opt.str("input").c_str());
@@ -179,11 +200,12 @@ int run_sample(const std::vector<std::string>& args) {
   if (opt.help()) return std::fputs(usage(kSample).c_str(), stdout), 0;
   const std::string out = opt.str("out");
   if (opt.str("model").empty() || out.empty()) throw UsageError("--model and --out are required");
-  if (!ends_with(out, ".xyz") && !ends_with(out, ".npy")) throw UsageError("--out must end in .xyz or .npy");
   const int N = opt.integer("n");
   if (N < 1) throw UsageError("--n must be at least 1");
   const Checkpoint c = load_checkpoint(opt.str("model"));
   const CnfOptions o = solve_options(opt);
+  if (c.molecule) return sample_molecules(opt, c, o);
+  if (!ends_with(out, ".xyz") && !ends_with(out, ".npy")) throw UsageError("--out must end in .xyz or .npy");
   const int n = particles_in(c), D = c.field.dim;
   VectorField<double> field(c.field, c.params.layout);
   Cnf<VectorField<double>> cnf(field, o);

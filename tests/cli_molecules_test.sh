@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# End-to-end checks of the molecule (QM9) command line with the official
+# pretrained model: import, score on every input format, sample to SDF/XYZ/SVG
+# and read the result back, and errors on bad molecule input.
+# Usage: cli_molecules_test.sh path/to/enf (run from the repository root).
+set -u
+enf="$1"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+check() {  # check "what" command...
+  local what="$1"; shift
+  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
+}
+qm9=../shared/data/qm9
+# The reference's protocol (Gaussian Hutchinson, 1e-4) keeps the solves short.
+fast=(--trace gaussian --rtol 1e-4 --atol 1e-4)
+
+check "import the pretrained QM9 model" bash -c "'$enf' import --reference ../shared/models/en_flows_qm9_pretrained --out '$tmp/qm9' | grep -q 'qm9'"
+check "checkpoint has the molecule config" grep -q '"dequantization": "argmax_variational"' "$tmp/qm9/model.json"
+
+# Scoring: the npz split, original QM9 xyz, multi-frame xyz and SDF.
+"$enf" score --model "$tmp/qm9" --input "$qm9/edm_cormorant_npz/test.npz" --limit 3 "${fast[@]}" --format json \
+  > "$tmp/npz.json" 2> "$tmp/npz.log"
+check "score npz: exit 0" test $? -eq 0
+check "score npz: 3 results" bash -c "test \$(grep -c '\"log_likelihood\"' '$tmp/npz.json') -eq 3"
+check "score npz: names the gdb id" grep -q 'gdb 11' "$tmp/npz.json"
+check "score npz: NLL summary on stderr" grep -q '^NLL' "$tmp/npz.log"
+check "score original QM9 xyz" bash -c "'$enf' score --model '$tmp/qm9' --input '$qm9/original_xyz_crescendo/dsgdb9nsd_005005.xyz' ${fast[*]} 2>/dev/null | grep -q '^0,gdb 5005'"
+check "score SDF, 2 draws" bash -c "'$enf' score --model '$tmp/qm9' --input '$qm9/qm9_first500.sdf' --limit 2 --samples 2 ${fast[*]} 2>/dev/null | tail -n +2 | wc -l | grep -qx 2"
+check "score multi-frame xyz with a stride" bash -c "'$enf' score --model '$tmp/qm9' --input '$qm9/qm9_sample6000.xyz' --stride 3000 ${fast[*]} 2>/dev/null | tail -n +2 | wc -l | grep -qx 2"
+# Same molecule from the npz and from the original xyz (gdb 5001 is in both):
+# same seed and index 0, so the same noise; positions agree to 2e-7 Å.
+"$enf" score --model "$tmp/qm9" --input "$qm9/original_xyz_crescendo/dsgdb9nsd_005001.xyz" "${fast[@]}" > "$tmp/a.csv" 2>/dev/null
+check "gdb 5001 scores finitely" bash -c "tail -n 1 '$tmp/a.csv' | cut -d, -f4 | grep -qE '^-?[0-9]'"
+
+# Sampling: SDF with properties, read back by Open Babel (enf metrics, enf score).
+"$enf" sample --model "$tmp/qm9" --n 4 --seed 2 "${fast[@]}" --out "$tmp/gen.sdf" > "$tmp/gen.csv" 2> "$tmp/gen.log"
+check "sample sdf: exit 0" test $? -eq 0
+check "sample sdf: 4 records" bash -c "test \$(grep -c '^\\\$\\\$\\\$\\\$' '$tmp/gen.sdf') -eq 4"
+check "sample sdf: log-likelihood property" bash -c "test \$(grep -c '<log_likelihood>' '$tmp/gen.sdf') -eq 4"
+check "sample sdf: stability properties" bash -c "test \$(grep -c '<molecule_stable>' '$tmp/gen.sdf') -eq 4"
+check "sample: set metrics on stdout" grep -q '^4,' "$tmp/gen.csv"
+check "metrics read the generated SDF back" bash -c "'$enf' metrics --input '$tmp/gen.sdf' --format json 2>/dev/null | grep -q '\"molecules\": 4'"
+check "score the generated SDF" bash -c "'$enf' score --model '$tmp/qm9' --input '$tmp/gen.sdf' ${fast[*]} 2>/dev/null | tail -n +2 | wc -l | grep -qx 4"
+"$enf" sample --model "$tmp/qm9" --n 2 --seed 2 "${fast[@]}" --no-score --out "$tmp/gen2.xyz" > /dev/null 2>&1
+check "same seed: the first molecules again (xyz)" bash -c "diff <(grep -A1 -m1 'enf sample 0' '$tmp/gen2.xyz' | tail -1) <(grep -A1 -m1 'enf sample 0' <('$enf' sample --model '$tmp/qm9' --n 3 --seed 2 ${fast[*]} --no-score --out '$tmp/gen3.xyz' >/dev/null 2>&1; cat '$tmp/gen3.xyz') | tail -1)"
+check "--atoms fixes the size" bash -c "'$enf' sample --model '$tmp/qm9' --n 2 --atoms 9 --seed 1 ${fast[*]} --no-score --out '$tmp/nine.xyz' >/dev/null 2>&1 && test \$(grep -c '^9\$' '$tmp/nine.xyz') -eq 2"
+check "a picture as SVG" bash -c "'$enf' sample --model '$tmp/qm9' --n 3 --seed 1 ${fast[*]} --no-score --out '$tmp/pic.svg' >/dev/null 2>&1 && grep -q '<svg' '$tmp/pic.svg'"
+
+# Errors: one clear line, non-zero exit, nothing written.
+printf '2\nchlorine\nCl 0 0 0\nH 0 0 1.3\n' > "$tmp/cl.xyz"
+err=$("$enf" score --model "$tmp/qm9" --input "$tmp/cl.xyz" 2>&1 >/dev/null); rc=$?
+check "unknown element: exit 1" test $rc -eq 1
+check "unknown element: names record and atom" bash -c "grep -q \"record 1 ('chlorine')\" <<< \"$err\" && grep -q 'atom 1 is Cl' <<< \"$err\""
+: > "$tmp/empty.sdf"
+err=$("$enf" score --model "$tmp/qm9" --input "$tmp/empty.sdf" 2>&1 >/dev/null); rc=$?
+check "empty file: exit 1, says so" bash -c "test $rc -eq 1 && grep -q 'no molecules' <<< \"$err\""
+# Cut inside the atom block of record 6 (record 6 ends at byte 2500).
+head -c 2420 "$qm9/qm9_first500.sdf" > "$tmp/cut.sdf"
+err=$("$enf" score --model "$tmp/qm9" --input "$tmp/cut.sdf" 2>&1 >/dev/null); rc=$?
+check "truncated SDF: exit 1, names the record" bash -c "test $rc -eq 1 && grep -q 'record' <<< \"$err\" && test \$(wc -l <<< \"$err\") -eq 1"
+err=$("$enf" sample --model "$tmp/qm9" --n 2 --out "$tmp/x.png" 2>&1 >/dev/null); rc=$?
+check "unwritable format: exit 1 before sampling" bash -c "test $rc -eq 1 && grep -q 'svg' <<< \"$err\" && test ! -e '$tmp/x.png'"
+err=$("$enf" sample --model "$tmp/qm9" --n 2 --atoms 40 --out "$tmp/big.sdf" 2>&1 >/dev/null); rc=$?
+check "--atoms beyond p(N): usage error" bash -c "test $rc -eq 2 && grep -q 'atoms' <<< \"$err\""
+
+echo "$fails failure(s)"
+exit $((fails > 0))
