@@ -99,6 +99,13 @@ class MoleculeFlow {
     return L;
   }
 
+  // The dequantized state [x, v] (n × 9) that enters ActNorm: what the
+  // reference's data-dependent ActNorm initialisation sees on a first batch.
+  std::vector<double> dequantized_state(const T* params, const MoleculeInput& in, const MoleculeNoise& noise,
+                                        Scratch& s) const {
+    return prepare(params, in, noise, s).xh;
+  }
+
   // The loss w·(−log p(x, h, N) + λ(K + R)) and its gradient wrt every
   // parameter (the field by the CNF's gradient mode, then ActNorm and the
   // dequantizer through the CNF's input cotangent), accumulated into grad.

@@ -71,4 +71,11 @@ double GradientClipper::clip(std::span<double> g) {
   return norm;
 }
 
+void GradientClipper::restore(const std::vector<double>& history) {
+  if (history.empty() || history.size() > max_len_)
+    throw std::invalid_argument("gradient clipper state: expected 1 to " + std::to_string(max_len_) + " norms, got " +
+                                std::to_string(history.size()));
+  queue_.assign(history.begin(), history.end());
+}
+
 }  // namespace enf

@@ -51,6 +51,10 @@ class GradientClipper {
   double clip(std::span<double> grad);
   bool last_clipped() const { return last_clipped_; }
 
+  // State for checkpoints: the queue of recent norms, newest first.
+  std::vector<double> history() const { return {queue_.begin(), queue_.end()}; }
+  void restore(const std::vector<double>& history);
+
  private:
   std::deque<double> queue_;
   std::size_t max_len_;

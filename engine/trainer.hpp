@@ -39,6 +39,7 @@ class Trainer {
   const Cnf<VectorField<T>>& cnf() const { return cnf_; }
   BatchFlow<VectorField<T>>& flow() { return flow_; }
   AdamW& optimizer() { return adam_; }
+  GradientClipper* clipper() { return clip_ ? &clipper_ : nullptr; }  // null when clipping is off
 
   // One step on the batch x [B, n, C]; seed picks the samples' noise.
   StepReport step(const std::vector<double>& x, int B, int n, std::uint64_t seed) {

@@ -75,6 +75,32 @@ check "resume after Ctrl-C is exact" cmp -s "$tmp/A/last/weights.safetensors" "$
 "$enf" score --model "$tmp/A/best" --input "$small" --rtol 1e-5 --atol 1e-5 --format json > "$tmp/best.json" 2>/dev/null
 check "a trained checkpoint scores" grep -q '"nll"' "$tmp/best.json"
 
+# Training on molecules (QM9): a tiny model on the first 8 molecules of the shipped
+# split, 2 steps an epoch; p(N) from those 8; resuming is exact.
+qm9=(train --system qm9 --nf 8 --layers 2 --dequantizer-nf 8 --dequantizer-layers 2 --batch 4 --n-data 8 --val-samples 8)
+check "enf train --system qm9 --help: names the shipped split" bash -c "'$enf' train --system qm9 --help | grep -q 'the only QM9 split shipped'"
+"$enf" "${qm9[@]}" --epochs 2 --out "$tmp/Q" > "$tmp/Q.out" 2> "$tmp/Q.log"
+check "train qm9: exit 0" test $? -eq 0
+check "train qm9: run directory" test -f "$tmp/Q/config.json" -a -f "$tmp/Q/metrics.jsonl" -a -d "$tmp/Q/best" -a -d "$tmp/Q/last"
+check "train qm9: 4 steps and 2 validations in the metrics" test "$(wc -l < "$tmp/Q/metrics.jsonl")" -eq 6
+check "train qm9: progress with the NLL on stderr" grep -q 'step 4/4  NLL' "$tmp/Q.log"
+check "train qm9: a molecule checkpoint with p(N) of the 8 training molecules" python3 -c "
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m['system'] == 'qm9' and m['molecule']['dequantization'] == 'argmax_variational'
+assert sum(m['molecule']['node_counts']) == 8 and m['field']['hidden'] == 8" "$tmp/Q/last/model.json"
+check "train qm9: optimizer and clipper state saved" grep -q 'clipper.history' "$tmp/Q/last/state.safetensors"
+"$enf" "${qm9[@]}" --epochs 1 --out "$tmp/R" > /dev/null 2>&1
+"$enf" train --resume "$tmp/R" --epochs 2 > /dev/null 2>&1
+check "train qm9: resume is exact" cmp -s "$tmp/Q/last/weights.safetensors" "$tmp/R/last/weights.safetensors"
+printf '3\nwater\nO 0 0 0\nH 0.76 0 0.59\nH -0.76 0 0.59\n3\nhydrogen sulfide\nS 0 0 0\nH 1.34 0 0\nH 0 1.34 0\n' > "$tmp/h2s.xyz"
+out=$("$enf" train --data "$tmp/h2s.xyz" --batch 1 --val-samples 1 --out "$tmp/S" 2>&1); code=$?
+check "train on a molecule file with S: exit 1, one line" bash -c "test $code -eq 1 && test \$(printf '%s\n' \"\$0\" | wc -l) -eq 1" "$out"
+check "train on a molecule file with S: names the molecule and atom" contains "$out" "'hydrogen sulfide'.*atom 1 is S"
+out=$("$enf" "${qm9[@]}" --n-data 13080 --out "$tmp/T" 2>&1); code=$?
+check "train qm9: training and validation rows may not overlap" bash -c "test $code -eq 2" 
+check "train qm9: says why" contains "$out" "exceed the 13083"
+
 # More bad input: one clear line, non-zero exit.
 cp -r "$tmp/A/best" "$tmp/corrupt"
 head -c 100 "$tmp/A/best/weights.safetensors" > "$tmp/corrupt/weights.safetensors"

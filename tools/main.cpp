@@ -15,7 +15,7 @@ E(n)-equivariant continuous normalizing flows (Satorras, Hoogeboom et al., 2021)
 for particle systems (DW4, LJ13) and molecules (QM9).
 
 commands:
-  train          train a flow on DW4 or LJ13 (run directory, checkpoints, resume)
+  train          train a flow on DW4, LJ13 or QM9 (run directory, checkpoints, resume)
   import         import a model trained with the reference PyTorch code
   eval           test NLL, importance-sampling ESS and plots of a DW4/LJ13 flow
   data generate  sample DW4/LJ13 Boltzmann distributions by MCMC
