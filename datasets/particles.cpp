@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "datasets/molecule_io.hpp"
 #include "datasets/npy.hpp"
 #include "datasets/npz.hpp"
 
@@ -10,7 +11,8 @@ namespace enf {
 ParticleSystem particle_system(const std::string& name) {
   if (name == "dw4") return {"dw4", 4, 2};
   if (name == "lj13") return {"lj13", 13, 3};
-  throw std::invalid_argument("unknown particle system '" + name + "' (use dw4 or lj13)");
+  if (name == "qm9_positional") return {"qm9_positional", 19, 3};
+  throw std::invalid_argument("unknown particle system '" + name + "' (use dw4, lj13 or qm9_positional)");
 }
 
 namespace {
@@ -27,7 +29,34 @@ NpyArray read_array(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+// QM9-positional: the positions of the 19-atom molecules of a molecule file
+// (EDM .npz, XYZ, SDF, ...), atom types dropped.
+Structures load_qm9_positional(const std::string& path, const ParticleSystem& sys, long first, long count) {
+  const MoleculeSet set = read_molecules(path);
+  std::vector<const Molecule*> keep;
+  for (const auto& m : set.molecules)
+    if (m.atoms() == sys.n) keep.push_back(&m);
+  const long rows = long(keep.size());
+  if (first < 0 || first > rows)
+    throw std::runtime_error(path + ": first row " + std::to_string(first) + " is out of range (" +
+                             std::to_string(rows) + " molecules of " + std::to_string(sys.n) + " atoms)");
+  const long take = count < 0 ? rows - first : std::min(count, rows - first);
+  Structures s;
+  s.rows = int(take);
+  for (long r = first; r < first + take; ++r) s.x.insert(s.x.end(), keep[r]->positions.begin(), keep[r]->positions.end());
+  return s;  // read_molecules centred each molecule
+}
+
+bool is_molecule_file(const std::string& path) {
+  if (path.size() >= 4 && path.compare(path.size() - 4, 4, ".npy") == 0) return false;
+  if (path.size() >= 4 && path.compare(path.size() - 4, 4, ".npz") == 0) return NpzFile(path).contains("num_atoms");
+  return true;
+}
+}  // namespace
+
 Structures load_structures(const std::string& path, const ParticleSystem& sys, long first, long count) {
+  if (sys.name == "qm9_positional" && is_molecule_file(path)) return load_qm9_positional(path, sys, first, count);
   const NpyArray a = read_array(path);
   const int S = sys.n * sys.dim;
   std::int64_t per_row = 1;
@@ -60,6 +89,13 @@ SplitSpec shipped_split(const ParticleSystem& sys, const std::string& split, con
   if (split != "train" && split != "val" && split != "test")
     throw std::invalid_argument("unknown split '" + split + "' (use train, val or test)");
   if (sys.name == "dw4") return {dir + split + "_split_DW4.npy", 0, -1};
+  if (sys.name == "qm9_positional") {
+    // The 1813 molecules of 19 atoms in the only shipped QM9 split.
+    const std::string npz = data_root + "/qm9/edm_cormorant_npz/test.npz";
+    if (split == "train") return {npz, 0, 1313};
+    if (split == "val") return {npz, 1313, 250};
+    return {npz, 1563, 250};
+  }
   if (split == "test") return {dir + "test_split_LJ13-1000.npy", 0, -1};
   if (split == "train") return {dir + "val_split_LJ13-1000.npy", 0, 9000};
   return {dir + "val_split_LJ13-1000.npy", 9000, 1000};

@@ -22,12 +22,17 @@ struct Structures {
 
 // Rows [first, first + count) (count < 0: to the end) of a .npy holding
 // [rows, n·D] or [rows, n, D] numbers, or of a .npz's array "x" (or its only
-// array); errors name the file and the shape found.
+// array); errors name the file and the shape found. For qm9_positional also a
+// molecule file (EDM .npz, XYZ, SDF, ...): the positions of its 19-atom molecules.
 Structures load_structures(const std::string& path, const ParticleSystem& sys, long first = 0, long count = -1);
 
 // The shipped splits under ../shared/data/dw4_lj13/efm_splits_via_DEM
 // (PROVENANCE.md). LJ13 ships no training split: its training set is the
 // first 9000 rows of the validation split and its validation set the last 1000.
+// QM9-positional (the E-NF paper's positions-only QM9 task: molecules of 19
+// atoms, n = 19, D = 3) comes from the only shipped QM9 split, the EDM test
+// split, whose 1813 molecules of 19 atoms are split 1313 / 250 / 250 in file
+// order for training / validation / test.
 struct SplitSpec {
   std::string path;
   long first = 0, count = -1;

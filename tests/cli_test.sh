@@ -158,5 +158,9 @@ import json, sys
 j = json.load(sys.stdin)
 assert j['molecules'] == 1 and j['skipped'] == 1 and j['molecule_stability'] == 1" <<< "$out"
 
+# QM9-positional: a particle flow on the 19-atom molecules' positions.
+check "train qm9_positional (tiny)" bash -c "'$enf' train --system qm9_positional --epochs 1 --n-data 20 --val-samples 10 --batch 10 --nf 8 --layers 2 --out '$tmp/qpos' > /dev/null 2>&1 && test -f '$tmp/qpos/best/model.json'"
+check "sample qm9_positional: 19 atoms" bash -c "'$enf' sample --model '$tmp/qpos/best' --n 2 --out '$tmp/qpos.xyz' 2>/dev/null && test \$(grep -c '^19\$' '$tmp/qpos.xyz') -eq 2"
+
 echo "$fails failure(s)"
 exit $((fails > 0))

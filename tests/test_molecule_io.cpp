@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "datasets/molecule_io.hpp"
+#include "datasets/particles.hpp"
 #include "datasets/npy.hpp"
 #include "datasets/npz.hpp"
 #include "support/fixtures.hpp"
@@ -525,4 +526,33 @@ TEST_CASE("empty, missing and broken files give clear errors", "[molecule_io][er
     const std::string mol = sdf.substr(0, after_record(sdf, 1) - 5);
     CHECK(read_molecules(tmp.write("one.mol", mol)).molecules.size() == 1);
   }
+}
+
+TEST_CASE("QM9-positional: the positions of the 19-atom molecules, in three disjoint shipped splits", "[molecule][qm9_positional]") {
+  const ParticleSystem sys = particle_system("qm9_positional");
+  CHECK(sys.n == 19);
+  CHECK(sys.dim == 3);
+  const SplitSpec train = shipped_split(sys, "train"), val = shipped_split(sys, "val"), test = shipped_split(sys, "test");
+  CHECK(train.first + train.count == val.first);
+  CHECK(val.first + val.count == test.first);
+  const Structures all = load_structures(train.path, sys);
+  CHECK(all.rows == 1813);
+  CHECK(test.first + test.count == all.rows);
+  // Row 112 of test.npz (gdb 1194, the fixtures' molecule 1) has 19 atoms:
+  // its positions, centred, are the row after the 19-atom molecules before it.
+  const auto& m = test::fixture("egnn_qm9.json")["molecules"][1];
+  REQUIRE(m["num_atoms"] == 19);
+  MoleculeReadOptions first112;
+  first112.count = 112;
+  int before = 0;
+  for (const auto& mol : read_molecules(train.path, first112).molecules) before += mol.atoms() == 19;
+  const std::vector<double> raw = test::flat(m["positions_angstrom_float32"]);
+  for (int d = 0; d < 3; ++d) {
+    double mean = 0;
+    for (int i = 0; i < 19; ++i) mean += raw[i * 3 + d] / 19;
+    for (int i = 0; i < 19; ++i) CHECK(all.x[(before * 19 + i) * 3 + d] == Approx(raw[i * 3 + d] - mean).margin(1e-12));
+  }
+  const Structures v = load_structures(val.path, sys, val.first, val.count);
+  CHECK(v.rows == 250);
+  CHECK(std::equal(v.x.begin(), v.x.begin() + 57, all.x.begin() + std::ptrdiff_t(val.first) * 57));
 }

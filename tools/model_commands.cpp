@@ -136,8 +136,7 @@ std::vector<ForwardResult> score_as(const Checkpoint& c, const CnfOptions& o, co
 }
 
 int particles_in(const Checkpoint& c) {
-  if (c.system == "dw4") return 4;
-  if (c.system == "lj13") return 13;
+  if (c.system == "dw4" || c.system == "lj13" || c.system == "qm9_positional") return particle_system(c.system).n;
   if (c.data.contains("n_particles") && c.data["n_particles"].get<int>() > 1) return c.data["n_particles"].get<int>();
   throw std::runtime_error("the checkpoint does not say how many particles its structures have");
 }
