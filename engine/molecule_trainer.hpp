@@ -114,19 +114,8 @@ class MoleculeTrainer {
       r.clipped = clipper_.last_clipped();
     }
     adam_.step(master_.values, grad);
-    const auto t2 = Clock::now();
-    r.loss = L.loss;
-    r.nll = L.nll;
-    r.regularization = L.regularization;
-    r.nfe_forward = L.nfe_forward;
-    r.nfe_backward = L.nfe_backward;
+    fill_step_report(r, L, t0, t1, Clock::now());
     r.max_reconstruction_error = L.max_reconstruction_error;
-    const double grad_wall = std::chrono::duration<double>(t1 - t0).count();
-    const double cpu = L.cpu_seconds_forward + L.cpu_seconds_backward;
-    r.seconds_forward = cpu > 0 ? grad_wall * L.cpu_seconds_forward / cpu : 0;
-    r.seconds_backward = grad_wall - r.seconds_forward;
-    r.seconds_optimizer = std::chrono::duration<double>(t2 - t1).count();
-    r.seconds_total = std::chrono::duration<double>(t2 - t0).count();
     return r;
   }
 

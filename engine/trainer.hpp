@@ -22,6 +22,25 @@ struct StepReport {
   double seconds_forward = 0, seconds_backward = 0, seconds_optimizer = 0;  // wall, split by CPU share
 };
 
+// What every trainer reports of a step, from its batch loss (BatchLoss,
+// MoleculeBatchLoss) and the clock at the start, after the gradient and
+// after the optimizer. Wall time is split between the passes by CPU share.
+template <class Loss>
+void fill_step_report(StepReport& r, const Loss& L, std::chrono::steady_clock::time_point t0,
+                      std::chrono::steady_clock::time_point t1, std::chrono::steady_clock::time_point t2) {
+  r.loss = L.loss;
+  r.nll = L.nll;
+  r.regularization = L.regularization;
+  r.nfe_forward = L.nfe_forward;
+  r.nfe_backward = L.nfe_backward;
+  const double grad_wall = std::chrono::duration<double>(t1 - t0).count();
+  const double cpu = L.cpu_seconds_forward + L.cpu_seconds_backward;
+  r.seconds_forward = cpu > 0 ? grad_wall * L.cpu_seconds_forward / cpu : 0;
+  r.seconds_backward = grad_wall - r.seconds_forward;
+  r.seconds_optimizer = std::chrono::duration<double>(t2 - t1).count();
+  r.seconds_total = std::chrono::duration<double>(t2 - t0).count();
+}
+
 template <class T>
 class Trainer {
  public:
@@ -58,18 +77,7 @@ class Trainer {
       r.clipped = clipper_.last_clipped();
     }
     adam_.step(master_.values, grad);
-    const auto t2 = Clock::now();
-    r.loss = L.loss;
-    r.nll = L.nll;
-    r.regularization = L.regularization;
-    r.nfe_forward = L.nfe_forward;
-    r.nfe_backward = L.nfe_backward;
-    const double grad_wall = std::chrono::duration<double>(t1 - t0).count();
-    const double cpu = L.cpu_seconds_forward + L.cpu_seconds_backward;
-    r.seconds_forward = cpu > 0 ? grad_wall * L.cpu_seconds_forward / cpu : 0;
-    r.seconds_backward = grad_wall - r.seconds_forward;
-    r.seconds_optimizer = std::chrono::duration<double>(t2 - t1).count();
-    r.seconds_total = std::chrono::duration<double>(t2 - t0).count();
+    fill_step_report(r, L, t0, t1, Clock::now());
     return r;
   }
 
