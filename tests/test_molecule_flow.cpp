@@ -355,3 +355,29 @@ TEST_CASE("a molecule's score and gradient depend neither on its batch nor on th
   CHECK(l1.loss == l2.loss);
   CHECK(g1 == g2);
 }
+
+TEST_CASE("uniform dequantization: v = h + u − ½ with log q = 0, and rounding recovers h", "[molecule][dequantizer]") {
+  MoleculeModelConfig mol;
+  mol.dequantization = Dequantization::Uniform;
+  mol.node_counts = {0, 0, 1, 1};
+  const ParameterLayout layout = molecule_layout(qm9_field_config(8, 2), mol);
+  CHECK_FALSE(layout.contains("dequantizer.egnn.embedding.weight"));
+  Dequantizer<double> deq(mol, layout);
+  Dequantizer<double>::Workspace ws;
+  const std::vector<int> types = {1, 0, 4};
+  const std::vector<double> x(9, 0.0);
+  Rng rng(2);
+  std::vector<double> u(18);
+  for (double& v : u) v = rng.uniform();
+  const std::vector<double> params(layout.total_size(), 0.0);
+  const DequantizerTerms d = deq.forward(params.data(), x, types, u, ws);
+  CHECK(d.log_q_v == 0);
+  for (int i = 0; i < 3; ++i) {
+    for (int k = 0; k < 5; ++k) CHECK(d.v[i * 6 + k] == (k == types[i] ? 1.0 : 0.0) + u[i * 6 + k] - 0.5);
+    CHECK(d.v[i * 6 + 5] == kQm9AtomicNumbers[types[i]] + u[i * 6 + 5] - 0.5);
+  }
+  std::vector<int> back, charges;
+  Dequantizer<double>::quantize(Dequantization::Uniform, d.v, 3, back, charges);
+  CHECK(back == types);
+  CHECK(charges == std::vector<int>{6, 1, 9});
+}
