@@ -1,7 +1,7 @@
 // The exact trace of the field's Jacobian and its vector-Jacobian product,
 // built on forward-mode tangents: tr J = Σ_k e_kᵀ J e_k over every input
-// direction, taken in chunks of kTraceChunk directions so that memory stays
-// bounded for large molecules (each chunk re-evaluates the value, a 1/32
+// direction, taken in chunks of at most kTraceChunk directions so that memory
+// stays bounded for large molecules (each chunk re-evaluates the value, a 1/32
 // overhead). Works with any field type exposing VectorField's interface.
 #pragma once
 
@@ -14,6 +14,15 @@ namespace enf {
 
 inline constexpr int kTraceChunk = 32;
 
+// Chunks of equal size (the last one padded with zero directions, which add
+// nothing): every chunk then has the same shape, so the workspace's matrices
+// keep their size from chunk to chunk and from call to call instead of being
+// reallocated for a short last chunk.
+inline int trace_chunk_size(int dimz) {
+  const int chunks = (dimz + kTraceChunk - 1) / kTraceChunk;
+  return (dimz + chunks - 1) / chunks;
+}
+
 template <class T>
 struct TraceScratch {
   detail::Mat<T> V, JV, JVbar;
@@ -24,14 +33,14 @@ struct TraceScratch {
 template <class Field, class T = typename Field::Scalar>
 T exact_trace(const Field& field, const T* params, const T* z, int n, T t, typename Field::Workspace& ws,
               TraceScratch<T>& s, T* f) {
-  const int dimz = n * field.channels();
+  const int dimz = n * field.channels(), K = trace_chunk_size(dimz);
   T tr = 0;
-  for (int k0 = 0; k0 < dimz; k0 += kTraceChunk) {
-    const int K = std::min(kTraceChunk, dimz - k0);
+  for (int k0 = 0; k0 < dimz; k0 += K) {
+    const int real = std::min(K, dimz - k0);
     s.V.setZero(K, dimz);
-    for (int k = 0; k < K; ++k) s.V(k, k0 + k) = T(1);
+    for (int k = 0; k < real; ++k) s.V(k, k0 + k) = T(1);
     field.forward(params, z, n, t, &s.V, ws, f, &s.JV);
-    for (int k = 0; k < K; ++k) tr += s.JV(k, k0 + k);
+    for (int k = 0; k < real; ++k) tr += s.JV(k, k0 + k);
   }
   return tr;
 }
@@ -41,14 +50,14 @@ T exact_trace(const Field& field, const T* params, const T* z, int n, T t, typen
 template <class Field, class T = typename Field::Scalar>
 void exact_trace_vjp(const Field& field, const T* params, const T* z, int n, T t, typename Field::Workspace& ws,
                      TraceScratch<T>& s, const T* fbar, T a_l, T* f, T* zbar, T* grad) {
-  const int dimz = n * field.channels();
+  const int dimz = n * field.channels(), K = trace_chunk_size(dimz);
   std::fill_n(zbar, dimz, T(0));
   s.zbar.resize(dimz);
-  for (int k0 = 0; k0 < dimz; k0 += kTraceChunk) {
-    const int K = std::min(kTraceChunk, dimz - k0);
+  for (int k0 = 0; k0 < dimz; k0 += K) {
+    const int real = std::min(K, dimz - k0);
     s.V.setZero(K, dimz);
     s.JVbar.setZero(K, dimz);
-    for (int k = 0; k < K; ++k) {
+    for (int k = 0; k < real; ++k) {
       s.V(k, k0 + k) = T(1);
       s.JVbar(k, k0 + k) = a_l;
     }
