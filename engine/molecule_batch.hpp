@@ -87,7 +87,7 @@ class MoleculeBatch {
       double se = 0;
       for (double v : lp) se += std::exp(v - mx);
       out[b].log_p = mean;
-      out[b].log_p_iw = mx + std::log(se / draws);
+      out[b].log_p_iw = std::isfinite(mx) ? mx + std::log(se / draws) : mx;  // −inf when p(N) = 0
 #pragma omp critical(enf_molecule_progress)
       done(++finished);
     });

@@ -48,6 +48,11 @@ check "same seed: the first molecules again (xyz)" bash -c "diff <(grep -A1 -m1 
 check "--atoms fixes the size" bash -c "'$enf' sample --model '$tmp/qm9' --n 2 --atoms 9 --seed 1 ${fast[*]} --no-score --out '$tmp/nine.xyz' >/dev/null 2>&1 && test \$(grep -c '^9\$' '$tmp/nine.xyz') -eq 2"
 check "a picture as SVG" bash -c "'$enf' sample --model '$tmp/qm9' --n 3 --seed 1 ${fast[*]} --no-score --out '$tmp/pic.svg' >/dev/null 2>&1 && grep -q '<svg' '$tmp/pic.svg'"
 
+# A size p(N) never saw (QM9 has no 2-atom molecule): -inf, and a warning that says why.
+printf '2\nhydrogen\nH 0 0 0\nH 0 0 0.74\n' > "$tmp/h2.xyz"
+"$enf" score --model "$tmp/qm9" --input "$tmp/h2.xyz" "${fast[@]}" > "$tmp/h2.csv" 2> "$tmp/h2.log"
+check "p(N) = 0: -inf and a warning" bash -c "grep -q '^0,hydrogen,2,-inf,-inf' '$tmp/h2.csv' && grep -q 'probability 0' '$tmp/h2.log'"
+
 # Errors: one clear line, non-zero exit, nothing written.
 printf '2\nchlorine\nCl 0 0 0\nH 0 0 1.3\n' > "$tmp/cl.xyz"
 err=$("$enf" score --model "$tmp/qm9" --input "$tmp/cl.xyz" 2>&1 >/dev/null); rc=$?

@@ -83,6 +83,12 @@ int score_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOpti
   Progress progress("scored", rows);
   const auto r = batch.score(c.params.values.data(), mols, draws, std::uint64_t(opt.integer("seed")), progress);
   const double seconds = since(t0);
+  const long impossible = std::count_if(r.begin(), r.end(), [](const MoleculeScore& e) { return std::isinf(e.first.log_pN); });
+  if (impossible > 0)
+    std::fprintf(stderr,
+                 "enf score: %ld molecule(s) have an atom count to which the model's p(N) gives probability 0 "
+                 "(it comes from the training data); their log-likelihood is -inf\n",
+                 impossible);
   double mean = 0, var = 0, atoms = 0;
   for (const auto& e : r) mean += e.log_p / rows;
   for (const auto& e : r) var += (e.log_p - mean) * (e.log_p - mean) / std::max(1, rows - 1);
