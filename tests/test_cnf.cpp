@@ -8,6 +8,7 @@
 #include "datasets/particles.hpp"
 #include "engine/flow.hpp"
 #include "engine/trainer.hpp"
+#include "support/cnf_options.hpp"
 #include "support/finite_difference.hpp"
 #include "support/fixtures.hpp"
 #include "support/linear_field.hpp"
@@ -17,19 +18,6 @@ using namespace enf;
 using namespace enf::test;
 
 namespace {
-
-ode::SolverOptions tight(double tol) {
-  ode::SolverOptions o;
-  o.rtol = o.atol = tol;
-  return o;
-}
-
-CnfOptions exact_options(double tol) {
-  CnfOptions o;
-  o.trace = TraceEstimator::Exact;
-  o.solver = o.adjoint_solver = tight(tol);
-  return o;
-}
 
 // Fixtures README §6: any correct dopri5 at 1e-10 reproduces the reference to
 // 1e-8 on log p and 1e-9 on z (its global error, measured against 1e-12).

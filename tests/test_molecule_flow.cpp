@@ -12,6 +12,7 @@
 #include "engine/initialization.hpp"
 #include "engine/molecule_batch.hpp"
 #include "engine/molecule_flow.hpp"
+#include "support/cnf_options.hpp"
 #include "support/finite_difference.hpp"
 #include "support/fixtures.hpp"
 #include "support/random_model.hpp"
@@ -22,20 +23,6 @@ using namespace enf::test;
 namespace {
 
 const std::string kPretrained = "../shared/models/en_flows_qm9_pretrained";
-
-ode::SolverOptions tight(double tol) {
-  ode::SolverOptions o;
-  o.method = ode::Method::Dopri5;
-  o.rtol = o.atol = tol;
-  return o;
-}
-
-CnfOptions exact_options(double tol) {
-  CnfOptions o;
-  o.trace = TraceEstimator::Exact;
-  o.solver = o.adjoint_solver = tight(tol);
-  return o;
-}
 
 MoleculeInput fixture_input(const nlohmann::json& m) {
   MoleculeInput in;
