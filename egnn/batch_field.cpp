@@ -12,9 +12,6 @@
 namespace enf {
 
 namespace {
-// Gradients are summed per fixed group of samples, then over groups in order:
-// the result is bit-for-bit the same for any thread count.
-constexpr int kMaxGroups = 16;
 }  // namespace
 
 template <class T>
@@ -97,17 +94,8 @@ void BatchField<T>::for_each_sample(int B, Fn fn) {
 template <class T>
 template <class Fn>
 void BatchField<T>::for_each_sample_grad(int B, T* grad, Fn fn) {
-  const int groups = std::min(B, kMaxGroups);
-  const std::size_t P = field_.parameter_count();
-  if (int(group_grad_.size()) < groups) group_grad_.resize(groups);
-  parallel_for(groups, threads_, [&](int g, int thread) {
-    auto& acc = group_grad_[g];
-    acc.assign(P, T(0));
-    const int lo = int(std::int64_t(B) * g / groups), hi = int(std::int64_t(B) * (g + 1) / groups);
-    for (int b = lo; b < hi; ++b) fn(b, scratch_[thread], acc.data());
-  });
-  for (int g = 0; g < groups; ++g)
-    for (std::size_t i = 0; i < P; ++i) grad[i] += group_grad_[g][i];
+  parallel_gradient_sum(B, field_.parameter_count(), threads_, group_grad_, grad,
+                        [&](int b, int thread, T* acc) { fn(b, scratch_[thread], acc); });
 }
 
 namespace {

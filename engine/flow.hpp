@@ -85,23 +85,16 @@ class BatchFlow {
     const std::size_t P = cnf_.field().parameter_count();
     check(x, B, n);
     remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
-    const int groups = std::min(B, 16);
-    std::vector<std::vector<double>> acc(groups, std::vector<double>(P, 0.0));
     std::vector<AdjointResult> res(B);
-    parallel_for(groups, threads_, [&](int g, int thread) {
-      const int lo = int(std::int64_t(B) * g / groups), hi = int(std::int64_t(B) * (g + 1) / groups);
-      for (int b = lo; b < hi; ++b) {
-        std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
-        Rng rng = Rng(seed).split(std::uint64_t(b));
-        res[b] = cnf_.gradient(params, xb, n, noise(S, rng), 1.0 / B, scratch_[thread], acc[g].data());
-        if (!res[b].forward.solve.ok())
-          throw std::runtime_error("sample " + std::to_string(b) + ": " + res[b].forward.solve.message);
-        if (!res[b].backward.ok())
-          throw std::runtime_error("sample " + std::to_string(b) + " (adjoint): " + res[b].backward.message);
-      }
+    parallel_gradient_sum(B, P, threads_, group_grad_, grad, [&](int b, int thread, double* acc) {
+      std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
+      Rng rng = Rng(seed).split(std::uint64_t(b));
+      res[b] = cnf_.gradient(params, xb, n, noise(S, rng), 1.0 / B, scratch_[thread], acc);
+      if (!res[b].forward.solve.ok())
+        throw std::runtime_error("sample " + std::to_string(b) + ": " + res[b].forward.solve.message);
+      if (!res[b].backward.ok())
+        throw std::runtime_error("sample " + std::to_string(b) + " (adjoint): " + res[b].backward.message);
     });
-    for (int g = 0; g < groups; ++g)
-      for (std::size_t k = 0; k < P; ++k) grad[k] += acc[g][k];
     BatchLoss L;
     for (const auto& r : res) {
       L.loss += r.loss;
@@ -119,6 +112,7 @@ class BatchFlow {
   const Cnf<Field>& cnf_;
   int threads_;
   std::vector<typename Cnf<Field>::Scratch> scratch_;
+  std::vector<std::vector<double>> group_grad_;
 
   std::vector<double> noise(int S, Rng& rng) const {
     return cnf_.options().needs_noise() ? draw_noise(cnf_.options().trace, S, rng) : std::vector<double>{};

@@ -100,23 +100,16 @@ class MoleculeBatch {
     const int B = int(mols.size());
     if (B < 1) throw std::invalid_argument("an empty batch");
     const std::size_t P = flow_.parameter_count();
-    const int groups = std::min(B, 16);
-    std::vector<std::vector<double>> acc(groups, std::vector<double>(P, 0.0));
     std::vector<MoleculeGradientResult> res(B);
-    parallel_for(groups, threads_, [&](int g, int thread) {
-      const int lo = int(std::int64_t(B) * g / groups), hi = int(std::int64_t(B) * (g + 1) / groups);
-      for (int b = lo; b < hi; ++b) {
-        Rng rng = Rng(seed).split(std::uint64_t(b));
-        const MoleculeNoise noise = flow_.draw_noise(mols[b].atoms(), rng);
-        res[b] = flow_.gradient(params, mols[b], noise, 1.0 / B, scratch_[thread], acc[g].data());
-        if (!res[b].likelihood.ode.solve.ok())
-          throw std::runtime_error("molecule " + std::to_string(b) + ": " + res[b].likelihood.ode.solve.message);
-        if (!res[b].backward.ok())
-          throw std::runtime_error("molecule " + std::to_string(b) + " (gradient): " + res[b].backward.message);
-      }
+    parallel_gradient_sum(B, P, threads_, group_grad_, grad, [&](int b, int thread, double* acc) {
+      Rng rng = Rng(seed).split(std::uint64_t(b));
+      const MoleculeNoise noise = flow_.draw_noise(mols[b].atoms(), rng);
+      res[b] = flow_.gradient(params, mols[b], noise, 1.0 / B, scratch_[thread], acc);
+      if (!res[b].likelihood.ode.solve.ok())
+        throw std::runtime_error("molecule " + std::to_string(b) + ": " + res[b].likelihood.ode.solve.message);
+      if (!res[b].backward.ok())
+        throw std::runtime_error("molecule " + std::to_string(b) + " (gradient): " + res[b].backward.message);
     });
-    for (int g = 0; g < groups; ++g)
-      for (std::size_t k = 0; k < P; ++k) grad[k] += acc[g][k];
     MoleculeBatchLoss L;
     for (const auto& r : res) {
       L.loss += r.loss;
@@ -151,6 +144,7 @@ class MoleculeBatch {
   const MoleculeFlow<T>& flow_;
   int threads_;
   std::vector<typename MoleculeFlow<T>::Scratch> scratch_;
+  std::vector<std::vector<double>> group_grad_;
 };
 
 }  // namespace enf
