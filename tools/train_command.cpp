@@ -60,9 +60,7 @@ std::vector<std::string> run_keys() {
 template <class T>
 int train(const ParsedOptions& opt, const fs::path& run, const Checkpoint* resume) {
   const ParticleSystem sys = particle_system(opt.choice("system", {"dw4", "lj13", "qm9_positional"}));
-  const int S = sys.n * sys.dim, B = opt.integer("batch"), epochs = opt.integer("epochs");
-  const int val_interval = std::max(1, opt.integer("val-interval"));
-  if (B < 1 || epochs < 1) throw UsageError("--batch and --epochs must be at least 1");
+  const int S = sys.n * sys.dim;
   auto load = [&](const std::string& flag, const std::string& split, long count) {
     if (!opt.str(flag).empty()) return load_structures(opt.str(flag), sys, 0, count);
     const SplitSpec sp = shipped_split(sys, split);
@@ -70,9 +68,7 @@ int train(const ParsedOptions& opt, const fs::path& run, const Checkpoint* resum
   };
   const Structures train_data = load("data", "train", opt.integer("n-data"));
   const Structures val_data = load("val-data", "val", opt.integer("val-samples"));
-  if (train_data.rows < B)
-    throw UsageError("the batch (" + std::to_string(B) + ") is larger than the training data (" +
-                     std::to_string(train_data.rows) + " structures)");
+  TrainingJob job = training_job(opt, train_data.rows, "structures");
 
   FieldConfig field;
   field.dim = sys.dim;
@@ -83,7 +79,7 @@ int train(const ParsedOptions& opt, const fs::path& run, const Checkpoint* resum
   field.condition_time = opt.boolean("condition-time");
   const CnfOptions cnf = training_cnf_options(opt);
   const AdamWOptions adam = training_adam_options(opt);
-  const std::uint64_t seed = std::uint64_t(opt.integer("seed"));
+  const std::uint64_t seed = job.seed;
 
   Parameters<double> init(field_layout(field));
   Rng rng(seed);
@@ -97,20 +93,10 @@ int train(const ParsedOptions& opt, const fs::path& run, const Checkpoint* resum
   TrainingState state;
   if (resume) state = restore_training(*resume, trainer.optimizer(), trainer.clipper());
 
-  CnfOptions val_opt;
-  val_opt.trace = TraceEstimator::Exact;
-  val_opt.solver.rtol = val_opt.solver.atol = 1e-5;
-  val_opt.adjoint_solver = val_opt.solver;
-
-  TrainingJob job;
+  const CnfOptions val_opt = validation_cnf_options(TraceEstimator::Exact);
   job.description = sys.name + ", " + std::to_string(train_data.rows) + " training / " + std::to_string(val_data.rows) +
-                    " validation structures, batch " + std::to_string(B) + ", " + std::to_string(epochs) + " epochs, " +
-                    std::to_string(trainer.flow().threads()) + " threads";
-  job.rows = train_data.rows;
-  job.batch = B;
-  job.epochs = epochs;
-  job.val_interval = val_interval;
-  job.seed = seed;
+                    " validation structures, batch " + std::to_string(job.batch) + ", " + std::to_string(job.epochs) +
+                    " epochs, " + std::to_string(trainer.flow().threads()) + " threads";
   job.optimizer = &trainer.optimizer();
   job.clipper = trainer.clipper();
   job.step = [&](const std::vector<int>& rows, std::uint64_t step_seed, nlohmann::json&) {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -129,6 +130,28 @@ AdamWOptions training_adam_options(const ParsedOptions& opt) {
   adam.weight_decay = opt.real("weight-decay");
   if (auto e = adam.validate(); !e.empty()) throw UsageError(e);
   return adam;
+}
+
+CnfOptions validation_cnf_options(TraceEstimator trace) {
+  CnfOptions o;
+  o.trace = trace;
+  o.solver.rtol = o.solver.atol = 1e-5;
+  o.adjoint_solver = o.solver;
+  return o;
+}
+
+TrainingJob training_job(const ParsedOptions& opt, int rows, const std::string& what) {
+  TrainingJob job;
+  job.rows = rows;
+  job.batch = opt.integer("batch");
+  job.epochs = opt.integer("epochs");
+  job.val_interval = std::max(1, opt.integer("val-interval"));
+  job.seed = std::uint64_t(opt.integer("seed"));
+  if (job.batch < 1 || job.epochs < 1) throw UsageError("--batch and --epochs must be at least 1");
+  if (rows < job.batch)
+    throw UsageError("the batch (" + std::to_string(job.batch) + ") is larger than the training data (" +
+                     std::to_string(rows) + " " + what + ")");
+  return job;
 }
 
 nlohmann::json options_json(const ParsedOptions& opt) {

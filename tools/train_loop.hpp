@@ -69,6 +69,13 @@ extern const std::vector<std::string> kCommonRunKeys;
 CnfOptions training_cnf_options(const ParsedOptions& opt);
 AdamWOptions training_adam_options(const ParsedOptions& opt);
 nlohmann::json options_json(const ParsedOptions& opt);
+// The solver settings of validation: `trace`, rtol = atol = 1e-5 both ways.
+CnfOptions validation_cnf_options(TraceEstimator trace);
+// A job's schedule from the common rows (--batch, --epochs, --val-interval,
+// --seed) for `rows` training rows, called `what` in errors (UsageError when
+// the batch or the epochs are below 1, or the batch exceeds the rows); the
+// caller fills in the description, the callbacks, optimizer and clipper.
+TrainingJob training_job(const ParsedOptions& opt, int rows, const std::string& what);
 
 // The order of the training rows in an epoch, and the noise seed of a step.
 std::vector<int> epoch_order(int rows, std::uint64_t seed, int epoch);

@@ -143,13 +143,8 @@ std::vector<MoleculeInput> inputs(const std::vector<Molecule>& mols) {
 
 template <class T>
 int train(const ParsedOptions& opt, const fs::path& run, const Checkpoint* resume) {
-  const int B = opt.integer("batch"), epochs = opt.integer("epochs");
-  const int val_interval = std::max(1, opt.integer("val-interval"));
-  if (B < 1 || epochs < 1) throw UsageError("--batch and --epochs must be at least 1");
   const MoleculeData data = load_data(opt);
-  if (int(data.train.size()) < B)
-    throw UsageError("the batch (" + std::to_string(B) + ") is larger than the training data (" +
-                     std::to_string(data.train.size()) + " molecules)");
+  TrainingJob job = training_job(opt, int(data.train.size()), "molecules");
   const std::vector<MoleculeInput> train_in = inputs(data.train), val_in = inputs(data.val);
 
   FieldConfig field = qm9_field_config(opt.integer("nf"), opt.integer("layers"));
@@ -167,7 +162,7 @@ int train(const ParsedOptions& opt, const fs::path& run, const Checkpoint* resum
   if (auto e = mol.validate(); !e.empty()) throw UsageError(e);
   const CnfOptions cnf = training_cnf_options(opt);
   const AdamWOptions adam = training_adam_options(opt);
-  const std::uint64_t seed = std::uint64_t(opt.integer("seed"));
+  const std::uint64_t seed = job.seed;
 
   Parameters<double> init = initial_molecule_parameters(field, mol, seed);
   if (resume) {
@@ -180,21 +175,11 @@ int train(const ParsedOptions& opt, const fs::path& run, const Checkpoint* resum
   TrainingState state;
   if (resume) state = restore_training(*resume, trainer.optimizer(), trainer.clipper());
 
-  CnfOptions val_opt;
-  val_opt.trace = TraceEstimator::Gaussian;
-  val_opt.solver.rtol = val_opt.solver.atol = 1e-5;
-  val_opt.adjoint_solver = val_opt.solver;
-
-  TrainingJob job;
+  const CnfOptions val_opt = validation_cnf_options(TraceEstimator::Gaussian);
   job.description = "qm9, " + std::to_string(train_in.size()) + " training / " + std::to_string(val_in.size()) +
                     " validation molecules, " + std::to_string(trainer.params().values.size()) + " parameters, batch " +
-                    std::to_string(B) + ", " + std::to_string(epochs) + " epochs, " +
+                    std::to_string(job.batch) + ", " + std::to_string(job.epochs) + " epochs, " +
                     std::to_string(trainer.batch().threads()) + " threads";
-  job.rows = int(train_in.size());
-  job.batch = B;
-  job.epochs = epochs;
-  job.val_interval = val_interval;
-  job.seed = seed;
   job.optimizer = &trainer.optimizer();
   job.clipper = trainer.clipper();
   job.step = [&](const std::vector<int>& rows, std::uint64_t step_seed, nlohmann::json& line) -> StepReport {
