@@ -4,14 +4,7 @@
 # and read the result back, and errors on bad molecule input.
 # Usage: cli_molecules_test.sh path/to/enf (run from the repository root).
 set -u
-enf="$1"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-check() {  # check "what" command...
-  local what="$1"; shift
-  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
-}
+source "$(dirname "$0")/cli_lib.sh"
 qm9=../shared/data/qm9
 # The reference's protocol (Gaussian Hutchinson, 1e-4) keeps the solves short.
 fast=(--trace gaussian --rtol 1e-4 --atol 1e-4)
@@ -70,5 +63,4 @@ check "unwritable format: exit 1 before sampling" bash -c "test $rc -eq 1 && gre
 err=$("$enf" sample --model "$tmp/qm9" --n 2 --atoms 40 --out "$tmp/big.sdf" 2>&1 >/dev/null); rc=$?
 check "--atoms beyond p(N): usage error" bash -c "test $rc -eq 2 && grep -q 'atoms' <<< \"$err\""
 
-echo "$fails failure(s)"
-exit $((fails > 0))
+finish

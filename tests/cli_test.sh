@@ -2,15 +2,7 @@
 # End-to-end checks of the enf command line: import, score, sample, help and
 # errors. Usage: cli_test.sh path/to/enf (run from the repository root).
 set -u
-enf="$1"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-check() {  # check "what" command...
-  local what="$1"; shift
-  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
-}
-contains() { grep -q -- "$2" <<< "$1"; }  # contains TEXT PATTERN
+source "$(dirname "$0")/cli_lib.sh"
 data=../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_DW4.npy
 # A small input keeps the test quick, also under the sanitizers.
 small="$tmp/small.npy"
@@ -162,5 +154,4 @@ assert j['molecules'] == 1 and j['skipped'] == 1 and j['molecule_stability'] == 
 check "train qm9_positional (tiny)" bash -c "'$enf' train --system qm9_positional --epochs 1 --n-data 20 --val-samples 10 --batch 10 --nf 8 --layers 2 --out '$tmp/qpos' > /dev/null 2>&1 && test -f '$tmp/qpos/best/model.json'"
 check "sample qm9_positional: 19 atoms" bash -c "'$enf' sample --model '$tmp/qpos/best' --n 2 --out '$tmp/qpos.xyz' 2>/dev/null && test \$(grep -c '^19\$' '$tmp/qpos.xyz') -eq 2"
 
-echo "$fails failure(s)"
-exit $((fails > 0))
+finish
