@@ -13,9 +13,21 @@ namespace {
 }
 }  // namespace
 
+void check_writable(const std::string& path, const std::string& kind) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail(kind, path, "is a directory; give a file name");
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
+    fail(kind, path, "directory '" + parent.string() + "' does not exist");
+}
+
 std::string read_file_bytes(const std::string& path, const std::string& kind) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) fail(kind, path, "no such file");
+  if (std::filesystem::is_directory(status)) fail(kind, path, "is a directory, not a file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) fail(kind, path, "cannot open file");
+  if (!in) fail(kind, path, "cannot open file (permission denied?)");
   const std::streamoff size = in.tellg();
   if (size < 0) fail(kind, path, "cannot determine file size");
   std::string bytes(static_cast<std::size_t>(size), '\0');
@@ -25,6 +37,7 @@ std::string read_file_bytes(const std::string& path, const std::string& kind) {
 }
 
 void write_file_atomically(const std::string& path, const std::string& bytes, const std::string& kind) {
+  check_writable(path, kind);
   const std::string tmp = path + ".tmp";
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
   if (!out) fail(kind, path, "cannot open '" + tmp + "' for writing");

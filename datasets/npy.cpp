@@ -270,10 +270,15 @@ NpyArray parse_npy(const std::string& bytes, const std::string& name, bool allow
         if (numel > available / esize / dim) too_big = true;
         else numel *= dim;
     }
-    if (too_big || numel * esize != available)
-        fail(name, "data size mismatch: shape " + shape_text(a.shape) + " of " + a.dtype + " needs " +
-                       (too_big ? "more than " + std::to_string(available) : std::to_string(numel * esize)) +
+    if (too_big || numel * esize != available) {
+        // The size the shape needs, exactly unless it exceeds 2^64.
+        long double need = static_cast<long double>(esize);
+        for (int64_t d : a.shape) need *= static_cast<long double>(d);
+        const std::string need_text = need < 1.8e19L ? std::to_string(static_cast<unsigned long long>(need))
+                                                     : "about " + std::to_string(static_cast<double>(need));
+        fail(name, "data size mismatch: shape " + shape_text(a.shape) + " of " + a.dtype + " needs " + need_text +
                        " bytes, file has " + std::to_string(available));
+    }
 
     const char* src = bytes.data() + header_start + header_len;
     if (!int_size) {

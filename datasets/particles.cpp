@@ -1,5 +1,6 @@
 #include "datasets/particles.hpp"
 
+#include <cmath>
 #include <stdexcept>
 
 #include "datasets/molecule_io.hpp"
@@ -59,18 +60,10 @@ Structures load_structures(const std::string& path, const ParticleSystem& sys, l
   if (sys.name == "qm9_positional" && is_molecule_file(path)) return load_qm9_positional(path, sys, first, count);
   const NpyArray a = read_array(path);
   const int S = sys.n * sys.dim;
-  std::int64_t per_row = 1;
-  for (std::size_t i = 1; i < a.shape.size(); ++i) per_row *= a.shape[i];
-  if (a.shape.empty() || per_row != S) {
-    std::string shape;
-    for (auto d : a.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
-    throw std::runtime_error(path + ": shape (" + shape + "): each row must hold " + std::to_string(S) + " numbers (" +
-                             (sys.name.empty() ? "" : sys.name + ": ") + std::to_string(sys.n) + " particles × " +
-                             std::to_string(sys.dim) + " dimensions)");
-  }
-  const long rows = long(a.shape[0]);
+  const long rows = long(a.shape.empty() ? 0 : a.shape[0]);
   if (first < 0 || first > rows) throw std::runtime_error(path + ": first row " + std::to_string(first) + " is out of range");
   const long take = count < 0 ? rows - first : std::min(count, rows - first);
+  check_structure_rows(a, path, sys, first, take);
   Structures s;
   s.rows = int(take);
   s.x.assign(a.data.begin() + first * S, a.data.begin() + (first + take) * S);
@@ -82,6 +75,27 @@ Structures load_structures(const std::string& path, const ParticleSystem& sys, l
       for (int i = 0; i < sys.n; ++i) s.x[r * S + i * sys.dim + d] -= m;
     }
   return s;
+}
+
+void check_structure_rows(const NpyArray& a, const std::string& path, const ParticleSystem& sys, long first,
+                          long count) {
+  const int S = sys.n * sys.dim;
+  std::string shape;
+  for (auto d : a.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+  const bool flat = a.shape.size() == 2 && a.shape[1] == S;
+  const bool nested = a.shape.size() == 3 && a.shape[1] == sys.n && a.shape[2] == sys.dim;
+  if (!flat && !nested)
+    throw std::runtime_error(path + ": shape (" + shape + "): expected (rows, " + std::to_string(S) + ") or (rows, " +
+                             std::to_string(sys.n) + ", " + std::to_string(sys.dim) + ") — " +
+                             (sys.name.empty() ? "" : sys.name + ": ") + std::to_string(sys.n) + " particles × " +
+                             std::to_string(sys.dim) + " dimensions");
+  if (a.shape[0] == 0) throw std::runtime_error(path + ": shape (" + shape + "): no structures");
+  if (count <= 0) throw std::runtime_error(path + ": no structures from row " + std::to_string(first));
+  for (long r = first; r < first + count; ++r)
+    for (int k = 0; k < S; ++k)
+      if (!std::isfinite(a.data[std::size_t(r) * S + k]))
+        throw std::runtime_error(path + ": row " + std::to_string(r) + " (0-based), particle " + std::to_string(k / sys.dim) +
+                                 ": coordinate is not finite (" + std::to_string(a.data[std::size_t(r) * S + k]) + ")");
 }
 
 SplitSpec shipped_split(const ParticleSystem& sys, const std::string& split, const std::string& data_root) {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "datasets/npy.hpp"
+
 namespace enf {
 
 struct ParticleSystem {
@@ -25,6 +27,11 @@ struct Structures {
 // array); errors name the file and the shape found. For qm9_positional also a
 // molecule file (EDM .npz, XYZ, SDF, ...): the positions of its 19-atom molecules.
 Structures load_structures(const std::string& path, const ParticleSystem& sys, long first = 0, long count = -1);
+
+// Throws (naming path) unless `a` is [rows, n·D] or [rows, n, D] for `sys`,
+// has rows, and rows [first, first + count) are all finite.
+void check_structure_rows(const NpyArray& a, const std::string& path, const ParticleSystem& sys, long first,
+                          long count);
 
 // The shipped splits under ../shared/data/dw4_lj13/efm_splits_via_DEM
 // (PROVENANCE.md). LJ13 ships no training split: its training set is the

@@ -80,8 +80,32 @@ ParameterLayout checkpoint_layout(const Checkpoint& c) {
   return c.molecule ? molecule_layout(c.field, *c.molecule) : field_layout(c.field);
 }
 
+namespace {
+// save_checkpoint replaces only what is a checkpoint: a path holding anything
+// else (a file, a directory with other files) is the user's and is refused.
+void check_replaceable(const fs::path& target) {
+  std::error_code ec;
+  if (!fs::exists(target, ec)) {
+    const fs::path parent = target.parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ec))
+      throw std::runtime_error("checkpoint '" + target.string() + "': directory '" + parent.string() +
+                               "' does not exist");
+    return;
+  }
+  if (!fs::is_directory(target, ec))
+    throw std::runtime_error("checkpoint '" + target.string() + "': a file of that name exists; not replacing it");
+  for (const auto& e : fs::directory_iterator(target, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name != "model.json" && name != "weights.safetensors" && name != "state.safetensors")
+      throw std::runtime_error("checkpoint '" + target.string() + "': the directory exists and holds '" + name +
+                               "', which is not part of a checkpoint; not replacing it");
+  }
+}
+}  // namespace
+
 void save_checkpoint(const std::string& dir, const Checkpoint& c) {
   const fs::path target(dir);
+  check_replaceable(target);
   const fs::path tmp = target.string() + ".tmp-" + std::to_string(::getpid());
   std::error_code ec;
   fs::remove_all(tmp, ec);
@@ -123,7 +147,9 @@ void save_checkpoint(const std::string& dir, const Checkpoint& c) {
 
 Checkpoint load_checkpoint(const std::string& dir) {
   const fs::path p(dir);
-  if (!fs::is_directory(p)) throw std::runtime_error("checkpoint '" + dir + "': not a directory");
+  if (!fs::exists(p)) throw std::runtime_error("checkpoint '" + dir + "': no such directory");
+  if (!fs::is_directory(p))
+    throw std::runtime_error("checkpoint '" + dir + "': not a directory (a checkpoint is a directory with model.json)");
   const std::string mj = (p / "model.json").string();
   nlohmann::json model;
   try {

@@ -32,7 +32,7 @@ check "same seed, same samples" cmp -s <(grep '^Ar' "$tmp/s.xyz") <(grep '^Ar' "
 # Errors: clear message, non-zero exit, nothing written.
 out=$("$enf" score --model "$tmp/nope" --input "$small" 2>&1); code=$?
 check "missing checkpoint: exit 1" test $code -eq 1
-check "missing checkpoint: says so" contains "$out" 'not a directory'
+check "missing checkpoint: says so" contains "$out" 'no such directory'
 out=$("$enf" score --model "$tmp/mild" --input "$small" --rtol abc 2>&1); code=$?
 check "bad option value: exit 2" test $code -eq 2
 check "bad option value: names it" contains "$out" '--rtol expects a number'
@@ -101,13 +101,50 @@ check "corrupt checkpoint: exit 1, names the file" bash -c "test $code -eq 1 && 
 check "corrupt checkpoint: says which file" contains "$out" "weights.safetensors"
 out=$("$enf" score --model "$tmp/A/best" --input ../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_LJ13-1000.npy 2>&1); code=$?
 check "wrong shape: exit 1" test $code -eq 1
-check "wrong shape: says what was expected" contains "$out" "each row must hold 8 numbers"
+check "wrong shape: says what was expected" contains "$out" "expected (rows, 8)"
 out=$("$enf" score --model "$tmp/A/best" --input "$tmp/missing.npy" 2>&1); code=$?
 check "missing input file: exit 1 and names it" bash -c "test $code -eq 1" 
 check "missing input file: names it" contains "$out" "missing.npy"
 out=$("$enf" train --bogus 1 2>&1); code=$?
 check "unknown option: exit 2" test $code -eq 2
 check "unknown option: named" contains "$out" "unknown option --bogus"
+
+# What a user already has is never replaced, and bad input is found before the work.
+echo "user data" > "$tmp/precious.txt"
+out=$("$enf" import --reference ../shared/models/oracle_dw4_mild --out "$tmp/precious.txt" 2>&1); code=$?
+check "import over a file: exit 1, file kept" bash -c "test $code -eq 1 && grep -q 'user data' '$tmp/precious.txt'"
+mkdir -p "$tmp/userdir" && echo keep > "$tmp/userdir/keep.txt"
+out=$("$enf" import --reference ../shared/models/oracle_dw4_mild --out "$tmp/userdir" 2>&1); code=$?
+check "import over a directory of other files: exit 1, names the file, keeps it" \
+  bash -c "test $code -eq 1 && test -f '$tmp/userdir/keep.txt' && grep -q 'keep.txt' <<< \"\$0\"" "$out"
+python3 -c "
+import struct, sys
+h = \"{'descr': '<f4', 'fortran_order': False, 'shape': (0, 8), }\"
+h += ' ' * (63 - (10 + len(h)) % 64) + '\\n'
+sys.stdout.buffer.write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(h)) + h.encode())" > "$tmp/zero_rows.npy"
+out=$("$enf" score --model "$tmp/A/best" --input "$tmp/zero_rows.npy" 2>&1); code=$?
+check "zero structures: exit 1, one line" bash -c "test $code -eq 1 && test \$(wc -l <<< \"\$0\") -eq 1 && grep -q 'no structures' <<< \"\$0\"" "$out"
+mkdir -p "$tmp/adir.npy"
+out=$("$enf" score --model "$tmp/A/best" --input "$tmp/adir.npy" 2>&1); code=$?
+check "a directory as input: exit 1, says so" bash -c "test $code -eq 1 && grep -q 'is a directory' <<< \"\$0\"" "$out"
+for bad in "--threads -3" "--n 0"; do
+  out=$("$enf" sample --model "$tmp/A/best" $bad --out "$tmp/never.xyz" 2>&1); code=$?
+  check "sample $bad: usage error" bash -c "test $code -eq 2 && grep -q 'must be at least' <<< \"\$0\"" "$out"
+done
+out=$("$enf" sample --model "$tmp/A/best" --n 2 --out "$tmp/nodir/x.xyz" 2>&1); code=$?
+check "sample into a missing directory: exit 1 before sampling" bash -c "test $code -eq 1 && grep -q 'does not exist' <<< \"\$0\"" "$out"
+out=$("$enf" score --model "$tmp/A/best" --input "$small" --method foo 2>&1); code=$?
+check "unknown ODE method: usage error naming the valid ones" bash -c "test $code -eq 2 && grep -q 'dopri5' <<< \"\$0\"" "$out"
+out=$("$enf" score --model "$tmp/A/best" --input "$small" --stride 2 2>&1); code=$?
+check "molecule-only option on a particle model: usage error" test $code -eq 2
+out=$("$enf" eval --model "$tmp/A/best" --data "$data" --format xml 2>&1); code=$?
+check "eval: bad --format fails at once" test $code -eq 2
+out=$("$enf" train --system dw4 --epochs 0 --out "$tmp/never_run" 2>&1); code=$?
+check "train --epochs 0: usage error, no run directory left" bash -c "test $code -eq 2 && test ! -e '$tmp/never_run'"
+out=$("$enf" train --system dw4 --data "$tmp/zero_rows.npy" --out "$tmp/never_run" 2>&1); code=$?
+check "train on empty data: exit 1, no run directory left" bash -c "test $code -eq 1 && test ! -e '$tmp/never_run'"
+out=$("$enf" train --resume "$tmp/userdir" 2>&1); code=$?
+check "--resume of a directory that is no run: says so" bash -c "test $code -eq 2 && grep -q 'not a run directory' <<< \"\$0\"" "$out"
 
 # Evaluation with plots, and MCMC data generation.
 "$enf" eval --model "$tmp/A/best" --data "$data" --limit 200 --samples 200 --plots "$tmp/plots" --run "$tmp/A" --format json > "$tmp/eval.json" 2>/dev/null

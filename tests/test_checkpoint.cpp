@@ -50,6 +50,28 @@ TEST_CASE("a checkpoint round-trips bit for bit", "[checkpoint]") {
     CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
 }
 
+TEST_CASE("saving never replaces what is not a checkpoint", "[checkpoint]") {
+  Checkpoint c;
+  c.field = particle_field(2);
+  c.params = random_params(c.field, 82);
+  const fs::path file = scratch("a_file");
+  std::ofstream(file) << "user data\n";
+  CHECK_THROWS_WITH(save_checkpoint(file.string(), c), Catch::Contains("a file of that name exists"));
+  CHECK(fs::is_regular_file(file));
+  const fs::path dir = scratch("a_directory");
+  fs::create_directories(dir);
+  std::ofstream(dir / "notes.txt") << "user data\n";
+  CHECK_THROWS_WITH(save_checkpoint(dir.string(), c), Catch::Contains("notes.txt"));
+  CHECK(fs::is_regular_file(dir / "notes.txt"));
+  CHECK_FALSE(fs::exists(dir / "model.json"));
+  CHECK_THROWS_WITH(save_checkpoint((dir / "no" / "ckpt").string(), c), Catch::Contains("does not exist"));
+  // An empty directory is taken.
+  const fs::path empty = scratch("empty");
+  fs::create_directories(empty);
+  save_checkpoint(empty.string(), c);
+  CHECK(load_checkpoint(empty.string()).params.values == c.params.values);
+}
+
 TEST_CASE("unknown checkpoint versions and formats are rejected with a clear message", "[checkpoint]") {
   Checkpoint c;
   c.field = particle_field(2);
@@ -68,7 +90,8 @@ TEST_CASE("unknown checkpoint versions and formats are rejected with a clear mes
   edit("version", kCheckpointVersion);
   edit("format", "something-else");
   CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("something-else"));
-  CHECK_THROWS_WITH(load_checkpoint((dir / "missing").string()), Catch::Contains("not a directory"));
+  CHECK_THROWS_WITH(load_checkpoint((dir / "missing").string()), Catch::Contains("no such directory"));
+  CHECK_THROWS_WITH(load_checkpoint((dir / "model.json").string()), Catch::Contains("not a directory"));
 }
 
 TEST_CASE("importing a reference model keeps its weights and configuration", "[checkpoint][import]") {

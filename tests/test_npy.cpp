@@ -1,4 +1,5 @@
 #include "datasets/npy.hpp"
+#include "datasets/particles.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -184,7 +185,11 @@ TEST_CASE("npy: malformed or unsupported files give errors naming the file", "[n
     };
 
     SECTION("missing file") {
-        REQUIRE_THROWS_WITH(enf::read_npy(tmp.file("nope.npy")), Contains("nope.npy") && Contains("cannot open"));
+        REQUIRE_THROWS_WITH(enf::read_npy(tmp.file("nope.npy")), Contains("nope.npy") && Contains("no such file"));
+    }
+    SECTION("a directory") {
+        fs::create_directories(tmp.file("dir.npy"));
+        REQUIRE_THROWS_WITH(enf::read_npy(tmp.file("dir.npy")), Contains("dir.npy") && Contains("is a directory"));
     }
     SECTION("truncated preamble") {
         REQUIRE_THROWS_WITH(write_and_read("\x93NUM"), Contains("bad.npy") && Contains("too short"));
@@ -205,7 +210,7 @@ TEST_CASE("npy: malformed or unsupported files give errors naming the file", "[n
     SECTION("truncated data") {
         const std::string bytes = make_npy(header("<f8", "(4,)"), four);
         REQUIRE_THROWS_WITH(write_and_read(bytes.substr(0, bytes.size() - 3)),
-                            Contains("bad.npy") && Contains("size mismatch"));
+                            Contains("bad.npy") && Contains("size mismatch") && Contains("needs 32 bytes, file has 29"));
     }
     SECTION("overflowing shape") {
         REQUIRE_THROWS_WITH(write_and_read(make_npy(header("<f8", "(4611686018427387904, 8)"), four)),
@@ -232,4 +237,33 @@ TEST_CASE("npy: malformed or unsupported files give errors naming the file", "[n
         REQUIRE_THROWS_WITH(enf::write_npy(path, {2, 3}, {1, 2, 3}), Contains("bad.npy") && Contains("(2, 3)"));
         CHECK_FALSE(fs::exists(path));
     }
+}
+
+TEST_CASE("structures: shape, emptiness and finiteness are checked against the system", "[npy][structures]") {
+    TempDir tmp;
+    const enf::ParticleSystem dw4 = enf::particle_system("dw4");
+    auto save = [&](const std::string& name, std::vector<std::int64_t> shape, std::vector<double> v) {
+        enf::write_npy(tmp.file(name), shape, v);
+        return tmp.file(name);
+    };
+    std::vector<double> two(16);
+    for (std::size_t k = 0; k < two.size(); ++k) two[k] = double(k % 7) - 3;
+    // [rows, N, D] and [rows, N·D] hold the same structures.
+    const auto nested = enf::load_structures(save("nested.npy", {2, 4, 2}, two), dw4);
+    const auto flat = enf::load_structures(save("flat.npy", {2, 8}, two), dw4);
+    CHECK(nested.rows == 2);
+    CHECK(nested.x == flat.x);
+    // The same count of numbers with the axes swapped is not a DW4 array.
+    CHECK_THROWS_WITH(enf::load_structures(save("swapped.npy", {2, 2, 4}, two), dw4),
+                      Contains("swapped.npy") && Contains("(2, 2, 4)") && Contains("(rows, 4, 2)"));
+    CHECK_THROWS_WITH(enf::load_structures(save("flat1d.npy", {16}, two), dw4), Contains("(rows, 8)"));
+    CHECK_THROWS_WITH(enf::load_structures(save("empty.npy", {0, 8}, {}), dw4),
+                      Contains("empty.npy") && Contains("no structures"));
+    CHECK_THROWS_WITH(enf::load_structures(tmp.file("flat.npy"), dw4, 0, 0), Contains("no structures"));
+    std::vector<double> bad = two;
+    bad[8 + 5] = std::numeric_limits<double>::quiet_NaN();
+    CHECK_THROWS_WITH(enf::load_structures(save("nan.npy", {2, 8}, bad), dw4),
+                      Contains("nan.npy") && Contains("row 1") && Contains("particle 2") && Contains("not finite"));
+    // Only the rows asked for are checked.
+    CHECK(enf::load_structures(tmp.file("nan.npy"), dw4, 0, 1).rows == 1);
 }

@@ -33,8 +33,8 @@ const CommandSpec kSpec{
     {
         {"format", "table|json", "table", "output format on stdout"},
         {"precision", "float|double|both", "both", "scalar type of the numeric core"},
-        {"threads", "N", "0", "threads (0: all cores)"},
-        {"min-time", "SECONDS", "1.0", "minimum measuring time per operation"},
+        {"threads", "N", "0", "threads (0: all cores)", "0"},
+        {"min-time", "SECONDS", "1.0", "minimum measuring time per operation", "0.01"},
         {"cases", "LIST", "dw4,lj13,qm9", "comma-separated subset of dw4, lj13, qm9"},
         {"seed", "S", "0", "seed of the random inputs and parameters"},
     }};

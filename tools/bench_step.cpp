@@ -38,11 +38,11 @@ const CommandSpec kSpec{
     {
         {"system", "dw4|lj13", "dw4", "particle system"},
         {"format", "table|json", "table", "output format on stdout"},
-        {"batch", "B", "100", "training batch size"},
+        {"batch", "B", "100", "training batch size", "1"},
         {"train-steps", "N", "200", "training steps between the two timed points"},
-        {"repeats", "N", "5", "timed iterations at each point (the median is reported)"},
+        {"repeats", "N", "5", "timed iterations at each point (the median is reported)", "1"},
         {"eval-samples", "N", "1000", "structures for the evaluation and sampling timings"},
-        {"threads", "N", "0", "threads (0: all cores)"},
+        {"threads", "N", "0", "threads (0: all cores)", "0"},
         {"seed", "S", "0", "seed of the initialisation, batches and noise"},
         {"gradient", "adjoint|discrete", "adjoint", "gradient mode"},
     }};

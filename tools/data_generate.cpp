@@ -47,14 +47,14 @@ const CommandSpec kSpec{
     "shipped LJ13 data were generated (mean energy -43.13); unordered is the i<j\n"
     "sum (the shipped data then average -17.05).",
     {
-        {"n", "N", "", "number of structures to write (required)"},
+        {"n", "N", "", "number of structures to write (required)", "1"},
         {"out", "FILE.npy", "", "output file (required)"},
-        {"chains", "C", "4", "independent Markov chains"},
+        {"chains", "C", "4", "independent Markov chains", "1"},
         {"burn-in", "B", "auto", "steps per chain before sampling (auto: dw4 20000, lj13 200000)"},
         {"thin", "T", "auto", "steps per chain between rows (auto: dw4 400, lj13 5000)"},
         {"target-acceptance", "P", "0.5", "acceptance rate the step size is tuned for"},
         {"seed", "S", "0", "random seed"},
-        {"threads", "K", "0", "threads over chains (0: all cores)"},
+        {"threads", "K", "0", "threads over chains (0: all cores)", "0"},
         {"lj-convention", "ordered|unordered", "ordered", "Lennard-Jones pair sum (lj13 only)"},
     }};
 // clang-format on
@@ -123,6 +123,8 @@ int run_data_generate(const std::vector<std::string>& args) {
   if (opt.str("n").empty()) throw UsageError("--n is required (the number of structures to write)");
   const std::string out = opt.str("out");
   if (out.empty()) throw UsageError("--out is required (the .npy file to write)");
+  if (std::filesystem::path(out).extension() != ".npy")
+    throw UsageError("--out " + out + ": enf data generate writes NumPy arrays; give a name ending in .npy");
   // Fail before a long run, not at the write.
   const std::filesystem::path dir = std::filesystem::absolute(out).parent_path();
   if (!std::filesystem::is_directory(dir)) throw UsageError("--out: directory '" + dir.string() + "' does not exist");

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -38,8 +38,8 @@ const CommandSpec kEval{
     {
         {"model", "CKPT", "", "checkpoint directory"},
         {"data", "FILE", "", "test structures (.npy)"},
-        {"limit", "N", "1000", "use the first N structures of --data (0: all)"},
-        {"samples", "N", "1000", "model samples for the ESS and the plots"},
+        {"limit", "N", "1000", "use the first N structures of --data (0: all)", "0"},
+        {"samples", "N", "1000", "model samples for the ESS and the plots", "2"},
         {"rtol", "R", "1e-5", "solver relative tolerance"},
         {"atol", "A", "1e-5", "solver absolute tolerance"},
         {"lj-convention", "ordered|unordered", "ordered", "LJ13 pair sum: i≠j (as the shipped data) or i<j"},
@@ -47,7 +47,7 @@ const CommandSpec kEval{
         {"run", "DIR", "", "run directory whose training curve to plot"},
         {"format", "table|json", "table", "output format on stdout"},
         {"seed", "S", "0", "seed of the samples"},
-        {"threads", "N", "0", "threads (0: all cores)"},
+        {"threads", "N", "0", "threads (0: all cores)", "0"},
     }};
 
 std::vector<double> pair_distances(const std::vector<double>& x, int rows, int n, int dim) {
@@ -65,19 +65,46 @@ std::vector<double> pair_distances(const std::vector<double>& x, int rows, int n
   return d;
 }
 
+// The training curve of a run directory's metrics.jsonl (steps and validations).
+void read_training_curve(const fs::path& path, Series& train, Series& val) {
+  std::istringstream in(read_file_bytes(path.string(), "run metrics"));
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": not a JSON metrics line");
+    }
+    if (!j.is_object() || !j.contains("step") || !j.contains("nll"))
+      throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": expected an object with step and nll");
+    Series& s = j.value("type", "") == "validation" ? val : train;
+    s.x.push_back(j["step"].is_number() ? j["step"].get<double>() : NAN);
+    s.values.push_back(j["nll"].is_number() ? j["nll"].get<double>() : NAN);
+  }
+}
+
 }  // namespace
 
 int run_eval(const std::vector<std::string>& args) {
   ParsedOptions opt(kEval, args);
   if (opt.help()) return std::fputs(usage(kEval).c_str(), stdout), 0;
   if (opt.str("model").empty() || opt.str("data").empty()) throw UsageError("--model and --data are required");
+  // Everything that can be wrong with the options is found before the work.
+  const bool json = opt.choice("format", {"table", "json"}) == "json";
+  const std::string plots = opt.str("plots");
+  if (!opt.str("run").empty() && plots.empty()) throw UsageError("--run draws the training curve: give --plots DIR too");
+  if (!plots.empty() && fs::exists(plots) && !fs::is_directory(plots))
+    throw UsageError("--plots " + plots + ": a file of that name exists; --plots takes a directory");
+  Series train{"training NLL (batch)", {}, {}}, val{"validation NLL", {}, {}};
+  if (!opt.str("run").empty()) read_training_curve(fs::path(opt.str("run")) / "metrics.jsonl", train, val);
   const Checkpoint c = load_checkpoint(opt.str("model"));
   if (c.system != "dw4" && c.system != "lj13") throw std::runtime_error("enf eval needs a DW4 or LJ13 model");
   const ParticleSystem sys = particle_system(c.system);
   const LJConvention lj = lj_convention(opt.choice("lj-convention", {"ordered", "unordered"}));
   const Structures data = load_structures(opt.str("data"), sys, 0, opt.integer("limit") > 0 ? opt.integer("limit") : -1);
   const int N = opt.integer("samples");
-  if (N < 2) throw UsageError("--samples must be at least 2");
   const std::uint64_t seed = std::uint64_t(opt.integer("seed"));
 
   CnfOptions o;
@@ -112,9 +139,11 @@ int run_eval(const std::vector<std::string>& args) {
   const MeanError es = mean_and_error(e_samples), ed = mean_and_error(e_data);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  if (!opt.str("plots").empty()) {
-    const fs::path dir = opt.str("plots");
-    fs::create_directories(dir);
+  if (!plots.empty()) {
+    const fs::path dir = plots;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw std::runtime_error("--plots " + plots + ": cannot create the directory: " + ec.message());
     const int D = sys.dim, n = sys.n;
     write_file_atomically((dir / "distances.svg").string(),
                           svg_histograms(sys.name + ": interatomic distances", "distance",
@@ -125,23 +154,13 @@ int run_eval(const std::vector<std::string>& args) {
                           svg_histograms(sys.name + ": energy", "E(x)", {{"data", e_data, {}}, {"model samples", e_samples, {}}}),
                           "plot");
     if (!opt.str("run").empty()) {
-      Series train{"training NLL (batch)", {}, {}}, val{"validation NLL", {}, {}};
-      std::ifstream in(fs::path(opt.str("run")) / "metrics.jsonl");
-      if (!in) throw std::runtime_error("cannot read " + (fs::path(opt.str("run")) / "metrics.jsonl").string());
-      std::string line;
-      while (std::getline(in, line)) {
-        const auto j = nlohmann::json::parse(line);
-        Series& s = j.value("type", "") == "validation" ? val : train;
-        s.x.push_back(j.value("step", 0));
-        s.values.push_back(j.value("nll", NAN));
-      }
       write_file_atomically((dir / "training.svg").string(), svg_lines("training curve", "step", "NLL (nats)", {train, val}),
                             "plot");
     }
     std::fprintf(stderr, "plots in %s\n", dir.c_str());
   }
 
-  if (opt.choice("format", {"table", "json"}) == "json") {
+  if (json) {
     nlohmann::json j{{"model", opt.str("model")},
                      {"data", opt.str("data")},
                      {"nll", {{"mean", nll.mean}, {"standard_error", nll.error}, {"structures", data.rows}}},

@@ -6,11 +6,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "datasets/file_io.hpp"
 #include "datasets/npy.hpp"
+#include "datasets/particles.hpp"
 #include "egnn/batch_field.hpp"
 #include "engine/initialization.hpp"
 #include "engine/safetensors.hpp"
@@ -34,13 +36,13 @@ const CommandSpec kSpec{
     {
         {"system", "dw4|lj13", "dw4", "particle system: sets N, D and the model size (H=32, L=3)"},
         {"data", "FILE.npy", "../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_DW4.npy", "structures"},
-        {"limit", "N", "0", "use only the first N structures (0: all)"},
+        {"limit", "N", "0", "use only the first N structures (0: all)", "0"},
         {"t", "T", "0.5", "time at which the field is evaluated"},
         {"weights", "FILE", "", "reference weights (safetensors); empty: initialise from --seed"},
         {"prefix", "STR", "odefunc.dynamics.", "tensor-name prefix inside --weights"},
         {"seed", "S", "0", "seed of the initialisation and of the Hutchinson noise"},
         {"precision", "float|double", "double", "scalar type"},
-        {"threads", "N", "0", "threads (0: all cores)"},
+        {"threads", "N", "0", "threads (0: all cores)", "0"},
         {"out", "FILE.csv", "", "per-structure results"},
     }};
 
@@ -73,14 +75,10 @@ int run(const ParsedOptions& opt) {
 
   const std::string data_path = opt.str("data");
   const NpyArray arr = read_npy(data_path);
-  std::int64_t per_row = 1;
-  for (std::size_t i = 1; i < arr.shape.size(); ++i) per_row *= arr.shape[i];
-  if (arr.shape.empty() || per_row != N * D)
-    throw std::runtime_error(data_path + ": each row must hold " + std::to_string(N * D) + " numbers (" + system +
-                             ": N=" + std::to_string(N) + ", D=" + std::to_string(D) + "), found " +
-                             std::to_string(per_row));
-  int B = int(arr.shape[0]);
+  int B = arr.shape.empty() ? 0 : int(arr.shape[0]);
   if (opt.integer("limit") > 0) B = std::min(B, opt.integer("limit"));
+  check_structure_rows(arr, data_path, ParticleSystem{system, N, D}, 0, B);
+  if (!opt.str("out").empty()) check_writable(opt.str("out"), "per-structure CSV");
   std::vector<T> z(std::size_t(B) * N * D), eps(z.size()), f(z.size()), div(B), hutch(B);
   for (int b = 0; b < B; ++b)
     for (int d = 0; d < D; ++d) {
@@ -123,20 +121,16 @@ int run(const ParsedOptions& opt) {
               us(t0, t1), us(t1, t2), us(t2, t3), batch.threads());
 
   if (!opt.str("out").empty()) {
-    const std::string path = opt.str("out"), tmp = path + ".tmp";
-    {
-      std::ofstream os(tmp);
-      if (!os) throw std::runtime_error("cannot write " + tmp);
-      os << "index,max_abs_f,div_exact,div_hutchinson\n";
-      os.precision(17);
-      for (int b = 0; b < B; ++b) {
-        double m = 0;
-        for (int k = 0; k < N * D; ++k) m = std::max(m, double(std::abs(f[std::size_t(b) * N * D + k])));
-        os << b << ',' << m << ',' << double(div[b]) << ',' << double(hutch[b]) << '\n';
-      }
-      if (!os) throw std::runtime_error("writing " + tmp + " failed");
+    const std::string path = opt.str("out");
+    std::ostringstream os;
+    os << "index,max_abs_f,div_exact,div_hutchinson\n";
+    os.precision(17);
+    for (int b = 0; b < B; ++b) {
+      double m = 0;
+      for (int k = 0; k < N * D; ++k) m = std::max(m, double(std::abs(f[std::size_t(b) * N * D + k])));
+      os << b << ',' << m << ',' << double(div[b]) << ',' << double(hutch[b]) << '\n';
     }
-    std::rename(tmp.c_str(), path.c_str());
+    write_file_atomically(path, os.str(), "per-structure CSV");
     std::printf("per-structure results %s\n", path.c_str());
   }
   return 0;

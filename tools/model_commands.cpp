@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "datasets/energies.hpp"
+#include "datasets/file_io.hpp"
 #include "datasets/npy.hpp"
 #include "datasets/particles.hpp"
 #include "datasets/xyz.hpp"
@@ -37,13 +38,14 @@ std::vector<double> read_structures(const std::string& path, int n, int dim, int
     throw std::runtime_error("'" + path + "': unknown input format (use .npy, .npz or .xyz)");
   }
   rows = int(x.size() / (std::size_t(n) * dim));
+  if (rows == 0) throw std::runtime_error("'" + path + "': no structures");
   return x;
 }
 
 CnfOptions solve_options(const ParsedOptions& opt) {
   CnfOptions o;
   o.trace = parse_trace_estimator(opt.choice("trace", {"exact", "rademacher", "gaussian"}));
-  o.solver.method = ode::parse_method(opt.str("method"));
+  o.solver.method = opt.parsed("method", ode::parse_method);
   o.solver.rtol = opt.real("rtol");
   o.solver.atol = opt.real("atol");
   o.adjoint_solver = o.solver;
@@ -88,11 +90,11 @@ const CommandSpec kScore{
         {"atol", "A", "1e-7", "absolute tolerance"},
         {"format", "csv|json", "csv", "output format on stdout"},
         {"precision", "double|float", "double", "scalar type of the field"},
-        {"threads", "N", "0", "threads (0: all cores)"},
+        {"threads", "N", "0", "threads (0: all cores)", "0"},
         {"seed", "S", "0", "seed of the Hutchinson and dequantization noise"},
-        {"samples", "S", "1", "molecules: dequantization draws per molecule"},
-        {"stride", "K", "1", "molecules: score every K-th record (a spread-out subset of a sorted file)"},
-        {"limit", "N", "0", "molecules: score the first N records (after --stride) only (0: all)"},
+        {"samples", "S", "1", "molecules: dequantization draws per molecule", "1"},
+        {"stride", "K", "1", "molecules: score every K-th record (a spread-out subset of a sorted file)", "1"},
+        {"limit", "N", "0", "molecules: score the first N records (after --stride) only (0: all)", "0"},
         {"skip-unsupported", "", "", "molecules: skip (and count) molecules with other elements or too many atoms"},
     }};
 
@@ -110,7 +112,7 @@ const CommandSpec kSample{
     "lines and prints them as CSV on stdout (LJ13: --lj-convention).",
     {
         {"model", "CKPT", "", "checkpoint directory"},
-        {"n", "N", "100", "number of samples"},
+        {"n", "N", "100", "number of samples", "1"},
         {"seed", "S", "0", "seed"},
         {"out", "FILE", "", "output (.xyz or .npy)"},
         {"method", "NAME", "dopri5", "ODE solver"},
@@ -121,7 +123,7 @@ const CommandSpec kSample{
         {"lj-convention", "ordered|unordered", "ordered", "LJ13 pair sum for E(x)"},
         {"atoms", "K", "0", "molecules: atoms per molecule (0: drawn from the model's p(N))"},
         {"no-score", "", "", "molecules: do not compute each molecule's log-likelihood"},
-        {"threads", "N", "0", "threads (0: all cores)"},
+        {"threads", "N", "0", "threads (0: all cores)", "0"},
     }};
 
 template <class T>
@@ -160,16 +162,18 @@ int run_score(const std::vector<std::string>& args) {
   if (opt.help()) return std::fputs(usage(kScore).c_str(), stdout), 0;
   if (opt.str("model").empty() || opt.str("input").empty()) throw UsageError("--model and --input are required");
   const std::string format = opt.choice("format", {"csv", "json"});
+  const bool single = opt.choice("precision", {"double", "float"}) == "float";
   const Checkpoint c = load_checkpoint(opt.str("model"));
   const CnfOptions o = solve_options(opt);
   if (c.molecule) return score_molecules(opt, c, o);
+  for (const char* name : {"samples", "stride", "limit", "skip-unsupported"})
+    if (opt.given(name)) throw UsageError(std::string("--") + name + " applies to molecule models only");
   int rows = 0;
   const std::vector<double> x = read_structures(opt.str("input"), particles_in(c), c.field.dim, rows);
   std::fprintf(stderr, "enf score: %d structures from %s\n", rows, opt.str("input").c_str());
   const auto t0 = std::chrono::steady_clock::now();
-  const auto r = opt.choice("precision", {"double", "float"}) == "double"
-                     ? score_as<double>(c, o, x, rows, opt.integer("threads"), std::uint64_t(opt.integer("seed")))
-                     : score_as<float>(c, o, x, rows, opt.integer("threads"), std::uint64_t(opt.integer("seed")));
+  const auto r = single ? score_as<float>(c, o, x, rows, opt.integer("threads"), std::uint64_t(opt.integer("seed")))
+                        : score_as<double>(c, o, x, rows, opt.integer("threads"), std::uint64_t(opt.integer("seed")));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double mean = 0, var = 0;
   for (const auto& e : r) mean += e.log_px / rows;
@@ -200,11 +204,14 @@ int run_sample(const std::vector<std::string>& args) {
   const std::string out = opt.str("out");
   if (opt.str("model").empty() || out.empty()) throw UsageError("--model and --out are required");
   const int N = opt.integer("n");
-  if (N < 1) throw UsageError("--n must be at least 1");
   const Checkpoint c = load_checkpoint(opt.str("model"));
   const CnfOptions o = solve_options(opt);
   if (c.molecule) return sample_molecules(opt, c, o);
   if (!ends_with(out, ".xyz") && !ends_with(out, ".npy")) throw UsageError("--out must end in .xyz or .npy");
+  for (const char* name : {"atoms", "no-score"})
+    if (opt.given(name)) throw UsageError(std::string("--") + name + " applies to molecule models only");
+  const LJConvention lj = lj_convention(opt.choice("lj-convention", {"ordered", "unordered"}));
+  check_writable(out, "output");
   const int n = particles_in(c), D = c.field.dim;
   VectorField<double> field(c.field, c.params.layout);
   Cnf<VectorField<double>> cnf(field, o);
@@ -217,7 +224,6 @@ int run_sample(const std::vector<std::string>& args) {
   if (opt.flag("log-q")) {
     const auto r = flow.log_likelihood(c.params.values.data(), x, N, n, std::uint64_t(opt.integer("seed")) + 1);
     const bool known = c.system == "dw4" || c.system == "lj13";
-    const LJConvention lj = lj_convention(opt.choice("lj-convention", {"ordered", "unordered"}));
     const std::vector<double> E = known ? energies(particle_system(c.system), x, N, lj) : std::vector<double>(N, NAN);
     std::printf(known ? "index,log_q,energy,log_w\n" : "index,log_q\n");
     for (int b = 0; b < N; ++b) {

@@ -34,6 +34,15 @@ ParsedOptions::ParsedOptions(const CommandSpec& spec, const std::vector<std::str
     }
     values_[name] = value;
   }
+  if (!help_)
+    for (const auto& o : spec.options) check_minimum(o);
+}
+
+// Bad numbers are usage errors before any work starts, not after it.
+void ParsedOptions::check_minimum(const OptionSpec& o) const {
+  if (o.min.empty() || values_.at(o.name).empty()) return;
+  if (!(real(o.name) >= std::stod(o.min)))
+    throw UsageError("--" + o.name + " must be at least " + o.min + ", got '" + values_.at(o.name) + "'");
 }
 
 const OptionSpec& ParsedOptions::find(const std::string& name) const {
@@ -98,6 +107,7 @@ void ParsedOptions::set_default(const std::string& name, const std::string& valu
     values_[name] = (value == "true" || value == "1") ? std::string(1, '1') : std::string();
   else
     values_[name] = value;
+  check_minimum(o);
 }
 
 std::string usage(const CommandSpec& spec) {

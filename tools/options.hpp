@@ -6,15 +6,24 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace enf::cli {
 
 struct OptionSpec {
+  OptionSpec(std::string name_, std::string value_hint_, std::string default_value_, std::string help_,
+             std::string min_ = {})
+      : name(std::move(name_)),
+        value_hint(std::move(value_hint_)),
+        default_value(std::move(default_value_)),
+        help(std::move(help_)),
+        min(std::move(min_)) {}
   std::string name;           // without the leading "--"
   std::string value_hint;     // empty: a flag without value
   std::string default_value;  // shown in --help; used when absent
   std::string help;
+  std::string min;  // the smallest number allowed (checked when parsed); empty: any
 };
 
 struct CommandSpec {
@@ -40,6 +49,16 @@ class ParsedOptions {
   double real(const std::string& name) const;
   // One of `choices`, else UsageError listing them.
   std::string choice(const std::string& name, const std::vector<std::string>& choices) const;
+  // parse(str(name)); a std::invalid_argument from parse becomes a UsageError
+  // naming the option (bad values are usage errors, exit 2).
+  template <class Parse>
+  auto parsed(const std::string& name, Parse parse) const {
+    try {
+      return parse(str(name));
+    } catch (const std::invalid_argument& e) {
+      throw UsageError("--" + name + ": " + e.what());
+    }
+  }
   // true/false, yes/no, on/off or 1/0.
   bool boolean(const std::string& name) const;
   // Whether the option was on the command line.
@@ -56,6 +75,7 @@ class ParsedOptions {
   std::map<std::string, bool> given_;
   bool help_ = false;
   const OptionSpec& find(const std::string& name) const;
+  void check_minimum(const OptionSpec& o) const;
 };
 
 std::string usage(const CommandSpec& spec);

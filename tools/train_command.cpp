@@ -43,8 +43,8 @@ const CommandSpec& train_particles_spec() {
                      {"system", "dw4|lj13|qm9_positional|qm9", "dw4", "particle system (qm9: molecules, see above)"},
                      {"data", "FILE", "", "training structures (.npy); default: the shipped split"},
                      {"val-data", "FILE", "", "validation structures (.npy); default: the shipped split"},
-                     {"n-data", "N", "1000", "training structures used (first N rows)"},
-                     {"val-samples", "N", "500", "validation structures used"},
+                     {"n-data", "N", "1000", "training structures used (first N rows)", "1"},
+                     {"val-samples", "N", "500", "validation structures used", "1"},
                  },
                  {});
   return spec;
@@ -58,8 +58,9 @@ std::vector<std::string> run_keys() {
 }
 
 template <class T>
-int train(const ParsedOptions& opt, const fs::path& run, const Checkpoint* resume) {
-  const ParticleSystem sys = particle_system(opt.choice("system", {"dw4", "lj13", "qm9_positional"}));
+int train(const ParsedOptions& opt, const RunDirectory& run) {
+  const Checkpoint* resume = run.resume.get();
+  const ParticleSystem sys = particle_system(opt.choice("system", {"dw4", "lj13", "qm9_positional", "qm9"}));
   const int S = sys.n * sys.dim;
   auto load = [&](const std::string& flag, const std::string& split, long count) {
     if (!opt.str(flag).empty()) return load_structures(opt.str(flag), sys, 0, count);
@@ -136,8 +137,8 @@ int run_train(const std::vector<std::string>& args) {
   ParsedOptions opt(spec, args);
   if (opt.help()) return std::fputs(usage(spec).c_str(), stdout), 0;
   const RunDirectory run = open_run(opt, run_keys());
-  return opt.choice("precision", {"float", "double"}) == "float" ? train<float>(opt, run.path, run.resume.get())
-                                                                 : train<double>(opt, run.path, run.resume.get());
+  return opt.choice("precision", {"float", "double"}) == "float" ? train<float>(opt, run)
+                                                                 : train<double>(opt, run);
 }
 
 }  // namespace enf::cli

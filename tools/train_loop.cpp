@@ -36,8 +36,8 @@ void apply_json_defaults(ParsedOptions& opt, const nlohmann::json& j, const std:
   for (const auto& [key, value] : j.items()) {
     try {
       opt.set_default(key, value.is_string() ? value.get<std::string>() : value.dump());
-    } catch (const UsageError&) {
-      throw UsageError(from + ": unknown option '" + key + "'");
+    } catch (const UsageError& e) {  // unknown key or bad value: name the file
+      throw UsageError(from + ": " + e.what());
     }
   }
 }
@@ -79,16 +79,16 @@ CommandSpec train_spec(std::string summary, std::string details, std::vector<Opt
       {"out", "DIR", "", "run directory (default runs/<system>)"},
       {"resume", "DIR", "", "continue the run in DIR"},
       {"config", "FILE", "", "JSON file with option values"},
-      {"nf", "H", "32", "hidden width"},
-      {"layers", "L", "3", "EGNN layers"},
+      {"nf", "H", "32", "hidden width", "1"},
+      {"layers", "L", "3", "EGNN layers", "1"},
       {"attention", "BOOL", "true", "attention on messages"},
       {"tanh", "BOOL", "true", "tanh-bounded coordinate updates"},
       {"condition-time", "BOOL", "true", "time as a node feature"},
       {"lr", "LR", "5e-4", "learning rate (AdamW, AMSGrad)"},
       {"weight-decay", "W", "1e-12", "AdamW weight decay"},
-      {"batch", "B", "100", "batch size"},
-      {"epochs", "E", "10", "epochs"},
-      {"val-interval", "E", "1", "validate every E epochs"},
+      {"batch", "B", "100", "batch size", "1"},
+      {"epochs", "E", "10", "epochs", "1"},
+      {"val-interval", "E", "1", "validate every E epochs", "1"},
       {"trace", "exact|rademacher|gaussian", "rademacher", "divergence estimator for training"},
       {"method", "NAME", "dopri5", "ODE solver"},
       {"rtol", "R", "1e-4", "solver relative tolerance (training)"},
@@ -98,7 +98,7 @@ CommandSpec train_spec(std::string summary, std::string details, std::vector<Opt
       {"clip", "BOOL", "false", "adaptive gradient clipping (1.5 mean + 2 std of recent norms)"},
       {"precision", "float|double", "float", "scalar type of the field during training"},
       {"seed", "S", "0", "seed of initialisation, data order and noise"},
-      {"threads", "N", "0", "threads (0: all cores)"},
+      {"threads", "N", "0", "threads (0: all cores)", "0"},
   };
   for (auto& o : common)
     if (auto it = defaults.find(o.name); it != defaults.end()) o.default_value = it->second;
@@ -116,7 +116,7 @@ CnfOptions training_cnf_options(const ParsedOptions& opt) {
   cnf.trace = parse_trace_estimator(opt.choice("trace", {"exact", "rademacher", "gaussian"}));
   cnf.gradient = parse_gradient_mode(opt.choice("gradient", {"adjoint", "discrete"}));
   cnf.ode_regularization = opt.real("ode-regularization");
-  cnf.solver.method = ode::parse_method(opt.str("method"));
+  cnf.solver.method = opt.parsed("method", ode::parse_method);
   cnf.solver.rtol = opt.real("rtol");
   cnf.solver.atol = opt.real("atol");
   cnf.adjoint_solver = cnf.solver;
@@ -185,6 +185,12 @@ RunDirectory open_run(ParsedOptions& opt, const std::vector<std::string>& run_ke
   if (!opt.str("resume").empty()) {
     r.path = opt.str("resume");
     const std::string cfg_path = (r.path / "config.json").string();
+    if (!fs::is_directory(r.path))
+      throw UsageError("--resume " + r.path.string() + ": no such run directory");
+    if (!fs::exists(cfg_path) || !fs::exists(r.path / "last"))
+      throw UsageError("--resume " + r.path.string() +
+                       ": not a run directory with a saved state (config.json and last/; a run saves last/ "
+                       "after its first epoch or on Ctrl-C)");
     apply_json_defaults(opt, read_json(cfg_path, "run config"), cfg_path);
     r.resume = std::make_unique<Checkpoint>(load_checkpoint((r.path / "last").string()));
     return r;
@@ -194,16 +200,23 @@ RunDirectory open_run(ParsedOptions& opt, const std::vector<std::string>& run_ke
     apply_json_defaults(opt, read_json(path, "config"), "config file '" + path + "'");
   }
   r.path = opt.str("out").empty() ? fs::path("runs") / opt.str("system") : fs::path(opt.str("out"));
-  if (fs::exists(r.path / "last"))
+  std::error_code ec;
+  if (fs::exists(r.path, ec) && !fs::is_directory(r.path, ec))
+    throw UsageError("--out " + r.path.string() + ": a file of that name exists; a run is a directory");
+  if (fs::exists(r.path / "last", ec))
     throw UsageError("run directory " + r.path.string() + " already holds a run; use --resume " + r.path.string() +
                      " to continue it, or another --out");
-  fs::create_directories(r.path);
-  nlohmann::json cfg;
+  for (fs::path p = r.path.parent_path(); !p.empty(); p = p.parent_path())
+    if (fs::exists(p, ec)) {
+      if (!fs::is_directory(p, ec))
+        throw UsageError("--out " + r.path.string() + ": '" + p.string() + "' is a file, not a directory");
+      break;
+    }
+  r.new_config = nlohmann::json::object();
   for (const auto& key : run_keys) {  // a flag not given has no value
     const auto it = opt.values().find(key);
-    cfg[key] = it == opt.values().end() ? std::string() : it->second;
+    r.new_config[key] = it == opt.values().end() ? std::string() : it->second;
   }
-  write_file_atomically((r.path / "config.json").string(), cfg.dump(2) + "\n", "run config");
   return r;
 }
 
@@ -228,7 +241,14 @@ TrainingState restore_training(const Checkpoint& c, AdamW& optimizer, GradientCl
   return s;
 }
 
-int run_training(const TrainingJob& job, TrainingState state, const fs::path& run) {
+int run_training(const TrainingJob& job, TrainingState state, const RunDirectory& run_dir) {
+  const fs::path& run = run_dir.path;
+  if (!run_dir.new_config.is_null()) {
+    std::error_code ec;
+    fs::create_directories(run, ec);
+    if (ec) throw std::runtime_error("run directory '" + run.string() + "': cannot create it: " + ec.message());
+    write_file_atomically((run / "config.json").string(), run_dir.new_config.dump(2) + "\n", "run config");
+  }
   auto checkpoint = [&](int epoch, int batch_in_epoch) {
     Checkpoint c = job.snapshot();
     c.extra["training_state"] = {

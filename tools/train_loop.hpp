@@ -89,10 +89,13 @@ std::string train_system(const std::vector<std::string>& args);
 // Resolves the run directory of parsed options: --resume DIR (its
 // config.json supplies every option not on the command line; its last/
 // checkpoint is loaded), or a new run at --out (default runs/<system>) after
-// applying --config FILE; a new run writes config.json with run_keys.
+// applying --config FILE, whose config.json (the run_keys) run_training writes.
 struct RunDirectory {
   std::filesystem::path path;
   std::unique_ptr<Checkpoint> resume;  // null for a new run
+  // A new run's config.json: the directory is created and this written only
+  // when training starts, so a run that fails while loading leaves nothing.
+  nlohmann::json new_config;
 };
 RunDirectory open_run(ParsedOptions& opt, const std::vector<std::string>& run_keys);
 
@@ -102,7 +105,7 @@ TrainingState restore_training(const Checkpoint& c, AdamW& optimizer, GradientCl
 
 // Trains from `state` to the end of job.epochs; returns the exit code (130
 // after SIGINT).
-int run_training(const TrainingJob& job, TrainingState state, const std::filesystem::path& run);
+int run_training(const TrainingJob& job, TrainingState state, const RunDirectory& run);
 
 // enf train on molecules (tools/train_molecules.cpp).
 int run_train_molecules(const std::vector<std::string>& args);

@@ -51,8 +51,8 @@ const CommandSpec& train_molecules_spec() {
           {"system", "qm9", "qm9", "molecules (dw4|lj13: 'enf train --help')"},
           {"data", "FILE", kDefaultData, "training molecules"},
           {"val-data", "FILE", "", "validation molecules (default: the end of --data)"},
-          {"n-data", "N", "0", "training molecules: the first N of --data (0: all but the validation ones)"},
-          {"val-samples", "N", "500", "validation molecules"},
+          {"n-data", "N", "0", "training molecules: the first N of --data (0: all but the validation ones)", "0"},
+          {"val-samples", "N", "500", "validation molecules", "1"},
           {"skip-unsupported", "", "", "skip molecules with other elements or over 29 atoms (else: an error)"},
           {"dequantization", "uniform|variational|argmax_variational", "argmax_variational",
            "dequantization of atom types and charges"},
@@ -142,7 +142,8 @@ std::vector<MoleculeInput> inputs(const std::vector<Molecule>& mols) {
 }
 
 template <class T>
-int train(const ParsedOptions& opt, const fs::path& run, const Checkpoint* resume) {
+int train(const ParsedOptions& opt, const RunDirectory& run) {
+  const Checkpoint* resume = run.resume.get();
   const MoleculeData data = load_data(opt);
   TrainingJob job = training_job(opt, int(data.train.size()), "molecules");
   const std::vector<MoleculeInput> train_in = inputs(data.train), val_in = inputs(data.val);
@@ -251,8 +252,8 @@ int run_train_molecules(const std::vector<std::string>& args) {
   if (opt.help()) return std::fputs(usage(spec).c_str(), stdout), 0;
   const RunDirectory run = open_run(opt, run_keys());
   opt.choice("system", {"qm9"});
-  return opt.choice("precision", {"float", "double"}) == "float" ? train<float>(opt, run.path, run.resume.get())
-                                                                 : train<double>(opt, run.path, run.resume.get());
+  return opt.choice("precision", {"float", "double"}) == "float" ? train<float>(opt, run)
+                                                                 : train<double>(opt, run);
 }
 
 }  // namespace enf::cli
