@@ -55,7 +55,10 @@ public:
 
 private:
     [[noreturn]] void error(const std::string& what) const {
-        fail(name_, "malformed header (" + what + " at offset " + std::to_string(pos_) + "): " + s_);
+        // The header without numpy's padding, so the message stays one line.
+        const std::size_t end = s_.find_last_not_of(" \t\r\n");
+        fail(name_, "malformed header (" + what + " at offset " + std::to_string(pos_) +
+                        "): " + (end == std::string::npos ? std::string() : s_.substr(0, end + 1)));
     }
     void skip_ws() {
         while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;

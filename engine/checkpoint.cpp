@@ -1,5 +1,7 @@
 #include "engine/checkpoint.hpp"
 
+#include "datasets/particles.hpp"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -7,6 +9,7 @@
 #include <stdexcept>
 
 #include "datasets/file_io.hpp"
+#include "datasets/particles.hpp"
 #include "engine/safetensors.hpp"
 
 namespace enf {
@@ -145,6 +148,27 @@ void save_checkpoint(const std::string& dir, const Checkpoint& c) {
   }
 }
 
+namespace {
+// The system a checkpoint names must agree with its field (and particle count).
+void check_system(const Checkpoint& c) {
+  if (c.system.empty()) return;
+  if (c.system == "qm9") {
+    if (!c.molecule) throw std::runtime_error("system 'qm9' without a 'molecule' section");
+    return;
+  }
+  if (c.system != "dw4" && c.system != "lj13" && c.system != "qm9_positional")
+    throw std::runtime_error("unknown system '" + c.system + "' (dw4, lj13, qm9_positional or qm9)");
+  const ParticleSystem sys = particle_system(c.system);
+  if (c.field.dim != sys.dim || c.field.features != 0)
+    throw std::runtime_error("system '" + c.system + "' has " + std::to_string(sys.dim) +
+                             "-D positions and no features, but the field has dim " + std::to_string(c.field.dim) +
+                             " and " + std::to_string(c.field.features) + " features");
+  if (c.data.contains("n_particles") && c.data["n_particles"] != sys.n)
+    throw std::runtime_error("system '" + c.system + "' has " + std::to_string(sys.n) + " particles, data.n_particles says " +
+                             c.data["n_particles"].dump());
+}
+}  // namespace
+
 Checkpoint load_checkpoint(const std::string& dir) {
   const fs::path p(dir);
   if (!fs::exists(p)) throw std::runtime_error("checkpoint '" + dir + "': no such directory");
@@ -166,12 +190,20 @@ Checkpoint load_checkpoint(const std::string& dir) {
                              " is not supported by this enf (it reads version " +
                              std::to_string(kCheckpointVersion) + ")");
   Checkpoint c;
-  c.system = model.value("system", "");
-  c.field = field_config_from_json(model.value("field", nlohmann::json::object()));
-  c.training = model.value("training", nlohmann::json::object());
-  c.data = model.value("data", nlohmann::json::object());
-  c.extra = model.value("extra", nlohmann::json::object());
-  if (model.contains("molecule") && !model["molecule"].is_null()) c.molecule = molecule_config_from_json(model["molecule"]);
+  try {
+    if (!model.contains("field") || !model["field"].is_object())
+      throw std::runtime_error("no 'field' object (the model's configuration)");
+    c.system = model.value("system", "");
+    c.field = field_config_from_json(model["field"]);
+    c.training = model.value("training", nlohmann::json::object());
+    c.data = model.value("data", nlohmann::json::object());
+    c.extra = model.value("extra", nlohmann::json::object());
+    if (model.contains("molecule") && !model["molecule"].is_null())
+      c.molecule = molecule_config_from_json(model["molecule"]);
+    check_system(c);
+  } catch (const std::exception& e) {  // wrong types, bad values: name the file
+    throw std::runtime_error("checkpoint file '" + mj + "': " + e.what());
+  }
   c.params = Parameters<double>(checkpoint_layout(c));
   const std::string wpath = (p / "weights.safetensors").string();
   const SafeTensorFile w = read_safetensors(wpath);
@@ -297,8 +329,13 @@ Checkpoint import_reference(const std::string& dir) {
                 {"lr", args.value("lr", 5e-4)},
                 {"weight_decay", args.value("weight_decay", 1e-12)},
                 {"batch_size", args.value("batch_size", 100)}};
-  c.data = {{"n_particles", args.value("n_particles", 0)}};
+  c.data = {{"n_particles", args.value("n_particles", c.system.empty() ? 0 : particle_system(c.system).n)}};
   c.extra = {{"imported_from", dir}, {"reference_args", args}};
+  try {
+    check_system(c);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("reference args.json in '" + dir + "': " + e.what());
+  }
   c.params = Parameters<double>(field_layout(c.field));
   copy_reference_tensors(c.params, wpath, [](const std::string& name) { return "odefunc.dynamics." + name; });
   return c;

@@ -44,6 +44,10 @@ out=$("$enf" sample --model "$tmp/mild" --n 3 --out "$tmp/x.txt" 2>&1); code=$?
 check "unknown output format refused" bash -c "test $code -eq 2 && test ! -e '$tmp/x.txt'"
 out=$("$enf" frobnicate 2>&1); code=$?
 check "unknown command: exit 2" test $code -eq 2
+check "unknown command: one line" test "$(wc -l <<< "$out")" -eq 1
+check "enf help train is enf train --help" bash -c "'$enf' help train | grep -q 'usage: enf train'"
+out=$("$enf" score --model "$tmp/mild" --input "$small" --rtol abc 2>&1)
+check "usage error: one line with the help hint" bash -c "test \$(wc -l <<< \"\$0\") -eq 1 && grep -q \"see 'enf score --help'\" <<< \"\$0\"" "$out"
 
 # Training: a run directory; resuming (after an epoch, or after Ctrl-C mid-epoch)
 # ends on the same weights, bit for bit, as an uninterrupted run.

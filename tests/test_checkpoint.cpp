@@ -92,6 +92,25 @@ TEST_CASE("unknown checkpoint versions and formats are rejected with a clear mes
   CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("something-else"));
   CHECK_THROWS_WITH(load_checkpoint((dir / "missing").string()), Catch::Contains("no such directory"));
   CHECK_THROWS_WITH(load_checkpoint((dir / "model.json").string()), Catch::Contains("not a directory"));
+  edit("format", kCheckpointFormat);
+  REQUIRE_NOTHROW(load_checkpoint(dir.string()));
+  // A configuration that contradicts itself is an error naming model.json.
+  const auto field = to_json(c.field);
+  edit("system", "xyz");
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("model.json") && Catch::Contains("unknown system"));
+  edit("system", "lj13");  // a 2-D field
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("model.json") && Catch::Contains("dim 2"));
+  edit("system", "dw4");
+  edit("data", {{"n_particles", 13}});
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("n_particles"));
+  edit("data", {{"n_particles", 4}});
+  REQUIRE_NOTHROW(load_checkpoint(dir.string()));
+  auto bad_field = field;
+  bad_field["hidden"] = "abc";
+  edit("field", bad_field);
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("model.json") && Catch::Contains("'hidden'"));
+  edit("field", nullptr);
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("model.json") && Catch::Contains("'field'"));
 }
 
 TEST_CASE("importing a reference model keeps its weights and configuration", "[checkpoint][import]") {

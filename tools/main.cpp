@@ -37,6 +37,11 @@ Run 'enf <command> --help' for the options of a command.
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  // "enf help train" is "enf train --help".
+  if (args.size() >= 2 && args[0] == "help") {
+    args.erase(args.begin());
+    args.push_back("--help");
+  }
   if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
@@ -67,13 +72,13 @@ int main(int argc, char** argv) {
                  stderr);
       return 2;
     }
-    std::fprintf(stderr, "enf: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+    std::fprintf(stderr, "enf: unknown command '%s' (see 'enf --help' for the commands)\n", cmd.c_str());
     return 2;
   } catch (const enf::cli::UsageError& e) {
     // Two-word commands ("bench step", "data generate") have their own help.
     std::string cmd = args[0];
     if ((cmd == "bench" || cmd == "data") && args.size() >= 2) cmd += " " + args[1];
-    std::fprintf(stderr, "enf: %s\n(see 'enf %s --help')\n", e.what(), cmd.c_str());
+    std::fprintf(stderr, "enf: %s (see 'enf %s --help')\n", e.what(), cmd.c_str());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "enf: error: %s\n", e.what());
