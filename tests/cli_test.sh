@@ -143,6 +143,8 @@ out=$("$enf" score --model "$tmp/A/best" --input "$small" --stride 2 2>&1); code
 check "molecule-only option on a particle model: usage error" test $code -eq 2
 out=$("$enf" eval --model "$tmp/A/best" --data "$data" --format xml 2>&1); code=$?
 check "eval: bad --format fails at once" test $code -eq 2
+out=$("$enf" bench field --cases dw4,foo 2>&1); code=$?
+check "bench field: unknown case is a usage error" bash -c "test $code -eq 2 && grep -q \"'foo'\" <<< \"\$0\"" "$out"
 out=$("$enf" train --system dw4 --epochs 0 --out "$tmp/never_run" 2>&1); code=$?
 check "train --epochs 0: usage error, no run directory left" bash -c "test $code -eq 2 && test ! -e '$tmp/never_run'"
 out=$("$enf" train --system dw4 --data "$tmp/zero_rows.npy" --out "$tmp/never_run" 2>&1); code=$?

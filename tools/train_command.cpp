@@ -69,6 +69,10 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   };
   const Structures train_data = load("data", "train", opt.integer("n-data"));
   const Structures val_data = load("val-data", "val", opt.integer("val-samples"));
+  for (const auto& [flag, got] : {std::pair<std::string, int>{"n-data", train_data.rows}, {"val-samples", val_data.rows}})
+    if (opt.integer(flag) > got)
+      std::fprintf(stderr, "enf train: --%s %d: the data hold only %d structures; using %d\n", flag.c_str(),
+                   opt.integer(flag), got, got);
   TrainingJob job = training_job(opt, train_data.rows, "structures");
 
   FieldConfig field;
