@@ -11,9 +11,6 @@
 
 namespace enf {
 
-namespace {
-}  // namespace
-
 template <class T>
 BatchField<T>::BatchField(const VectorField<T>& field, int threads) : field_(field) {
   threads_ = threads > 0 ? threads : omp_get_max_threads();

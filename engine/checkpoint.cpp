@@ -1,7 +1,5 @@
 #include "engine/checkpoint.hpp"
 
-#include "datasets/particles.hpp"
-
 #include <unistd.h>
 
 #include <filesystem>

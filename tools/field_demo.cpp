@@ -3,6 +3,7 @@
 // timings. The main job of tools/quickstart.sh until the flow lands.
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -11,7 +12,6 @@
 #include <vector>
 
 #include "datasets/file_io.hpp"
-#include "datasets/npy.hpp"
 #include "datasets/particles.hpp"
 #include "egnn/batch_field.hpp"
 #include "engine/initialization.hpp"
@@ -74,19 +74,11 @@ int run(const ParsedOptions& opt) {
   }
 
   const std::string data_path = opt.str("data");
-  const NpyArray arr = read_npy(data_path);
-  int B = arr.shape.empty() ? 0 : int(arr.shape[0]);
-  if (opt.integer("limit") > 0) B = std::min(B, opt.integer("limit"));
-  check_structure_rows(arr, data_path, ParticleSystem{system, N, D}, 0, B);
+  const Structures data =
+      load_structures(data_path, ParticleSystem{system, N, D}, 0, opt.integer("limit") > 0 ? opt.integer("limit") : -1);
   if (!opt.str("out").empty()) check_writable(opt.str("out"), "per-structure CSV");
-  std::vector<T> z(std::size_t(B) * N * D), eps(z.size()), f(z.size()), div(B), hutch(B);
-  for (int b = 0; b < B; ++b)
-    for (int d = 0; d < D; ++d) {
-      double mean = 0;
-      for (int i = 0; i < N; ++i) mean += arr.data[(std::size_t(b) * N + i) * D + d];
-      mean /= N;
-      for (int i = 0; i < N; ++i) z[(std::size_t(b) * N + i) * D + d] = T(arr.data[(std::size_t(b) * N + i) * D + d] - mean);
-    }
+  const int B = data.rows;
+  std::vector<T> z(data.x.begin(), data.x.end()), eps(z.size()), f(z.size()), div(B), hutch(B);
   for (T& e : eps) e = T(rng.rademacher());
 
   VectorField<T> field(cfg, layout);

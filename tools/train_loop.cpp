@@ -145,9 +145,8 @@ TrainingJob training_job(const ParsedOptions& opt, int rows, const std::string& 
   job.rows = rows;
   job.batch = opt.integer("batch");
   job.epochs = opt.integer("epochs");
-  job.val_interval = std::max(1, opt.integer("val-interval"));
+  job.val_interval = opt.integer("val-interval");  // the option table holds these >= 1
   job.seed = std::uint64_t(opt.integer("seed"));
-  if (job.batch < 1 || job.epochs < 1) throw UsageError("--batch and --epochs must be at least 1");
   if (rows < job.batch)
     throw UsageError("the batch (" + std::to_string(job.batch) + ") is larger than the training data (" +
                      std::to_string(rows) + " " + what + ")");

@@ -73,7 +73,7 @@ nlohmann::json options_json(const ParsedOptions& opt);
 CnfOptions validation_cnf_options(TraceEstimator trace);
 // A job's schedule from the common rows (--batch, --epochs, --val-interval,
 // --seed) for `rows` training rows, called `what` in errors (UsageError when
-// the batch or the epochs are below 1, or the batch exceeds the rows); the
+// the batch exceeds the rows); the
 // caller fills in the description, the callbacks, optimizer and clipper.
 TrainingJob training_job(const ParsedOptions& opt, int rows, const std::string& what);
 
