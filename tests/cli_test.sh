@@ -15,6 +15,22 @@ done
 check "import a reference model" "$enf" import --reference ../shared/models/oracle_dw4_mild --out "$tmp/mild"
 check "checkpoint files" test -f "$tmp/mild/model.json" -a -f "$tmp/mild/weights.safetensors"
 
+# Parity with the reference: import the weights the fixtures' mild blocks were
+# solved with (tests/data/cnf_fixture_weights) as the reference writes them,
+# score the fixtures' structures exactly at 1e-10, and compare with the
+# fixtures' log p(x) (README §6: any correct dopri5 at 1e-10 is within 1e-8).
+fw=tests/data/cnf_fixture_weights
+for sys in dw4 lj13; do
+  mkdir -p "$tmp/ref_$sys"
+  cp "../shared/models/oracle_${sys}_mild/args.json" "$tmp/ref_$sys/args.json"
+  cp "$fw/mild.safetensors" "$tmp/ref_$sys/flow.safetensors"
+  "$enf" import --reference "$tmp/ref_$sys" --out "$tmp/fx_$sys" > /dev/null 2>&1
+  "$enf" score --model "$tmp/fx_$sys" --input "$fw/x_$sys.npy" --trace exact --rtol 1e-10 --atol 1e-10 \
+    > "$tmp/fx_$sys.csv" 2> /dev/null
+  check "import + score reproduce the reference log p(x) ($sys, 1e-10)" bash -c \
+    "paste -d, <(tail -n +2 '$fw/mild_1e-10_$sys.csv') <(tail -n +2 '$tmp/fx_$sys.csv') | awk -F, 'NF < 4 {bad=1} {d=\$2-\$4; if (d<0) d=-d; if (d>1e-8) bad=1; n++} END {exit bad || n != 4}'"
+done
+
 "$enf" score --model "$tmp/mild" --input "$small" --format json --rtol 1e-5 --atol 1e-5 > "$tmp/score.json" 2> "$tmp/score.log"
 check "score: exit 0" test $? -eq 0
 check "score json: one result per structure" bash -c "test \$(grep -c '\"log_likelihood\"' '$tmp/score.json') -eq 300"
