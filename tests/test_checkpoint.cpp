@@ -6,7 +6,6 @@
 
 #include "engine/checkpoint.hpp"
 #include "engine/flow.hpp"
-#include "engine/safetensors.hpp"
 #include "support/fixtures.hpp"
 #include "support/random_model.hpp"
 
