@@ -11,6 +11,9 @@ fast=(--trace gaussian --rtol 1e-4 --atol 1e-4)
 
 check "import the pretrained QM9 model" bash -c "'$enf' import --reference ../shared/models/en_flows_qm9_pretrained --out '$tmp/qm9' | grep -q 'qm9'"
 check "checkpoint has the molecule config" grep -q '"dequantization": "argmax_variational"' "$tmp/qm9/model.json"
+out=$("$enf" eval --model "$tmp/qm9" --data "$qm9/edm_cormorant_npz/test.npz" 2>&1); code=$?
+check "eval on a molecule model: exit 1, one line naming the commands to use" \
+  bash -c "test $code -eq 1 && test \$(wc -l <<< \"\$0\") -eq 1 && grep -q 'enf metrics' <<< \"\$0\"" "$out"
 
 # Scoring: the npz split, original QM9 xyz, multi-frame xyz and SDF.
 "$enf" score --model "$tmp/qm9" --input "$qm9/edm_cormorant_npz/test.npz" --limit 3 "${fast[@]}" --format json \

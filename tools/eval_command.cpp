@@ -100,7 +100,10 @@ int run_eval(const std::vector<std::string>& args) {
   Series train{"training NLL (batch)", {}, {}}, val{"validation NLL", {}, {}};
   if (!opt.str("run").empty()) read_training_curve(fs::path(opt.str("run")) / "metrics.jsonl", train, val);
   const Checkpoint c = load_checkpoint(opt.str("model"));
-  if (c.system != "dw4" && c.system != "lj13") throw std::runtime_error("enf eval needs a DW4 or LJ13 model");
+  if (c.system != "dw4" && c.system != "lj13")
+    throw std::runtime_error("enf eval needs a DW4 or LJ13 model (its ESS and plots use their energies); for this " +
+                             c.system + " model use enf score (NLL)" +
+                             (c.molecule ? ", enf sample and enf metrics (generated molecules)" : ""));
   const ParticleSystem sys = particle_system(c.system);
   const LJConvention lj = lj_convention(opt.choice("lj-convention", {"ordered", "unordered"}));
   const Structures data = load_structures(opt.str("data"), sys, 0, opt.integer("limit") > 0 ? opt.integer("limit") : -1);
