@@ -148,7 +148,7 @@ TEST_CASE("an imported reference model reproduces the reference log-likelihoods"
       const fs::path ref = scratch("reference_" + system);
       fs::create_directories(ref);
       fs::copy_file("../shared/models/oracle_" + system + "_mild/args.json", ref / "args.json");
-      fs::copy_file("tests/data/cnf_fixture_weights/mild.safetensors", ref / "flow.safetensors");
+      fs::copy_file(fs::path(kCnfFixtureWeights) / "mild.safetensors", ref / "flow.safetensors");
       const fs::path ckpt = scratch("imported_" + system);
       save_checkpoint(ckpt.string(), import_reference(ref.string()));
       const Checkpoint c = load_checkpoint(ckpt.string());

@@ -130,15 +130,14 @@ TEST_CASE("CNF matches the reference with the initial weights (1e-10)", "[cnf][f
 
 // The fixtures' "mild" and "perturbed" blocks were solved with the oracle
 // recipe built in float64, not with the float32 weights shipped beside them
-// (tests/data/cnf_fixture_weights, made by tools/fixtures/cnf_fixture_weights.py).
+// (cnf_fixture_weights in tests/support/fixtures.hpp).
 TEST_CASE("CNF matches the reference with the weights of its mild and perturbed blocks (1e-10)",
           "[cnf][fixtures]") {
   for (const std::string system : {"dw4", "lj13"}) {
     SECTION(system + " mild") {
       const auto& fx = fixture("cnf_" + system + ".json");
       const FieldConfig cfg = particle_field(fx["n_dim"]);
-      Oracle o{cfg, params_from_safetensors(field_layout(cfg), "tests/data/cnf_fixture_weights/mild.safetensors",
-                                            "odefunc.dynamics.")};
+      Oracle o{cfg, cnf_fixture_weights(cfg, "mild")};
       check_per_sample(fx, o, fx["mild_weights"]["1e-10"]["per_sample"], true, kLogpTol1e10, kZTol1e10);
     }
   }
@@ -151,8 +150,7 @@ TEST_CASE("CNF matches the reference with the weights of its mild and perturbed 
     // The reversal is impossible (O(1) even for the reference).
     const auto& fx = fixture("cnf_dw4.json");
     const FieldConfig cfg = particle_field(2);
-    Oracle o{cfg, params_from_safetensors(field_layout(cfg), "tests/data/cnf_fixture_weights/perturbed.safetensors",
-                                          "odefunc.dynamics.")};
+    Oracle o{cfg, cnf_fixture_weights(cfg, "perturbed")};
     check_per_sample(fx, o, fx["results"]["1e-10"]["per_sample"], false, 1e-7, 1e-8);
   }
 }

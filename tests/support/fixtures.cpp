@@ -85,6 +85,11 @@ Parameters<double> params_from_safetensors(const ParameterLayout& layout, const 
   return p;
 }
 
+Parameters<double> cnf_fixture_weights(const FieldConfig& cfg, const std::string& name) {
+  return params_from_safetensors(field_layout(cfg), std::string(kCnfFixtureWeights) + "/" + name + ".safetensors",
+                                 "odefunc.dynamics.");
+}
+
 double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
   if (a.size() != b.size()) throw std::runtime_error("max_abs_diff: sizes differ");
   double m = 0;

@@ -35,6 +35,12 @@ Parameters<double> params_from_json(const ParameterLayout& layout, const nlohman
 Parameters<double> params_from_safetensors(const ParameterLayout& layout, const std::string& path,
                                            const std::string& prefix);
 
+// The weights the CNF fixtures' "mild" and "perturbed" blocks were solved with
+// (the oracle recipe built in float64; tools/fixtures/cnf_fixture_weights.py):
+// kCnfFixtureWeights/NAME.safetensors in the reference's state_dict names.
+inline constexpr const char* kCnfFixtureWeights = "tests/data/cnf_fixture_weights";
+Parameters<double> cnf_fixture_weights(const FieldConfig& cfg, const std::string& name);
+
 // max |a − b|
 double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b);
 double max_abs(const std::vector<double>& a);
