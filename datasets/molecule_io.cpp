@@ -1,4 +1,5 @@
 #include "datasets/molecule_io.hpp"
+#include "datasets/registry.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -348,6 +349,13 @@ void write_xyz_molecules(const std::string& path, const std::vector<Molecule>& m
 }  // namespace
 
 MoleculeSet read_molecules(const std::string& path, const MoleculeReadOptions& opt) {
+  // A dataset name (qm9:test) reads the file it names.
+  if (is_dataset_name(path)) {
+    if (path.rfind("qm9-positional:", 0) == 0)
+      throw std::runtime_error(path + ": qm9-positional holds positions only (use --system qm9_positional with it, "
+                               "or qm9:train, qm9:valid, qm9:test for molecules)");
+    return read_molecules(resolve_data(path).path, opt);
+  }
   const std::string ext = lower_extension(path);
   const std::string kind = ext.empty() ? "molecule" : ext;
   const auto fail = [&](const std::string& what) { throw std::runtime_error(kind + " file '" + path + "': " + what); };

@@ -6,6 +6,7 @@
 #include "datasets/molecule_io.hpp"
 #include "datasets/npy.hpp"
 #include "datasets/npz.hpp"
+#include "datasets/registry.hpp"
 
 namespace enf {
 
@@ -56,7 +57,19 @@ bool is_molecule_file(const std::string& path) {
 }
 }  // namespace
 
-Structures load_structures(const std::string& path, const ParticleSystem& sys, long first, long count) {
+Structures load_structures(const std::string& spec, const ParticleSystem& sys, long first, long count) {
+  // A dataset name (dw4:test, qm9-positional:train) is rows of a file: the
+  // requested rows count from the part's first row and stay inside it.
+  const ResolvedData data = resolve_data(spec);
+  const std::string& path = data.path;
+  if (data.first != 0 || data.count >= 0) {
+    if (data.count >= 0 && first > data.count)
+      throw std::runtime_error(spec + ": first row " + std::to_string(first) + " is out of range (" +
+                               std::to_string(data.count) + " rows)");
+    const long left = data.count < 0 ? -1 : data.count - first;
+    count = count < 0 ? left : (left < 0 ? count : std::min(count, left));
+    first += data.first;
+  }
   if (sys.name == "qm9_positional" && is_molecule_file(path)) return load_qm9_positional(path, sys, first, count);
   const NpyArray a = read_array(path);
   const int S = sys.n * sys.dim;
@@ -98,21 +111,17 @@ void check_structure_rows(const NpyArray& a, const std::string& path, const Part
                                  ": coordinate is not finite (" + std::to_string(a.data[std::size_t(r) * S + k]) + ")");
 }
 
-SplitSpec shipped_split(const ParticleSystem& sys, const std::string& split, const std::string& data_root) {
-  const std::string dir = data_root + "/dw4_lj13/efm_splits_via_DEM/";
+SplitSpec shipped_split(const ParticleSystem& sys, const std::string& split) {
   if (split != "train" && split != "val" && split != "test")
     throw std::invalid_argument("unknown split '" + split + "' (use train, val or test)");
-  if (sys.name == "dw4") return {dir + split + "_split_DW4.npy", 0, -1};
-  if (sys.name == "qm9_positional") {
-    // The 1813 molecules of 19 atoms in the only shipped QM9 split.
-    const std::string npz = data_root + "/qm9/edm_cormorant_npz/test.npz";
-    if (split == "train") return {npz, 0, 1313};
-    if (split == "val") return {npz, 1313, 250};
-    return {npz, 1563, 250};
+  // LJ13's training split is not shipped: train on the validation split's
+  // first 9000 rows and validate on its last 1000.
+  if (sys.name == "lj13" && split != "test") {
+    const ResolvedData val = resolve_data("lj13:val");
+    return split == "train" ? SplitSpec{val.path, 0, 9000} : SplitSpec{val.path, 9000, 1000};
   }
-  if (split == "test") return {dir + "test_split_LJ13-1000.npy", 0, -1};
-  if (split == "train") return {dir + "val_split_LJ13-1000.npy", 0, 9000};
-  return {dir + "val_split_LJ13-1000.npy", 9000, 1000};
+  const ResolvedData r = resolve_data((sys.name == "qm9_positional" ? "qm9-positional" : sys.name) + ":" + split);
+  return {r.path, r.first, r.count};
 }
 
 }  // namespace enf

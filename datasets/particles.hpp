@@ -22,7 +22,8 @@ struct Structures {
   int rows = 0;
 };
 
-// Rows [first, first + count) (count < 0: to the end) of a .npy holding
+// Rows [first, first + count) (count < 0: to the end) of a dataset part
+// (dw4:test, see registry.hpp) or of a .npy holding
 // [rows, n·D] or [rows, n, D] numbers, or of a .npz's array "x" (or its only
 // array); errors name the file and the shape found. For qm9_positional also a
 // molecule file (EDM .npz, XYZ, SDF, ...): the positions of its 19-atom molecules.
@@ -33,17 +34,18 @@ Structures load_structures(const std::string& path, const ParticleSystem& sys, l
 void check_structure_rows(const NpyArray& a, const std::string& path, const ParticleSystem& sys, long first,
                           long count);
 
-// The shipped splits under ../shared/data/dw4_lj13/efm_splits_via_DEM
-// (PROVENANCE.md). LJ13 ships no training split: its training set is the
-// first 9000 rows of the validation split and its validation set the last 1000.
-// QM9-positional (the E-NF paper's positions-only QM9 task: molecules of 19
-// atoms, n = 19, D = 3) comes from the only shipped QM9 split, the EDM test
-// split, whose 1813 molecules of 19 atoms are split 1313 / 250 / 250 in file
-// order for training / validation / test.
+// The default splits of a system, from the shipped data (datasets/registry.hpp,
+// datasets/data/PROVENANCE.md): dw4:train/val/test; LJ13 ships no training
+// split, so its training set is the first 9000 rows of lj13:val and its
+// validation set the last 1000 (after `enf data fetch lj13`, --data lj13:train
+// is the EFM training split); QM9-positional (the E-NF paper's positions-only
+// QM9 task: molecules of 19 atoms, n = 19, D = 3) is qm9-positional:train/val/
+// test, the shipped EDM test split's 1813 molecules of 19 atoms split 1313 /
+// 250 / 250 in file order.
 struct SplitSpec {
   std::string path;
   long first = 0, count = -1;
 };
-SplitSpec shipped_split(const ParticleSystem& sys, const std::string& split, const std::string& data_root = "../shared/data");
+SplitSpec shipped_split(const ParticleSystem& sys, const std::string& split);
 
 }  // namespace enf

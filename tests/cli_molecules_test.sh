@@ -5,11 +5,11 @@
 # Usage: cli_molecules_test.sh path/to/enf (run from the repository root).
 set -u
 source "$(dirname "$0")/cli_lib.sh"
-qm9=../shared/data/qm9
+qm9=datasets/data/qm9
 # The reference's protocol (Gaussian Hutchinson, 1e-4) keeps the solves short.
 fast=(--trace gaussian --rtol 1e-4 --atol 1e-4)
 
-check "import the pretrained QM9 model" bash -c "'$enf' import --reference ../shared/models/en_flows_qm9_pretrained --out '$tmp/qm9' | grep -q 'qm9'"
+check "import the pretrained QM9 model" bash -c "'$enf' import --reference datasets/models/en_flows_qm9_pretrained --out '$tmp/qm9' | grep -q 'qm9'"
 check "checkpoint has the molecule config" grep -q '"dequantization": "argmax_variational"' "$tmp/qm9/model.json"
 out=$("$enf" eval --model "$tmp/qm9" --data "$qm9/edm_cormorant_npz/test.npz" 2>&1); code=$?
 check "eval on a molecule model: exit 1, one line naming the commands to use" \
@@ -22,12 +22,12 @@ check "score npz: exit 0" test $? -eq 0
 check "score npz: 3 results" bash -c "test \$(grep -c '\"log_likelihood\"' '$tmp/npz.json') -eq 3"
 check "score npz: names the gdb id" grep -q 'gdb 11' "$tmp/npz.json"
 check "score npz: NLL summary on stderr" grep -q '^NLL' "$tmp/npz.log"
-check "score original QM9 xyz" bash -c "'$enf' score --model '$tmp/qm9' --input '$qm9/original_xyz_crescendo/dsgdb9nsd_005005.xyz' ${fast[*]} 2>/dev/null | grep -q '^0,gdb 5005'"
+check "score original QM9 xyz" bash -c "'$enf' score --model '$tmp/qm9' --input '$qm9/original_xyz/dsgdb9nsd_005005.xyz' ${fast[*]} 2>/dev/null | grep -q '^0,gdb 5005'"
 check "score SDF, 2 draws" bash -c "'$enf' score --model '$tmp/qm9' --input '$qm9/qm9_first500.sdf' --limit 2 --samples 2 ${fast[*]} 2>/dev/null | tail -n +2 | wc -l | grep -qx 2"
 check "score multi-frame xyz with a stride" bash -c "'$enf' score --model '$tmp/qm9' --input '$qm9/qm9_sample6000.xyz' --stride 3000 ${fast[*]} 2>/dev/null | tail -n +2 | wc -l | grep -qx 2"
 # Same molecule from the npz and from the original xyz (gdb 5001 is in both):
 # same seed and index 0, so the same noise; positions agree to 2e-7 Å.
-"$enf" score --model "$tmp/qm9" --input "$qm9/original_xyz_crescendo/dsgdb9nsd_005001.xyz" "${fast[@]}" > "$tmp/a.csv" 2>/dev/null
+"$enf" score --model "$tmp/qm9" --input "$qm9/original_xyz/dsgdb9nsd_005001.xyz" "${fast[@]}" > "$tmp/a.csv" 2>/dev/null
 check "gdb 5001 scores finitely" bash -c "tail -n 1 '$tmp/a.csv' | cut -d, -f4 | grep -qE '^-?[0-9]'"
 
 # Sampling: SDF with properties, read back by Open Babel (enf metrics, enf score).

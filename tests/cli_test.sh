@@ -3,7 +3,7 @@
 # errors. Usage: cli_test.sh path/to/enf (run from the repository root).
 set -u
 source "$(dirname "$0")/cli_lib.sh"
-data=../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_DW4.npy
+data=datasets/data/efm_splits/test_split_DW4.npy
 # A small input keeps the test quick, also under the sanitizers.
 small="$tmp/small.npy"
 "$enf" data generate dw4 --n 300 --out "$small" > /dev/null 2>&1
@@ -12,7 +12,7 @@ check "--help lists the commands" bash -c "'$enf' --help | grep -q 'score'"
 for cmd in field import score sample train eval "bench field" "bench step" "data generate"; do
   check "enf $cmd --help" bash -c "'$enf' $cmd --help | grep -q 'usage: enf $cmd'"
 done
-check "import a reference model" "$enf" import --reference ../shared/models/oracle_dw4_mild --out "$tmp/mild"
+check "import a reference model" "$enf" import --reference tests/fixtures/models/oracle_dw4_mild --out "$tmp/mild"
 check "checkpoint files" test -f "$tmp/mild/model.json" -a -f "$tmp/mild/weights.safetensors"
 
 # Parity with the reference: import the weights the fixtures' mild blocks were
@@ -22,7 +22,7 @@ check "checkpoint files" test -f "$tmp/mild/model.json" -a -f "$tmp/mild/weights
 fw=tests/data/cnf_fixture_weights
 for sys in dw4 lj13; do
   mkdir -p "$tmp/ref_$sys"
-  cp "../shared/models/oracle_${sys}_mild/args.json" "$tmp/ref_$sys/args.json"
+  cp "tests/fixtures/models/oracle_${sys}_mild/args.json" "$tmp/ref_$sys/args.json"
   cp "$fw/mild.safetensors" "$tmp/ref_$sys/flow.safetensors"
   "$enf" import --reference "$tmp/ref_$sys" --out "$tmp/fx_$sys" > /dev/null 2>&1
   "$enf" score --model "$tmp/fx_$sys" --input "$fw/x_$sys.npy" --trace exact --rtol 1e-10 --atol 1e-10 \
@@ -119,7 +119,7 @@ head -c 100 "$tmp/A/best/weights.safetensors" > "$tmp/corrupt/weights.safetensor
 out=$("$enf" score --model "$tmp/corrupt" --input "$small" 2>&1); code=$?
 check "corrupt checkpoint: exit 1, names the file" bash -c "test $code -eq 1 && test \$(printf '%s\n' \"\$0\" | wc -l) -eq 1" "$out"
 check "corrupt checkpoint: says which file" contains "$out" "weights.safetensors"
-out=$("$enf" score --model "$tmp/A/best" --input ../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_LJ13-1000.npy 2>&1); code=$?
+out=$("$enf" score --model "$tmp/A/best" --input datasets/data/efm_splits/test_split_LJ13-1000.npy 2>&1); code=$?
 check "wrong shape: exit 1" test $code -eq 1
 check "wrong shape: says what was expected" contains "$out" "expected (rows, 8)"
 out=$("$enf" score --model "$tmp/A/best" --input "$tmp/missing.npy" 2>&1); code=$?
@@ -131,10 +131,10 @@ check "unknown option: named" contains "$out" "unknown option --bogus"
 
 # What a user already has is never replaced, and bad input is found before the work.
 echo "user data" > "$tmp/precious.txt"
-out=$("$enf" import --reference ../shared/models/oracle_dw4_mild --out "$tmp/precious.txt" 2>&1); code=$?
+out=$("$enf" import --reference tests/fixtures/models/oracle_dw4_mild --out "$tmp/precious.txt" 2>&1); code=$?
 check "import over a file: exit 1, file kept" bash -c "test $code -eq 1 && grep -q 'user data' '$tmp/precious.txt'"
 mkdir -p "$tmp/userdir" && echo keep > "$tmp/userdir/keep.txt"
-out=$("$enf" import --reference ../shared/models/oracle_dw4_mild --out "$tmp/userdir" 2>&1); code=$?
+out=$("$enf" import --reference tests/fixtures/models/oracle_dw4_mild --out "$tmp/userdir" 2>&1); code=$?
 check "import over a directory of other files: exit 1, names the file, keeps it" \
   bash -c "test $code -eq 1 && test -f '$tmp/userdir/keep.txt' && grep -q 'keep.txt' <<< \"\$0\"" "$out"
 python3 -c "
@@ -181,7 +181,7 @@ check "data generate: missing --out is a usage error" bash -c "test $code -eq 2"
 check "data generate: points to its help" contains "$out" "enf data generate --help"
 
 # Molecule quality metrics (stability, validity, uniqueness, novelty) of real QM9 molecules.
-sdf=../shared/data/qm9/qm9_first500.sdf
+sdf=datasets/data/qm9/qm9_first500.sdf
 check "enf metrics --help" bash -c "'$enf' metrics --help | grep -q 'usage: enf metrics'"
 "$enf" metrics --input "$sdf" --format json --per-molecule "$tmp/per.csv" > "$tmp/metrics.json" 2> "$tmp/metrics.log"
 check "metrics: exit 0" test $? -eq 0

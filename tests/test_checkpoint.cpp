@@ -113,7 +113,7 @@ TEST_CASE("unknown checkpoint versions and formats are rejected with a clear mes
 }
 
 TEST_CASE("importing a reference model keeps its weights and configuration", "[checkpoint][import]") {
-  const Checkpoint c = import_reference("../shared/models/oracle_dw4_mild");
+  const Checkpoint c = import_reference("tests/fixtures/models/oracle_dw4_mild");
   CHECK(c.system == "dw4");
   CHECK(c.field.dim == 2);
   CHECK(c.field.hidden == 32);
@@ -121,7 +121,7 @@ TEST_CASE("importing a reference model keeps its weights and configuration", "[c
   CHECK(c.field.attention);
   CHECK(c.field.tanh);
   CHECK(c.training["trace"] == "rademacher");
-  const auto direct = params_from_safetensors(c.params.layout, "../shared/models/oracle_dw4_mild/flow.safetensors",
+  const auto direct = params_from_safetensors(c.params.layout, "tests/fixtures/models/oracle_dw4_mild/flow.safetensors",
                                               "odefunc.dynamics.");
   CHECK(c.params.values == direct.values);
   // A model the importer does not know, and a QM9 model without its dequantizer.
@@ -131,8 +131,8 @@ TEST_CASE("importing a reference model keeps its weights and configuration", "[c
   CHECK_THROWS_WITH(import_reference(other.string()), Catch::Contains("args.json") && Catch::Contains("gnn_dynamics"));
   const fs::path partial = scratch("qm9-without-dequantizer");
   fs::create_directories(partial);
-  fs::copy_file("../shared/models/en_flows_qm9_pretrained/args.json", partial / "args.json");
-  fs::copy_file("../shared/models/en_flows_qm9_pretrained/flow.safetensors", partial / "flow.safetensors");
+  fs::copy_file("datasets/models/en_flows_qm9_pretrained/args.json", partial / "args.json");
+  fs::copy_file("datasets/models/en_flows_qm9_pretrained/flow.safetensors", partial / "flow.safetensors");
   CHECK_THROWS_WITH(import_reference(partial.string()), Catch::Contains("dequantizer.safetensors"));
 }
 
@@ -147,7 +147,7 @@ TEST_CASE("an imported reference model reproduces the reference log-likelihoods"
       const int n = fx["n_particles"];
       const fs::path ref = scratch("reference_" + system);
       fs::create_directories(ref);
-      fs::copy_file("../shared/models/oracle_" + system + "_mild/args.json", ref / "args.json");
+      fs::copy_file("tests/fixtures/models/oracle_" + system + "_mild/args.json", ref / "args.json");
       fs::copy_file(fs::path(kCnfFixtureWeights) / "mild.safetensors", ref / "flow.safetensors");
       const fs::path ckpt = scratch("imported_" + system);
       save_checkpoint(ckpt.string(), import_reference(ref.string()));

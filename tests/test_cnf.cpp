@@ -1,5 +1,5 @@
 // The continuous normalizing flow: exact solutions of a linear field, parity
-// with the reference (../shared/fixtures/cnf_*.json), the adjoint gradient
+// with the reference (tests/fixtures/cnf_*.json), the adjoint gradient
 // against finite differences, invariance of log p(x), Hutchinson over a solve.
 #include <catch2/catch.hpp>
 #include <Eigen/QR>

@@ -1,4 +1,4 @@
-// Parity with the reference PyTorch implementation (../shared/fixtures):
+// Parity with the reference PyTorch implementation (tests/fixtures):
 // velocity, per-layer values, Jacobian, exact divergence and Hutchinson
 // estimate, in float64 and float32, for DW4, LJ13 and the pretrained QM9 field.
 #include <catch2/catch.hpp>
@@ -133,7 +133,7 @@ TEST_CASE("EGNN_dynamics_QM9 matches the reference with the pretrained weights",
   const FieldConfig cfg = qm9_field();
   const ParameterLayout layout = field_layout(cfg);
   const Parameters<double> p = params_from_safetensors(
-      layout, "../shared/models/en_flows_qm9_pretrained/flow.safetensors", fx["model"]["param_prefix"]);
+      layout, "datasets/models/en_flows_qm9_pretrained/flow.safetensors", fx["model"]["param_prefix"]);
   const int B = 2, n = fx["n_nodes_padded"], C = 9;
   const double t = fx["t"];
   const auto mask = flat(fx["node_mask"]), eps = flat(fx["eps_rademacher_masked"]);

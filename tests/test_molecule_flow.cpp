@@ -22,7 +22,7 @@ using namespace enf::test;
 
 namespace {
 
-const std::string kPretrained = "../shared/models/en_flows_qm9_pretrained";
+const std::string kPretrained = "datasets/models/en_flows_qm9_pretrained";
 
 MoleculeInput fixture_input(const nlohmann::json& m) {
   MoleculeInput in;

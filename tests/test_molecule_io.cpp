@@ -1,4 +1,4 @@
-// Molecule readers and writers: every QM9 source shipped in ../shared/data/qm9
+// Molecule readers and writers: every QM9 source shipped in datasets/data/qm9
 // (EDM npz, original and multi-frame XYZ, SDF), round trips through SDF and
 // XYZ, centring, the node-count histogram, and errors that name the record.
 #include <catch2/catch.hpp>
@@ -23,10 +23,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kQm9 = "../shared/data/qm9/";
+const std::string kQm9 = "datasets/data/qm9/";
 const std::string kNpz = kQm9 + "edm_cormorant_npz/test.npz";
 const std::string kSdf = kQm9 + "qm9_first500.sdf";
-const std::string kOriginal = kQm9 + "original_xyz_crescendo/";
+const std::string kOriginal = kQm9 + "original_xyz/";
 
 // Tolerances.
 // SDF stores coordinates with 4 decimals (rounding error ≤ 5e-5).

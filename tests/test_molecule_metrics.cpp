@@ -27,9 +27,9 @@ using namespace enf;
 
 namespace {
 
-constexpr const char* kSdf = "../shared/data/qm9/qm9_first500.sdf";
-constexpr const char* kXyz = "../shared/data/qm9/qm9_sample6000.xyz";
-constexpr const char* kNpz = "../shared/data/qm9/edm_cormorant_npz/test.npz";
+constexpr const char* kSdf = "datasets/data/qm9/qm9_first500.sdf";
+constexpr const char* kXyz = "datasets/data/qm9/qm9_sample6000.xyz";
+constexpr const char* kNpz = "datasets/data/qm9/edm_cormorant_npz/test.npz";
 constexpr long kNpzRows = 2000;  // of 13083: keeps the sanitizer build quick
 
 // Steps either side of a bond threshold, in Å (1e-4 pm): far above double

@@ -17,7 +17,7 @@ using Catch::Matchers::Contains;
 namespace {
 
 // Paths are relative to the repository root, which is the tests' working directory.
-const std::string kSplits = "../shared/data/dw4_lj13/efm_splits_via_DEM/";
+const std::string kSplits = "datasets/data/efm_splits/";
 
 struct TempDir {
     fs::path path;
@@ -94,8 +94,8 @@ TEST_CASE("npy: reads the LJ13 test split (centre of mass is zero)", "[npy][real
 }
 
 TEST_CASE("npy: real integer array is rejected with its dtype", "[npy][real][errors]") {
-    REQUIRE_THROWS_WITH(enf::read_npy("../shared/data/dw4_lj13/en_flows/idx_LJ13.npy"),
-                        Contains("idx_LJ13.npy") && Contains("'<i8'"));
+    REQUIRE_THROWS_WITH(enf::read_npy("tests/data/idx_LJ13_first1000.npy"),
+                        Contains("idx_LJ13_first1000.npy") && Contains("'<i8'"));
 }
 
 TEST_CASE("npy: write -> read round trip is bit-exact", "[npy][roundtrip]") {

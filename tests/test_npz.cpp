@@ -9,7 +9,7 @@
 using namespace enf;
 
 TEST_CASE("the compressed QM9 test split reads member by member", "[npz]") {
-  const NpzFile f("../shared/data/qm9/edm_cormorant_npz/test.npz");
+  const NpzFile f("datasets/data/qm9/edm_cormorant_npz/test.npz");
   CHECK(f.contains("positions"));
   CHECK(f.contains("charges"));
   CHECK(f.contains("num_atoms"));

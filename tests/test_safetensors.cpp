@@ -17,9 +17,9 @@ using Catch::Matchers::Contains;
 namespace {
 
 // Paths are relative to the repository root, which is the tests' working directory.
-const std::string kDw4 = "../shared/models/oracle_dw4_mild/flow.safetensors";
-const std::string kQm9Flow = "../shared/models/en_flows_qm9_pretrained/flow.safetensors";
-const std::string kQm9Deq = "../shared/models/en_flows_qm9_pretrained/dequantizer.safetensors";
+const std::string kDw4 = "tests/fixtures/models/oracle_dw4_mild/flow.safetensors";
+const std::string kQm9Flow = "datasets/models/en_flows_qm9_pretrained/flow.safetensors";
+const std::string kQm9Deq = "datasets/models/en_flows_qm9_pretrained/dequantizer.safetensors";
 
 struct TempDir {
     fs::path path;

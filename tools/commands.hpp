@@ -17,5 +17,9 @@ int run_eval(const std::vector<std::string>& args);
 int run_data_generate(const std::vector<std::string>& args);
 int run_field(const std::vector<std::string>& args);
 int run_metrics(const std::vector<std::string>& args);
+int run_data_list(const std::vector<std::string>& args);
+int run_data_fetch(const std::vector<std::string>& args);
+// enf --version: version, git commit, compiler, build options, libraries.
+int print_version();
 
 }  // namespace enf::cli

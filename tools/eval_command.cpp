@@ -34,10 +34,10 @@ const CommandSpec kEval{
     "(Σw)²/Σw², reported as a fraction of the samples.\n"
     "Plots (--plots DIR, SVG): distances.svg (interatomic distances, samples vs data),\n"
     "energies.svg (E of samples vs data), training.svg (from --run DIR's metrics.jsonl).\n"
-    "\nexample:\n  enf eval --model runs/dw4/best --data ../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_DW4.npy --plots plots",
+    "\nexample:\n  enf eval --model runs/dw4/best --data dw4:test --plots plots",
     {
         {"model", "CKPT", "", "checkpoint directory"},
-        {"data", "FILE", "", "test structures (.npy)"},
+        {"data", "FILE|NAME", "", "test structures (.npy, or a dataset name: dw4:test)"},
         {"limit", "N", "1000", "use the first N structures of --data (0: all)", "0"},
         {"samples", "N", "1000", "model samples for the ESS and the plots", "2"},
         {"rtol", "R", "1e-5", "solver relative tolerance"},

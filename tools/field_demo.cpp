@@ -29,13 +29,14 @@ const CommandSpec kSpec{
     "The file holds one structure per row: [rows, N*D] or [rows, N, D] (DW4: N=4, D=2;\n"
     "LJ13: N=13, D=3). The centre of mass is removed on load. Weights are a fresh\n"
     "initialisation from --seed, or a reference safetensors file (--weights) whose\n"
-    "tensors are named <prefix>egnn.* (e.g. ../shared/models/oracle_dw4_mild/flow.safetensors\n"
+    "tensors are named <prefix>egnn.* (e.g. a main_dw4_lj13.py model's flow.safetensors\n"
     "with --prefix odefunc.dynamics.). Prints a summary; --out writes per-structure\n"
     "CSV: index, |f|_max, exact divergence, Hutchinson estimate (Rademacher).\n"
-    "\nexample:\n  enf field --system dw4 --data ../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_DW4.npy",
+    "--data takes a file or a dataset name (dw4:test, lj13:val; 'enf data list').\n"
+    "\nexample:\n  enf field --system lj13 --data lj13:test --limit 100",
     {
         {"system", "dw4|lj13", "dw4", "particle system: sets N, D and the model size (H=32, L=3)"},
-        {"data", "FILE.npy", "../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_DW4.npy", "structures"},
+        {"data", "FILE|NAME", "", "structures (default: the system's test split, dw4:test or lj13:test)"},
         {"limit", "N", "0", "use only the first N structures (0: all)", "0"},
         {"t", "T", "0.5", "time at which the field is evaluated"},
         {"weights", "FILE", "", "reference weights (safetensors); empty: initialise from --seed"},
@@ -73,7 +74,7 @@ int run(const ParsedOptions& opt) {
     }
   }
 
-  const std::string data_path = opt.str("data");
+  const std::string data_path = opt.str("data").empty() ? system + ":test" : opt.str("data");
   const Structures data =
       load_structures(data_path, ParticleSystem{system, N, D}, 0, opt.integer("limit") > 0 ? opt.integer("limit") : -1);
   if (!opt.str("out").empty()) check_writable(opt.str("out"), "per-structure CSV");

@@ -18,6 +18,8 @@ commands:
   train          train a flow on DW4, LJ13 or QM9 (run directory, checkpoints, resume)
   import         import a model trained with the reference PyTorch code
   eval           test NLL, importance-sampling ESS and plots of a DW4/LJ13 flow
+  data list      the datasets and models enf knows by name (dw4:test, qm9:train,
+                 qm9-pretrained): shipped or fetched, source, checksum
   data generate  sample DW4/LJ13 Boltzmann distributions by MCMC
   metrics        stability, validity, uniqueness and novelty of molecules (QM9),
                  as E-NF/EDM report them
@@ -30,7 +32,11 @@ commands:
   bench step     time training iterations of the reference setup (at
                  initialisation and after training), evaluation and sampling
 
-Run 'enf <command> --help' for the options of a command.
+Wherever a command takes a data file it also takes a dataset name: dw4:test,
+lj13:val, qm9:test, qm9-positional:train ('enf data list').
+
+Run 'enf <command> --help' for the options of a command; 'enf --version' says
+which build this is.
 )";
 
 }  // namespace
@@ -46,10 +52,7 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
-  if (args[0] == "--version") {
-    std::puts("enf 0.1.0");
-    return 0;
-  }
+  if (args[0] == "--version" || args[0] == "version") return enf::cli::print_version();
   try {
     const std::string cmd = args[0];
     const std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -59,7 +62,9 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return enf::cli::run_eval(rest);
     if (cmd == "data") {
       if (args.size() >= 2 && args[1] == "generate") return enf::cli::run_data_generate({args.begin() + 2, args.end()});
-      std::fputs("usage: enf data generate dw4|lj13 [options]   (see 'enf data generate --help')\n", stderr);
+      if (args.size() >= 2 && args[1] == "list") return enf::cli::run_data_list({args.begin() + 2, args.end()});
+      std::fputs("usage: enf data list|generate [options]   (see 'enf data list --help', 'enf data generate --help')\n",
+                 stderr);
       return 2;
     }
     if (cmd == "score") return enf::cli::run_score(rest);

@@ -44,8 +44,8 @@ const CommandSpec kMetrics{
     "--per-molecule writes one CSV row per molecule: index, name, atoms, stable_atoms, stable,\n"
     "valid, fragments, smiles, and why it is unstable / invalid.\n"
     "\nexamples:\n"
-    "  enf metrics --input ../shared/data/qm9/qm9_first500.sdf\n"
-    "  enf metrics --input samples.xyz --reference ../shared/data/qm9/edm_cormorant_npz/test.npz --format json",
+    "  enf metrics --input qm9:test\n"
+    "  enf metrics --input samples.xyz --reference qm9:test --format json",
     {
         {"input", "FILE", "", "molecules to judge"},
         {"reference", "FILE", "", "molecules whose SMILES are not novel (e.g. the training set)"},

@@ -12,6 +12,7 @@
 #include "datasets/file_io.hpp"
 #include "datasets/npy.hpp"
 #include "datasets/particles.hpp"
+#include "datasets/registry.hpp"
 #include "datasets/xyz.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/flow.hpp"
@@ -28,14 +29,15 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 // Structures [rows, n·D] from .npy ([rows, n·D] or [rows, n, D]) or .xyz.
-std::vector<double> read_structures(const std::string& path, int n, int dim, int& rows) {
+// system: the model's ("qm9_positional" reads molecule files' 19-atom molecules).
+std::vector<double> read_structures(const std::string& path, const std::string& system, int n, int dim, int& rows) {
   std::vector<double> x;
   if (ends_with(path, ".xyz")) {
     x = structures_from_xyz(read_xyz(path), n, dim, path);
-  } else if (ends_with(path, ".npy") || ends_with(path, ".npz")) {
-    x = load_structures(path, ParticleSystem{"", n, dim}).x;
+  } else if (ends_with(path, ".npy") || ends_with(path, ".npz") || is_dataset_name(path)) {
+    x = load_structures(path, ParticleSystem{system, n, dim}).x;
   } else {
-    throw std::runtime_error("'" + path + "': unknown input format (use .npy, .npz or .xyz)");
+    throw std::runtime_error("'" + path + "': unknown input format (use .npy, .npz, .xyz or a dataset name such as dw4:test)");
   }
   rows = int(x.size() / (std::size_t(n) * dim));
   if (rows == 0) throw std::runtime_error("'" + path + "': no structures");
@@ -61,10 +63,12 @@ const CommandSpec kImport{
     "of main_dw4_lj13.py (DW4, LJ13) and of main_qm9.py (QM9: ActNorm + FFJORD in\n"
     "flow.safetensors, the dequantizer's network in DIR/dequantizer.safetensors; p(N) is\n"
     "the reference's 100 000-molecule QM9 histogram).\n"
-    "\nexamples:\n  enf import --reference ../shared/models/oracle_dw4_mild --out models/dw4_mild\n"
-    "  enf import --reference ../shared/models/en_flows_qm9_pretrained --out models/qm9",
+    "DIR may also be the name of a model shipped with enf: qm9-pretrained, the official\n"
+    "pretrained E-NF QM9 model ('enf data list').\n"
+    "\nexamples:\n  enf import --reference qm9-pretrained --out models/qm9\n"
+    "  enf import --reference path/to/en_flows/outputs/dw4_run --out models/dw4",
     {
-        {"reference", "DIR", "", "directory with flow.safetensors and args.json"},
+        {"reference", "DIR|NAME", "", "directory with flow.safetensors and args.json, or qm9-pretrained"},
         {"out", "CKPT", "", "checkpoint directory to write"},
     }};
 
@@ -149,7 +153,7 @@ int run_import(const std::vector<std::string>& args) {
   ParsedOptions opt(kImport, args);
   if (opt.help()) return std::fputs(usage(kImport).c_str(), stdout), 0;
   if (opt.str("reference").empty() || opt.str("out").empty()) throw UsageError("--reference and --out are required");
-  const Checkpoint c = import_reference(opt.str("reference"));
+  const Checkpoint c = import_reference(resolve_model(opt.str("reference")));
   save_checkpoint(opt.str("out"), c);
   std::printf("imported %s (%s, H=%d, L=%d, %zu parameters) to %s\n", opt.str("reference").c_str(),
               c.system.empty() ? (c.molecule ? "molecules" : "particles") : c.system.c_str(), c.field.hidden, c.field.layers, c.params.values.size(),
@@ -169,7 +173,7 @@ int run_score(const std::vector<std::string>& args) {
   for (const char* name : {"samples", "stride", "limit", "skip-unsupported"})
     if (opt.given(name)) throw UsageError(std::string("--") + name + " applies to molecule models only");
   int rows = 0;
-  const std::vector<double> x = read_structures(opt.str("input"), particles_in(c), c.field.dim, rows);
+  const std::vector<double> x = read_structures(opt.str("input"), c.system, particles_in(c), c.field.dim, rows);
   std::fprintf(stderr, "enf score: %d structures from %s\n", rows, opt.str("input").c_str());
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = single ? score_as<float>(c, o, x, rows, opt.integer("threads"), std::uint64_t(opt.integer("seed")))

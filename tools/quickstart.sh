@@ -8,8 +8,6 @@ enf_install_packages
 enf_build "$ENF_ROOT/build"
 cd "$ENF_ROOT"
 
-data=../shared/data/dw4_lj13/efm_splits_via_DEM
-[ -f "$data/train_split_DW4.npy" ] || { echo "quickstart: $data not found (the shared data must sit next to the repository)" >&2; exit 1; }
 run=runs/quickstart
 rm -rf "$run"
 mkdir -p out
@@ -18,7 +16,7 @@ build/enf train --system dw4 --n-data 1000 --val-samples 500 --batch 100 --epoch
 echo "== sampling 1000 structures with their log q(x)" >&2
 build/enf sample --model "$run/best" --n 1000 --seed 1 --out out/dw4_samples.xyz --log-q > out/dw4_samples_logq.csv
 echo "== scoring the DW4 test split (10000 structures, exact trace)" >&2
-build/enf score --model "$run/best" --input "$data/test_split_DW4.npy" --rtol 1e-5 --atol 1e-5 > out/dw4_test_scores.csv
+build/enf score --model "$run/best" --input dw4:test --rtol 1e-5 --atol 1e-5 > out/dw4_test_scores.csv
 cat >&2 <<MSG
 quickstart done:
   model (best validation NLL)  $run/best

@@ -4,7 +4,10 @@
 #   tools/setup.sh [BUILD_DIR] [extra cmake arguments...]
 set -euo pipefail
 
-ENF_PACKAGES=(build-essential cmake libeigen3-dev libboost-dev libopenbabel-dev nlohmann-json3-dev catch2 zlib1g-dev)
+# libcurl and OpenSSL: enf data fetch (downloads, SHA-256); libarchive: the QM9 archive;
+# git: the commit enf --version names.
+ENF_PACKAGES=(build-essential cmake git libeigen3-dev libboost-dev libopenbabel-dev nlohmann-json3-dev catch2 zlib1g-dev
+              libcurl4-openssl-dev libssl-dev libarchive-dev)
 
 enf_install_packages() {
   local missing=()

@@ -2,7 +2,8 @@
 # Sets everything up and runs the whole test suite through ctest.
 #   tools/test.sh              Release build in build/
 #   tools/test.sh --sanitize   address + undefined sanitizers, in build-sanitize/
-# Tests read the shared data and fixtures at ../shared (relative to the repository).
+# Everything the tests read ships in the repository (datasets/data, datasets/models,
+# tests/fixtures, tests/data); tests run from the repository root.
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 enf_install_packages
@@ -14,7 +15,6 @@ if [ "${1:-}" = "--sanitize" ]; then
   export ENF_BUILD_TYPE=RelWithDebInfo
   args+=("-DENF_SANITIZE=address;undefined")
 fi
-[ -d "$ENF_ROOT/../shared/fixtures" ] || { echo "test.sh: ../shared/fixtures is missing (tests need the shared data next to the repository)" >&2; exit 1; }
 enf_build "$dir" "${args[@]}"
 cd "$dir"
 ctest --output-on-failure -j "$(nproc)"

@@ -22,7 +22,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kDefaultData = "../shared/data/qm9/edm_cormorant_npz/test.npz";
+// The shipped EDM test split (after `enf data fetch qm9`, --data qm9:train).
+const std::string kDefaultData = "qm9:test";
 
 const CommandSpec& train_molecules_spec() {
   static const CommandSpec spec = train_spec(

@@ -16,7 +16,7 @@ const nlohmann::json& fixture(const std::string& file) {
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(file);
   if (it != cache.end()) return it->second;
-  const std::string path = "../shared/fixtures/" + file;
+  const std::string path = "tests/fixtures/" + file;
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot open fixture " + path + " (tests run from the repository root)");
   return cache[file] = nlohmann::json::parse(in);

@@ -1,4 +1,4 @@
-// Test support: the reference fixtures in ../shared/fixtures and named tolerances.
+// Test support: the reference fixtures in tests/fixtures and named tolerances.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -9,7 +9,7 @@
 
 namespace enf::test {
 
-// Tolerances, with where they come from (../shared/fixtures/README.md §6).
+// Tolerances, with where they come from (tests/fixtures/README.md §6).
 namespace tol {
 // float64 port vs float64 reference: the issue asks 1e-10 relative; the
 // fixtures measured ≤ 9e-15 between independent float64 runs.

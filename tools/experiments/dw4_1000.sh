@@ -11,5 +11,5 @@ run=runs/dw4_1000_e${epochs}
 rm -rf "$run"
 ${ENF:-build/enf} train --system dw4 --n-data 1000 --val-samples 1000 --batch 100 --epochs "$epochs" --val-interval 10 \
   --threads "$threads" --out "$run"
-${ENF:-build/enf} eval --model "$run/best" --data ../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_DW4.npy --limit 0 \
+${ENF:-build/enf} eval --model "$run/best" --data dw4:test --limit 0 \
   --samples 10000 --threads "$threads" --plots "$run/plots" --run "$run"

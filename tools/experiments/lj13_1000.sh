@@ -11,7 +11,7 @@ epochs=${1:-300}
 threads=${2:-0}
 rows=${3:-1000}
 run=runs/lj13_1000_e${epochs}
-test=../shared/data/dw4_lj13/efm_splits_via_DEM/test_split_LJ13-1000.npy
+test=lj13:test
 rm -rf "$run"
 ${ENF:-build/enf} train --system lj13 --n-data 1000 --val-samples 200 --batch 100 --epochs "$epochs" --val-interval 10 \
   --threads "$threads" --out "$run"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The official pretrained E-NF QM9 model (../shared/models/en_flows_qm9_pretrained)
+# The official pretrained E-NF QM9 model (datasets/models/en_flows_qm9_pretrained)
 # imported into enf, then:
 #  1. test NLL on a spread-out subset of the shipped EDM test split (every 13th of
 #     its 13 083 molecules, the first 1000 of those) as the reference evaluated it:
@@ -16,9 +16,9 @@ cd "$(dirname "$0")/../.."
 enf=${ENF:-build/enf}
 threads=${1:-0}
 run=runs/qm9_pretrained
-test=../shared/data/qm9/edm_cormorant_npz/test.npz
+test=qm9:test
 mkdir -p "$run"
-"$enf" import --reference ../shared/models/en_flows_qm9_pretrained --out "$run/model"
+"$enf" import --reference qm9-pretrained --out "$run/model"
 "$enf" score --model "$run/model" --input "$test" --stride 13 --limit 1000 --trace gaussian --rtol 1e-4 --atol 1e-4 \
   --threads "$threads" --format json > "$run/nll_reference_protocol_1000.json" 2> "$run/nll_reference_protocol_1000.log"
 "$enf" score --model "$run/model" --input "$test" --stride 654 --trace gaussian --rtol 1e-4 --atol 1e-4 \
