@@ -20,6 +20,8 @@ commands:
   eval           test NLL, importance-sampling ESS and plots of a DW4/LJ13 flow
   data list      the datasets and models enf knows by name (dw4:test, qm9:train,
                  qm9-pretrained): shipped or fetched, source, checksum
+  data fetch     download a dataset (qm9, lj13, lj55) from its source or a
+                 mirror, verify it, convert it, keep it in the data directory
   data generate  sample DW4/LJ13 Boltzmann distributions by MCMC
   metrics        stability, validity, uniqueness and novelty of molecules (QM9),
                  as E-NF/EDM report them
@@ -63,8 +65,8 @@ int main(int argc, char** argv) {
     if (cmd == "data") {
       if (args.size() >= 2 && args[1] == "generate") return enf::cli::run_data_generate({args.begin() + 2, args.end()});
       if (args.size() >= 2 && args[1] == "list") return enf::cli::run_data_list({args.begin() + 2, args.end()});
-      std::fputs("usage: enf data list|generate [options]   (see 'enf data list --help', 'enf data generate --help')\n",
-                 stderr);
+      if (args.size() >= 2 && args[1] == "fetch") return enf::cli::run_data_fetch({args.begin() + 2, args.end()});
+      std::fputs("usage: enf data list|fetch|generate [options]   (see 'enf data fetch --help', ...)\n", stderr);
       return 2;
     }
     if (cmd == "score") return enf::cli::run_score(rest);
