@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "datasets/energies.hpp"
-#include "datasets/mcmc.hpp"
+#include "engine/mcmc.hpp"
 #include "support/random_model.hpp"
 #include "engine/rng.hpp"
 #include "support/finite_difference.hpp"

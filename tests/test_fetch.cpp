@@ -35,7 +35,7 @@ extern char** environ;
 namespace {
 
 // Paths are relative to the repository root, which is the tests' working directory.
-const std::string kDw4Test = "datasets/data/dw4_lj13/test_split_DW4.npy";
+const std::string kDw4Test = "datasets/data/efm_splits/test_split_DW4.npy";
 const std::string kDw4Sha256 = "ef4466793b3502b2fe405aad22d3ae43b34827971594c5bab28684771d828244";
 const std::string kDw4GitBlob = "ca8265e19574e4dd959578bb9262e6e9e48a6a21";  // jarridrb/DEM
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "datasets/checksum.hpp"
 #include "datasets/molecule_io.hpp"
 #include "datasets/npy.hpp"
 #include "datasets/particles.hpp"
@@ -108,4 +109,31 @@ TEST_CASE("models by name", "[registry]") {
   CHECK(fs::exists(fs::path(dir) / "flow.safetensors"));
   CHECK(fs::exists(fs::path(dir) / "dequantizer.safetensors"));
   CHECK(resolve_model("some/dir") == "some/dir");
+}
+
+TEST_CASE("the registry's checksums are the shipped files' own", "[registry]") {
+  ScopedDataDir data;
+  int shipped = 0;
+  for (const Dataset& d : datasets())
+    for (const DataFile& f : d.files) {
+      if (!f.shipped) continue;
+      ++shipped;
+      const std::string path = find_data_file(f.path);
+      INFO(d.name << ": " << f.path);
+      REQUIRE(fs::equivalent(path, "datasets/data/" + f.path));
+      CHECK(sha256_file(path) == f.sha256);
+      CHECK(static_cast<long long>(fs::file_size(path)) == f.size);
+      if (!f.git_blob_sha1.empty()) CHECK(git_blob_sha1_file(path) == f.git_blob_sha1);
+    }
+  CHECK(shipped == 6);
+  // Every part of every dataset names one of its files (or, for the derived
+  // qm9-positional, a file of qm9).
+  for (const Dataset& d : datasets())
+    for (const DataPart& p : d.parts) {
+      bool found = false;
+      for (const Dataset& e : datasets())
+        for (const DataFile& f : e.files) found = found || f.path == p.file;
+      const bool made_by_processing = d.processing == "qm9-raw";
+      CHECK((found || made_by_processing));
+    }
 }

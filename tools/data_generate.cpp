@@ -1,5 +1,5 @@
 // enf data generate: DW4 / LJ13 structures sampled from exp(−E) by
-// random-walk Metropolis (datasets/mcmc.hpp), written as float32 .npy like
+// random-walk Metropolis (engine/mcmc.hpp), written as float32 .npy like
 // the shipped splits.
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "datasets/energies.hpp"
-#include "datasets/mcmc.hpp"
+#include "engine/mcmc.hpp"
 #include "datasets/npy.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"

@@ -1,4 +1,4 @@
-#include "datasets/mcmc.hpp"
+#include "engine/mcmc.hpp"
 
 #include <omp.h>
 
