@@ -302,9 +302,10 @@ int atomic_number_of_token(const std::string& sym) {
   return atomic_number(sym);
 }
 
-MoleculeSet read_xyz_molecules(const std::string& path, const MoleculeReadOptions& opt) {
+// `path` names the text in messages (a file, or "<archive>:<member>").
+MoleculeSet xyz_molecules_from_text(const std::string& text, const std::string& path, const MoleculeReadOptions& opt) {
   MoleculeCollector out("xyz", path, opt);
-  const auto frames = parse_xyz(read_file_bytes(path, "xyz"), path);
+  const auto frames = parse_xyz(text, path);
   for (long r = opt.first; r < long(frames.size()) && !out.past_range(r); ++r) {
     const XyzFrame& f = frames[std::size_t(r)];
     Molecule m;
@@ -330,6 +331,10 @@ MoleculeSet read_xyz_molecules(const std::string& path, const MoleculeReadOption
     out.add(std::move(m), where, f.line + 2);
   }
   return out.finish(long(frames.size()));
+}
+
+MoleculeSet read_xyz_molecules(const std::string& path, const MoleculeReadOptions& opt) {
+  return xyz_molecules_from_text(read_file_bytes(path, "xyz"), path, opt);
 }
 
 void write_xyz_molecules(const std::string& path, const std::vector<Molecule>& molecules) {
@@ -392,6 +397,13 @@ std::vector<long> node_count_histogram(const std::vector<Molecule>& molecules) {
   std::vector<long> count(std::size_t(largest) + 1, 0);
   for (const auto& m : molecules) ++count[std::size_t(m.atoms())];
   return count;
+}
+
+MoleculeSet parse_xyz_molecules(const std::string& text, const std::string& name, const MoleculeReadOptions& opt) {
+  if (opt.first < 0)
+    throw std::runtime_error("xyz file '" + name + "': the first record must be >= 0 (got " +
+                             std::to_string(opt.first) + ")");
+  return xyz_molecules_from_text(text, name, opt);
 }
 
 }  // namespace enf

@@ -46,6 +46,9 @@ struct MoleculeSet {
 // non-finite coordinates (never skipped) and 2-D or missing coordinates.
 
 MoleculeSet read_molecules(const std::string& path, const MoleculeReadOptions& opt = {});
+// The .xyz reader of read_molecules on text already in memory (e.g. one member
+// of an archive); name stands for the file in messages ("<archive>:<member>").
+MoleculeSet parse_xyz_molecules(const std::string& text, const std::string& name, const MoleculeReadOptions& opt = {});
 
 // Writes molecules by the extension of path: .xyz (multi-frame; the comment
 // line holds the name and " key=value" properties, read back by read_molecules

@@ -312,20 +312,23 @@ NpyArray read_npy(const std::string& path, bool allow_integers) {
     return parse_npy(read_file_bytes(path, "npy"), path, allow_integers);
 }
 
-void write_npy(const std::string& path, const std::vector<int64_t>& shape, const std::vector<double>& data,
-               bool float32) {
+namespace {
+
+// Checks that shape holds `size` elements; the header and padding of a C-order array of `descr`.
+std::string npy_preamble(const std::vector<int64_t>& shape, std::size_t size, const char* descr,
+                         const std::string& name) {
     std::size_t numel = 1;
     for (int64_t d : shape) {
-        if (d < 0) fail(path, "negative dimension in shape " + shape_text(shape));
+        if (d < 0) fail(name, "negative dimension in shape " + shape_text(shape));
         if (d != 0 && numel > std::numeric_limits<std::size_t>::max() / static_cast<std::size_t>(d))
-            fail(path, "shape " + shape_text(shape) + " is too large");
+            fail(name, "shape " + shape_text(shape) + " is too large");
         numel *= static_cast<std::size_t>(d);
     }
-    if (numel != data.size())
-        fail(path, "shape " + shape_text(shape) + " has " + std::to_string(numel) + " elements but data has " +
-                       std::to_string(data.size()));
+    if (numel != size)
+        fail(name, "shape " + shape_text(shape) + " has " + std::to_string(numel) + " elements but data has " +
+                       std::to_string(size));
 
-    std::string header = std::string("{'descr': '") + (float32 ? "<f4" : "<f8") +
+    std::string header = std::string("{'descr': '") + descr +
                          "', 'fortran_order': False, 'shape': " + shape_text(shape) + ", }";
     // numpy pads (spaces, then '\n') so the data starts on a 64-byte boundary; version 2.0 only
     // when the padded header does not fit the 16-bit length field of version 1.0.
@@ -338,15 +341,45 @@ void write_npy(const std::string& path, const std::vector<int64_t>& shape, const
     pre += static_cast<char>(v2 ? 2 : 1);
     pre += '\0';
     for (std::size_t k = 0; k < preamble - 8; ++k) pre += static_cast<char>((header.size() >> (8 * k)) & 0xff);
+    return pre + header;
+}
 
-    std::string body = pre + header;
+template <class T>
+std::string npy_with_data(const std::vector<int64_t>& shape, const std::vector<T>& data, const char* descr,
+                          const std::string& name) {
+    std::string out = npy_preamble(shape, data.size(), descr, name);
+    const std::size_t at = out.size();
+    out.resize(at + data.size() * sizeof(T));
+    if (!data.empty()) std::memcpy(out.data() + at, data.data(), data.size() * sizeof(T));
+    return out;
+}
+
+}  // namespace
+
+std::string npy_bytes(const std::vector<int64_t>& shape, const std::vector<double>& data, bool float32,
+                      const std::string& name) {
+    if (!float32) return npy_with_data(shape, data, "<f8", name);
+    std::string out = npy_preamble(shape, data.size(), "<f4", name);
     for (double v : data) {
         const auto f = static_cast<float>(v);
-        char buf[8];
-        std::memcpy(buf, float32 ? static_cast<const void*>(&f) : &v, float32 ? 4 : 8);
-        body.append(buf, float32 ? 4 : 8);
+        char buf[4];
+        std::memcpy(buf, &f, 4);
+        out.append(buf, 4);
     }
-    write_file_atomically(path, body, "npy");
+    return out;
+}
+
+std::string npy_bytes(const std::vector<int64_t>& shape, const std::vector<float>& data, const std::string& name) {
+    return npy_with_data(shape, data, "<f4", name);
+}
+
+std::string npy_bytes(const std::vector<int64_t>& shape, const std::vector<int64_t>& data, const std::string& name) {
+    return npy_with_data(shape, data, "<i8", name);
+}
+
+void write_npy(const std::string& path, const std::vector<int64_t>& shape, const std::vector<double>& data,
+               bool float32) {
+    write_file_atomically(path, npy_bytes(shape, data, float32, path), "npy");
 }
 
 }  // namespace enf

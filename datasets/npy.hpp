@@ -2,7 +2,7 @@
 // little-endian float32/float64 arrays the datasets use. Values are converted to double.
 // Integer and bool arrays (<i1 <i2 <i4 <i8, |u1 <u2 <u4 <u8, |b1; '|' or '<' for one-byte
 // types) are read only on request (allow_integers), converted exactly: a value beyond
-// ±2^53 is an error.
+// ±2^53 is an error. Written: float32, float64 and (npy_bytes) int64.
 #pragma once
 
 #include <cstdint>
@@ -28,5 +28,15 @@ NpyArray parse_npy(const std::string& bytes, const std::string& name_for_errors,
 // renames it over path.
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, const std::vector<double>& data,
                bool float32 = false);
+
+// The bytes of a .npy file (format 1.0, or 2.0 for a header past 64 KiB) in C order, as write_npy
+// writes them, for callers that bundle arrays (write_npz): "<f8" (or "<f4" when float32), "<f4"
+// from floats, "<i8" from integers. Errors (shape and data size disagree) name name_for_errors.
+std::string npy_bytes(const std::vector<int64_t>& shape, const std::vector<double>& data, bool float32,
+                      const std::string& name_for_errors);
+std::string npy_bytes(const std::vector<int64_t>& shape, const std::vector<float>& data,
+                      const std::string& name_for_errors);
+std::string npy_bytes(const std::vector<int64_t>& shape, const std::vector<int64_t>& data,
+                      const std::string& name_for_errors);
 
 }  // namespace enf

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 
@@ -21,6 +22,12 @@ std::uint32_t u32(const std::string& b, std::size_t at) {
 }
 std::uint16_t u16(const std::string& b, std::size_t at) {
   return std::uint16_t(std::uint8_t(b[at]) | std::uint8_t(b[at + 1]) << 8);
+}
+void put16(std::string& b, std::uint32_t v) {
+  for (int k = 0; k < 2; ++k) b += char((v >> (8 * k)) & 0xff);
+}
+void put32(std::string& b, std::uint32_t v) {
+  for (int k = 0; k < 4; ++k) b += char((v >> (8 * k)) & 0xff);
 }
 
 std::string inflate_raw(const std::string& path, const std::string& name, const char* data, std::size_t size,
@@ -92,6 +99,66 @@ NpyArray NpzFile::array(const std::string& name, bool allow_integers) const {
     fail(path_, "no member '" + name + "' (members: " + list + ")");
   }
   return parse_npy(it->second, path_ + ":" + name, allow_integers);
+}
+
+void write_npz(const std::string& path, const std::vector<std::pair<std::string, std::string>>& members) {
+  // Every member gets the same fixed time stamp (1980-01-01 00:00, the first DOS
+  // date), so the same arrays always give the same bytes.
+  constexpr std::uint32_t kDosTime = 0, kDosDate = (1 << 5) | 1;  // year 0 (1980) << 9, month 1 << 5, day 1
+  constexpr std::uint32_t kVersion = 20;  // 2.0, as numpy's zipfile writes
+  constexpr std::uint64_t kLimit = 0xffffffffu;
+  std::string out, directory;
+  for (const auto& [name, bytes] : members) {
+    const std::string file = name + ".npy";
+    if (file.size() > 0xffff) fail(path, "member name '" + name.substr(0, 40) + "...' is too long");
+    if (out.size() + 30 + file.size() + bytes.size() >= kLimit)
+      fail(path, "member '" + name + "' would need ZIP64 (archive over 4 GiB), which is not supported");
+    // zlib's crc32 takes uInt lengths: feed it in chunks.
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (std::size_t at = 0; at < bytes.size(); at += 1u << 30) {
+      const std::size_t n = std::min<std::size_t>(bytes.size() - at, 1u << 30);
+      crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + at), uInt(n));
+    }
+    const auto offset = std::uint32_t(out.size());
+    const auto common = [&](std::string& b) {  // version needed .. name length, shared by both headers
+      put16(b, kVersion);
+      put16(b, 0);  // flags
+      put16(b, 0);  // method: stored
+      put16(b, kDosTime);
+      put16(b, kDosDate);
+      put32(b, std::uint32_t(crc));
+      put32(b, std::uint32_t(bytes.size()));
+      put32(b, std::uint32_t(bytes.size()));
+      put16(b, std::uint32_t(file.size()));
+      put16(b, 0);  // extra field length
+    };
+    put32(out, 0x04034b50);
+    common(out);
+    out += file;
+    out += bytes;
+    put32(directory, 0x02014b50);
+    put16(directory, kVersion);  // made by (MS-DOS attributes)
+    common(directory);
+    put16(directory, 0);  // comment length
+    put16(directory, 0);  // disk number
+    put16(directory, 0);  // internal attributes
+    put32(directory, 0);  // external attributes
+    put32(directory, offset);
+    directory += file;
+  }
+  if (members.size() >= 0xffff || out.size() + directory.size() >= kLimit)
+    fail(path, "too many or too large members for a ZIP without ZIP64");
+  const auto directory_at = std::uint32_t(out.size());
+  out += directory;
+  put32(out, 0x06054b50);
+  put16(out, 0);  // this disk
+  put16(out, 0);  // disk with the directory
+  put16(out, std::uint32_t(members.size()));
+  put16(out, std::uint32_t(members.size()));
+  put32(out, std::uint32_t(directory.size()));
+  put32(out, directory_at);
+  put16(out, 0);  // comment length
+  write_file_atomically(path, out, "npz");
 }
 
 }  // namespace enf

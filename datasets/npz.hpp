@@ -1,10 +1,12 @@
 // NumPy .npz archives: a ZIP of .npy members, stored or deflate-compressed
 // (np.savez / np.savez_compressed), read with zlib. Members are decoded on
 // request, so an archive may hold arrays of types read_npy refuses.
+// write_npz writes the stored (np.savez) kind.
 #pragma once
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "datasets/npy.hpp"
@@ -28,5 +30,10 @@ class NpzFile {
   std::vector<std::string> names_;
   std::map<std::string, std::string> members_;  // name → raw .npy bytes
 };
+
+// Writes an uncompressed .npz (as np.savez): each member is (name without
+// ".npy", the bytes of a .npy file, e.g. from npy_bytes), in the order given.
+// No ZIP64, so the archive must stay below 4 GiB. Atomic, as write_file_atomically.
+void write_npz(const std::string& path, const std::vector<std::pair<std::string, std::string>>& members);
 
 }  // namespace enf
