@@ -42,14 +42,14 @@ check "  stdout says where each part is" grep -q "^dw4:test	$ENF_DATA/efm_splits
 check "  data list says fetched" bash -c "'$enf' data list | grep -q 'test_split_DW4.npy  \[fetched'"
 check "  a second fetch finds them verified" bash -c "'$enf' data fetch dw4 --from '$tmp/mirror' 2>&1 | grep -q 'nothing to download'"
 
-# A corrupted file: the LJ13 training split of a mirror is not the one the
-# source repository lists (git blob id): an error, nothing kept.
-head -c 5000 $splits/val_split_LJ13-1000.npy > "$tmp/mirror/train_split_LJ13-1000.npy"
+# A corrupted file: the mirror's LJ13 training split has the right size but
+# not the content the source repository lists (git blob id): an error, nothing kept.
+head -c 15600128 /dev/zero > "$tmp/mirror/train_split_LJ13-1000.npy"
 out=$("$enf" data fetch lj13 --from "$tmp/mirror" --quiet 2>&1); code=$?
 check "corrupted download: exit 1 naming both checksums" bash -c \
   "[ $code -eq 1 ] && grep -q 'df022a6e23730f22a35f5f98b0c6af25f57ef1b5' <<< \"\$0\" && [ \$(grep -c . <<< \"\$0\") -eq 2 ]" "$out"
 check "  nothing kept under the final name or as .part" bash -c "! ls '$ENF_DATA/efm_splits/' | grep -q LJ13"
-check "  the part is still not available by name" bash -c "'$enf' score --model x --input lj13:train 2>&1 | grep -q 'enf data fetch lj13'"
+check "  the part is still not available by name" bash -c "'$enf' field --system lj13 --data lj13:train 2>&1 | grep -q 'enf data fetch lj13'"
 
 # Over HTTP on 127.0.0.1, with the first transfer cut after 100 kB: the
 # download resumes (a Range request) and ends verified.
@@ -74,7 +74,6 @@ check "unreachable source: exit 1, one line naming the URL" bash -c \
 mkdir -p "$tmp/qm9mirror/x"
 cp datasets/data/qm9/original_xyz/*.xyz "$tmp/qm9mirror/x/"
 tar -C "$tmp/qm9mirror/x" -cf "$tmp/qm9mirror/dsgdb9nsd.xyz.tar.bz2" .
-printf 'Header\n    2  C  1\n\n' > "$tmp/qm9mirror/uncharacterized.txt"
 out=$("$enf" data fetch qm9 --from "$tmp/qm9mirror" --quiet 2>&1); code=$?
 check "qm9 from a mirror with a small archive: refused" bash -c "[ $code -eq 1 ] && grep -q '133885' <<< \"\$0\"" "$out"
 check "  no processed splits and no raw files kept" bash -c "[ ! -e '$ENF_DATA/qm9/edm_cormorant_npz/train.npz' ] && ! ls '$ENF_DATA/qm9/raw' 2>/dev/null | grep -q ."

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <random>
 #include <set>
 #include <sstream>
@@ -181,6 +182,29 @@ TEST_CASE("the permutation reproduces the shipped EDM test split", "[qm9_raw]") 
   // The check has power: another seed fails it at once.
   const auto other = excluded_before(1);
   CHECK_FALSE(std::is_sorted(other.begin(), other.end()));
+}
+
+// With the real excluded list (shipped: datasets/data/qm9/raw/uncharacterized.txt)
+// the splits are exact: the test split is the shipped one, id for id.
+TEST_CASE("cormorant's splits from the real excluded list give the shipped test split exactly", "[qm9_raw]") {
+  const std::vector<int64_t> excluded = read_qm9_excluded("datasets/data/qm9/raw/uncharacterized.txt");
+  REQUIRE(excluded.size() == 3054);
+  std::vector<int64_t> ids(133885);
+  std::iota(ids.begin(), ids.end(), 1);
+  Qm9RawOptions quiet;
+  quiet.log = nullptr;
+  const Qm9Splits s = qm9_splits(ids, excluded, quiet);
+  CHECK(s.train.size() == 100000);
+  CHECK(s.valid.size() == 17748);
+  const std::vector<int64_t> shipped = as_ids(NpzFile(kShippedTest).array("index", true));
+  REQUIRE(s.test.size() == shipped.size());
+  CHECK(s.test == shipped);
+  // No excluded molecule lands in a split, and the splits are disjoint and complete.
+  std::set<int64_t> all(s.train.begin(), s.train.end());
+  all.insert(s.valid.begin(), s.valid.end());
+  all.insert(s.test.begin(), s.test.end());
+  CHECK(all.size() == 133885 - 3054);
+  for (int64_t x : excluded) CHECK(all.count(x) == 0);
 }
 
 TEST_CASE("write_npz writes a stored .npz that NpzFile reads back", "[qm9_raw][npz]") {

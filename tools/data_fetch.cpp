@@ -73,11 +73,14 @@ Checksum checksum_of(const DataFile& f) {
 }
 
 // Processes the QM9 archive into the EDM splits and checks the test split
-// against the one enf ships; a failure removes the output and the raw files
-// (they are what failed), so the next fetch starts clean.
+// against the one enf ships; a failure removes the output and the archive
+// (it is what failed), so the next fetch starts clean.
 void process_qm9(const std::string& root, bool force) {
   const std::string raw = root + "/qm9/raw", out = root + "/qm9/edm_cormorant_npz";
-  const std::string archive = raw + "/dsgdb9nsd.xyz.tar.bz2", excluded = raw + "/uncharacterized.txt";
+  const std::string archive = raw + "/dsgdb9nsd.xyz.tar.bz2";
+  // The excluded list ships with enf (or was fetched, verified by its SHA-256).
+  const std::string excluded = find_data_file("qm9/raw/uncharacterized.txt");
+  if (excluded.empty()) throw std::runtime_error("qm9/raw/uncharacterized.txt is missing from the shipped data");
   std::error_code ec;
   if (!force && fs::exists(out + "/train.npz", ec) && fs::exists(out + "/valid.npz", ec) &&
       fs::exists(out + "/test.npz", ec)) {
@@ -97,12 +100,10 @@ void process_qm9(const std::string& root, bool force) {
   } catch (...) {
     fs::remove_all(out, ec);
     fs::remove(archive, ec);
-    fs::remove(excluded, ec);
     throw;
   }
   // What was downloaded, for anyone who wants to pin it (no checksum is published).
-  std::string sums;
-  for (const std::string& f : {archive, excluded}) sums += sha256_file(f) + "  " + basename_of(f) + "\n";
+  const std::string sums = sha256_file(archive) + "  " + basename_of(archive) + "\n";
   std::ofstream(raw + "/SHA256SUMS") << sums;
   std::fprintf(stderr, "enf data fetch: SHA-256 of the QM9 downloads (in %s/SHA256SUMS):\n%s", raw.c_str(), sums.c_str());
 }
