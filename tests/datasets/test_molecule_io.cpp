@@ -485,7 +485,7 @@ TEST_CASE("empty, missing and broken files give clear errors", "[molecule_io][er
   }
   SECTION("malformed XYZ") {
     const std::string path = tmp.write("bad.xyz", "2\nc\nC 0 0 0\nH 1 x 0\n");
-    // (tests/cli_test.sh matches "bad.xyz', line 4: expected 'symbol x y z'")
+    // (tests/cli/cli_test.sh matches "bad.xyz', line 4: expected 'symbol x y z'")
     CHECK_THROWS_WITH(read_molecules(path),
                       Contains("bad.xyz', line 4: expected 'symbol x y z'") && Contains("frame 1, atom 2"));
   }
