@@ -30,16 +30,38 @@ void put32(std::string& b, std::uint32_t v) {
   for (int k = 0; k < 4; ++k) b += char((v >> (8 * k)) & 0xff);
 }
 
+// Deflate cannot expand data by more than about 1032:1, so a directory entry
+// claiming more than this many bytes per compressed byte is corrupt (or
+// hostile): refused before anything is allocated.
+constexpr std::uint64_t kMaxDeflateRatio = 1040;
+
+// Inflates into a buffer that grows with what is really produced (at most
+// `expected`), never trusting the header's size for the allocation.
 std::string inflate_raw(const std::string& path, const std::string& name, const char* data, std::size_t size,
                         std::size_t expected) {
-  std::string out(expected, '\0');
+  std::string out;
+  out.resize(std::min<std::size_t>(expected, std::max<std::size_t>(size * 4, 1 << 16)));
   z_stream zs{};
   if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) fail(path, "zlib initialisation failed");
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
   zs.avail_in = uInt(size);
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = uInt(expected);
-  const int rc = inflate(&zs, Z_FINISH);
+  int rc = Z_OK;
+  char extra = 0;
+  while (rc == Z_OK) {
+    if (zs.total_out == out.size()) {
+      if (out.size() >= expected) {
+        // Full: the stream must end here; a byte more is past the declared size.
+        zs.next_out = reinterpret_cast<Bytef*>(&extra);
+        zs.avail_out = 1;
+        rc = inflate(&zs, Z_NO_FLUSH);
+        break;
+      }
+      out.resize(std::min<std::size_t>(expected, out.size() * 2));
+    }
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
+    zs.avail_out = uInt(std::min<std::size_t>(out.size() - zs.total_out, 1u << 30));
+    rc = inflate(&zs, Z_NO_FLUSH);
+  }
   const std::size_t produced = zs.total_out;
   inflateEnd(&zs);
   if (rc != Z_STREAM_END || produced != expected)
@@ -48,10 +70,20 @@ std::string inflate_raw(const std::string& path, const std::string& name, const 
   return out;
 }
 
+std::uint32_t crc32_of(const std::string& bytes) {
+  // zlib's crc32 takes uInt lengths: feed it in chunks.
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (std::size_t at = 0; at < bytes.size(); at += 1u << 30) {
+    const std::size_t n = std::min<std::size_t>(bytes.size() - at, 1u << 30);
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + at), uInt(n));
+  }
+  return std::uint32_t(crc);
+}
+
 }  // namespace
 
-NpzFile::NpzFile(const std::string& path) : path_(path) {
-  const std::string b = read_file_bytes(path, "npz");
+NpzFile::NpzFile(const std::string& path) : path_(path), bytes_(read_file_bytes(path, "npz")) {
+  const std::string& b = bytes_;
   // End of central directory: signature 0x06054b50 within the last 64 KiB + 22 bytes.
   if (b.size() < 22) fail(path, "too short to be a ZIP archive");
   std::size_t eocd = std::string::npos;
@@ -66,8 +98,8 @@ NpzFile::NpzFile(const std::string& path) : path_(path) {
   if (u32(b, eocd + 16) == 0xffffffffu || entries == 0xffff) fail(path, "ZIP64 archives are not supported");
   for (std::size_t e = 0; e < entries; ++e) {
     if (at + 46 > b.size() || u32(b, at) != 0x02014b50) fail(path, "corrupt central directory");
-    const std::uint16_t method = u16(b, at + 10);
-    const std::uint32_t csize = u32(b, at + 20), usize = u32(b, at + 24);
+    const std::uint16_t flags = u16(b, at + 8), method = u16(b, at + 10);
+    const std::uint32_t crc = u32(b, at + 16), csize = u32(b, at + 20), usize = u32(b, at + 24);
     const std::uint16_t nlen = u16(b, at + 28), xlen = u16(b, at + 30), clen = u16(b, at + 32);
     const std::uint32_t local = u32(b, at + 42);
     if (at + 46 + nlen > b.size()) fail(path, "corrupt central directory");
@@ -78,17 +110,30 @@ NpzFile::NpzFile(const std::string& path) : path_(path) {
     if (local + 30 > b.size() || u32(b, local) != 0x04034b50) fail(path, "member '" + name + "': corrupt local header");
     const std::size_t data = local + 30 + u16(b, local + 26) + u16(b, local + 28);
     if (data + csize > b.size()) fail(path, "member '" + name + "': data runs past the end of the file");
-    std::string bytes;
-    if (method == 0)
-      bytes = b.substr(data, csize);
-    else if (method == 8)
-      bytes = inflate_raw(path, name, b.data() + data, csize, usize);
-    else
+    // Every claim is checked against the others and the file before any
+    // member is decoded (or memory reserved for it).
+    if (flags & 1) fail(path, "member '" + name + "' is encrypted, which is not supported");
+    if (method == 0 && csize != usize)
+      fail(path, "member '" + name + "': stored with " + std::to_string(csize) + " bytes but declares " +
+                     std::to_string(usize));
+    if (method == 8 && std::uint64_t(usize) > kMaxDeflateRatio * std::max<std::uint64_t>(csize, 1))
+      fail(path, "member '" + name + "': declares " + std::to_string(usize) + " bytes from " + std::to_string(csize) +
+                     " compressed, more than deflate can produce (corrupt directory)");
+    if (method != 0 && method != 8)
       fail(path, "member '" + name + "': compression method " + std::to_string(method) + " is not supported");
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
+    if (members_.count(name)) fail(path, "member '" + name + "' appears twice");
     names_.push_back(name);
-    members_[name] = std::move(bytes);
+    members_[name] = Member{data, csize, usize, crc, method};
   }
+}
+
+std::string NpzFile::member_bytes(const std::string& name, const Member& m) const {
+  std::string bytes = m.method == 0 ? bytes_.substr(m.offset, m.stored_size)
+                                    : inflate_raw(path_, name, bytes_.data() + m.offset, m.stored_size, m.size);
+  if (crc32_of(bytes) != m.crc32)
+    fail(path_, "member '" + name + "': CRC-32 mismatch (the archive is corrupt)");
+  return bytes;
 }
 
 NpyArray NpzFile::array(const std::string& name, bool allow_integers) const {
@@ -98,7 +143,7 @@ NpyArray NpzFile::array(const std::string& name, bool allow_integers) const {
     for (const auto& n : names_) list += (list.empty() ? "" : ", ") + n;
     fail(path_, "no member '" + name + "' (members: " + list + ")");
   }
-  return parse_npy(it->second, path_ + ":" + name, allow_integers);
+  return parse_npy(member_bytes(name, it->second), path_ + ":" + name, allow_integers);
 }
 
 void write_npz(const std::string& path, const std::vector<std::pair<std::string, std::string>>& members) {
@@ -113,12 +158,7 @@ void write_npz(const std::string& path, const std::vector<std::pair<std::string,
     if (file.size() > 0xffff) fail(path, "member name '" + name.substr(0, 40) + "...' is too long");
     if (out.size() + 30 + file.size() + bytes.size() >= kLimit)
       fail(path, "member '" + name + "' would need ZIP64 (archive over 4 GiB), which is not supported");
-    // zlib's crc32 takes uInt lengths: feed it in chunks.
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (std::size_t at = 0; at < bytes.size(); at += 1u << 30) {
-      const std::size_t n = std::min<std::size_t>(bytes.size() - at, 1u << 30);
-      crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + at), uInt(n));
-    }
+    const std::uint32_t crc = crc32_of(bytes);
     const auto offset = std::uint32_t(out.size());
     const auto common = [&](std::string& b) {  // version needed .. name length, shared by both headers
       put16(b, kVersion);
