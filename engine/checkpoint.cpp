@@ -167,6 +167,28 @@ void check_system(const Checkpoint& c) {
 }
 }  // namespace
 
+namespace {
+// A weight tensor into the model's slot: floating point, and exactly the shape
+// the model has (an element count that happens to agree is not enough).
+void copy_weight(Parameters<double>& params, const TensorInfo& info, const SafeTensor& t, const std::string& where,
+                 const std::string& expects) {
+  const auto shape_text = [](const auto& shape) {
+    std::string s = "[";
+    for (std::size_t k = 0; k < shape.size(); ++k) s += (k ? ", " : "") + std::to_string(shape[k]);
+    return s + "]";
+  };
+  if (t.dtype != "F32" && t.dtype != "F64" && t.dtype != "F16")
+    throw std::runtime_error(where + ": tensor '" + info.name + "' is " + t.dtype + "; weights are floating point");
+  const bool same = t.shape.size() == info.shape.size() &&
+                    std::equal(t.shape.begin(), t.shape.end(), info.shape.begin(),
+                               [](std::int64_t a, int b) { return a == std::int64_t(b); });
+  if (!same)
+    throw std::runtime_error(where + ": tensor '" + info.name + "' has shape " + shape_text(t.shape) + ", " + expects +
+                             " implies " + shape_text(info.shape));
+  std::copy(t.data.begin(), t.data.end(), params.values.begin() + info.offset);
+}
+}  // namespace
+
 Checkpoint load_checkpoint(const std::string& dir) {
   const fs::path p(dir);
   if (!fs::exists(p)) throw std::runtime_error("checkpoint '" + dir + "': no such directory");
@@ -208,11 +230,7 @@ Checkpoint load_checkpoint(const std::string& dir) {
   for (const auto& info : c.params.layout.tensors()) {
     auto it = w.tensors.find(info.name);
     if (it == w.tensors.end()) throw std::runtime_error("checkpoint file '" + wpath + "': no tensor '" + info.name + "'");
-    if (it->second.data.size() != info.size)
-      throw std::runtime_error("checkpoint file '" + wpath + "': tensor '" + info.name + "' has " +
-                               std::to_string(it->second.data.size()) + " values, the model expects " +
-                               std::to_string(info.size));
-    std::copy(it->second.data.begin(), it->second.data.end(), c.params.values.begin() + info.offset);
+    copy_weight(c.params, info, it->second, "checkpoint file '" + wpath + "'", "the model");
   }
   if (fs::exists(p / "state.safetensors")) {
     const SafeTensorFile st = read_safetensors((p / "state.safetensors").string());
@@ -235,11 +253,7 @@ void copy_reference_tensors(Parameters<double>& params, const std::string& path,
     if (it == w.tensors.end())
       throw std::runtime_error("reference weights '" + path + "': no tensor '" + name +
                                "' (does args.json match the weights?)");
-    if (it->second.data.size() != info.size)
-      throw std::runtime_error("reference weights '" + path + "': tensor '" + name + "' has " +
-                               std::to_string(it->second.data.size()) + " values, args.json implies " +
-                               std::to_string(info.size));
-    std::copy(it->second.data.begin(), it->second.data.end(), params.values.begin() + info.offset);
+    copy_weight(params, info, it->second, "reference weights '" + path + "'", "args.json");
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include "datasets/file_io.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -160,19 +161,35 @@ SafeTensorFile read_safetensors(const std::string& path) {
         fail(path, "header length " + std::to_string(header_len) + " exceeds file size " +
                        std::to_string(bytes.size()));
 
+    // A key given twice would silently keep one of the two tensors: refused,
+    // at every depth, while parsing.
+    std::vector<std::vector<std::string>> keys_at_depth;
+    std::string duplicate;
+    const auto no_duplicate_keys = [&](int depth, nlohmann::json::parse_event_t event, ojson& parsed) {
+        using E = nlohmann::json::parse_event_t;
+        if (event == E::object_start) keys_at_depth.resize(std::size_t(depth) + 2), keys_at_depth[depth + 1].clear();
+        if (event == E::key && duplicate.empty()) {
+            auto& seen = keys_at_depth[std::size_t(depth)];
+            const std::string k = parsed.get<std::string>();
+            if (std::find(seen.begin(), seen.end(), k) != seen.end()) duplicate = k;
+            seen.push_back(k);
+        }
+        return true;
+    };
     ojson header;
     try {
-        header = ojson::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_len));
+        header = ojson::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_len),
+                              no_duplicate_keys);
     } catch (const nlohmann::json::exception& e) {
         fail(path, std::string("bad JSON header: ") + e.what());
     }
+    if (!duplicate.empty()) fail(path, "the JSON header names '" + duplicate + "' twice");
     if (!header.is_object()) fail(path, "JSON header is not an object");
 
     const char* data = bytes.data() + 8 + header_len;
     const uint64_t data_size = bytes.size() - 8 - header_len;
-    // Offsets may overlap or leave holes; the reference implementation rejects that, but it does
-    // not affect correctness of what we read, so we accept it.
     SafeTensorFile file;
+    std::vector<std::pair<uint64_t, std::string>> begins;  // to check that tensors do not overlap
     for (const auto& [name, entry] : header.items()) {
         if (name == "__metadata__") {
             if (!entry.is_object()) fail(path, "__metadata__ is not an object");
@@ -184,6 +201,16 @@ SafeTensorFile read_safetensors(const std::string& path) {
         }
         file.tensors.emplace(name, parse_tensor(entry, path, name, data, data_size));
         file.order.push_back(name);
+        begins.emplace_back(entry["data_offsets"][0].get<uint64_t>(), name);
+    }
+    // Tensors that share bytes would load one set of numbers twice: refused, as
+    // the reference implementation does (holes between tensors are allowed).
+    std::sort(begins.begin(), begins.end());
+    for (std::size_t k = 1; k < begins.size(); ++k) {
+        const std::string& prev = begins[k - 1].second;
+        const uint64_t prev_end = header[prev]["data_offsets"][1].get<uint64_t>();
+        if (begins[k].first < prev_end)
+            fail(path, "tensors '" + prev + "' and '" + begins[k].second + "' overlap in the data region");
     }
     return file;
 }

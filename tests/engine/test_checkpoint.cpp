@@ -1,11 +1,13 @@
 // Checkpoints (round trip, version and format checks, atomic replacement) and
 // the import of models trained with the reference implementation.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "engine/checkpoint.hpp"
 #include "engine/flow.hpp"
+#include "engine/safetensors.hpp"
 #include "support/fixtures.hpp"
 #include "support/random_model.hpp"
 
@@ -110,6 +112,40 @@ TEST_CASE("unknown checkpoint versions and formats are rejected with a clear mes
   CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("model.json") && Catch::Contains("'hidden'"));
   edit("field", nullptr);
   CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("model.json") && Catch::Contains("'field'"));
+}
+
+// Issue 17: a weight tensor with the right element count but another shape,
+// or an integer dtype, loaded and changed the model silently.
+TEST_CASE("weights must have the model's exact shape and a floating-point type", "[checkpoint]") {
+  Checkpoint c;
+  c.system = "dw4";
+  c.field = particle_field(2);
+  c.params = random_params(c.field, 82);
+  const fs::path dir = scratch("weights");
+  save_checkpoint(dir.string(), c);
+  const std::string wpath = (dir / "weights.safetensors").string();
+  const SafeTensorFile w = read_safetensors(wpath);
+  const std::string name = "egnn.gcl_0.edge_mlp.2.weight";  // [H, H]
+  REQUIRE(w.tensors.at(name).shape.size() == 2);
+  auto rewrite = [&](auto change) {
+    std::vector<std::pair<std::string, SafeTensor>> tensors;
+    for (const auto& n : w.order) {
+      SafeTensor t = w.tensors.at(n);
+      if (n == name) change(t);
+      tensors.emplace_back(n, t);
+    }
+    write_safetensors(wpath, tensors, w.metadata);
+  };
+  rewrite([](SafeTensor& t) { t.shape = {t.shape[1] * t.shape[0]}; });  // same count, flattened
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()),
+                    Catch::Contains("weights.safetensors") && Catch::Contains(name) && Catch::Contains("shape"));
+  rewrite([](SafeTensor& t) {
+    t.dtype = "I64";
+    for (double& v : t.data) v = std::round(v);
+  });
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains(name) && Catch::Contains("I64"));
+  rewrite([](SafeTensor&) {});
+  CHECK_NOTHROW(load_checkpoint(dir.string()));
 }
 
 TEST_CASE("importing a reference model keeps its weights and configuration", "[checkpoint][import]") {

@@ -243,6 +243,24 @@ TEST_CASE("safetensors: malformed files give errors naming the file and tensor",
             write_and_read(raw_file(R"({"w":{"dtype":"Q8","shape":[8],"data_offsets":[0,8]}})", eight)),
             Contains(fname) && Contains("'w'") && Contains("Q8"));
     }
+    // Issue 17: both were accepted and loaded numbers other than the writer meant.
+    SECTION("tensors sharing bytes") {
+        REQUIRE_THROWS_WITH(write_and_read(raw_file(
+                                R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                eight)),
+                            Contains(fname) && Contains("'a'") && Contains("'b'") && Contains("overlap"));
+    }
+    SECTION("a tensor named twice") {
+        REQUIRE_THROWS_WITH(write_and_read(raw_file(
+                                R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                eight)),
+                            Contains(fname) && Contains("'w' twice"));
+    }
+    SECTION("a key named twice inside an entry") {
+        REQUIRE_THROWS_WITH(write_and_read(raw_file(
+                                R"({"w":{"dtype":"F32","shape":[2],"shape":[1],"data_offsets":[0,8]}})", eight)),
+                            Contains(fname) && Contains("'shape' twice"));
+    }
     SECTION("truncated real file") {
         const std::string real = slurp(kDw4);
         REQUIRE(real.size() == 94872);
