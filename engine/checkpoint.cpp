@@ -6,6 +6,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "datasets/checksum.hpp"
 #include "datasets/file_io.hpp"
 #include "datasets/particles.hpp"
 #include "engine/safetensors.hpp"
@@ -119,7 +120,6 @@ void save_checkpoint(const std::string& dir, const Checkpoint& c) {
                        {"training", c.training},
                        {"data", c.data},
                        {"extra", c.extra}};
-  write_file_atomically((tmp / "model.json").string(), model.dump(2) + "\n", "checkpoint");
   std::vector<std::pair<std::string, SafeTensor>> tensors;
   for (const auto& info : c.params.layout.tensors()) {
     SafeTensor t;
@@ -135,6 +135,11 @@ void save_checkpoint(const std::string& dir, const Checkpoint& c) {
       st.emplace_back(name, SafeTensor{"F64", {std::int64_t(values.size())}, values});
     write_safetensors((tmp / "state.safetensors").string(), st, {{"format", kCheckpointFormat}});
   }
+  // model.json, written last, carries the SHA-256 of every other file: a
+  // corrupted or altered checkpoint is an error on load, never a changed model.
+  for (const char* f : {"weights.safetensors", "state.safetensors"})
+    if (fs::exists(tmp / f)) model["files"][f] = {{"sha256", sha256_file((tmp / f).string())}};
+  write_file_atomically((tmp / "model.json").string(), model.dump(2) + "\n", "checkpoint");
   // Replace the old checkpoint only once the new one is complete.
   if (fs::exists(target)) {
     const fs::path old = target.string() + ".old-" + std::to_string(::getpid());
@@ -189,6 +194,26 @@ void copy_weight(Parameters<double>& params, const TensorInfo& info, const SafeT
 }
 }  // namespace
 
+namespace {
+// The files model.json lists must have the SHA-256 it records (checkpoints
+// written before enf recorded them list none and are read as they are).
+void verify_checkpoint_files(const fs::path& dir, const nlohmann::json& model, const std::string& mj) {
+  if (!model.contains("files")) return;
+  if (!model["files"].is_object()) throw std::runtime_error("checkpoint file '" + mj + "': 'files' is not an object");
+  for (const auto& [name, entry] : model["files"].items()) {
+    const fs::path f = dir / name;
+    if (name.find('/') != std::string::npos || !entry.is_object() || !entry.contains("sha256") ||
+        !entry["sha256"].is_string())
+      throw std::runtime_error("checkpoint file '" + mj + "': bad 'files' entry '" + name + "'");
+    if (!fs::exists(f))
+      throw std::runtime_error("checkpoint file '" + f.string() + "': missing (model.json lists it)");
+    if (sha256_file(f.string()) != entry["sha256"].get<std::string>())
+      throw std::runtime_error("checkpoint file '" + f.string() +
+                               "': its SHA-256 does not match model.json (the file is corrupt or was changed)");
+  }
+}
+}  // namespace
+
 Checkpoint load_checkpoint(const std::string& dir) {
   const fs::path p(dir);
   if (!fs::exists(p)) throw std::runtime_error("checkpoint '" + dir + "': no such directory");
@@ -209,6 +234,7 @@ Checkpoint load_checkpoint(const std::string& dir) {
     throw std::runtime_error("checkpoint file '" + mj + "': version " + std::to_string(version) +
                              " is not supported by this enf (it reads version " +
                              std::to_string(kCheckpointVersion) + ")");
+  verify_checkpoint_files(p, model, mj);
   Checkpoint c;
   try {
     if (!model.contains("field") || !model["field"].is_object())

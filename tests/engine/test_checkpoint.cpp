@@ -126,6 +126,15 @@ TEST_CASE("weights must have the model's exact shape and a floating-point type",
   const std::string wpath = (dir / "weights.safetensors").string();
   const SafeTensorFile w = read_safetensors(wpath);
   const std::string name = "egnn.gcl_0.edge_mlp.2.weight";  // [H, H]
+  // Without the SHA-256 record (as checkpoints from before it), so that the
+  // rewritten files reach the shape and dtype checks.
+  const auto strip_checksums = [&] {
+    std::ifstream in(dir / "model.json");
+    nlohmann::json j = nlohmann::json::parse(in);
+    j.erase("files");
+    std::ofstream(dir / "model.json") << j.dump();
+  };
+  strip_checksums();
   REQUIRE(w.tensors.at(name).shape.size() == 2);
   auto rewrite = [&](auto change) {
     std::vector<std::pair<std::string, SafeTensor>> tensors;
@@ -146,6 +155,33 @@ TEST_CASE("weights must have the model's exact shape and a floating-point type",
   CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains(name) && Catch::Contains("I64"));
   rewrite([](SafeTensor&) {});
   CHECK_NOTHROW(load_checkpoint(dir.string()));
+}
+
+// Issue 17: bit-flipped weights loaded and scored differently with exit 0.
+TEST_CASE("a corrupted checkpoint file is an error naming it", "[checkpoint]") {
+  Checkpoint c;
+  c.system = "dw4";
+  c.field = particle_field(2);
+  c.params = random_params(c.field, 83);
+  c.state = {{"adam.step", {3.0}}};
+  const fs::path dir = scratch("integrity");
+  save_checkpoint(dir.string(), c);
+  for (const char* file : {"weights.safetensors", "state.safetensors"}) {
+    const fs::path f = dir / file;
+    std::string bytes;
+    {
+      std::ifstream in(f, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const std::string original = bytes;
+    bytes[bytes.size() - 3] ^= 0x01;  // one bit of the last number
+    std::ofstream(f, std::ios::binary) << bytes;
+    CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains(file) && Catch::Contains("SHA-256"));
+    std::ofstream(f, std::ios::binary) << original;
+    CHECK_NOTHROW(load_checkpoint(dir.string()));
+  }
+  fs::remove(dir / "state.safetensors");
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("state.safetensors") && Catch::Contains("missing"));
 }
 
 TEST_CASE("importing a reference model keeps its weights and configuration", "[checkpoint][import]") {
