@@ -11,8 +11,12 @@ std::string EgnnConfig::validate() const {
   if (dim < 1 || dim > 3) return "dim must be 1, 2 or 3 (got " + std::to_string(dim) + ")";
   if (in_node_nf < 1) return "in_node_nf must be at least 1";
   if (out_node_nf < 1) return "out_node_nf must be at least 1";
-  if (hidden < 1) return "hidden width must be at least 1";
-  if (layers < 1) return "number of layers must be at least 1";
+  // Upper bounds: sizes come from files (model.json, args.json), and a
+  // corrupted one must be an error, not gigabytes allocated. 4096 wide and 64
+  // deep are far beyond any E-NF model (the QM9 one is 64 wide, 6 deep).
+  if (hidden < 1 || hidden > 4096) return "hidden width must be 1 to 4096 (got " + std::to_string(hidden) + ")";
+  if (layers < 1 || layers > 64) return "number of layers must be 1 to 64 (got " + std::to_string(layers) + ")";
+  if (in_node_nf > 4096 || out_node_nf > 4096) return "node features must be at most 4096";
   if (!(coords_range > 0)) return "coords_range must be positive";
   return {};
 }

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
+#include <type_traits>
 #include <fstream>
 #include <stdexcept>
 
@@ -29,8 +31,14 @@ nlohmann::json to_json(const FieldConfig& f) {
 
 FieldConfig field_config_from_json(const nlohmann::json& j) {
   FieldConfig f;
+  // Integers must be JSON integers: nlohmann would truncate 32.5 to 32.
   auto get = [&](const char* key, auto& out) {
     if (!j.contains(key)) return;
+    using T = std::decay_t<decltype(out)>;
+    if constexpr (std::is_same_v<T, int>)
+      if (!j.at(key).is_number_integer())
+        throw std::runtime_error(std::string("model field config: '") + key + "' must be an integer, got " +
+                                 j.at(key).dump());
     try {
       j.at(key).get_to(out);
     } catch (const nlohmann::json::exception&) {
@@ -285,19 +293,40 @@ void copy_reference_tensors(Parameters<double>& params, const std::string& path,
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
+// A reference argument of an exact JSON type. main_*.py pickle every argparse
+// value, so the ones that fix the model's shape are required; the others
+// default to the reference's argparse defaults (named at each call).
+template <class T>
+T reference_arg(const nlohmann::json& args, const char* key, const std::string& apath, std::optional<T> fallback) {
+  if (!args.contains(key)) {
+    if (fallback) return *fallback;
+    throw std::runtime_error("reference arguments file '" + apath + "': '" + key + "' is missing");
+  }
+  const nlohmann::json& v = args.at(key);
+  bool ok = false;
+  if constexpr (std::is_same_v<T, int>) ok = v.is_number_integer();
+  else if constexpr (std::is_same_v<T, bool>) ok = v.is_boolean();
+  else if constexpr (std::is_same_v<T, double>) ok = v.is_number();
+  else ok = v.is_string();
+  if (!ok) throw std::runtime_error("reference arguments file '" + apath + "': '" + key + "' has the wrong type (" + v.dump() + ")");
+  return v.get<T>();
+}
 // main_qm9.py's flow: [ActNorm (transformations.0), FFJORD (transformations.1)]
 // or the FFJORD alone, and the dequantizer's network in its own file.
 Checkpoint import_qm9(const fs::path& p, const nlohmann::json& args) {
   Checkpoint c;
   c.system = "qm9";
-  c.field = qm9_field_config(args.value("nf", 64), args.value("n_layers", 6));
-  c.field.attention = args.value("attention", true);
-  c.field.tanh = args.value("tanh", true);
-  c.field.condition_time = args.value("condition_time", true);
+  const std::string apath = (p / "args.json").string();
+  c.field = qm9_field_config(reference_arg<int>(args, "nf", apath, std::nullopt),
+                             reference_arg<int>(args, "n_layers", apath, std::nullopt));
+  c.field.attention = reference_arg<bool>(args, "attention", apath, true);
+  c.field.tanh = reference_arg<bool>(args, "tanh", apath, true);
+  c.field.condition_time = reference_arg<bool>(args, "condition_time", apath, true);
   if (auto err = c.field.validate(); !err.empty()) throw std::runtime_error("reference arguments: " + err);
   MoleculeModelConfig m;
-  m.dequantization = parse_dequantization(args.value("dequantization", "argmax_variational"));
-  m.actnorm = args.value("actnorm", true);
+  m.dequantization =
+      parse_dequantization(reference_arg<std::string>(args, "dequantization", apath, "argmax_variational"));
+  m.actnorm = reference_arg<bool>(args, "actnorm", apath, true);
   m.node_counts = qm9_reference_node_counts();
   c.molecule = m;
   c.training = {{"trace", args.value("trace", "hutch") == "exact" ? "exact" : "gaussian"},
@@ -350,15 +379,18 @@ Checkpoint import_reference(const std::string& dir) {
                              "' is not supported (enf imports egnn_dynamics flows of main_dw4_lj13.py and main_qm9.py)");
   if (args.value("dataset", "") == "qm9") return import_qm9(p, args);
   Checkpoint c;
-  c.system = args.value("data", "");
-  if (c.system != "dw4" && c.system != "lj13") c.system = "";
-  c.field.dim = args.value("n_dims", c.system == "dw4" ? 2 : 3);
+  c.system = reference_arg<std::string>(args, "data", apath, std::nullopt);
+  if (c.system != "dw4" && c.system != "lj13")
+    throw std::runtime_error("reference arguments file '" + apath + "': data '" + c.system +
+                             "' is not a system enf imports (dw4 or lj13; QM9 models have \"dataset\": \"qm9\")");
+  const ParticleSystem sys = particle_system(c.system);
+  c.field.dim = reference_arg<int>(args, "n_dims", apath, sys.dim);
   c.field.features = 0;
-  c.field.hidden = args.value("nf", 32);
-  c.field.layers = args.value("n_layers", 3);
-  c.field.attention = args.value("attention", true);
-  c.field.tanh = args.value("tanh", true);
-  c.field.condition_time = args.value("condition_time", true);
+  c.field.hidden = reference_arg<int>(args, "nf", apath, std::nullopt);
+  c.field.layers = reference_arg<int>(args, "n_layers", apath, std::nullopt);
+  c.field.attention = reference_arg<bool>(args, "attention", apath, true);
+  c.field.tanh = reference_arg<bool>(args, "tanh", apath, true);
+  c.field.condition_time = reference_arg<bool>(args, "condition_time", apath, true);
   c.field.aggregation = args.value("x_aggregation", "sum") == "mean" ? Aggregation::Mean : Aggregation::Sum;
   if (auto err = c.field.validate(); !err.empty()) throw std::runtime_error("reference arguments: " + err);
   c.training = {{"trace", args.value("trace", "hutch") == "exact" ? "exact"
@@ -367,7 +399,7 @@ Checkpoint import_reference(const std::string& dir) {
                 {"lr", args.value("lr", 5e-4)},
                 {"weight_decay", args.value("weight_decay", 1e-12)},
                 {"batch_size", args.value("batch_size", 100)}};
-  c.data = {{"n_particles", args.value("n_particles", c.system.empty() ? 0 : particle_system(c.system).n)}};
+  c.data = {{"n_particles", reference_arg<int>(args, "n_particles", apath, sys.n)}};
   c.extra = {{"imported_from", dir}, {"reference_args", args}};
   try {
     check_system(c);

@@ -44,6 +44,7 @@ std::string MoleculeModelConfig::validate() const {
     if (dequantizer_layers < 1) return "dequantizer layers must be positive";
   }
   if (node_counts.size() < 3) return "the node-count histogram is empty";
+  if (node_counts.size() > 1001) return "the node-count histogram is longer than 1000 atoms";
   for (double c : node_counts)
     if (!(c >= 0) || !std::isfinite(c)) return "the node-count histogram has a negative or non-finite count";
   double total = 0;

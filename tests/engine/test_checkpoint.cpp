@@ -2,6 +2,7 @@
 // the import of models trained with the reference implementation.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 
@@ -241,4 +242,55 @@ TEST_CASE("an imported reference model reproduces the reference log-likelihoods"
       }
     }
   }
+}
+
+// Issue 17: sizes and systems from model.json / args.json are checked before
+// anything is allocated, integers must be integers, and nothing is guessed.
+TEST_CASE("model sizes and reference arguments are validated, never guessed", "[checkpoint][import]") {
+  const fs::path ref = scratch("reference_args");
+  fs::create_directories(ref);
+  fs::copy_file("tests/fixtures/models/oracle_dw4_mild/flow.safetensors", ref / "flow.safetensors");
+  std::ifstream in("tests/fixtures/models/oracle_dw4_mild/args.json");
+  const nlohmann::json good = nlohmann::json::parse(in);
+  const auto import_with = [&](const std::function<void(nlohmann::json&)>& change) {
+    nlohmann::json a = good;
+    change(a);
+    std::ofstream(ref / "args.json") << a.dump();
+    return import_reference(ref.string());
+  };
+  CHECK_NOTHROW(import_with([](nlohmann::json&) {}));
+  CHECK_THROWS_WITH(import_with([](nlohmann::json& a) { a.erase("data"); }), Catch::Contains("'data' is missing"));
+  CHECK_THROWS_WITH(import_with([](nlohmann::json& a) { a["data"] = "foo"; }), Catch::Contains("data 'foo'"));
+  CHECK_THROWS_WITH(import_with([](nlohmann::json& a) { a.erase("nf"); }), Catch::Contains("'nf' is missing"));
+  CHECK_THROWS_WITH(import_with([](nlohmann::json& a) { a["nf"] = 32.5; }), Catch::Contains("'nf' has the wrong type"));
+  CHECK_THROWS_WITH(import_with([](nlohmann::json& a) { a["n_layers"] = 1000000000; }), Catch::Contains("1 to 64"));
+  CHECK_THROWS_WITH(import_with([](nlohmann::json& a) { a["n_particles"] = 13; }), Catch::Contains("n_particles"));
+  // Absent optional arguments take the reference's argparse defaults.
+  CHECK(import_with([](nlohmann::json& a) { a.erase("n_particles"); }).data["n_particles"] == 4);
+
+  Checkpoint c;
+  c.system = "dw4";
+  c.field = particle_field(2);
+  c.params = random_params(c.field, 84);
+  const fs::path dir = scratch("sizes");
+  save_checkpoint(dir.string(), c);
+  const auto load_with = [&](const char* key, const nlohmann::json& value) {
+    std::ifstream mi(dir / "model.json");
+    nlohmann::json j = nlohmann::json::parse(mi);
+    const nlohmann::json saved = j;
+    j["field"][key] = value;
+    std::ofstream(dir / "model.json") << j.dump();
+    std::string error;
+    try {
+      load_checkpoint(dir.string());
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    std::ofstream(dir / "model.json") << saved.dump();
+    return error;
+  };
+  CHECK_THAT(load_with("hidden", 32.5), Catch::Contains("'hidden' must be an integer"));
+  CHECK_THAT(load_with("layers", 1000000000), Catch::Contains("1 to 64"));
+  CHECK_THAT(load_with("hidden", 1 << 20), Catch::Contains("1 to 4096"));
+  CHECK(load_with("hidden", c.field.hidden).empty());
 }
