@@ -26,6 +26,8 @@ std::string read_file_bytes(const std::string& path, const std::string& kind) {
   const auto status = std::filesystem::status(path, ec);
   if (!std::filesystem::exists(status)) fail(kind, path, "no such file");
   if (std::filesystem::is_directory(status)) fail(kind, path, "is a directory, not a file");
+  // A FIFO or device would block (or never end): only regular files are read.
+  if (!std::filesystem::is_regular_file(status)) fail(kind, path, "is not a regular file (a pipe, socket or device)");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) fail(kind, path, "cannot open file (permission denied?)");
   const std::streamoff size = in.tellg();

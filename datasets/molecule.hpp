@@ -24,6 +24,9 @@ struct Molecule {
 // The flow's atom types: index 0..4 for H, C, N, O, F.
 inline constexpr std::array<int, 5> kQm9AtomicNumbers = {1, 6, 7, 8, 9};
 inline constexpr int kQm9MaxAtoms = 29;
+// Coordinates beyond this (Å for molecules, reduced units for particles) are
+// no structure anyone meant: refused on reading, not scored as NLL 1e58.
+inline constexpr double kMaxCoordinate = 1e6;
 // Type index of Z among H, C, N, O, F, or −1.
 int qm9_type_index(int z);
 // Element symbol of Z (1..118); "Z<z>" when unknown.

@@ -60,8 +60,11 @@ void MoleculeCollector::add(Molecule m, const std::string& where, std::size_t fi
     fail(where, std::to_string(m.positions.size()) + " coordinates for " + std::to_string(n) + " atoms");
   for (int i = 0; i < n; ++i)
     for (int d = 0; d < 3; ++d)
-      if (!std::isfinite(m.positions[3 * std::size_t(i) + std::size_t(d)]))
-        fail(atom_where(i), "atom " + std::to_string(i + 1) + " has a non-finite coordinate (" +
+      if (!(std::abs(m.positions[3 * std::size_t(i) + std::size_t(d)]) <= kMaxCoordinate))
+        fail(atom_where(i), "atom " + std::to_string(i + 1) +
+                                (std::isfinite(m.positions[3 * std::size_t(i) + std::size_t(d)])
+                                     ? " has a coordinate beyond 1e6 Å ("
+                                     : " has a non-finite coordinate (") +
                                 std::to_string(m.positions[3 * std::size_t(i)]) + ", " +
                                 std::to_string(m.positions[3 * std::size_t(i) + 1]) + ", " +
                                 std::to_string(m.positions[3 * std::size_t(i) + 2]) + ")");

@@ -102,13 +102,26 @@ long check_mdl_record(const Lines& lines, const MdlRecord& rec, bool need_termin
   long atoms = -1;
   std::size_t body = rec.begin + 4;  // first line after the counts line
   if (counts.find("V3000") != std::string_view::npos) {
-    bool end_ctab = false, end = false;
+    bool end_ctab = false, end = false, in_atoms = false, continued = false;
+    long atom_entries = 0;
+    std::size_t counts_line = body;
     for (std::size_t i = body; i < last && !end; ++i) {
       const std::string_view l = rstrip(L[i]);
       if (l.substr(0, 13) == "M  V30 COUNTS") {
         std::istringstream ls{std::string(l.substr(13))};
         if (!(ls >> atoms)) out.fail(at(i), "malformed V3000 counts line '" + std::string(l) + "'");
+        counts_line = i;
       }
+      // Atom entries (a line ending in '-' continues on the next): the counts
+      // line must agree with them before Open Babel sizes anything by it.
+      if (l == "M  V30 BEGIN ATOM") in_atoms = true;
+      else if (l == "M  V30 END ATOM") {
+        in_atoms = false;
+        if (atom_entries != atoms)
+          out.fail(at(counts_line), "the V3000 counts line announces " + std::to_string(atoms) +
+                                        " atoms, the atom block holds " + std::to_string(atom_entries));
+      } else if (in_atoms && !continued) ++atom_entries;
+      continued = !l.empty() && l.back() == '-';
       if (l == "M  V30 END CTAB") end_ctab = true;
       if (l.substr(0, 6) == "M  END") {
         if (!end_ctab || atoms < 0)

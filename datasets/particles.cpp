@@ -106,9 +106,11 @@ void check_structure_rows(const NpyArray& a, const std::string& path, const Part
   if (count <= 0) throw std::runtime_error(path + ": no structures from row " + std::to_string(first));
   for (long r = first; r < first + count; ++r)
     for (int k = 0; k < S; ++k)
-      if (!std::isfinite(a.data[std::size_t(r) * S + k]))
+      if (!(std::abs(a.data[std::size_t(r) * S + k]) <= kMaxCoordinate))
         throw std::runtime_error(path + ": row " + std::to_string(r) + " (0-based), particle " + std::to_string(k / sys.dim) +
-                                 ": coordinate is not finite (" + std::to_string(a.data[std::size_t(r) * S + k]) + ")");
+                                 (std::isfinite(a.data[std::size_t(r) * S + k]) ? ": coordinate is beyond 1e6 ("
+                                                                               : ": coordinate is not finite (") +
+                                 std::to_string(a.data[std::size_t(r) * S + k]) + ")");
 }
 
 SplitSpec shipped_split(const ParticleSystem& sys, const std::string& split) {

@@ -482,6 +482,9 @@ TEST_CASE("empty, missing and broken files give clear errors", "[molecule_io][er
     const std::string path = tmp.write("nan.xyz", "1\nok\nC 0 0 0\n2\nbroken\nC 0 0 0\nH nan 0 0\n");
     CHECK_THROWS_WITH(read_molecules(path), Contains("record 2 ('broken')") && Contains("line 7") &&
                                                 Contains("atom 2 has a non-finite coordinate"));
+    // Issue 17: 1e30 was scored silently (NLL 7.5e58).
+    const std::string far = tmp.write("far.xyz", "2\nfar\nC 0 0 0\nH 1e30 0 0\n");
+    CHECK_THROWS_WITH(read_molecules(far), Contains("record 1 ('far')") && Contains("atom 2 has a coordinate beyond 1e6"));
   }
   SECTION("malformed XYZ") {
     const std::string path = tmp.write("bad.xyz", "2\nc\nC 0 0 0\nH 1 x 0\n");
@@ -522,6 +525,13 @@ TEST_CASE("empty, missing and broken files give clear errors", "[molecule_io][er
     CHECK(v3.molecules[0].positions[1] == 1.0858);
     CHECK_THROWS_WITH(read_molecules(tmp.write("v3cut.sdf", v3000.substr(0, v3000.find("M  V30 END ATOM")))),
                       Contains("record 1 ('qm9 gdb 1')") && Contains("truncated"));
+    // Issue 17: a counts line of 2e9 atoms made Open Babel allocate gigabytes;
+    // it must agree with the atom block before Open Babel sees the record.
+    std::string huge = v3000;
+    huge.replace(huge.find("COUNTS 5 4"), 10, "COUNTS 2000000000 4");
+    CHECK_THROWS_WITH(read_molecules(tmp.write("v3huge.sdf", huge)),
+                      Contains("record 1 ('qm9 gdb 1')") && Contains("announces 2000000000 atoms") &&
+                          Contains("holds 5"));
     // A .mol file may leave out the "$$$$" of its single record.
     const std::string mol = sdf.substr(0, after_record(sdf, 1) - 5);
     CHECK(read_molecules(tmp.write("one.mol", mol)).molecules.size() == 1);

@@ -1,6 +1,9 @@
 #include "datasets/npy.hpp"
 #include "datasets/particles.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -266,4 +269,17 @@ TEST_CASE("structures: shape, emptiness and finiteness are checked against the s
                       Contains("nan.npy") && Contains("row 1") && Contains("particle 2") && Contains("not finite"));
     // Only the rows asked for are checked.
     CHECK(enf::load_structures(tmp.file("nan.npy"), dw4, 0, 1).rows == 1);
+    // Issue 17: absurd coordinates were scored silently.
+    bad[8 + 5] = 1e30;
+    CHECK_THROWS_WITH(enf::load_structures(save("far.npy", {2, 8}, bad), dw4),
+                      Contains("far.npy") && Contains("row 1") && Contains("beyond 1e6"));
+}
+
+// Issue 17: a FIFO as input hung the reader forever.
+TEST_CASE("npy: a pipe is refused at once, not read", "[npy][errors]") {
+  const std::string fifo = (std::filesystem::temp_directory_path() / ("enf_fifo_" + std::to_string(::getpid()) + ".npy")).string();
+  std::filesystem::remove(fifo);
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  REQUIRE_THROWS_WITH(enf::read_npy(fifo), Contains("not a regular file"));
+  std::filesystem::remove(fifo);
 }
