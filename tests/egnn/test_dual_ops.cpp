@@ -13,7 +13,10 @@
 // bounds the relative error of one evaluation of g. The test computes that
 // bound for every entry from the derivative bounds of each activation
 // (kSilu, kSigmoid, kTanh below) and checks |rule − difference| ≤ 2 × bound
-// (the factor covers the estimate of c). δ = cbrt(ε)·max(1, |s|): the step
+// (the factor covers the estimate of c; where sup|g'''| is reached, as for
+// tanh at s = 0, the truncation bound is the actual error: measured at 0.82
+// (float) and 1.00 (double) of the bound there, silu below 0.13 and σ below
+// 0.19 of theirs). δ = cbrt(ε)·max(1, |s|): the step
 // that balances the two terms for a smooth g, scaled with |s| so that the
 // rounding of s ± δ stays ~ε|s| relative to δ.
 #include <catch2/catch.hpp>
