@@ -19,6 +19,7 @@ int run_field(const std::vector<std::string>& args);
 int run_metrics(const std::vector<std::string>& args);
 int run_data_list(const std::vector<std::string>& args);
 int run_data_fetch(const std::vector<std::string>& args);
+int run_check(const std::vector<std::string>& args);  // enf check gradients
 // enf --version: version, git commit, compiler, build options, libraries.
 int print_version();
 

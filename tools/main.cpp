@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
       std::fputs("usage: enf data list|fetch|generate [options]   (see 'enf data fetch --help', ...)\n", stderr);
       return 2;
     }
+    if (cmd == "check") return enf::cli::run_check(rest);  // enf check gradients
     if (cmd == "score") return enf::cli::run_score(rest);
     if (cmd == "metrics") return enf::cli::run_metrics(rest);
     if (cmd == "sample") return enf::cli::run_sample(rest);
