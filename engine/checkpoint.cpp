@@ -8,6 +8,7 @@
 
 #include "datasets/file_io.hpp"
 #include "datasets/particles.hpp"
+#include "datasets/systems.hpp"
 #include "engine/safetensors.hpp"
 
 namespace enf {
@@ -150,12 +151,12 @@ namespace {
 // The system a checkpoint names must agree with its field (and particle count).
 void check_system(const Checkpoint& c) {
   if (c.system.empty()) return;
-  if (c.system == "qm9") {
-    if (!c.molecule) throw std::runtime_error("system 'qm9' without a 'molecule' section");
+  const SystemInfo* info = find_system(c.system);
+  if (!info) throw std::runtime_error("unknown system '" + c.system + "' (" + system_names("or") + ")");
+  if (info->kind == SystemKind::Molecules) {
+    if (!c.molecule) throw std::runtime_error("system '" + c.system + "' without a 'molecule' section");
     return;
   }
-  if (c.system != "dw4" && c.system != "lj13" && c.system != "qm9_positional")
-    throw std::runtime_error("unknown system '" + c.system + "' (dw4, lj13, qm9_positional or qm9)");
   const ParticleSystem sys = particle_system(c.system);
   if (c.field.dim != sys.dim || c.field.features != 0)
     throw std::runtime_error("system '" + c.system + "' has " + std::to_string(sys.dim) +
@@ -308,11 +309,13 @@ Checkpoint import_reference(const std::string& dir) {
   if (model != "egnn_dynamics")
     throw std::runtime_error("reference arguments file '" + apath + "': model '" + model +
                              "' is not supported (enf imports egnn_dynamics flows of main_dw4_lj13.py and main_qm9.py)");
-  if (args.value("dataset", "") == "qm9") return import_qm9(p, args);
+  if (is_molecule_system(args.value("dataset", ""))) return import_qm9(p, args);
   Checkpoint c;
-  c.system = args.value("data", "");
-  if (c.system != "dw4" && c.system != "lj13") c.system = "";
-  c.field.dim = args.value("n_dims", c.system == "dw4" ? 2 : 3);
+  // main_dw4_lj13.py's --data names the system when it is one of its
+  // benchmarks (those with a target energy); else the system is unknown.
+  const SystemInfo* sys = find_system(args.value("data", ""));
+  c.system = sys && has_energy(*sys) ? sys->name : "";
+  c.field.dim = args.value("n_dims", sys && has_energy(*sys) ? sys->dim : 3);
   c.field.features = 0;
   c.field.hidden = args.value("nf", 32);
   c.field.layers = args.value("n_layers", 3);
