@@ -7,6 +7,14 @@
 
 namespace enf::cli {
 
+// A row of the dispatcher's table (tools/main.cpp): "bench step" is a
+// two-word command; the summary is its line in 'enf --help'.
+struct Command {
+  std::string name;
+  std::string summary;
+  int (*run)(const std::vector<std::string>& args);
+};
+
 int run_bench_field(const std::vector<std::string>& args);
 int run_bench_step(const std::vector<std::string>& args);
 int run_import(const std::vector<std::string>& args);
