@@ -1,5 +1,7 @@
 #include "datasets/energies.hpp"
 
+#include "datasets/systems.hpp"
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -82,10 +84,17 @@ double lennard_jones(const double* x, double* f, LJConvention conv) {
 }
 
 double dispatch(const ParticleSystem& sys, const double* x, double* f, LJConvention lj) {
-  if (sys.name == "dw4" && sys.n == 4 && sys.dim == 2) return double_well(x, f);
-  if (sys.name == "lj13" && sys.n == 13 && sys.dim == 3) return lennard_jones(x, f, lj);
+  const SystemInfo* info = find_system(sys.name);
+  if (info && info->n == sys.n && info->dim == sys.dim) {
+    if (info->energy == SystemEnergy::DoubleWell) return double_well(x, f);
+    if (info->energy == SystemEnergy::LennardJones) return lennard_jones(x, f, lj);
+  }
+  std::string valid;
+  for (const auto& s : systems())
+    if (has_energy(s))
+      valid += (valid.empty() ? "" : " or ") + s.name + " (" + std::to_string(s.n) + "×" + std::to_string(s.dim) + ")";
   throw std::invalid_argument("no energy for particle system '" + sys.name + "' (" + std::to_string(sys.n) + "×" +
-                              std::to_string(sys.dim) + "); use dw4 (4×2) or lj13 (13×3)");
+                              std::to_string(sys.dim) + "); use " + valid);
 }
 
 void check_rows(const ParticleSystem& sys, const std::vector<double>& x, int rows) {

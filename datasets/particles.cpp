@@ -7,14 +7,14 @@
 #include "datasets/npy.hpp"
 #include "datasets/npz.hpp"
 #include "datasets/registry.hpp"
+#include "datasets/systems.hpp"
 
 namespace enf {
 
 ParticleSystem particle_system(const std::string& name) {
-  if (name == "dw4") return {"dw4", 4, 2};
-  if (name == "lj13") return {"lj13", 13, 3};
-  if (name == "qm9_positional") return {"qm9_positional", 19, 3};
-  throw std::invalid_argument("unknown particle system '" + name + "' (use dw4, lj13 or qm9_positional)");
+  const SystemInfo* s = find_system(name);
+  if (s && is_particles(*s)) return {s->name, s->n, s->dim};
+  throw std::invalid_argument("unknown particle system '" + name + "' (use " + system_names("or", is_particles) + ")");
 }
 
 namespace {
@@ -70,7 +70,8 @@ Structures load_structures(const std::string& spec, const ParticleSystem& sys, l
     count = count < 0 ? left : (left < 0 ? count : std::min(count, left));
     first += data.first;
   }
-  if (sys.name == "qm9_positional" && is_molecule_file(path)) return load_qm9_positional(path, sys, first, count);
+  const SystemInfo* info = find_system(sys.name);
+  if (info && info->positions_of_molecules && is_molecule_file(path)) return load_qm9_positional(path, sys, first, count);
   const NpyArray a = read_array(path);
   const int S = sys.n * sys.dim;
   const long rows = long(a.shape.empty() ? 0 : a.shape[0]);
@@ -116,13 +117,12 @@ void check_structure_rows(const NpyArray& a, const std::string& path, const Part
 SplitSpec shipped_split(const ParticleSystem& sys, const std::string& split) {
   if (split != "train" && split != "val" && split != "test")
     throw std::invalid_argument("unknown split '" + split + "' (use train, val or test)");
-  // LJ13's training split is not shipped: train on the validation split's
-  // first 9000 rows and validate on its last 1000.
-  if (sys.name == "lj13" && split != "test") {
-    const ResolvedData val = resolve_data("lj13:val");
-    return split == "train" ? SplitSpec{val.path, 0, 9000} : SplitSpec{val.path, 9000, 1000};
-  }
-  const ResolvedData r = resolve_data((sys.name == "qm9_positional" ? "qm9-positional" : sys.name) + ":" + split);
+  // The system's default splits (datasets/systems.cpp); a row range replaces
+  // the registered part's own (LJ13 trains on a part of its validation split).
+  const SystemInfo& info = system_info(sys.name);
+  const SplitRange& range = split == "train" ? info.train : split == "val" ? info.val : info.test;
+  const ResolvedData r = resolve_data(range.part);
+  if (range.count >= 0) return {r.path, range.first, range.count};
   return {r.path, r.first, r.count};
 }
 

@@ -11,6 +11,7 @@
 #include "datasets/checksum.hpp"
 #include "datasets/file_io.hpp"
 #include "datasets/particles.hpp"
+#include "datasets/systems.hpp"
 #include "engine/safetensors.hpp"
 
 namespace enf {
@@ -163,12 +164,12 @@ namespace {
 // The system a checkpoint names must agree with its field (and particle count).
 void check_system(const Checkpoint& c) {
   if (c.system.empty()) return;
-  if (c.system == "qm9") {
-    if (!c.molecule) throw std::runtime_error("system 'qm9' without a 'molecule' section");
+  const SystemInfo* info = find_system(c.system);
+  if (!info) throw std::runtime_error("unknown system '" + c.system + "' (" + system_names("or") + ")");
+  if (info->kind == SystemKind::Molecules) {
+    if (!c.molecule) throw std::runtime_error("system '" + c.system + "' without a 'molecule' section");
     return;
   }
-  if (c.system != "dw4" && c.system != "lj13" && c.system != "qm9_positional")
-    throw std::runtime_error("unknown system '" + c.system + "' (dw4, lj13, qm9_positional or qm9)");
   const ParticleSystem sys = particle_system(c.system);
   if (c.field.dim != sys.dim || c.field.features != 0)
     throw std::runtime_error("system '" + c.system + "' has " + std::to_string(sys.dim) +
@@ -377,13 +378,18 @@ Checkpoint import_reference(const std::string& dir) {
   if (model != "egnn_dynamics")
     throw std::runtime_error("reference arguments file '" + apath + "': model '" + model +
                              "' is not supported (enf imports egnn_dynamics flows of main_dw4_lj13.py and main_qm9.py)");
-  if (args.value("dataset", "") == "qm9") return import_qm9(p, args);
+  if (is_molecule_system(args.value("dataset", ""))) return import_qm9(p, args);
   Checkpoint c;
-  c.system = reference_arg<std::string>(args, "data", apath, std::nullopt);
-  if (c.system != "dw4" && c.system != "lj13")
-    throw std::runtime_error("reference arguments file '" + apath + "': data '" + c.system +
-                             "' is not a system enf imports (dw4 or lj13; QM9 models have \"dataset\": \"qm9\")");
-  const ParticleSystem sys = particle_system(c.system);
+  // main_dw4_lj13.py's --data names the system: one of its benchmarks (those
+  // with a target energy); anything else is refused, never guessed.
+  const std::string data = reference_arg<std::string>(args, "data", apath, std::nullopt);
+  const SystemInfo* found = find_system(data);
+  if (!found || !has_energy(*found))
+    throw std::runtime_error("reference arguments file '" + apath + "': data '" + data +
+                             "' is not a system enf imports (" + system_names("or", has_energy) +
+                             "; QM9 models have \"dataset\": \"qm9\")");
+  const SystemInfo& sys = *found;
+  c.system = sys.name;
   c.field.dim = reference_arg<int>(args, "n_dims", apath, sys.dim);
   c.field.features = 0;
   c.field.hidden = reference_arg<int>(args, "nf", apath, std::nullopt);

@@ -1,5 +1,7 @@
 #include "engine/mcmc.hpp"
 
+#include "datasets/systems.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -32,7 +34,8 @@ void remove_mean(double* x, int n, int D) {
 // enough (packing fraction < 0.2) that placement never jams; burn-in then
 // forgets this start.
 std::vector<double> initial_structure(const ParticleSystem& sys, Rng& rng) {
-  const bool lj = sys.name == "lj13";
+  const SystemInfo* info = find_system(sys.name);
+  const bool lj = info && info->energy == SystemEnergy::LennardJones;
   double radius = lj ? 1.8 : 3.0;
   const double min_d = lj ? 0.85 : 1.0;
   const int n = sys.n, D = sys.dim;

@@ -16,6 +16,7 @@
 #include "egnn/batch_field.hpp"
 #include "engine/initialization.hpp"
 #include "tools/commands.hpp"
+#include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 
 namespace enf::cli {
@@ -32,14 +33,27 @@ const CommandSpec kSpec{
     "gradient (forward with one tangent, then the reverse pass). FLOPs are counted\n"
     "analytically (2 per multiply-add of the layer shapes); 'peak' is a large\n"
     "matrix product run on every thread at once, measured now.",
-    {
-        {"format", "table|json", "table", "output format on stdout"},
-        {"precision", "float|double|both", "both", "scalar type of the numeric core"},
-        {"threads", "N", "0", "threads (0: all cores)", "0"},
-        {"min-time", "SECONDS", "1.0", "minimum measuring time per operation", "0.01"},
-        {"cases", "LIST", "dw4,lj13,qm9", "comma-separated subset of dw4, lj13, qm9"},
-        {"seed", "S", "0", "seed of the random inputs and parameters"},
-    }};
+    with_groups({{"format", "table|json", "table", "output format on stdout"},
+                 {"min-time", "SECONDS", "1.0", "minimum measuring time per operation", "0.01"},
+                 {"cases", "LIST", "dw4,lj13,qm9", "comma-separated subset of dw4, lj13, qm9"}},
+                {{runtime_group(),
+                  {},
+                  {{kPrecision, "both", "scalar type of the numeric core", "float|double|both"},
+                   {kSeed, "0", "seed of the random inputs and parameters"}}}})};
+
+// The cases and the PyTorch reference's milliseconds per batch for f+Jv and
+// vjp on this machine class (0: not measured).
+struct CaseReference {
+  std::string name;
+  double jv_ms, vjp_ms;
+};
+const CaseReference kCaseReferences[] = {{"dw4", 7, 20}, {"lj13", 71, 186}, {"qm9", 0, 0}};
+
+const CaseReference* case_reference(const std::string& name) {
+  for (const auto& c : kCaseReferences)
+    if (c.name == name) return &c;
+  return nullptr;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -56,7 +70,7 @@ std::vector<Case> make_cases(const std::string& list, Rng& rng) {
   std::set<std::string> names;
   std::stringstream in(list);
   for (std::string name; std::getline(in, name, ',');) {
-    if (name != "dw4" && name != "lj13" && name != "qm9")
+    if (!case_reference(name))
       throw UsageError("--cases: unknown case '" + name + "' (use dw4, lj13 and/or qm9, comma-separated)");
     names.insert(name);
   }
@@ -157,8 +171,7 @@ void bench_case(const Case& c, int threads, double min_time, double peak, std::u
     vjp_madds += field.forward_madds(c.sizes[b], 1) + field.reverse_madds(c.sizes[b], 1);
   }
   const char* prec = sizeof(T) == 4 ? "float" : "double";
-  const double ref_jv = c.name == "dw4" ? 7 : c.name == "lj13" ? 71 : 0;
-  const double ref_vjp = c.name == "dw4" ? 20 : c.name == "lj13" ? 186 : 0;
+  const double ref_jv = case_reference(c.name)->jv_ms, ref_vjp = case_reference(c.name)->vjp_ms;
   auto add = [&](const char* op, double sec, double madds, double ref) {
     rows.push_back({c.name, prec, op, sec * 1e3, 2 * madds * 1e-9, 2 * madds / sec * 1e-9, peak, ref});
     std::fprintf(stderr, "  %-5s %-6s %-5s %9.3f ms\n", c.name.c_str(), prec, op, sec * 1e3);
@@ -182,11 +195,12 @@ int run_bench_field(const std::vector<std::string>& args) {
     return 0;
   }
   const std::string format = opt.choice("format", {"table", "json"});
-  const std::string precision = opt.choice("precision", {"float", "double", "both"});
-  int threads = opt.integer("threads");
+  const Runtime rt = parse_runtime(opt);
+  const std::string precision = rt.precision;
+  int threads = rt.threads;
   if (threads <= 0) threads = omp_get_max_threads();
   const double min_time = opt.real("min-time");
-  const std::uint64_t seed = std::uint64_t(opt.integer("seed"));
+  const std::uint64_t seed = rt.seed;
   Rng rng(seed);
   const auto cases = make_cases(opt.str("cases"), rng);
 

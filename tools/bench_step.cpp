@@ -16,6 +16,7 @@
 #include "engine/initialization.hpp"
 #include "engine/trainer.hpp"
 #include "tools/commands.hpp"
+#include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 
 namespace enf::cli {
@@ -35,17 +36,30 @@ const CommandSpec kSpec{
     "PyTorch reference on this machine class (2 cores, at initialisation): DW4 0.49 s\n"
     "per iteration (14 + 20 NFE), LJ13 4.6 s (14 + 26); evaluation of 1000 DW4 samples\n"
     "8.0 s; sampling 1000: 0.34 s DW4, 3.6 s LJ13.",
-    {
-        {"system", "dw4|lj13", "dw4", "particle system"},
-        {"format", "table|json", "table", "output format on stdout"},
-        {"batch", "B", "100", "training batch size", "1"},
-        {"train-steps", "N", "200", "training steps between the two timed points"},
-        {"repeats", "N", "5", "timed iterations at each point (the median is reported)", "1"},
-        {"eval-samples", "N", "1000", "structures for the evaluation and sampling timings"},
-        {"threads", "N", "0", "threads (0: all cores)", "0"},
-        {"seed", "S", "0", "seed of the initialisation, batches and noise"},
-        {"gradient", "adjoint|discrete", "adjoint", "gradient mode"},
-    }};
+    with_groups(
+        {
+            system_option("dw4", "particle system", has_energy),
+            {"format", "table|json", "table", "output format on stdout"},
+            {"batch", "B", "100", "training batch size", "1"},
+            {"train-steps", "N", "200", "training steps between the two timed points"},
+            {"repeats", "N", "5", "timed iterations at each point (the median is reported)", "1"},
+            {"eval-samples", "N", "1000", "structures for the evaluation and sampling timings"},
+            {"gradient", "adjoint|discrete", "adjoint", "gradient mode"},
+        },
+        {{runtime_group(), {kThreads, kSeed}, {{kSeed, "0", "seed of the initialisation, batches and noise"}}}})};
+
+// The PyTorch reference's timings on this machine class (seconds; 0: not measured).
+struct ReferenceTimes {
+  std::string system;
+  double iteration, evaluation, sampling;
+};
+const ReferenceTimes kReference[] = {{"dw4", 0.49, 8.0, 0.34}, {"lj13", 4.6, 0, 3.6}};
+
+ReferenceTimes reference_times(const std::string& system) {
+  for (const auto& r : kReference)
+    if (r.system == system) return r;
+  return {system, 0, 0, 0};
+}
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -63,11 +77,12 @@ int run_bench_step(const std::vector<std::string>& args) {
     std::fputs(usage(kSpec).c_str(), stdout);
     return 0;
   }
-  const ParticleSystem sys = particle_system(opt.choice("system", {"dw4", "lj13"}));
+  const ParticleSystem sys = particle_system(parse_system(opt, has_energy).name);
+  const Runtime rt = parse_runtime(opt);
   const std::string format = opt.choice("format", {"table", "json"});
   const int B = opt.integer("batch"), steps = opt.integer("train-steps"), repeats = std::max(1, opt.integer("repeats"));
   const int n_eval = opt.integer("eval-samples");
-  const std::uint64_t seed = std::uint64_t(opt.integer("seed"));
+  const std::uint64_t seed = rt.seed;
   if (B < 1 || steps < 0 || n_eval < 1) throw UsageError("--batch and --eval-samples must be positive, --train-steps ≥ 0");
 
   const SplitSpec train_split = shipped_split(sys, "train"), test_split = shipped_split(sys, "test");
@@ -87,7 +102,7 @@ int run_bench_step(const std::vector<std::string>& args) {
   Parameters<double> init(field_layout(field));
   Rng rng(seed);
   initialize_egnn(field.egnn(), init, rng);
-  Trainer<float> trainer(field, cnf, AdamWOptions{}, init, opt.integer("threads"));
+  Trainer<float> trainer(field, cnf, AdamWOptions{}, init, rt.threads);
 
   std::vector<int> order(train.rows);
   std::iota(order.begin(), order.end(), 0);
@@ -140,7 +155,7 @@ int run_bench_step(const std::vector<std::string>& args) {
   ev.adjoint_solver = ev.solver;
   VectorField<double> f64(field, trainer.params().layout);
   Cnf<VectorField<double>> cnf64(f64, ev);
-  BatchFlow<VectorField<double>> eval_flow(cnf64, opt.integer("threads"));
+  BatchFlow<VectorField<double>> eval_flow(cnf64, rt.threads);
   auto t_eval = Clock::now();
   const auto lik = eval_flow.log_likelihood(trainer.params().values.data(), test.x, test.rows, sys.n, seed);
   const double eval_seconds = since(t_eval);
@@ -157,8 +172,8 @@ int run_bench_step(const std::vector<std::string>& args) {
                eval_seconds, nfe_eval, nll);
   std::fprintf(stderr, "  sampling: %d structures in %.3f s\n", n_eval, sample_seconds);
 
-  const bool dw4 = sys.name == "dw4";
-  const double ref_iter = dw4 ? 0.49 : 4.6, ref_eval = dw4 ? 8.0 : 0, ref_sample = dw4 ? 0.34 : 3.6;
+  const ReferenceTimes ref = reference_times(sys.name);
+  const double ref_iter = ref.iteration, ref_eval = ref.evaluation, ref_sample = ref.sampling;
   if (format == "json") {
     nlohmann::json j{{"system", sys.name}, {"batch", B}, {"threads", trainer.flow().threads()},
                      {"gradient", to_string(cnf.gradient)}};

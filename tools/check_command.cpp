@@ -53,7 +53,9 @@ const CommandSpec kCheckGradients{
         {"threads", "N", "0", "threads for the NLL solves (0: all cores); the results do not depend on it", "0"},
     }};
 
-int check_gradients_command(const std::vector<std::string>& args) {
+}  // namespace
+
+int run_check_gradients(const std::vector<std::string>& args) {
   ParsedOptions opt(kCheckGradients, args);
   if (opt.help()) return std::fputs(usage(kCheckGradients).c_str(), stdout), 0;
   if (opt.str("model").empty()) throw UsageError("--model is required");
@@ -105,22 +107,6 @@ int check_gradients_command(const std::vector<std::string>& args) {
   else
     std::fprintf(stderr, "enf check gradients: all %zu checks ok\n", rows.size());
   return failed ? 1 : 0;
-}
-
-}  // namespace
-
-int run_check(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "gradients") {
-    std::fputs("usage: enf check gradients --model CKPT [options]   (see 'enf check gradients --help')\n", stderr);
-    return 2;
-  }
-  try {
-    return check_gradients_command({args.begin() + 1, args.end()});
-  } catch (const UsageError& e) {
-    // main's own hint would name 'enf check'; the options are those of 'check gradients'.
-    std::fprintf(stderr, "enf: %s (see 'enf check gradients --help')\n", e.what());
-    return 2;
-  }
 }
 
 }  // namespace enf::cli

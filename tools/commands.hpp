@@ -7,6 +7,14 @@
 
 namespace enf::cli {
 
+// A row of the dispatcher's table (tools/main.cpp): "bench step" is a
+// two-word command; the summary is its line in 'enf --help'.
+struct Command {
+  std::string name;
+  std::string summary;
+  int (*run)(const std::vector<std::string>& args);
+};
+
 int run_bench_field(const std::vector<std::string>& args);
 int run_bench_step(const std::vector<std::string>& args);
 int run_import(const std::vector<std::string>& args);
@@ -19,7 +27,7 @@ int run_field(const std::vector<std::string>& args);
 int run_metrics(const std::vector<std::string>& args);
 int run_data_list(const std::vector<std::string>& args);
 int run_data_fetch(const std::vector<std::string>& args);
-int run_check(const std::vector<std::string>& args);  // enf check gradients
+int run_check_gradients(const std::vector<std::string>& args);
 // enf --version: version, git commit, compiler, build options, libraries.
 int print_version();
 

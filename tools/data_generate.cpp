@@ -13,7 +13,9 @@
 #include "datasets/energies.hpp"
 #include "engine/mcmc.hpp"
 #include "datasets/npy.hpp"
+#include "datasets/systems.hpp"
 #include "tools/commands.hpp"
+#include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 
 namespace enf::cli {
@@ -46,17 +48,16 @@ const CommandSpec kSpec{
     "--lj-convention ordered (sum over pairs i!=j, each pair twice) is how the\n"
     "shipped LJ13 data were generated (mean energy -43.13); unordered is the i<j\n"
     "sum (the shipped data then average -17.05).",
-    {
+    with_groups({
         {"n", "N", "", "number of structures to write (required)", "1"},
         {"out", "FILE.npy", "", "output file (required)"},
         {"chains", "C", "4", "independent Markov chains", "1"},
         {"burn-in", "B", "auto", "steps per chain before sampling (auto: dw4 20000, lj13 200000)"},
         {"thin", "T", "auto", "steps per chain between rows (auto: dw4 400, lj13 5000)"},
         {"target-acceptance", "P", "0.5", "acceptance rate the step size is tuned for"},
-        {"seed", "S", "0", "random seed"},
-        {"threads", "K", "0", "threads over chains (0: all cores)", "0"},
         {"lj-convention", "ordered|unordered", "ordered", "Lennard-Jones pair sum (lj13 only)"},
-    }};
+    }, {{runtime_group(), {kSeed, kThreads},
+         {{kSeed, "0", "random seed"}, {kThreads, "0", "threads over chains (0: all cores)", "K"}}}})};
 // clang-format on
 
 std::string help_text() {
@@ -101,7 +102,7 @@ int run_data_generate(const std::vector<std::string>& args) {
   using Clock = std::chrono::steady_clock;
   if (args.empty() || args[0].rfind("-", 0) == 0) {
     for (const std::string& a : args)
-      if (a == "dw4" || a == "lj13")
+      if (has_target_energy(a))
         throw UsageError("the system comes first: enf data generate " + a + " --n N --out FILE.npy [options]");
     ParsedOptions opt(kSpec, args);  // rejects bad options first, recognises --help
     if (opt.help()) {
@@ -116,9 +117,11 @@ int run_data_generate(const std::vector<std::string>& args) {
     return 0;
   }
   const std::string system = args[0];
-  if (system != "dw4" && system != "lj13") throw UsageError("unknown system '" + system + "' (use dw4 or lj13)");
+  if (!has_target_energy(system))
+    throw UsageError("unknown system '" + system + "' (use " + system_names("or", has_energy) + ")");
+  const SystemInfo& info = system_info(system);
   const ParticleSystem sys = particle_system(system);
-  const bool lj = system == "lj13";
+  const bool lj = info.energy == SystemEnergy::LennardJones;
 
   if (opt.str("n").empty()) throw UsageError("--n is required (the number of structures to write)");
   const std::string out = opt.str("out");
@@ -132,13 +135,13 @@ int run_data_generate(const std::vector<std::string>& args) {
   McmcOptions mc;
   mc.samples = opt.integer("n");
   mc.chains = opt.integer("chains");
-  mc.burn_in = auto_or_integer(opt, "burn-in", lj ? 200000 : 20000);
-  mc.thin = auto_or_integer(opt, "thin", lj ? 5000 : 400);
+  mc.burn_in = auto_or_integer(opt, "burn-in", info.mcmc_burn_in);
+  mc.thin = auto_or_integer(opt, "thin", info.mcmc_thin);
   mc.target_acceptance = opt.real("target-acceptance");
-  const int seed = opt.integer("seed");
+  const int seed = opt.integer(kSeed);
   if (seed < 0) throw UsageError("--seed must be 0 or more, got " + std::to_string(seed));
   mc.seed = std::uint64_t(seed);
-  mc.threads = opt.integer("threads");
+  mc.threads = parse_runtime(opt).threads;
   mc.lj = lj_convention(opt.choice("lj-convention", {"ordered", "unordered"}));
   if (const std::string msg = mc.validate(); !msg.empty()) throw UsageError(as_flags(msg));
 

@@ -13,9 +13,12 @@
 #include "datasets/energies.hpp"
 #include "datasets/file_io.hpp"
 #include "datasets/particles.hpp"
+#include "datasets/systems.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/flow.hpp"
+#include "engine/statistics.hpp"
 #include "tools/commands.hpp"
+#include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 #include "tools/svg_plot.hpp"
 
@@ -35,35 +38,20 @@ const CommandSpec kEval{
     "Plots (--plots DIR, SVG): distances.svg (interatomic distances, samples vs data),\n"
     "energies.svg (E of samples vs data), training.svg (from --run DIR's metrics.jsonl).\n"
     "\nexample:\n  enf eval --model runs/dw4/best --data dw4:test --plots plots",
-    {
+    with_groups({
         {"model", "CKPT", "", "checkpoint directory"},
-        {"data", "FILE|NAME", "", "test structures (.npy, or a dataset name: dw4:test)"},
-        {"limit", "N", "1000", "use the first N structures of --data (0: all)", "0"},
         {"samples", "N", "1000", "model samples for the ESS and the plots", "2"},
-        {"rtol", "R", "1e-5", "solver relative tolerance"},
-        {"atol", "A", "1e-5", "solver absolute tolerance"},
         {"lj-convention", "ordered|unordered", "ordered", "LJ13 pair sum: i≠j (as the shipped data) or i<j"},
         {"plots", "DIR", "", "write SVG plots to DIR"},
         {"run", "DIR", "", "run directory whose training curve to plot"},
         {"format", "table|json", "table", "output format on stdout"},
-        {"seed", "S", "0", "seed of the samples"},
-        {"threads", "N", "0", "threads (0: all cores)", "0"},
-    }};
-
-std::vector<double> pair_distances(const std::vector<double>& x, int rows, int n, int dim) {
-  std::vector<double> d;
-  for (int r = 0; r < rows; ++r)
-    for (int i = 0; i < n; ++i)
-      for (int j = i + 1; j < n; ++j) {
-        double s = 0;
-        for (int k = 0; k < dim; ++k) {
-          const double v = x[(std::size_t(r) * n + i) * dim + k] - x[(std::size_t(r) * n + j) * dim + k];
-          s += v * v;
-        }
-        d.push_back(std::sqrt(s));
-      }
-  return d;
-}
+    },
+    // The NLL uses the exact trace and dopri5: only the tolerances are options.
+    {{data_group(), {},
+      {{kData, "", "test structures (.npy, or a dataset name: dw4:test)"},
+       {kLimit, "1000", "use the first N structures of --data (0: all)"}}},
+     {solver_group(), {kRtol, kAtol}},
+     {runtime_group(), {kThreads, kSeed}, {{kSeed, "0", "seed of the samples"}}}})};
 
 // The training curve of a run directory's metrics.jsonl (steps and validations).
 void read_training_curve(const fs::path& path, Series& train, Series& val) {
@@ -100,24 +88,22 @@ int run_eval(const std::vector<std::string>& args) {
   Series train{"training NLL (batch)", {}, {}}, val{"validation NLL", {}, {}};
   if (!opt.str("run").empty()) read_training_curve(fs::path(opt.str("run")) / "metrics.jsonl", train, val);
   const Checkpoint c = load_checkpoint(opt.str("model"));
-  if (c.system != "dw4" && c.system != "lj13")
+  if (!has_target_energy(c.system))
     throw std::runtime_error("enf eval needs a DW4 or LJ13 model (its ESS and plots use their energies); for this " +
                              c.system + " model use enf score (NLL)" +
                              (c.molecule ? ", enf sample and enf metrics (generated molecules)" : ""));
   const ParticleSystem sys = particle_system(c.system);
   const LJConvention lj = lj_convention(opt.choice("lj-convention", {"ordered", "unordered"}));
-  const Structures data = load_structures(opt.str("data"), sys, 0, opt.integer("limit") > 0 ? opt.integer("limit") : -1);
+  const DataSelection sel = parse_data(opt);
+  const Structures data = load_structures(sel.data, sys, 0, sel.limit);
   const int N = opt.integer("samples");
-  const std::uint64_t seed = std::uint64_t(opt.integer("seed"));
+  const Runtime rt = parse_runtime(opt);
+  const std::uint64_t seed = rt.seed;
 
-  CnfOptions o;
-  o.solver.rtol = opt.real("rtol");
-  o.solver.atol = opt.real("atol");
-  o.adjoint_solver = o.solver;
-  if (auto e = o.validate(); !e.empty()) throw UsageError(e);
+  const CnfOptions o = parse_solver(opt);
   VectorField<double> field(c.field, c.params.layout);
   Cnf<VectorField<double>> cnf(field, o);
-  BatchFlow<VectorField<double>> flow(cnf, opt.integer("threads"));
+  BatchFlow<VectorField<double>> flow(cnf, rt.threads);
   const auto t0 = std::chrono::steady_clock::now();
   std::fprintf(stderr, "enf eval: NLL of %d structures...\n", data.rows);
   const auto lik = flow.log_likelihood(c.params.values.data(), data.x, data.rows, sys.n, seed);
@@ -128,17 +114,9 @@ int run_eval(const std::vector<std::string>& args) {
   const std::vector<double> xs = flow.sample(c.params.values.data(), N, sys.n, seed + 1);
   const auto q = flow.log_likelihood(c.params.values.data(), xs, N, sys.n, seed + 2);
   const std::vector<double> e_samples = energies(sys, xs, N, lj), e_data = energies(sys, data.x, data.rows, lj);
-  // Kish ESS of w = exp(−E − log q), computed with the log-weights shifted by their maximum.
-  std::vector<double> logw(N);
-  double top = -INFINITY;
-  for (int b = 0; b < N; ++b) top = std::max(top, logw[b] = -e_samples[b] - q[b].log_px);
-  double sw = 0, sw2 = 0;
-  for (double lw : logw) {
-    const double w = std::isfinite(lw) ? std::exp(lw - top) : 0.0;
-    sw += w;
-    sw2 += w * w;
-  }
-  const double ess = sw2 > 0 ? sw * sw / sw2 / N : 0;
+  std::vector<double> log_q;
+  for (const auto& r : q) log_q.push_back(r.log_px);
+  const double ess = kish_ess_fraction(boltzmann_log_weights(e_samples, log_q));
   const MeanError es = mean_and_error(e_samples), ed = mean_and_error(e_data);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

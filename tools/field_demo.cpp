@@ -13,10 +13,12 @@
 
 #include "datasets/file_io.hpp"
 #include "datasets/particles.hpp"
+#include "datasets/systems.hpp"
 #include "egnn/batch_field.hpp"
 #include "engine/initialization.hpp"
 #include "engine/safetensors.hpp"
 #include "tools/commands.hpp"
+#include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 
 namespace enf::cli {
@@ -34,30 +36,28 @@ const CommandSpec kSpec{
     "CSV: index, |f|_max, exact divergence, Hutchinson estimate (Rademacher).\n"
     "--data takes a file or a dataset name (dw4:test, lj13:val; 'enf data list').\n"
     "\nexample:\n  enf field --system lj13 --data lj13:test --limit 100",
-    {
-        {"system", "dw4|lj13", "dw4", "particle system: sets N, D and the model size (H=32, L=3)"},
-        {"data", "FILE|NAME", "", "structures (default: the system's test split, dw4:test or lj13:test)"},
-        {"limit", "N", "0", "use only the first N structures (0: all)", "0"},
-        {"t", "T", "0.5", "time at which the field is evaluated"},
-        {"weights", "FILE", "", "reference weights (safetensors); empty: initialise from --seed"},
-        {"prefix", "STR", "odefunc.dynamics.", "tensor-name prefix inside --weights"},
-        {"seed", "S", "0", "seed of the initialisation and of the Hutchinson noise"},
-        {"precision", "float|double", "double", "scalar type"},
-        {"threads", "N", "0", "threads (0: all cores)", "0"},
-        {"out", "FILE.csv", "", "per-structure results"},
-    }};
+    with_groups({system_option("dw4", "particle system: sets N, D and the model size (H=32, L=3)", has_energy),
+                 {"t", "T", "0.5", "time at which the field is evaluated"},
+                 {"weights", "FILE", "", "reference weights (safetensors); empty: initialise from --seed"},
+                 {"prefix", "STR", "odefunc.dynamics.", "tensor-name prefix inside --weights"},
+                 {"out", "FILE.csv", "", "per-structure results"}},
+                {{data_group(), {}, {{kData, "", "structures (default: the system's test split, dw4:test or lj13:test)"}}},
+                 {runtime_group(), {}, {{kSeed, "0", "seed of the initialisation and of the Hutchinson noise"}}}})};
 
 template <class T>
 int run(const ParsedOptions& opt) {
-  const std::string system = opt.choice("system", {"dw4", "lj13"});
-  const int N = system == "dw4" ? 4 : 13, D = system == "dw4" ? 2 : 3;
+  const SystemInfo& sys = parse_system(opt, has_energy);
+  const std::string system = sys.name;
+  const int N = sys.n, D = sys.dim;
+  const Runtime rt = parse_runtime(opt);
+  const DataSelection sel = parse_data(opt);
   FieldConfig cfg;
   cfg.dim = D;
   cfg.hidden = 32;
   cfg.layers = 3;
   const ParameterLayout layout = field_layout(cfg);
   Parameters<T> params(layout);
-  Rng rng(std::uint64_t(opt.integer("seed")));
+  Rng rng(rt.seed);
   if (opt.str("weights").empty()) {
     initialize_egnn(cfg.egnn(), params, rng);
   } else {
@@ -74,16 +74,15 @@ int run(const ParsedOptions& opt) {
     }
   }
 
-  const std::string data_path = opt.str("data").empty() ? system + ":test" : opt.str("data");
-  const Structures data =
-      load_structures(data_path, ParticleSystem{system, N, D}, 0, opt.integer("limit") > 0 ? opt.integer("limit") : -1);
+  const std::string data_path = sel.data.empty() ? sys.test.part : sel.data;
+  const Structures data = load_structures(data_path, ParticleSystem{system, N, D}, 0, sel.limit);
   if (!opt.str("out").empty()) check_writable(opt.str("out"), "per-structure CSV");
   const int B = data.rows;
   std::vector<T> z(data.x.begin(), data.x.end()), eps(z.size()), f(z.size()), div(B), hutch(B);
   for (T& e : eps) e = T(rng.rademacher());
 
   VectorField<T> field(cfg, layout);
-  BatchField<T> batch(field, opt.integer("threads"));
+  BatchField<T> batch(field, rt.threads);
   const T t = T(opt.real("t"));
   BatchInput<T> in{B, N, z.data(), nullptr, {&t, 1}};
   using Clock = std::chrono::steady_clock;
@@ -137,7 +136,7 @@ int run_field(const std::vector<std::string>& args) {
     std::fputs(usage(kSpec).c_str(), stdout);
     return 0;
   }
-  return opt.choice("precision", {"float", "double"}) == "float" ? run<float>(opt) : run<double>(opt);
+  return parse_runtime(opt).single() ? run<float>(opt) : run<double>(opt);
 }
 
 }  // namespace enf::cli

@@ -1,4 +1,7 @@
 // enf: E(n)-equivariant continuous normalizing flows from the command line.
+// The commands are one table (name, summary, handler): the dispatcher looks
+// names up in it, two-word commands ("data list", "bench step") included,
+// and `enf --help` is generated from it.
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -9,37 +12,101 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: enf <command> [options]
+using enf::cli::Command;
 
-E(n)-equivariant continuous normalizing flows (Satorras, Hoogeboom et al., 2021)
-for particle systems (DW4, LJ13) and molecules (QM9).
+// Summaries wrap with '\n'; continuation lines are indented under the first.
+const std::vector<Command>& commands() {
+  using namespace enf::cli;
+  static const std::vector<Command> c = {
+      {"train", "train a flow on DW4, LJ13 or QM9 (run directory, checkpoints, resume)", run_train},
+      {"import", "import a model trained with the reference PyTorch code", run_import},
+      {"eval", "test NLL, importance-sampling ESS and plots of a DW4/LJ13 flow", run_eval},
+      {"data list",
+       "the datasets and models enf knows by name (dw4:test, qm9:train,\n"
+       "qm9-pretrained): shipped or fetched, source, checksum",
+       run_data_list},
+      {"data fetch",
+       "download a dataset (qm9, lj13, lj55) from its source or a\n"
+       "mirror, verify it, convert it, keep it in the data directory",
+       run_data_fetch},
+      {"data generate", "sample DW4/LJ13 Boltzmann distributions by MCMC", run_data_generate},
+      {"metrics",
+       "stability, validity, uniqueness and novelty of molecules (QM9),\n"
+       "as E-NF/EDM report them",
+       run_metrics},
+      {"score", "log-likelihood of every structure of a file (.npy, .xyz)", run_score},
+      {"sample", "draw structures from a flow to .xyz or .npy", run_sample},
+      {"field",
+       "evaluate the EGNN vector field on a data file: velocity,\n"
+       "divergence, Hutchinson estimate, timings",
+       run_field},
+      {"check gradients",
+       "check a model's derivatives (J·v, VJPs, the NLL gradient of\n"
+       "both modes) against central finite differences",
+       run_check_gradients},
+      {"bench field",
+       "time the vector field and its derivatives (forward, J·v,\n"
+       "reverse) on DW4, LJ13 and QM9-sized inputs, with FLOP rates",
+       run_bench_field},
+      {"bench step",
+       "time training iterations of the reference setup (at\n"
+       "initialisation and after training), evaluation and sampling",
+       run_bench_step},
+  };
+  return c;
+}
 
-commands:
-  train          train a flow on DW4, LJ13 or QM9 (run directory, checkpoints, resume)
-  import         import a model trained with the reference PyTorch code
-  eval           test NLL, importance-sampling ESS and plots of a DW4/LJ13 flow
-  data list      the datasets and models enf knows by name (dw4:test, qm9:train,
-                 qm9-pretrained): shipped or fetched, source, checksum
-  data fetch     download a dataset (qm9, lj13, lj55) from its source or a
-                 mirror, verify it, convert it, keep it in the data directory
-  data generate  sample DW4/LJ13 Boltzmann distributions by MCMC
-  metrics        stability, validity, uniqueness and novelty of molecules (QM9),
-                 as E-NF/EDM report them
-  score          log-likelihood of every structure of a file (.npy, .xyz)
-  sample         draw structures from a flow to .xyz or .npy
-  field          evaluate the EGNN vector field on a data file: velocity,
-                 divergence, Hutchinson estimate, timings
-  bench field    time the vector field and its derivatives (forward, J·v,
-                 reverse) on DW4, LJ13 and QM9-sized inputs, with FLOP rates
-  bench step     time training iterations of the reference setup (at
-                 initialisation and after training), evaluation and sampling
+constexpr std::size_t kNameColumn = 17;  // "check gradients" and two spaces
 
-Wherever a command takes a data file it also takes a dataset name: dw4:test,
-lj13:val, qm9:test, qm9-positional:train ('enf data list').
+std::string top_usage() {
+  std::string u =
+      "usage: enf <command> [options]\n\n"
+      "E(n)-equivariant continuous normalizing flows (Satorras, Hoogeboom et al., 2021)\n"
+      "for particle systems (DW4, LJ13) and molecules (QM9).\n\ncommands:\n";
+  for (const Command& c : commands()) {
+    std::string name = c.name;
+    name.resize(kNameColumn, ' ');
+    u += "  " + name;
+    for (char ch : c.summary) u += ch == '\n' ? "\n  " + std::string(kNameColumn, ' ') : std::string(1, ch);
+    u += "\n";
+  }
+  u += "\nWherever a command takes a data file it also takes a dataset name: dw4:test,\n"
+       "lj13:val, qm9:test, qm9-positional:train ('enf data list').\n\n"
+       "Run 'enf <command> --help' for the options of a command; 'enf --version' says\n"
+       "which build this is.\n";
+  return u;
+}
 
-Run 'enf <command> --help' for the options of a command; 'enf --version' says
-which build this is.
-)";
+// The first word of two-word commands ("data" of "data list").
+std::string first_word(const std::string& name) { return name.substr(0, name.find(' ')); }
+
+// The command args name (one or two words), or null; `words` says how many.
+const Command* find_command(const std::vector<std::string>& args, std::size_t& words) {
+  for (const Command& c : commands()) {
+    if (c.name == args[0]) return words = 1, &c;
+    if (args.size() >= 2 && c.name == args[0] + " " + args[1]) return words = 2, &c;
+  }
+  return nullptr;
+}
+
+// "usage: enf data list|fetch|generate [options]   (see 'enf data list --help', ...)"
+// for a first word given without (or with an unknown) second; "" when `word`
+// starts no two-word command.
+std::string group_usage(const std::string& word) {
+  std::string seconds, helps;
+  for (const Command& c : commands()) {
+    if (c.name.find(' ') == std::string::npos || first_word(c.name) != word) continue;
+    // (appended piecewise: GCC 12's false -Wrestrict on "x" + string, PR 105329)
+    if (!seconds.empty()) seconds += '|';
+    seconds += c.name.substr(word.size() + 1);
+    if (!helps.empty()) helps += ", ";
+    helps += "'enf ";
+    helps += c.name;
+    helps += " --help'";
+  }
+  if (seconds.empty()) return {};
+  return "usage: enf " + word + " " + seconds + " [options]   (see " + helps + ")\n";
+}
 
 }  // namespace
 
@@ -51,42 +118,24 @@ int main(int argc, char** argv) {
     args.push_back("--help");
   }
   if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    std::fputs(top_usage().c_str(), args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "--version" || args[0] == "version") return enf::cli::print_version();
-  try {
-    const std::string cmd = args[0];
-    const std::vector<std::string> rest(args.begin() + 1, args.end());
-    if (cmd == "field") return enf::cli::run_field(rest);
-    if (cmd == "import") return enf::cli::run_import(rest);
-    if (cmd == "train") return enf::cli::run_train(rest);
-    if (cmd == "eval") return enf::cli::run_eval(rest);
-    if (cmd == "data") {
-      if (args.size() >= 2 && args[1] == "generate") return enf::cli::run_data_generate({args.begin() + 2, args.end()});
-      if (args.size() >= 2 && args[1] == "list") return enf::cli::run_data_list({args.begin() + 2, args.end()});
-      if (args.size() >= 2 && args[1] == "fetch") return enf::cli::run_data_fetch({args.begin() + 2, args.end()});
-      std::fputs("usage: enf data list|fetch|generate [options]   (see 'enf data fetch --help', ...)\n", stderr);
+  std::size_t words = 0;
+  const Command* cmd = find_command(args, words);
+  if (!cmd) {
+    if (const std::string u = group_usage(args[0]); !u.empty()) {
+      std::fputs(u.c_str(), stderr);
       return 2;
     }
-    if (cmd == "check") return enf::cli::run_check(rest);  // enf check gradients
-    if (cmd == "score") return enf::cli::run_score(rest);
-    if (cmd == "metrics") return enf::cli::run_metrics(rest);
-    if (cmd == "sample") return enf::cli::run_sample(rest);
-    if (cmd == "bench") {
-      if (args.size() >= 2 && args[1] == "field") return enf::cli::run_bench_field({args.begin() + 2, args.end()});
-      if (args.size() >= 2 && args[1] == "step") return enf::cli::run_bench_step({args.begin() + 2, args.end()});
-      std::fputs("usage: enf bench field|step [options]   (see 'enf bench field --help', 'enf bench step --help')\n",
-                 stderr);
-      return 2;
-    }
-    std::fprintf(stderr, "enf: unknown command '%s' (see 'enf --help' for the commands)\n", cmd.c_str());
+    std::fprintf(stderr, "enf: unknown command '%s' (see 'enf --help' for the commands)\n", args[0].c_str());
     return 2;
+  }
+  try {
+    return cmd->run({args.begin() + std::ptrdiff_t(words), args.end()});
   } catch (const enf::cli::UsageError& e) {
-    // Two-word commands ("bench step", "data generate") have their own help.
-    std::string cmd = args[0];
-    if ((cmd == "bench" || cmd == "data") && args.size() >= 2) cmd += " " + args[1];
-    std::fprintf(stderr, "enf: %s (see 'enf %s --help')\n", e.what(), cmd.c_str());
+    std::fprintf(stderr, "enf: %s (see 'enf %s --help')\n", e.what(), cmd->name.c_str());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "enf: error: %s\n", e.what());

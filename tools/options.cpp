@@ -45,6 +45,18 @@ void ParsedOptions::check_minimum(const OptionSpec& o) const {
     throw UsageError("--" + o.name + " must be at least " + o.min + ", got '" + values_.at(o.name) + "'");
 }
 
+const OptionSpec& CommandSpec::option(const std::string& option_name) const {
+  for (const auto& o : options)
+    if (o.name == option_name) return o;
+  throw std::logic_error("'enf " + name + "' has no option --" + option_name);
+}
+
+bool ParsedOptions::has(const std::string& name) const {
+  for (const auto& o : spec_.options)
+    if (o.name == name) return true;
+  return false;
+}
+
 const OptionSpec& ParsedOptions::find(const std::string& name) const {
   for (const auto& o : spec_.options)
     if (o.name == name) return o;

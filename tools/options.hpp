@@ -31,6 +31,8 @@ struct CommandSpec {
   std::string summary;  // one line
   std::string details;  // paragraphs shown by --help, may be empty
   std::vector<OptionSpec> options;
+  // The row called `name`; std::logic_error when the command has none.
+  const OptionSpec& option(const std::string& name) const;
 };
 
 // Thrown for bad command lines; main prints it with a hint to --help.
@@ -43,6 +45,10 @@ class ParsedOptions {
   ParsedOptions(const CommandSpec& spec, const std::vector<std::string>& args);
 
   bool help() const { return help_; }
+  const CommandSpec& spec() const { return spec_; }
+  // Whether the command has the option at all (option groups parse the rows
+  // a command has).
+  bool has(const std::string& name) const;
   bool flag(const std::string& name) const;
   std::string str(const std::string& name) const;
   int integer(const std::string& name) const;  // UsageError naming the option when not an integer

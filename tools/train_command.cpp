@@ -1,6 +1,6 @@
-// enf train: maximum-likelihood training of a flow on DW4 or LJ13 (molecules:
-// train_molecules.cpp), with the run directory, resume, progress and SIGINT
-// handling of train_loop.hpp.
+// enf train: maximum-likelihood training of a flow on a particle system
+// (molecules: train_molecules.cpp); the loop, run directory and resume are
+// engine/training_run.hpp's, the options and progress train_options.hpp's.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,12 +9,15 @@
 #include <vector>
 
 #include "datasets/particles.hpp"
+#include "datasets/systems.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/initialization.hpp"
 #include "engine/trainer.hpp"
+#include "engine/validation.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
-#include "tools/train_loop.hpp"
+#include "tools/option_groups.hpp"
+#include "tools/train_options.hpp"
 
 namespace enf::cli {
 
@@ -40,7 +43,7 @@ const CommandSpec& train_particles_spec() {
                  "Molecules (QM9), with their own options and defaults: 'enf train --system qm9 --help'.\n"
                  "\nexample:\n  enf train --system dw4 --epochs 20 --n-data 1000 --out runs/dw4",
                  {
-                     {"system", "dw4|lj13|qm9_positional|qm9", "dw4", "particle system (qm9: molecules, see above)"},
+                     system_option("dw4", "particle system (qm9: molecules, see above)", {}),
                      {"data", "FILE", "", "training structures (.npy); default: the shipped split"},
                      {"val-data", "FILE", "", "validation structures (.npy); default: the shipped split"},
                      {"n-data", "N", "1000", "training structures used (first N rows)", "1"},
@@ -53,14 +56,14 @@ const CommandSpec& train_particles_spec() {
 // The options that define a run (everything but where it is and how it runs).
 std::vector<std::string> run_keys() {
   std::vector<std::string> k = {"system", "data", "val-data", "n-data", "val-samples"};
-  k.insert(k.end(), kCommonRunKeys.begin(), kCommonRunKeys.end());
+  for (const auto& key : common_run_keys()) k.push_back(key);
   return k;
 }
 
 template <class T>
 int train(const ParsedOptions& opt, const RunDirectory& run) {
   const Checkpoint* resume = run.resume.get();
-  const ParticleSystem sys = particle_system(opt.choice("system", {"dw4", "lj13", "qm9_positional", "qm9"}));
+  const ParticleSystem sys = particle_system(parse_system(opt, {}).name);
   const int S = sys.n * sys.dim;
   auto load = [&](const std::string& flag, const std::string& split, long count) {
     if (!opt.str(flag).empty()) return load_structures(opt.str(flag), sys, 0, count);
@@ -94,11 +97,11 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
       throw UsageError("--resume: the saved model's size differs from the options'");
     init.values = resume->params.values;
   }
-  Trainer<T> trainer(field, cnf, adam, init, opt.integer("threads"), opt.boolean("clip"));
+  const Runtime rt = parse_runtime(opt);
+  Trainer<T> trainer(field, cnf, adam, init, rt.threads, opt.boolean("clip"));
   TrainingState state;
   if (resume) state = restore_training(*resume, trainer.optimizer(), trainer.clipper());
 
-  const CnfOptions val_opt = validation_cnf_options(TraceEstimator::Exact);
   job.description = sys.name + ", " + std::to_string(train_data.rows) + " training / " + std::to_string(val_data.rows) +
                     " validation structures, batch " + std::to_string(job.batch) + ", " + std::to_string(job.epochs) +
                     " epochs, " + std::to_string(trainer.flow().threads()) + " threads";
@@ -112,14 +115,7 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
     return trainer.step(x, int(rows.size()), sys.n, step_seed);
   };
   job.validate = [&]() {
-    VectorField<double> f64(field, trainer.params().layout);
-    Cnf<VectorField<double>> c64(f64, val_opt);
-    BatchFlow<VectorField<double>> flow(c64, opt.integer("threads"));
-    const auto r = flow.log_likelihood(trainer.params().values.data(), val_data.x, val_data.rows, sys.n, seed);
-    double mean = 0, var = 0;
-    for (const auto& e : r) mean -= e.log_px / val_data.rows;
-    for (const auto& e : r) var += (-e.log_px - mean) * (-e.log_px - mean) / std::max(1, val_data.rows - 1);
-    return Validation{mean, std::sqrt(var / val_data.rows)};
+    return particle_validation(field, trainer.params(), val_data.x, val_data.rows, sys.n, rt.threads, seed);
   };
   job.snapshot = [&]() {
     Checkpoint c;
@@ -130,19 +126,18 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
     c.data = {{"n_particles", sys.n}, {"train_rows", train_data.rows}, {"val_rows", val_data.rows}};
     return c;
   };
-  return run_training(job, state, run);
+  return run_train_job(job, state, run);
 }
 
 }  // namespace
 
 int run_train(const std::vector<std::string>& args) {
-  if (train_system(args) == "qm9") return run_train_molecules(args);
+  if (is_molecule_system(train_system(args))) return run_train_molecules(args);
   const CommandSpec& spec = train_particles_spec();
   ParsedOptions opt(spec, args);
   if (opt.help()) return std::fputs(usage(spec).c_str(), stdout), 0;
   const RunDirectory run = open_run(opt, run_keys());
-  return opt.choice("precision", {"float", "double"}) == "float" ? train<float>(opt, run)
-                                                                 : train<double>(opt, run);
+  return parse_runtime(opt).single() ? train<float>(opt, run) : train<double>(opt, run);
 }
 
 }  // namespace enf::cli

@@ -1,26 +1,29 @@
 // enf train on molecules (QM9): the reference's main_qm9.py setup (the flow of
 // MoleculeFlow, trained with MoleculeTrainer) in the run directory of
-// train_loop.hpp.
+// engine/training_run.hpp.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "datasets/molecule_io.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/molecule_trainer.hpp"
+#include "engine/validation.hpp"
 #include "tools/options.hpp"
-#include "tools/train_loop.hpp"
+#include "tools/option_groups.hpp"
+#include "tools/train_options.hpp"
 
 namespace enf::cli {
 
 namespace {
 
 namespace fs = std::filesystem;
+
+bool is_molecules(const SystemInfo& s) { return s.kind == SystemKind::Molecules; }
 
 // The shipped EDM test split (after `enf data fetch qm9`, --data qm9:train).
 const std::string kDefaultData = "qm9:test";
@@ -49,7 +52,7 @@ const CommandSpec& train_molecules_spec() {
       "Run directory, --resume, --config and Ctrl-C as for particles ('enf train --help').\n"
       "\nexample:\n  enf train --system qm9 --n-data 2000 --epochs 5 --out runs/qm9",
       {
-          {"system", "qm9", "qm9", "molecules (dw4|lj13: 'enf train --help')"},
+          system_option("qm9", "molecules (dw4|lj13: 'enf train --help')", is_molecules),
           {"data", "FILE", kDefaultData, "training molecules"},
           {"val-data", "FILE", "", "validation molecules (default: the end of --data)"},
           {"n-data", "N", "0", "training molecules: the first N of --data (0: all but the validation ones)", "0"},
@@ -66,7 +69,7 @@ const CommandSpec& train_molecules_spec() {
        {"lr", "2e-4"},
        {"batch", "128"},
        {"epochs", "100"},
-       {"trace", "gaussian"},
+       {kTrace, "gaussian"},
        {"ode-regularization", "1e-3"},
        {"clip", "true"}});
   return spec;
@@ -76,7 +79,7 @@ std::vector<std::string> run_keys() {
   std::vector<std::string> k = {
       "system",         "data",           "val-data",           "n-data", "val-samples", "skip-unsupported",
       "dequantization", "dequantizer-nf", "dequantizer-layers", "actnorm"};
-  k.insert(k.end(), kCommonRunKeys.begin(), kCommonRunKeys.end());
+  for (const auto& key : common_run_keys()) k.push_back(key);
   return k;
 }
 
@@ -172,12 +175,12 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
       throw UsageError("--resume: the saved model differs from the options' molecule model");
     init.values = resume->params.values;
   }
-  MoleculeTrainer<T> trainer(field, mol, cnf, adam, std::move(init), resume != nullptr, opt.integer("threads"),
+  const Runtime rt = parse_runtime(opt);
+  MoleculeTrainer<T> trainer(field, mol, cnf, adam, std::move(init), resume != nullptr, rt.threads,
                              opt.boolean("clip"));
   TrainingState state;
   if (resume) state = restore_training(*resume, trainer.optimizer(), trainer.clipper());
 
-  const CnfOptions val_opt = validation_cnf_options(TraceEstimator::Gaussian);
   job.description = "qm9, " + std::to_string(train_in.size()) + " training / " + std::to_string(val_in.size()) +
                     " validation molecules, " + std::to_string(trainer.params().values.size()) + " parameters, batch " +
                     std::to_string(job.batch) + ", " + std::to_string(job.epochs) + " epochs, " +
@@ -195,36 +198,13 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
     return r;
   };
   job.validate = [&]() {
-    MoleculeFlow<double> f64(field, mol, val_opt);
-    MoleculeBatch<double> batch(f64, opt.integer("threads"));
-    const auto scores = batch.score(trainer.params().values.data(), val_in, 1, seed, [](int) {});
-    // −log p(x, h, N) where p(N) > 0, and −log p(x, h | N) of every molecule.
-    std::vector<double> nll, given_n;
-    for (const auto& s : scores) {
-      const MoleculeLikelihood& L = s.first;  // the only draw
-      given_n.push_back(-(L.log_pz_x + L.log_pz_h + L.delta_logp_total - L.dequantizer.log_q_v));
-      if (std::isfinite(L.log_pN)) nll.push_back(L.nll());
-    }
-    auto mean_se = [](const std::vector<double>& v) {
-      double mean = 0, var = 0;
-      for (double x : v) mean += x / double(v.size());
-      for (double x : v) var += (x - mean) * (x - mean) / double(std::max<std::size_t>(1, v.size() - 1));
-      return std::make_pair(mean, std::sqrt(var / double(v.size())));
-    };
-    const auto [mean_n, se_n] = mean_se(given_n);
-    Validation v;
-    v.extra = {{"nll_given_n", mean_n}, {"molecules", nll.size()}, {"excluded", scores.size() - nll.size()}};
-    if (nll.size() < scores.size())
+    const Validation v = molecule_validation(field, mol, trainer.params(), val_in, rt.threads, seed);
+    const std::size_t excluded = v.extra["excluded"], counted = v.extra["molecules"];
+    if (excluded > 0)
       std::fprintf(stderr, "  validation: %zu of %zu molecules left out of the NLL (p(N) = 0 for their atom count)\n",
-                   scores.size() - nll.size(), scores.size());
-    if (nll.empty()) {
+                   excluded, excluded + counted);
+    if (counted == 0)
       std::fprintf(stderr, "  validation: no atom count of the training data: NLL given N (−log p(x, h | N))\n");
-      v.nll = mean_n;
-      v.standard_error = se_n;
-      v.extra["nll"] = nullptr;
-      return v;
-    }
-    std::tie(v.nll, v.standard_error) = mean_se(nll);
     return v;
   };
   job.snapshot = [&]() {
@@ -242,7 +222,7 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
               {"node_counts_source", "the training molecules"}};
     return c;
   };
-  return run_training(job, state, run);
+  return run_train_job(job, state, run);
 }
 
 }  // namespace
@@ -252,9 +232,8 @@ int run_train_molecules(const std::vector<std::string>& args) {
   ParsedOptions opt(spec, args);
   if (opt.help()) return std::fputs(usage(spec).c_str(), stdout), 0;
   const RunDirectory run = open_run(opt, run_keys());
-  opt.choice("system", {"qm9"});
-  return opt.choice("precision", {"float", "double"}) == "float" ? train<float>(opt, run)
-                                                                 : train<double>(opt, run);
+  parse_system(opt, is_molecules);
+  return parse_runtime(opt).single() ? train<float>(opt, run) : train<double>(opt, run);
 }
 
 }  // namespace enf::cli

@@ -1,0 +1,51 @@
+#include "engine/validation.hpp"
+
+#include <cmath>
+
+#include "engine/flow.hpp"
+#include "engine/statistics.hpp"
+
+namespace enf {
+
+Validation particle_validation(const FieldConfig& field, const Parameters<double>& params,
+                               const std::vector<double>& x, int rows, int n, int threads, std::uint64_t seed) {
+  VectorField<double> f64(field, params.layout);
+  Cnf<VectorField<double>> c64(f64, validation_cnf_options(TraceEstimator::Exact));
+  BatchFlow<VectorField<double>> flow(c64, threads);
+  const auto r = flow.log_likelihood(params.values.data(), x, rows, n, seed);
+  std::vector<double> nll;
+  nll.reserve(r.size());
+  for (const auto& e : r) nll.push_back(-e.log_px);
+  const MeanError m = mean_standard_error(nll);
+  return Validation{m.mean, m.error};
+}
+
+Validation molecule_validation(const FieldConfig& field, const MoleculeModelConfig& mol,
+                               const Parameters<double>& params, const std::vector<MoleculeInput>& val, int threads,
+                               std::uint64_t seed) {
+  MoleculeFlow<double> f64(field, mol, validation_cnf_options(TraceEstimator::Gaussian));
+  MoleculeBatch<double> batch(f64, threads);
+  const auto scores = batch.score(params.values.data(), val, 1, seed, [](int) {});
+  // −log p(x, h, N) where p(N) > 0, and −log p(x, h | N) of every molecule.
+  std::vector<double> nll, given_n;
+  for (const auto& s : scores) {
+    const MoleculeLikelihood& L = s.first;  // the only draw
+    given_n.push_back(-(L.log_pz_x + L.log_pz_h + L.delta_logp_total - L.dequantizer.log_q_v));
+    if (std::isfinite(L.log_pN)) nll.push_back(L.nll());
+  }
+  const MeanError n = mean_standard_error(given_n);
+  Validation v;
+  v.extra = {{"nll_given_n", n.mean}, {"molecules", nll.size()}, {"excluded", scores.size() - nll.size()}};
+  if (nll.empty()) {
+    v.nll = n.mean;
+    v.standard_error = n.error;
+    v.extra["nll"] = nullptr;
+    return v;
+  }
+  const MeanError m = mean_standard_error(nll);
+  v.nll = m.mean;
+  v.standard_error = m.error;
+  return v;
+}
+
+}  // namespace enf

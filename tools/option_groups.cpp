@@ -1,0 +1,160 @@
+#include "tools/option_groups.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "ode/solver.hpp"
+
+namespace enf::cli {
+
+namespace {
+
+std::string trace_hint() {
+  std::string h;
+  for (TraceEstimator t : trace_estimators()) {
+    if (!h.empty()) h += '|';  // (not "|" + string: GCC 12's false -Wrestrict, PR 105329)
+    h += to_string(t);
+  }
+  return h;
+}
+
+// The solver rows. Their names are used through these rows (JSON keys, a
+// run's config keys), so each is spelled once.
+const OptionSpec& method_row() {
+  static const OptionSpec r{kMethod, "NAME", "dopri5", "ODE solver: dopri5, cash_karp, fehlberg78, rk4, euler"};
+  return r;
+}
+const OptionSpec& rtol_row() {
+  static const OptionSpec r{kRtol, "R", "1e-5", "solver relative tolerance"};
+  return r;
+}
+const OptionSpec& atol_row() {
+  static const OptionSpec r{kAtol, "A", "1e-5", "solver absolute tolerance"};
+  return r;
+}
+const OptionSpec& trace_row() {
+  static const OptionSpec r{kTrace, trace_hint(), "exact", "divergence: exact, or Hutchinson with that noise"};
+  return r;
+}
+
+std::vector<std::string> hint_choices(const std::string& hint) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (std::size_t bar; (bar = hint.find('|', start)) != std::string::npos; start = bar + 1)
+    out.push_back(hint.substr(start, bar - start));
+  out.push_back(hint.substr(start));
+  return out;
+}
+
+}  // namespace
+
+const std::vector<TraceEstimator>& trace_estimators() {
+  static const std::vector<TraceEstimator> t = {TraceEstimator::Exact, TraceEstimator::Rademacher,
+                                                TraceEstimator::Gaussian};
+  return t;
+}
+
+const OptionGroup& solver_group() {
+  static const OptionGroup g{"solver", {method_row(), rtol_row(), atol_row(), trace_row()}};
+  return g;
+}
+
+const OptionGroup& runtime_group() {
+  static const OptionGroup g{"runtime",
+                             {
+                                 {kThreads, "N", "0", "threads (0: all cores)", "0"},
+                                 {kSeed, "S", "0", "seed"},
+                                 {kPrecision, "float|double", "double", "scalar type of the field"},
+                             }};
+  return g;
+}
+
+const OptionGroup& data_group() {
+  static const OptionGroup g{"data",
+                             {
+                                 {kData, "FILE|NAME", "", "structures (.npy, or a dataset name: dw4:test)"},
+                                 {kLimit, "N", "0", "use only the first N structures (0: all)", "0"},
+                             }};
+  return g;
+}
+
+std::vector<OptionSpec> with_groups(std::vector<OptionSpec> own, const std::vector<GroupUse>& groups) {
+  for (const GroupUse& use : groups) {
+    auto in_group = [&](const std::string& name) {
+      for (const auto& r : use.group.rows)
+        if (r.name == name) return true;
+      return false;
+    };
+    for (const auto& name : use.only)
+      if (!in_group(name)) throw std::logic_error("option group " + use.group.name + " has no --" + name);
+    for (const auto& o : use.overrides)
+      if (!in_group(o.name)) throw std::logic_error("option group " + use.group.name + " has no --" + o.name);
+    for (OptionSpec row : use.group.rows) {
+      if (!use.only.empty() && std::find(use.only.begin(), use.only.end(), row.name) == use.only.end()) continue;
+      for (const auto& o : use.overrides) {
+        if (o.name != row.name) continue;
+        row.default_value = o.default_value;
+        if (!o.help.empty()) row.help = o.help;
+        if (!o.value_hint.empty()) row.value_hint = o.value_hint;
+      }
+      own.push_back(std::move(row));
+    }
+  }
+  return own;
+}
+
+CnfOptions parse_solver(const ParsedOptions& opt) {
+  CnfOptions o;
+  if (opt.has(trace_row().name)) {
+    std::vector<std::string> names;
+    for (TraceEstimator t : trace_estimators()) names.push_back(to_string(t));
+    o.trace = parse_trace_estimator(opt.choice(trace_row().name, names));
+  }
+  if (opt.has(method_row().name)) o.solver.method = opt.parsed(method_row().name, ode::parse_method);
+  if (opt.has(rtol_row().name)) o.solver.rtol = opt.real(rtol_row().name);
+  if (opt.has(atol_row().name)) o.solver.atol = opt.real(atol_row().name);
+  o.adjoint_solver = o.solver;
+  if (auto e = o.validate(); !e.empty()) throw UsageError(e);
+  return o;
+}
+
+void add_solver_json(nlohmann::json& j, const CnfOptions& o) {
+  j[trace_row().name] = to_string(o.trace);
+  j[rtol_row().name] = o.solver.rtol;
+  j[atol_row().name] = o.solver.atol;
+}
+
+std::vector<std::string> solver_option_names() {
+  std::vector<std::string> names;
+  for (const auto& r : solver_group().rows) names.push_back(r.name);
+  return names;
+}
+
+Runtime parse_runtime(const ParsedOptions& opt) {
+  Runtime r;
+  if (opt.has(kThreads)) r.threads = opt.integer(kThreads);
+  if (opt.has(kSeed)) r.seed = std::uint64_t(opt.integer(kSeed));
+  if (opt.has(kPrecision)) r.precision = opt.choice(kPrecision, hint_choices(opt.spec().option(kPrecision).value_hint));
+  return r;
+}
+
+DataSelection parse_data(const ParsedOptions& opt) {
+  DataSelection d;
+  if (opt.has(kData)) d.data = opt.str(kData);
+  if (opt.has(kLimit) && opt.integer(kLimit) > 0) d.limit = opt.integer(kLimit);
+  return d;
+}
+
+OptionSpec system_option(const std::string& default_value, const std::string& help,
+                         const std::function<bool(const SystemInfo&)>& keep) {
+  return {"system", system_names("|", keep), default_value, help};
+}
+
+const SystemInfo& parse_system(const ParsedOptions& opt, const std::function<bool(const SystemInfo&)>& keep) {
+  std::vector<std::string> names;
+  for (const auto& s : systems())
+    if (!keep || keep(s)) names.push_back(s.name);
+  return system_info(opt.choice("system", names));
+}
+
+}  // namespace enf::cli

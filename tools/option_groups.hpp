@@ -1,0 +1,89 @@
+// The option groups of the enf commands, each declared once with its
+// defaults and parsed into a typed value with its validation:
+//   solver   --method --rtol --atol --trace      -> CnfOptions
+//   runtime  --threads --seed --precision        -> Runtime
+//   data     --data --limit                      -> DataSelection
+// A command lists the groups it uses (all of a group's rows or some of
+// them) and, where its documented default or help differs from the group's,
+// overrides it by name in its own table: one place per command.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "datasets/systems.hpp"
+#include "engine/cnf.hpp"
+#include "tools/options.hpp"
+
+namespace enf::cli {
+
+// The names of the group rows, spelled once: commands override rows and
+// write output keys through these.
+inline constexpr char kMethod[] = "method", kRtol[] = "rtol", kAtol[] = "atol", kTrace[] = "trace";
+inline constexpr char kThreads[] = "threads", kSeed[] = "seed", kPrecision[] = "precision";
+inline constexpr char kData[] = "data", kLimit[] = "limit";
+
+struct OptionGroup {
+  std::string name;
+  std::vector<OptionSpec> rows;
+};
+const OptionGroup& solver_group();
+const OptionGroup& runtime_group();
+const OptionGroup& data_group();
+
+// A row's default, help or value hint as one command documents it (empty:
+// the group's).
+struct OptionOverride {
+  std::string name, default_value, help = {}, value_hint = {};
+};
+
+// A group as a command uses it: `only` these rows (empty: all), `overrides`
+// applied. An override or row naming nothing in the group is a programming
+// error (std::logic_error when the table is built).
+struct GroupUse {
+  const OptionGroup& group;
+  std::vector<std::string> only = {};
+  std::vector<OptionOverride> overrides = {};
+};
+
+// `own` rows, then the rows of every group used, in order.
+std::vector<OptionSpec> with_groups(std::vector<OptionSpec> own, const std::vector<GroupUse>& groups);
+
+// The trace estimators the command line offers, in the order it lists them
+// (names: to_string in engine/cnf.hpp).
+const std::vector<TraceEstimator>& trace_estimators();
+
+// The solver group as parsed: the rows the command has, CnfOptions' defaults
+// for the others; the same settings forward and adjoint. UsageError when
+// invalid (unknown method, trace; tolerances CnfOptions refuses).
+CnfOptions parse_solver(const ParsedOptions& opt);
+// trace, rtol and atol as keys of an output document.
+void add_solver_json(nlohmann::json& j, const CnfOptions& o);
+// The names of the solver rows (a run's config.json holds them).
+std::vector<std::string> solver_option_names();
+
+struct Runtime {
+  int threads = 0;         // 0: all cores
+  std::uint64_t seed = 0;
+  std::string precision;   // one of the row's value hint ("float", "double", ...); empty without the row
+  bool single() const { return precision == "float"; }
+};
+Runtime parse_runtime(const ParsedOptions& opt);
+
+struct DataSelection {
+  std::string data;  // file or dataset name; empty: the command's default
+  long limit = -1;   // rows to use from the start; -1: all (--limit 0)
+};
+DataSelection parse_data(const ParsedOptions& opt);
+
+// A --system row listing the systems `keep` accepts (from datasets/systems.hpp).
+OptionSpec system_option(const std::string& default_value, const std::string& help,
+                         const std::function<bool(const SystemInfo&)>& keep);
+// The system --system names, checked against the systems `keep` accepts
+// (UsageError listing them).
+const SystemInfo& parse_system(const ParsedOptions& opt, const std::function<bool(const SystemInfo&)>& keep);
+
+}  // namespace enf::cli

@@ -1,0 +1,245 @@
+#include "tools/train_options.hpp"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+
+#include "datasets/file_io.hpp"
+#include "tools/option_groups.hpp"
+
+namespace enf::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_sigint(int) { g_interrupted = 1; }
+
+std::string fmt_time(double s) {
+  char b[32];
+  if (s >= 3600)
+    std::snprintf(b, sizeof b, "%dh%02dm", int(s / 3600), int(s / 60) % 60);
+  else
+    std::snprintf(b, sizeof b, "%dm%02ds", int(s / 60), int(s) % 60);
+  return b;
+}
+
+// The engine's refusals of what the command line asked for are usage errors.
+template <class F>
+auto as_usage_error(F f) {
+  try {
+    return f();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+}
+
+void apply_json_defaults(ParsedOptions& opt, const nlohmann::json& j, const std::string& from) {
+  if (!j.is_object()) throw UsageError(from + ": expected a JSON object of option values");
+  for (const auto& [key, value] : j.items()) {
+    try {
+      opt.set_default(key, value.is_string() ? value.get<std::string>() : value.dump());
+    } catch (const UsageError& e) {  // unknown key or bad value: name the file
+      throw UsageError(from + ": " + e.what());
+    }
+  }
+}
+
+// The value of --name in args ("--name V" or "--name=V"), or "".
+std::string raw_option(const std::vector<std::string>& args, const std::string& name) {
+  std::string v;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--" + name && i + 1 < args.size()) v = args[i + 1];
+    if (args[i].rfind("--" + name + "=", 0) == 0) v = args[i].substr(name.size() + 3);
+  }
+  return v;
+}
+
+// The "system" of a JSON file of options, or "" (a broken file is reported
+// by the parse that follows, not here).
+std::string system_in(const fs::path& path) {
+  try {
+    const auto j = nlohmann::json::parse(read_file_bytes(path.string(), "config"));
+    if (j.is_object() && j.contains("system") && j["system"].is_string()) return j["system"];
+  } catch (const std::exception&) {
+  }
+  return {};
+}
+
+// The progress bar with the running NLL and ETA: on a terminal redrawn in
+// place every step, else about twenty lines per session.
+class StderrReporter : public TrainingReporter {
+ public:
+  void started(const TrainingJob& job, const fs::path& run) override {
+    std::fprintf(stderr, "enf train: %s -> %s\n", job.description.c_str(), run.c_str());
+  }
+  void stepped(const TrainingProgress& p) override {
+    const long left = p.total_steps - p.global_step;
+    if (!tty_ && p.steps_this_session % std::max(1L, p.total_steps / 20) != 0) return;
+    const int width = 24, filled = int(width * double(p.global_step) / p.total_steps);
+    const double el = p.elapsed_seconds;
+    std::fprintf(stderr, "%sepoch %d/%d [%s%s] step %ld/%ld  NLL %.3f  %s elapsed, ETA %s%s", tty_ ? "\r" : "",
+                 p.epoch + 1, p.epochs, std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
+                 p.global_step, p.total_steps, p.running_nll, fmt_time(el).c_str(),
+                 fmt_time(el / p.steps_this_session * left).c_str(), tty_ ? "   " : "\n");
+  }
+  void epoch_ended(int) override {
+    if (tty_) std::fputc('\n', stderr);
+  }
+  void validated(int epochs_done, const Validation& v, bool best) override {
+    std::fprintf(stderr, "  validation after epoch %d: NLL %.4f ± %.4f%s\n", epochs_done, v.nll, v.standard_error,
+                 best ? " (best so far)" : "");
+  }
+
+ private:
+  bool tty_ = ::isatty(STDERR_FILENO);
+};
+
+}  // namespace
+
+CommandSpec train_spec(std::string summary, std::string details, std::vector<OptionSpec> specific,
+                       const std::map<std::string, std::string>& defaults) {
+  std::vector<OptionSpec> common = {
+      {"out", "DIR", "", "run directory (default runs/<system>)"},
+      {"resume", "DIR", "", "continue the run in DIR"},
+      {"config", "FILE", "", "JSON file with option values"},
+      {"nf", "H", "32", "hidden width", "1"},
+      {"layers", "L", "3", "EGNN layers", "1"},
+      {"attention", "BOOL", "true", "attention on messages"},
+      {"tanh", "BOOL", "true", "tanh-bounded coordinate updates"},
+      {"condition-time", "BOOL", "true", "time as a node feature"},
+      {"lr", "LR", "5e-4", "learning rate (AdamW, AMSGrad)"},
+      {"weight-decay", "W", "1e-12", "AdamW weight decay"},
+      {"batch", "B", "100", "batch size", "1"},
+      {"epochs", "E", "10", "epochs", "1"},
+      {"val-interval", "E", "1", "validate every E epochs", "1"},
+      {"ode-regularization", "L", "0", "weight of the kinetic and Frobenius regularizers"},
+      {"gradient", "adjoint|discrete", "adjoint", "gradient: continuous adjoint or backprop through the solver"},
+      {"clip", "BOOL", "false", "adaptive gradient clipping (1.5 mean + 2 std of recent norms)"},
+  };
+  // Training's own defaults of the solver and runtime groups.
+  std::vector<OptionOverride> solver = {
+      {kTrace, "rademacher", "divergence estimator for training"},
+      {kRtol, "1e-4", "solver relative tolerance (training)"},
+      {kAtol, "1e-4", "solver absolute tolerance (training)"},
+  };
+  std::vector<OptionOverride> runtime = {
+      {kPrecision, "float", "scalar type of the field during training"},
+      {kSeed, "0", "seed of initialisation, data order and noise"},
+  };
+  for (auto* group : {&solver, &runtime})
+    for (auto& o : *group)
+      if (auto it = defaults.find(o.name); it != defaults.end()) o.default_value = it->second;
+  for (const auto& [name, value] : defaults) {
+    bool found = false;
+    for (auto& o : common)
+      if (o.name == name) o.default_value = value, found = true;
+    for (const auto* group : {&solver, &runtime})
+      for (const auto& o : *group) found = found || o.name == name;
+    if (!found) throw std::logic_error("train_spec: no option --" + name + " to give a default");
+  }
+  specific.insert(specific.end(), common.begin(), common.end());
+  return CommandSpec{"train", std::move(summary), std::move(details),
+                     with_groups(std::move(specific), {{solver_group(), {}, solver}, {runtime_group(), {}, runtime}})};
+}
+
+std::vector<std::string> common_run_keys() {
+  std::vector<std::string> k = {"nf",    "layers",       "attention", "tanh",     "condition-time",     "lr",
+                                "weight-decay", "batch", "epochs",    "val-interval", "ode-regularization", "gradient",
+                                "clip"};
+  for (const auto& name : solver_option_names()) k.push_back(name);
+  k.push_back(kPrecision);
+  k.push_back(kSeed);
+  return k;
+}
+
+CnfOptions training_cnf_options(const ParsedOptions& opt) {
+  CnfOptions cnf = parse_solver(opt);
+  cnf.gradient = parse_gradient_mode(opt.choice("gradient", {"adjoint", "discrete"}));
+  cnf.ode_regularization = opt.real("ode-regularization");
+  if (auto e = cnf.validate(); !e.empty()) throw UsageError(e);
+  return cnf;
+}
+
+AdamWOptions training_adam_options(const ParsedOptions& opt) {
+  AdamWOptions adam;
+  adam.lr = opt.real("lr");
+  adam.weight_decay = opt.real("weight-decay");
+  if (auto e = adam.validate(); !e.empty()) throw UsageError(e);
+  return adam;
+}
+
+TrainingJob training_job(const ParsedOptions& opt, int rows, const std::string& what) {
+  TrainingJob job;
+  job.rows = rows;
+  job.batch = opt.integer("batch");
+  job.epochs = opt.integer("epochs");
+  job.val_interval = opt.integer("val-interval");  // the option table holds these >= 1
+  job.seed = parse_runtime(opt).seed;
+  as_usage_error([&] { return check_batch_fits(job.batch, rows, what), 0; });
+  return job;
+}
+
+nlohmann::json options_json(const ParsedOptions& opt) {
+  nlohmann::json cfg = nlohmann::json::object();
+  for (const auto& [k, v] : opt.values()) cfg[k] = v;
+  return cfg;
+}
+
+std::string train_system(const std::vector<std::string>& args) {
+  std::string s = raw_option(args, "system");
+  if (s.empty() && !raw_option(args, "resume").empty())
+    s = system_in(fs::path(raw_option(args, "resume")) / "config.json");
+  if (s.empty() && !raw_option(args, "config").empty()) s = system_in(raw_option(args, "config"));
+  const std::string data = raw_option(args, "data");
+  if (s.empty() && !data.empty() && fs::path(data).extension() != ".npy") s = "qm9";
+  return s.empty() ? "dw4" : s;
+}
+
+RunDirectory open_run(ParsedOptions& opt, const std::vector<std::string>& run_keys) {
+  RunDirectory r;
+  if (!opt.str("resume").empty()) {
+    r.path = opt.str("resume");
+    const nlohmann::json cfg = as_usage_error([&] { return read_run_config(r.path); });
+    apply_json_defaults(opt, cfg, (r.path / "config.json").string());
+    r.resume = load_last_checkpoint(r.path);
+    return r;
+  }
+  if (!opt.str("config").empty()) {
+    const std::string path = opt.str("config");
+    apply_json_defaults(opt, as_usage_error([&] { return read_json_file(path, "config"); }),
+                        "config file '" + path + "'");
+  }
+  r.path = opt.str("out").empty() ? fs::path("runs") / opt.str("system") : fs::path(opt.str("out"));
+  as_usage_error([&] { return check_new_run_directory(r.path), 0; });
+  r.new_config = nlohmann::json::object();
+  for (const auto& key : run_keys) {  // a flag not given has no value
+    const auto it = opt.values().find(key);
+    r.new_config[key] = it == opt.values().end() ? std::string() : it->second;
+  }
+  return r;
+}
+
+int run_train_job(TrainingJob& job, const TrainingState& state, const RunDirectory& run) {
+  job.stop_requested = [] { return g_interrupted != 0; };
+  std::signal(SIGINT, on_sigint);
+  StderrReporter reporter;
+  const TrainingOutcome out = run_training(job, state, run, reporter);
+  const fs::path& dir = run.path;
+  if (out.stopped) {
+    std::fprintf(stderr, "\ninterrupted: state saved to %s; continue with: enf train --resume %s\n",
+                 (dir / "last").c_str(), dir.c_str());
+    return 130;
+  }
+  std::printf(
+      "run %s: %ld steps, best validation NLL %.4f\n  best checkpoint: %s\n  last checkpoint: %s\n  metrics: %s\n",
+      dir.c_str(), out.state.global_step, out.state.best_val, (dir / "best").c_str(), (dir / "last").c_str(),
+      (dir / "metrics.jsonl").c_str());
+  return 0;
+}
+
+}  // namespace enf::cli
