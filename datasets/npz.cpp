@@ -153,7 +153,10 @@ void write_npz(const std::string& path, const std::vector<std::pair<std::string,
   constexpr std::uint32_t kVersion = 20;  // 2.0, as numpy's zipfile writes
   constexpr std::uint64_t kLimit = 0xffffffffu;
   std::string out, directory;
-  for (const auto& [name, bytes] : members) {
+  for (const auto& member : members) {
+    // (not a structured binding: the lambda below captures bytes, which clang 14 refuses for bindings)
+    const std::string& name = member.first;
+    const std::string& bytes = member.second;
     const std::string file = name + ".npy";
     if (file.size() > 0xffff) fail(path, "member name '" + name.substr(0, 40) + "...' is too long");
     if (out.size() + 30 + file.size() + bytes.size() >= kLimit)
