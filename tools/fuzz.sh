@@ -51,6 +51,8 @@ for r in "${readers[@]}"; do
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: findings in ${failed[*]} (inputs in $dir/findings/)" >&2
+  echo "fuzz: $(( ${#readers[@]} - ${#failed[@]} )) passed, ${#failed[@]} failed"
   exit 1
 fi
-echo "fuzz: ${#readers[@]} readers, ${seconds}s each: no findings"
+echo "fuzz: ${#readers[@]} readers, ${seconds}s each, no findings" >&2
+echo "fuzz: ${#readers[@]} passed, 0 failed"
