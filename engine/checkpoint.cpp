@@ -124,20 +124,19 @@ void check_replaceable(const fs::path& target) {
 void replace_checkpoint(const fs::path& tmp, const fs::path& target) {
   const std::string parent = parent_directory(target.string());
   std::error_code ec;
+  fs::path previous;  // where the replaced checkpoint is, to be removed once the new one is durable
   if (!fs::exists(target)) {
     fs::rename(tmp, target);
   } else if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
-    sync_directory(parent);  // durable before the old one (now at tmp) goes
-    fs::remove_all(tmp, ec);
+    previous = tmp;
   } else {
-    const fs::path old = target.string() + ".old-" + std::to_string(::getpid());
-    fs::remove_all(old, ec);
-    fs::rename(target, old);
+    previous = target.string() + ".old-" + std::to_string(::getpid());
+    fs::remove_all(previous, ec);
+    fs::rename(target, previous);
     fs::rename(tmp, target);
-    sync_directory(parent);
-    fs::remove_all(old, ec);
   }
   sync_directory(parent);
+  if (!previous.empty()) fs::remove_all(previous, ec);
 }
 }  // namespace
 
