@@ -157,6 +157,13 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
 
   std::ofstream metrics(run / "metrics.jsonl", std::ios::app);
   if (!metrics) throw std::runtime_error("cannot write " + (run / "metrics.jsonl").string());
+  // The metrics reach the disk before a checkpoint that includes them: after
+  // a power loss, resuming cuts lines but could not restore lost ones.
+  auto save = [&](const char* name, const Checkpoint& c) {
+    metrics.flush();
+    sync_file((run / "metrics.jsonl").string());
+    save_checkpoint((run / name).string(), c);
+  };
   const int batches = job.rows / job.batch;
   TrainingProgress p;
   p.epochs = job.epochs;
@@ -190,7 +197,7 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
       // The first step saves too, so a run killed within its first epoch
       // resumes (before it, resuming starts the run again).
       const bool stop = job.stop_requested();
-      if (stop || state.global_step == 1) save_checkpoint((run / "last").string(), checkpoint(epoch, b + 1));
+      if (stop || state.global_step == 1) save("last", checkpoint(epoch, b + 1));
       if (stop) return {true, state};
     }
     reporter.epoch_ended(epoch);
@@ -203,9 +210,9 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
       line.update(v.extra);
       metrics << line.dump() << '\n' << std::flush;
       reporter.validated(epoch + 1, v, best);
-      if (best) save_checkpoint((run / "best").string(), checkpoint(epoch + 1, 0));
+      if (best) save("best", checkpoint(epoch + 1, 0));
     }
-    save_checkpoint((run / "last").string(), checkpoint(epoch + 1, 0));
+    save("last", checkpoint(epoch + 1, 0));
   }
   return {false, state};
 }
