@@ -1,10 +1,17 @@
 #include "engine/training_run.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <mutex>
 #include <numeric>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -56,6 +63,27 @@ nlohmann::json read_run_config(const fs::path& path) {
   return read_json_file(cfg_path, "run config");
 }
 
+void lock_run_directory(const fs::path& path) {
+  static std::mutex mutex;
+  static std::set<std::string> held;  // by this process (a run resumed within it)
+  std::error_code ec;
+  const std::string key = fs::canonical(path, ec).string();
+  if (ec) return;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (held.count(key)) return;
+  const int fd = ::open(key.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK)
+      throw std::runtime_error("run directory " + path.string() +
+                               " is in use by another enf train (a run is trained by one process at a time)");
+    return;  // a file system without locks: nothing to enforce it with
+  }
+  held.insert(key);  // the descriptor stays open: the lock lasts until the process exits or is killed
+}
+
 void repair_run_directory(const fs::path& path) {
   for (const char* name : {"last", "best"}) recover_checkpoint((path / name).string());
   // write_file_atomically's temporary files of a write that was killed.
@@ -64,6 +92,7 @@ void repair_run_directory(const fs::path& path) {
 }
 
 std::unique_ptr<Checkpoint> load_last_checkpoint(const fs::path& path) {
+  lock_run_directory(path);
   repair_run_directory(path);
   if (std::error_code ec; !fs::exists(path / "last", ec)) return nullptr;
   return std::make_unique<Checkpoint>(load_checkpoint((path / "last").string()));
@@ -138,8 +167,10 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
     std::error_code ec;
     fs::create_directories(run, ec);
     if (ec) throw std::runtime_error("run directory '" + run.string() + "': cannot create it: " + ec.message());
+    lock_run_directory(run);
     write_file_atomically((run / "config.json").string(), run_dir.new_config.dump(2) + "\n", "run config");
   }
+  lock_run_directory(run);
   repair_run_directory(run);
   cut_metrics(run / "metrics.jsonl", state);
   auto checkpoint = [&](int epoch, int batch_in_epoch) {

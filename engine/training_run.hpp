@@ -80,6 +80,12 @@ struct RunDirectory {
 // std::invalid_argument when `path` is not a run directory or its
 // config.json is not JSON.
 nlohmann::json read_run_config(const std::filesystem::path& path);
+// One process trains a run at a time: a second one (a job started twice, a
+// requeue while the first is still stopping) would take the first one's
+// checkpoint in progress for a leftover and remove it. Locks the directory
+// (flock) until the process exits; std::runtime_error when another holds it.
+// load_last_checkpoint and run_training take the lock.
+void lock_run_directory(const std::filesystem::path& path);
 // Repairs what a killed run left in its directory: last/ and best/ from a
 // checkpoint save cut short (recover_checkpoint), leftovers removed.
 void repair_run_directory(const std::filesystem::path& path);

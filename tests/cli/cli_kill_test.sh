@@ -74,6 +74,16 @@ check "SIGTERM: exit 143, saved and told how to resume" bash -c "test $code -eq 
 "$enf" train --resume "$tmp/T" > /dev/null 2>&1
 check "SIGTERM: resume is exact" same_run "$tmp/T" "$tmp/ref"
 
+# One process trains a run at a time: a second --resume while the first runs
+# is refused and leaves it alone.
+"$enf" "${run[@]}" --out "$tmp/L" > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 400); do [ -s "$tmp/L/metrics.jsonl" ] && break; sleep 0.05; done
+out=$("$enf" train --resume "$tmp/L" 2>&1); code=$?
+kill -TERM $pid
+wait $pid
+check "a run being trained: a second process is refused" bash -c "test $code -ne 0 && grep -q 'in use' <<< \"\$0\"" "$out"
+
 # What a save killed between its two renames leaves: no last/, the previous
 # state at last.old-PID, an incomplete last.tmp-PID.
 "$enf" "${run[@]}" --epochs 3 --out "$tmp/D" > /dev/null 2>&1

@@ -3,6 +3,8 @@
 // gradient) is "killed" by an exception thrown from its step, resumed from
 // its directory as enf train --resume does, and must end exactly as an
 // uninterrupted run: the same last/ weights and the same metrics.jsonl.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -167,4 +169,19 @@ TEST_CASE("resuming repairs what a save killed between its renames left", "[trai
     const std::string name = e.path().filename().string();
     CHECK((name == "config.json" || name == "metrics.jsonl" || name == "last" || name == "best"));
   }
+}
+
+TEST_CASE("a run directory another process trains is refused, not repaired", "[training_run]") {
+  const fs::path dir = scratch("in_use");
+  fs::create_directories(dir / "last.tmp-424242");  // the other process's save in progress
+  std::ofstream(dir / "config.json") << "{}\n";
+  // Another open file description stands for another process.
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+  CHECK_THROWS_WITH(load_last_checkpoint(dir), Catch::Contains("in use"));
+  CHECK(fs::exists(dir / "last.tmp-424242"));
+  ::close(fd);
+  CHECK(load_last_checkpoint(dir) == nullptr);  // free again: repaired, nothing saved yet
+  CHECK_FALSE(fs::exists(dir / "last.tmp-424242"));
 }
