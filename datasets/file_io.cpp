@@ -1,5 +1,8 @@
 #include "datasets/file_io.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -46,12 +49,31 @@ void write_file_atomically(const std::string& path, const std::string& bytes, co
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.close();
   std::error_code ec;
+  if (out) sync_file(tmp);  // the data must be on disk before the rename makes it the file
   if (out) std::filesystem::rename(tmp, path, ec);
+  if (out && !ec) sync_directory(parent_directory(path));
   if (!out || ec) {
     std::error_code ignored;
     std::filesystem::remove(tmp, ignored);
     fail(kind, path, "cannot write '" + tmp + "' and rename it" + (ec ? ": " + ec.message() : std::string()));
   }
+}
+
+namespace {
+void sync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+}  // namespace
+
+void sync_file(const std::string& path) { sync_path(path, O_RDONLY); }
+void sync_directory(const std::string& path) { sync_path(path, O_RDONLY | O_DIRECTORY); }
+
+std::string parent_directory(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
 }
 
 }  // namespace enf

@@ -13,7 +13,16 @@ std::string read_file_bytes(const std::string& path, const std::string& kind);
 void check_writable(const std::string& path, const std::string& kind);
 
 // Readers must never see a half-written file: writes a sibling "<path>.tmp",
-// then renames it over path; on failure the temporary file is removed.
+// flushes it to disk, renames it over path and flushes the directory, so a
+// power loss leaves the old file or the new one, never an empty one; on
+// failure the temporary file is removed.
 void write_file_atomically(const std::string& path, const std::string& bytes, const std::string& kind);
+
+// fsync of a file, or of a directory (after a rename in it, to make the
+// rename durable). Best effort: a file system that cannot sync is not an error.
+void sync_file(const std::string& path);
+void sync_directory(const std::string& path);
+// The directory holding path ("." for a bare file name).
+std::string parent_directory(const std::string& path);
 
 }  // namespace enf

@@ -1,6 +1,9 @@
 #include "engine/checkpoint.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <filesystem>
 #include <optional>
@@ -112,6 +115,29 @@ void check_replaceable(const fs::path& target) {
                                "', which is not part of a checkpoint; not replacing it");
   }
 }
+
+// Puts the complete checkpoint `tmp` in place of `target`. Where the file
+// system can swap two directories atomically (Linux renameat2), target is a
+// complete checkpoint at every instant; elsewhere two renames leave, if the
+// process dies between them, no target but "<target>.old-<pid>" and the
+// complete tmp, which load_checkpoint and recover_checkpoint find.
+void replace_checkpoint(const fs::path& tmp, const fs::path& target) {
+  const std::string parent = parent_directory(target.string());
+  std::error_code ec;
+  fs::path previous;  // where the replaced checkpoint is, to be removed once the new one is durable
+  if (!fs::exists(target)) {
+    fs::rename(tmp, target);
+  } else if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
+    previous = tmp;
+  } else {
+    previous = target.string() + ".old-" + std::to_string(::getpid());
+    fs::remove_all(previous, ec);
+    fs::rename(target, previous);
+    fs::rename(tmp, target);
+  }
+  sync_directory(parent);
+  if (!previous.empty()) fs::remove_all(previous, ec);
+}
 }  // namespace
 
 void save_checkpoint(const std::string& dir, const Checkpoint& c) {
@@ -148,16 +174,11 @@ void save_checkpoint(const std::string& dir, const Checkpoint& c) {
   // corrupted or altered checkpoint is an error on load, never a changed model.
   for (const char* f : {"weights.safetensors", "state.safetensors"})
     if (fs::exists(tmp / f)) model["files"][f] = {{"sha256", sha256_file((tmp / f).string())}};
+  for (const char* f : {"weights.safetensors", "state.safetensors"})
+    if (fs::exists(tmp / f)) sync_file((tmp / f).string());
+  // Also syncs the directory: the new checkpoint is on disk before it replaces the old.
   write_file_atomically((tmp / "model.json").string(), model.dump(2) + "\n", "checkpoint");
-  // Replace the old checkpoint only once the new one is complete.
-  if (fs::exists(target)) {
-    const fs::path old = target.string() + ".old-" + std::to_string(::getpid());
-    fs::rename(target, old);
-    fs::rename(tmp, target);
-    fs::remove_all(old, ec);
-  } else {
-    fs::rename(tmp, target);
-  }
+  replace_checkpoint(tmp, target);
 }
 
 namespace {
@@ -224,6 +245,13 @@ void verify_checkpoint_files(const fs::path& dir, const nlohmann::json& model, c
 }  // namespace
 
 Checkpoint load_checkpoint(const std::string& dir) {
+  // A save that died between its renames left the checkpoint beside dir.
+  if (std::error_code ec; !fs::exists(dir, ec))
+    if (const std::string found = checkpoint_location(dir); !found.empty()) return load_checkpoint_at(found);
+  return load_checkpoint_at(dir);
+}
+
+Checkpoint load_checkpoint_at(const std::string& dir) {
   const fs::path p(dir);
   if (!fs::exists(p)) throw std::runtime_error("checkpoint '" + dir + "': no such directory");
   if (!fs::is_directory(p))

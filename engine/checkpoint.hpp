@@ -1,8 +1,9 @@
 // The checkpoint: a directory with model.json (format name, version, model
 // and training configuration, data statistics) and weights.safetensors
 // (tensors named as the reference's state_dict, "egnn.*"). Saved atomically:
-// written to "<dir>.tmp-<pid>" then renamed over <dir>, so a failure never
-// leaves a half-written checkpoint. Unknown formats or versions are rejected.
+// written to "<dir>.tmp-<pid>", synced to disk, then swapped with <dir>, so a
+// failure never leaves a half-written checkpoint. Unknown formats or versions
+// are rejected.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -44,7 +45,26 @@ MoleculeModelConfig molecule_config_from_json(const nlohmann::json& j);
 ParameterLayout checkpoint_layout(const Checkpoint& c);
 
 void save_checkpoint(const std::string& dir, const Checkpoint& ckpt);
+// dir, or when dir is missing the checkpoint a crashed save left beside it
+// (checkpoint_location).
 Checkpoint load_checkpoint(const std::string& dir);
+// Exactly dir.
+Checkpoint load_checkpoint_at(const std::string& dir);
+
+// Crash safety (checkpoint_recovery.cpp). A save that was killed leaves
+// "<dir>.tmp-<pid>" (the new checkpoint, complete once its model.json
+// verifies) and, on file systems without an atomic directory swap, possibly
+// "<dir>.old-<pid>" (the previous one) and no dir.
+// The leftovers beside dir, complete or not.
+std::vector<std::string> checkpoint_debris(const std::string& dir);
+// What to load as dir: dir when it exists, else the newest complete leftover
+// (highest training step, then latest model.json; a .tmp before an .old),
+// else "".
+std::string checkpoint_location(const std::string& dir);
+// Repairs dir after a crash: when it is missing, the newest complete leftover
+// becomes dir; then every leftover is removed. Returns whether dir exists.
+// Only for a directory no other process is saving to.
+bool recover_checkpoint(const std::string& dir);
 
 // A model trained with the reference implementation: DIR/args.json (its
 // command-line arguments) and DIR/flow.safetensors (its state_dict); for a

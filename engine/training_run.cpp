@@ -1,10 +1,18 @@
 #include "engine/training_run.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <mutex>
 #include <numeric>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "datasets/file_io.hpp"
@@ -49,14 +57,44 @@ nlohmann::json read_json_file(const std::string& path, const std::string& kind) 
 nlohmann::json read_run_config(const fs::path& path) {
   const std::string cfg_path = (path / "config.json").string();
   if (!fs::is_directory(path)) throw std::invalid_argument("--resume " + path.string() + ": no such run directory");
-  if (!fs::exists(cfg_path) || !fs::exists(path / "last"))
+  if (!fs::exists(cfg_path))
     throw std::invalid_argument("--resume " + path.string() +
-                                ": not a run directory with a saved state (config.json and last/; a run saves last/ "
-                                "after its first epoch or on Ctrl-C)");
+                                ": not a run directory (it has no config.json; a run writes it when it starts)");
   return read_json_file(cfg_path, "run config");
 }
 
+void lock_run_directory(const fs::path& path) {
+  static std::mutex mutex;
+  static std::set<std::string> held;  // by this process (a run resumed within it)
+  std::error_code ec;
+  const std::string key = fs::canonical(path, ec).string();
+  if (ec) return;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (held.count(key)) return;
+  const int fd = ::open(key.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK)
+      throw std::runtime_error("run directory " + path.string() +
+                               " is in use by another enf train (a run is trained by one process at a time)");
+    return;  // a file system without locks: nothing to enforce it with
+  }
+  held.insert(key);  // the descriptor stays open: the lock lasts until the process exits or is killed
+}
+
+void repair_run_directory(const fs::path& path) {
+  for (const char* name : {"last", "best"}) recover_checkpoint((path / name).string());
+  // write_file_atomically's temporary files of a write that was killed.
+  std::error_code ec;
+  for (const char* name : {"config.json.tmp", "metrics.jsonl.tmp"}) fs::remove(path / name, ec);
+}
+
 std::unique_ptr<Checkpoint> load_last_checkpoint(const fs::path& path) {
+  lock_run_directory(path);
+  repair_run_directory(path);
+  if (std::error_code ec; !fs::exists(path / "last", ec)) return nullptr;
   return std::make_unique<Checkpoint>(load_checkpoint((path / "last").string()));
 }
 
@@ -64,7 +102,7 @@ void check_new_run_directory(const fs::path& path) {
   std::error_code ec;
   if (fs::exists(path, ec) && !fs::is_directory(path, ec))
     throw std::invalid_argument("--out " + path.string() + ": a file of that name exists; a run is a directory");
-  if (fs::exists(path / "last", ec))
+  if (!checkpoint_location((path / "last").string()).empty())
     throw std::invalid_argument("run directory " + path.string() + " already holds a run; use --resume " +
                                 path.string() + " to continue it, or another --out");
   for (fs::path p = path.parent_path(); !p.empty(); p = p.parent_path())
@@ -74,6 +112,32 @@ void check_new_run_directory(const fs::path& path) {
       break;
     }
 }
+
+namespace {
+// A resumed run rewrites what came after its saved state: the lines of steps
+// (and validations) that state does not include are cut, as is a line the
+// kill cut short, so metrics.jsonl reads as if the run had never stopped.
+void cut_metrics(const fs::path& file, const TrainingState& s) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return;
+  std::istringstream in(read_file_bytes(file.string(), "metrics"));
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    try {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (!j.is_object()) continue;
+      // A validation ends its epoch: a state saved within that epoch (its
+      // last step, then Ctrl-C) has not validated yet.
+      if (j.value("step", 0L) > s.global_step || (j.value("type", "") == "validation" && j.value("epoch", 0) > s.epoch))
+        continue;
+    } catch (const nlohmann::json::exception&) {
+      continue;
+    }
+    kept += line + '\n';
+  }
+  write_file_atomically(file.string(), kept, "metrics");
+}
+}  // namespace
 
 TrainingState restore_training(const Checkpoint& c, AdamW& optimizer, GradientClipper* clipper) {
   if (!c.extra.contains("training_state"))
@@ -103,8 +167,12 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
     std::error_code ec;
     fs::create_directories(run, ec);
     if (ec) throw std::runtime_error("run directory '" + run.string() + "': cannot create it: " + ec.message());
+    lock_run_directory(run);
     write_file_atomically((run / "config.json").string(), run_dir.new_config.dump(2) + "\n", "run config");
   }
+  lock_run_directory(run);
+  repair_run_directory(run);
+  cut_metrics(run / "metrics.jsonl", state);
   auto checkpoint = [&](int epoch, int batch_in_epoch) {
     Checkpoint c = job.snapshot();
     c.extra["training_state"] = {
@@ -120,6 +188,13 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
 
   std::ofstream metrics(run / "metrics.jsonl", std::ios::app);
   if (!metrics) throw std::runtime_error("cannot write " + (run / "metrics.jsonl").string());
+  // The metrics reach the disk before a checkpoint that includes them: after
+  // a power loss, resuming cuts lines but could not restore lost ones.
+  auto save = [&](const char* name, const Checkpoint& c) {
+    metrics.flush();
+    sync_file((run / "metrics.jsonl").string());
+    save_checkpoint((run / name).string(), c);
+  };
   const int batches = job.rows / job.batch;
   TrainingProgress p;
   p.epochs = job.epochs;
@@ -150,10 +225,11 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
       p.steps_this_session = state.global_step - first_step;
       p.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
       reporter.stepped(p);
-      if (job.stop_requested()) {
-        save_checkpoint((run / "last").string(), checkpoint(epoch, b + 1));
-        return {true, state};
-      }
+      // The first step saves too, so a run killed within its first epoch
+      // resumes (before it, resuming starts the run again).
+      const bool stop = job.stop_requested();
+      if (stop || state.global_step == 1) save("last", checkpoint(epoch, b + 1));
+      if (stop) return {true, state};
     }
     reporter.epoch_ended(epoch);
     if ((epoch + 1) % job.val_interval == 0 || epoch + 1 == job.epochs) {
@@ -165,9 +241,9 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
       line.update(v.extra);
       metrics << line.dump() << '\n' << std::flush;
       reporter.validated(epoch + 1, v, best);
-      if (best) save_checkpoint((run / "best").string(), checkpoint(epoch + 1, 0));
+      if (best) save("best", checkpoint(epoch + 1, 0));
     }
-    save_checkpoint((run / "last").string(), checkpoint(epoch + 1, 0));
+    save("last", checkpoint(epoch + 1, 0));
   }
   return {false, state};
 }

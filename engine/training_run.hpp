@@ -72,18 +72,30 @@ std::uint64_t step_seed(std::uint64_t seed, long global_step);
 // fails while loading leaves nothing).
 struct RunDirectory {
   std::filesystem::path path;
-  std::unique_ptr<Checkpoint> resume;  // null for a new run
+  std::unique_ptr<Checkpoint> resume;  // null for a new run (or one that saved no state yet)
   nlohmann::json new_config;           // null when resuming
 };
 
 // An existing run's config.json (the options it was started with);
-// std::invalid_argument when `path` is not a run directory with a saved
-// state or its config.json is not JSON.
+// std::invalid_argument when `path` is not a run directory or its
+// config.json is not JSON.
 nlohmann::json read_run_config(const std::filesystem::path& path);
-// The last/ checkpoint of a run directory.
+// One process trains a run at a time: a second one (a job started twice, a
+// requeue while the first is still stopping) would take the first one's
+// checkpoint in progress for a leftover and remove it. Locks the directory
+// (flock) until the process exits; std::runtime_error when another holds it.
+// load_last_checkpoint and run_training take the lock.
+void lock_run_directory(const std::filesystem::path& path);
+// Repairs what a killed run left in its directory: last/ and best/ from a
+// checkpoint save cut short (recover_checkpoint), leftovers removed.
+void repair_run_directory(const std::filesystem::path& path);
+// The last/ checkpoint of a run directory, after repair_run_directory; null
+// when the run was killed before its first step saved it (resuming then
+// starts it again, which is what it would have done).
 std::unique_ptr<Checkpoint> load_last_checkpoint(const std::filesystem::path& path);
 // std::invalid_argument unless a new run can be written to `path` (not a
-// file, not holding a run, no file in the way of its parents).
+// file, not holding a run (last/, or what a killed save left of it), no file
+// in the way of its parents).
 void check_new_run_directory(const std::filesystem::path& path);
 // A JSON file of option values (`kind` names it in errors); std::invalid_argument
 // when it is not valid JSON.
@@ -116,7 +128,8 @@ struct TrainingOutcome {
 
 // Trains from `state` to the end of job.epochs, writing metrics.jsonl,
 // best/ and last/ in the run directory (created, with its config.json, for a
-// new run).
+// new run). last/ is saved after the first step, every epoch and on a stop;
+// resuming cuts metrics.jsonl back to `state`.
 TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const RunDirectory& run,
                              TrainingReporter& reporter);
 

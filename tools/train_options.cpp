@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "datasets/file_io.hpp"
+#include "datasets/registry.hpp"
 #include "tools/option_groups.hpp"
 
 namespace enf::cli {
@@ -16,8 +17,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The signal that asked to stop: SIGINT (Ctrl-C) or SIGTERM (what Slurm,
+// systemd and container runtimes send before they kill).
 volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_sigint(int) { g_interrupted = 1; }
+extern "C" void on_stop_signal(int sig) { g_interrupted = sig; }
 
 std::string fmt_time(double s) {
   char b[32];
@@ -219,21 +222,28 @@ RunDirectory open_run(ParsedOptions& opt, const std::vector<std::string>& run_ke
   r.new_config = nlohmann::json::object();
   for (const auto& key : run_keys) {  // a flag not given has no value
     const auto it = opt.values().find(key);
-    r.new_config[key] = it == opt.values().end() ? std::string() : it->second;
+    std::string value = it == opt.values().end() ? std::string() : it->second;
+    // Data files are saved as absolute paths so that --resume works from any
+    // directory; dataset names (qm9:train) stay names.
+    std::error_code ec;
+    if ((key == "data" || key == "val-data") && !value.empty() && !is_dataset_name(value) && fs::exists(value, ec))
+      value = fs::absolute(value).lexically_normal().string();
+    r.new_config[key] = value;
   }
   return r;
 }
 
 int run_train_job(TrainingJob& job, const TrainingState& state, const RunDirectory& run) {
   job.stop_requested = [] { return g_interrupted != 0; };
-  std::signal(SIGINT, on_sigint);
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   StderrReporter reporter;
   const TrainingOutcome out = run_training(job, state, run, reporter);
   const fs::path& dir = run.path;
   if (out.stopped) {
     std::fprintf(stderr, "\ninterrupted: state saved to %s; continue with: enf train --resume %s\n",
                  (dir / "last").c_str(), dir.c_str());
-    return 130;
+    return 128 + int(g_interrupted);  // the shell's code for the signal, 130 for Ctrl-C
   }
   std::printf(
       "run %s: %ld steps, best validation NLL %.4f\n  best checkpoint: %s\n  last checkpoint: %s\n  metrics: %s\n",

@@ -46,8 +46,9 @@ std::string train_system(const std::vector<std::string>& args);
 // --config FILE; a new run's config.json holds the run_keys.
 RunDirectory open_run(ParsedOptions& opt, const std::vector<std::string>& run_keys);
 
-// Runs the job with a progress line on stderr and Ctrl-C saving the state;
-// prints the run's summary; returns the exit code (130 after Ctrl-C).
+// Runs the job with a progress line on stderr and Ctrl-C or SIGTERM saving
+// the state; prints the run's summary; returns the exit code (128 + the
+// signal after a stop: 130 after Ctrl-C, 143 after SIGTERM).
 int run_train_job(TrainingJob& job, const TrainingState& state, const RunDirectory& run);
 
 // enf train on molecules (tools/train_molecules.cpp).

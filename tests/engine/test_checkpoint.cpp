@@ -1,5 +1,6 @@
 // Checkpoints (round trip, version and format checks, atomic replacement) and
 // the import of models trained with the reference implementation.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
@@ -293,4 +294,84 @@ TEST_CASE("model sizes and reference arguments are validated, never guessed", "[
   CHECK_THAT(load_with("layers", 1000000000), Catch::Contains("1 to 64"));
   CHECK_THAT(load_with("hidden", 1 << 20), Catch::Contains("1 to 4096"));
   CHECK(load_with("hidden", c.field.hidden).empty());
+}
+
+namespace {
+// A checkpoint of `seed`'s weights at training step `step`, saved at `where`.
+Checkpoint saved_at(const fs::path& where, std::uint64_t seed, long step) {
+  Checkpoint c;
+  c.field = particle_field(2);
+  c.params = random_params(c.field, seed);
+  c.extra = {{"training_state", {{"global_step", step}}}};
+  save_checkpoint(where.string(), c);
+  return c;
+}
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+}  // namespace
+
+// The states a save killed at any instant leaves (issue 17), built directly.
+TEST_CASE("a save killed between its two renames leaves a checkpoint that loads and is recovered", "[checkpoint]") {
+  const fs::path dir = scratch("killed") / "last";
+  fs::create_directories(dir.parent_path());
+  const Checkpoint a = saved_at(dir.string() + ".old-4242", 90, 5);  // the previous last/, renamed away
+  const Checkpoint b = saved_at(dir.string() + ".tmp-4242", 91, 7);  // the new one, complete
+  CHECK(checkpoint_debris(dir.string()).size() == 2);
+  CHECK(checkpoint_location(dir.string()) == dir.string() + ".tmp-4242");
+  CHECK(load_checkpoint(dir.string()).params.values == b.params.values);  // read only: nothing moved
+  CHECK(names_in(dir.parent_path()) == std::vector<std::string>{"last.old-4242", "last.tmp-4242"});
+  CHECK(recover_checkpoint(dir.string()));
+  CHECK(names_in(dir.parent_path()) == std::vector<std::string>{"last"});
+  CHECK(load_checkpoint_at(dir.string()).params.values == b.params.values);
+}
+
+TEST_CASE("an incomplete new checkpoint is never taken; the previous one is", "[checkpoint]") {
+  const fs::path dir = scratch("killed_early") / "last";
+  fs::create_directories(dir.parent_path());
+  const Checkpoint a = saved_at(dir.string() + ".old-17", 92, 5);
+  saved_at(dir.string() + ".tmp-17", 93, 7);
+  fs::remove(dir.string() + ".tmp-17/model.json");  // killed before model.json
+  CHECK(load_checkpoint(dir.string()).params.values == a.params.values);
+  // A newer one whose weights do not match model.json's SHA-256 is not complete either.
+  saved_at(dir.string() + ".tmp-18", 94, 9);
+  std::ofstream(dir.string() + ".tmp-18/weights.safetensors", std::ios::app) << "x";
+  CHECK(checkpoint_location(dir.string()) == dir.string() + ".old-17");
+  CHECK(recover_checkpoint(dir.string()));
+  CHECK(names_in(dir.parent_path()) == std::vector<std::string>{"last"});
+  CHECK(load_checkpoint(dir.string()).params.values == a.params.values);
+  // Nothing complete: nothing to recover, the leftovers go.
+  const fs::path none = scratch("nothing") / "last";
+  fs::create_directories(none.string() + ".tmp-3");
+  CHECK(checkpoint_location(none.string()).empty());
+  CHECK_THROWS_WITH(load_checkpoint(none.string()), Catch::Contains("no such directory"));
+  CHECK_FALSE(recover_checkpoint(none.string()));
+  CHECK(names_in(none.parent_path()).empty());
+}
+
+TEST_CASE("an existing checkpoint wins over leftovers beside it, which are removed", "[checkpoint]") {
+  const fs::path dir = scratch("leftovers") / "best";
+  fs::create_directories(dir.parent_path());
+  const Checkpoint a = saved_at(dir, 95, 5);
+  saved_at(dir.string() + ".tmp-5", 96, 7);  // killed before it was swapped in
+  saved_at(dir.string() + ".old-6", 97, 3);
+  fs::create_directories(dir.string() + ".tmp-x");  // not a leftover of a save: not touched
+  CHECK(checkpoint_location(dir.string()) == dir.string());
+  CHECK(load_checkpoint(dir.string()).params.values == a.params.values);
+  CHECK(recover_checkpoint(dir.string()));
+  CHECK(names_in(dir.parent_path()) == std::vector<std::string>{"best", "best.tmp-x"});
+  CHECK(load_checkpoint(dir.string()).params.values == a.params.values);
+}
+
+TEST_CASE("saving over a checkpoint leaves no leftovers", "[checkpoint]") {
+  const fs::path dir = scratch("replace") / "last";
+  fs::create_directories(dir.parent_path());
+  saved_at(dir, 98, 1);
+  const Checkpoint b = saved_at(dir, 99, 2);
+  CHECK(names_in(dir.parent_path()) == std::vector<std::string>{"last"});
+  CHECK(names_in(dir) == std::vector<std::string>{"model.json", "weights.safetensors"});
+  CHECK(load_checkpoint(dir.string()).params.values == b.params.values);
 }
