@@ -26,28 +26,6 @@ GradientMode parse_gradient_mode(const std::string& name) {
   throw std::invalid_argument("unknown gradient mode '" + name + "' (use adjoint or discrete)");
 }
 
-const Tableau& tableau(ode::Method m) {
-  static const Tableau euler{{0}, {1}, {{}}};
-  static const Tableau rk4{{0, 0.5, 0.5, 1}, {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6}, {{}, {0.5}, {0, 0.5}, {0, 0, 1}}};
-  // Dormand–Prince 5(4): the propagated 5th-order solution (Boost's runge_kutta_dopri5).
-  static const Tableau dopri5{{0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1},
-                              {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84},
-                              {{},
-                               {1.0 / 5},
-                               {3.0 / 40, 9.0 / 40},
-                               {44.0 / 45, -56.0 / 15, 32.0 / 9},
-                               {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
-                               {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656}}};
-  switch (m) {
-    case ode::Method::Euler: return euler;
-    case ode::Method::RK4: return rk4;
-    case ode::Method::Dopri5: return dopri5;
-    default:
-      throw std::invalid_argument("backprop through the solver's steps supports dopri5, rk4 and euler, not " +
-                                  ode::to_string(m));
-  }
-}
-
 std::string CnfOptions::validate() const {
   if (!(ode_regularization >= 0)) return "ode_regularization must be non-negative";
   if (auto e = ode::validate(solver); !e.empty()) return "solver: " + e;

@@ -36,6 +36,7 @@
 
 #include "egnn/parameters.hpp"
 #include "egnn/trace.hpp"
+#include "ode/replay.hpp"
 #include "ode/solver.hpp"
 
 namespace enf {
@@ -50,15 +51,6 @@ TraceEstimator parse_trace_estimator(const std::string& name);  // "exact", "rad
 enum class GradientMode { Adjoint, Discrete };
 std::string to_string(GradientMode m);
 GradientMode parse_gradient_mode(const std::string& name);  // "adjoint", "discrete"
-
-// The Butcher tableau of a method's propagated solution (dopri5: 5th order,
-// the FSAL 7th stage carries no weight), for replaying steps backwards.
-struct Tableau {
-  std::vector<double> c, b;
-  std::vector<std::vector<double>> a;  // a[i][j], j < i
-};
-// Throws std::invalid_argument for methods without a discrete gradient here.
-const Tableau& tableau(ode::Method m);
 
 struct CnfOptions {
   TraceEstimator trace = TraceEstimator::Exact;
@@ -192,17 +184,15 @@ class Cnf {
     return r;
   }
 
-  // Backprop through the forward solve's accepted steps: each step's stages
-  // are recomputed from its recorded start state, then reversed stage by
-  // stage (k̄_i = h b_i ȳ₁ + Σ_{m>i} h a_mi Ȳ_m, Ȳ_i = k̄_iᵀ ∂F/∂Y_i). The step
-  // sizes are constants of the discrete solution. ℓ, K, R never feed F, so
-  // their cotangents stay −w, wλ, wλ throughout.
+  // Backprop through the forward solve's accepted steps: ode::StepReplay
+  // recomputes each step's stages from its recorded start state and reverses
+  // them; the CNF supplies f and the augmented VJP. The step sizes are
+  // constants of the discrete solution. ℓ, K, R never feed F, so their
+  // cotangents stay −w, wλ, wλ throughout (weighted by h b_i per stage).
   AdjointResult discrete(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
                          double weight, Scratch& s, double* grad) const {
     const int S = n * field_.channels();
     const std::size_t P = field_.parameter_count();
-    const Tableau& tab = tableau(opt_.solver.method);
-    const int stages = int(tab.b.size());
     struct Step {
       double t, h;
       std::vector<double> z;
@@ -218,46 +208,25 @@ class Cnf {
     if (!r.forward.solve.ok()) return r;
     start = Clock::now();
     const double a_l = -weight, a_reg = weight * opt_.ode_regularization;
-    std::vector<double> ybar(S), Y(S);
+    std::vector<double> ybar(S);
     for (int k = 0; k < S; ++k) ybar[k] = weight * r.forward.z[k];
-    std::vector<std::vector<double>> K(stages, std::vector<double>(S)), Ybar(stages, std::vector<double>(S));
-    std::vector<double> kbar(S);
-    for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
-      const double t0 = it->t, h = it->h;
-      // Recompute the stages' velocities (only the z part feeds the stages).
-      for (int i = 0; i < stages; ++i) {
-        stage_state(it->z, K, tab, i, h, Y);
-        to_scalar(Y.data(), S, s.z);
-        s.f.resize(S);
-        field_.forward(params, s.z.data(), n, T(t0 + tab.c[i] * h), nullptr, s.ws, s.f.data(), nullptr);
-        for (int k = 0; k < S; ++k) K[i][k] = double(s.f[k]);
-      }
-      // Reverse the stages.
-      std::vector<double> ybar0 = ybar;
-      for (int i = stages - 1; i >= 0; --i) {
-        for (int k = 0; k < S; ++k) {
-          double v = h * tab.b[i] * ybar[k];
-          for (int m = i + 1; m < stages; ++m)
-            if (tab.a[m][i] != 0) v += h * tab.a[m][i] * Ybar[m][k];
-          kbar[k] = v;
-        }
-        const double hb = h * tab.b[i];
-        if (hb == 0 && std::all_of(kbar.begin(), kbar.end(), [](double v) { return v == 0; })) {
-          std::fill(Ybar[i].begin(), Ybar[i].end(), 0.0);
-          continue;
-        }
-        stage_state(it->z, K, tab, i, h, Y);
-        augmented_vjp(params, Y.data(), n, t0 + tab.c[i] * h, kbar.data(), hb * a_l, hb * a_reg, hb * a_reg, s);
-        for (int k = 0; k < S; ++k) {
-          Ybar[i][k] = double(s.zbar[k]);
-          ybar0[k] += Ybar[i][k];
-        }
-        for (std::size_t k = 0; k < P; ++k) grad[k] += double(s.grad[k]);
-      }
-      ybar.swap(ybar0);
-    }
+    // Only the z part feeds the stages.
+    const ode::System f = [&](const std::vector<double>& Y, std::vector<double>& K, double t) {
+      to_scalar(Y.data(), S, s.z);
+      s.f.resize(S);
+      field_.forward(params, s.z.data(), n, T(t), nullptr, s.ws, s.f.data(), nullptr);
+      for (int k = 0; k < S; ++k) K[k] = double(s.f[k]);
+    };
+    const ode::StageVjp vjp = [&](const std::vector<double>& Y, double t, const std::vector<double>& kbar, double hb,
+                                  std::vector<double>& Ybar) {
+      augmented_vjp(params, Y.data(), n, t, kbar.data(), hb * a_l, hb * a_reg, hb * a_reg, s);
+      for (int k = 0; k < S; ++k) Ybar[k] = double(s.zbar[k]);
+      for (std::size_t k = 0; k < P; ++k) grad[k] += double(s.grad[k]);
+    };
+    ode::StepReplay replay(opt_.solver.method);
+    for (auto it = steps.rbegin(); it != steps.rend(); ++it) replay.reverse(f, vjp, it->t, it->h, it->z, ybar);
     r.input_cotangent = ybar;
-    r.backward.stats.nfe = long(steps.size()) * 2 * stages;
+    r.backward.stats.nfe = long(steps.size()) * 2 * replay.stages();
     r.backward.stats.accepted = long(steps.size());
     r.seconds_backward = since(start);
     return r;
@@ -313,57 +282,35 @@ class Cnf {
     dy[S + 2] = reg ? jeps2 : 0.0;
   }
 
-  // The dopri5 adjoint with a_θ outside the solver's state. Only [z, a_z]
+  // The dopri5 adjoint with a_θ outside the solver's state: only [z, a_z]
   // (2S numbers) are integrated; the rate of a_θ, −g(t) with g = a·∂F/∂θ, is
-  // kept for the last evaluations, and every accepted step adds
-  // h Σ_i b_i (−g_i) over its stages — what the solver itself would have added
-  // for a component outside its error norm, without carrying P numbers
-  // through each stage. Stage 1 is the previous step's last evaluation (FSAL);
-  // stages 2–7 are the step's 6 evaluations, checked by their times.
+  // an ode::Quadrature — each evaluation keeps g in the slot ode/ names, and
+  // every accepted step adds −h b_i g_i over its stages, what the solver
+  // itself would have added for a component outside its error norm, without
+  // carrying P numbers through each stage.
   // On return y_full[0, 2S) holds [z(0), a_z(0)].
   ode::SolveResult adjoint_quadrature(const T* params, std::vector<double>& y_full, int n, double a_l,
                                       double a_reg, const ode::SolverOptions& opt, Scratch& s, double* grad) const {
     const int S = n * field_.channels();
     const std::size_t P = field_.parameter_count();
-    const Tableau& tab = tableau(ode::Method::Dopri5);
     std::vector<double> y(y_full.begin(), y_full.begin() + 2 * S);
-    constexpr int kRing = 7;
-    std::vector<AlignedVector<T>> ring(kRing, AlignedVector<T>(P));
-    std::vector<double> ring_t(kRing);
-    AlignedVector<T> first(P);
-    long evals = 0;
+    std::vector<AlignedVector<T>> slots(ode::quadrature_slots(opt.method), AlignedVector<T>(P));
     std::vector<double> acc(P, 0.0);
-    const auto result = ode::integrate(
-        [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
-          augmented_vjp(params, yy.data(), n, t, yy.data() + S, a_l, a_reg, a_reg, s);
-          for (int k = 0; k < S; ++k) {
-            dy[k] = double(s.f[k]);
-            dy[S + k] = -double(s.zbar[k]);
-          }
-          const int slot = int(evals % kRing);
-          ring[slot].swap(s.grad);
-          ring_t[slot] = t;
-          if (evals == 0) first = ring[slot];
-          ++evals;
-        },
-        y, 1.0, 0.0, opt,
-        [&](double t0, double h, const std::vector<double>&) {
-          if (evals < 7) throw std::logic_error("adjoint quadrature: fewer evaluations than dopri5 stages");
-          for (int i = 0; i < 6; ++i) {
-            const AlignedVector<T>* g = &first;
-            if (i > 0) {
-              const long e = evals - 7 + i;  // stages 2..6 are evaluations evals−6 … evals−2
-              const double expect = t0 + tab.c[i] * h;
-              if (std::abs(ring_t[e % kRing] - expect) > 1e-12 * (1 + std::abs(expect)))
-                throw std::logic_error("adjoint quadrature: stage times do not follow dopri5's");
-              g = &ring[e % kRing];
-            }
-            const double w = -h * tab.b[i];
-            if (w != 0)
-              for (std::size_t k = 0; k < P; ++k) acc[k] += w * double((*g)[k]);
-          }
-          first = ring[(evals - 1) % kRing];  // stage 7, at the new state: the next step's stage 1
-        });
+    ode::Quadrature q;
+    q.system = [&](const std::vector<double>& yy, std::vector<double>& dy, double t, int slot) {
+      augmented_vjp(params, yy.data(), n, t, yy.data() + S, a_l, a_reg, a_reg, s);
+      for (int k = 0; k < S; ++k) {
+        dy[k] = double(s.f[k]);
+        dy[S + k] = -double(s.zbar[k]);
+      }
+      slots[slot].swap(s.grad);
+    };
+    q.accumulate = [&](int slot, double hb) {
+      const double w = -hb;
+      const AlignedVector<T>& g = slots[slot];
+      for (std::size_t k = 0; k < P; ++k) acc[k] += w * double(g[k]);
+    };
+    const auto result = ode::integrate(q, y, 1.0, 0.0, opt);
     for (std::size_t k = 0; k < P; ++k) grad[k] += acc[k];
     std::copy(y.begin(), y.end(), y_full.begin());
     return result;
@@ -371,15 +318,6 @@ class Cnf {
 
   double loss_of(const ForwardResult& f, double weight) const {
     return weight * (-f.log_px + opt_.ode_regularization * (f.kinetic + f.frobenius));
-  }
-
-  // Y_i = z₀ + h Σ_{j<i} a_ij K_j.
-  static void stage_state(const std::vector<double>& z0, const std::vector<std::vector<double>>& K, const Tableau& tab,
-                          int i, double h, std::vector<double>& Y) {
-    Y = z0;
-    for (int j = 0; j < i; ++j)
-      if (tab.a[i][j] != 0)
-        for (std::size_t k = 0; k < Y.size(); ++k) Y[k] += h * tab.a[i][j] * K[j][k];
   }
 
   template <class Observer>
