@@ -1,12 +1,20 @@
+// The CNF's names, options and prior (its members: cnf_*_impl.hpp).
 #include "engine/cnf.hpp"
+
+#include <cmath>
+#include <numbers>
+#include <stdexcept>
 
 namespace enf {
 
 std::string to_string(TraceEstimator t) {
   switch (t) {
-    case TraceEstimator::Exact: return "exact";
-    case TraceEstimator::Rademacher: return "rademacher";
-    case TraceEstimator::Gaussian: return "gaussian";
+    case TraceEstimator::Exact:
+      return "exact";
+    case TraceEstimator::Rademacher:
+      return "rademacher";
+    case TraceEstimator::Gaussian:
+      return "gaussian";
   }
   return "?";
 }
@@ -44,28 +52,6 @@ double log_prior(const std::vector<double>& z, int n, int dim, int channels) {
     for (int c = dim; c < channels; ++c) lp_h += -0.5 * z[i * channels + c] * z[i * channels + c] - 0.5 * log2pi;
   }
   return -0.5 * sq_x - 0.5 * (n - 1) * dim * log2pi + lp_h;
-}
-
-}  // namespace enf
-
-#include "engine/flow.hpp"
-
-namespace enf {
-
-void remove_centre_of_mass(std::vector<double>& x, int B, int n, int dim, int channels) {
-  for (int b = 0; b < B; ++b)
-    for (int d = 0; d < dim; ++d) {
-      double m = 0;
-      for (int i = 0; i < n; ++i) m += x[(std::size_t(b) * n + i) * channels + d];
-      m /= n;
-      for (int i = 0; i < n; ++i) x[(std::size_t(b) * n + i) * channels + d] -= m;
-    }
-}
-
-std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng) {
-  std::vector<double> e(size);
-  for (double& v : e) v = trace == TraceEstimator::Gaussian ? rng.normal() : rng.rademacher();
-  return e;
 }
 
 }  // namespace enf
