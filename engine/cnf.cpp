@@ -44,14 +44,22 @@ std::string CnfOptions::validate() const {
   return {};
 }
 
-double log_prior(const std::vector<double>& z, int n, int dim, int channels) {
+LogPrior log_prior_parts(const std::vector<double>& z, int n, int dim, int channels) {
   const double log2pi = std::log(2 * std::numbers::pi);
-  double sq_x = 0, lp_h = 0;
+  double sq_x = 0, sq_h = 0;
   for (int i = 0; i < n; ++i) {
     for (int d = 0; d < dim; ++d) sq_x += z[i * channels + d] * z[i * channels + d];
-    for (int c = dim; c < channels; ++c) lp_h += -0.5 * z[i * channels + c] * z[i * channels + c] - 0.5 * log2pi;
+    for (int c = dim; c < channels; ++c) sq_h += z[i * channels + c] * z[i * channels + c];
   }
-  return -0.5 * sq_x - 0.5 * (n - 1) * dim * log2pi + lp_h;
+  LogPrior p;
+  p.positions = -0.5 * sq_x - 0.5 * (n - 1) * dim * log2pi;
+  p.features = -0.5 * sq_h - 0.5 * n * (channels - dim) * log2pi;
+  return p;
+}
+
+double log_prior(const std::vector<double>& z, int n, int dim, int channels) {
+  const LogPrior p = log_prior_parts(z, n, dim, channels);
+  return p.positions + p.features;
 }
 
 }  // namespace enf

@@ -68,13 +68,19 @@ struct CnfOptions {
 };
 
 // The prior of the latent: positions isotropic Gaussian on the centre-of-mass
-// free subspace ((n−1)·D degrees of freedom), features standard normal.
-double log_prior(const std::vector<double>& z, int n, int dim, int channels);
+// free subspace ((n−1)·D degrees of freedom), features (C − D channels)
+// standard normal. One prior for particles (no features) and molecules.
+struct LogPrior {
+  double positions = 0, features = 0;
+};
+LogPrior log_prior_parts(const std::vector<double>& z, int n, int dim, int channels);
+double log_prior(const std::vector<double>& z, int n, int dim, int channels);  // positions + features
 
 struct ForwardResult {
   std::vector<double> z;  // z(1), n·C
   double delta_logp = 0;  // ℓ(1) = ∫ tr(∂f/∂z) dt
   double log_pz = 0;
+  double log_pz_x = 0, log_pz_h = 0;  // log_pz by part: positions, features
   double log_px = 0;
   double kinetic = 0, frobenius = 0;  // K(1), R(1) (0 when λ = 0)
   ode::SolveResult solve;

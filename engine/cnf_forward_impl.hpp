@@ -49,7 +49,10 @@ ForwardResult Cnf<Field>::forward_recorded(const T* params, const std::vector<do
   r.delta_logp = y[S];
   r.kinetic = y[S + 1];
   r.frobenius = y[S + 2];
-  r.log_pz = log_prior(r.z, n, field_.dim(), field_.channels());
+  const LogPrior pz = log_prior_parts(r.z, n, field_.dim(), field_.channels());
+  r.log_pz_x = pz.positions;
+  r.log_pz_h = pz.features;
+  r.log_pz = pz.positions + pz.features;
   r.log_px = r.log_pz + r.delta_logp;
   return r;
 }

@@ -28,6 +28,17 @@ std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng) {
   return e;
 }
 
+void BatchLoss::add(double sample_loss, double sample_nll, const ForwardResult& forward,
+                    const ode::SolveResult& backward, double seconds_forward, double seconds_backward, int B) {
+  loss += sample_loss;
+  nll += sample_nll / B;
+  regularization += (forward.kinetic + forward.frobenius) / B;
+  nfe_forward += forward.solve.stats.nfe;
+  nfe_backward += backward.stats.nfe;
+  cpu_seconds_forward += seconds_forward;
+  cpu_seconds_backward += seconds_backward;
+}
+
 template <class Field>
 BatchFlow<Field>::BatchFlow(const Cnf<Field>& cnf, int threads) : cnf_(cnf) {
   threads_ = threads > 0 ? threads : omp_get_max_threads();
@@ -90,15 +101,8 @@ BatchLoss BatchFlow<Field>::loss_and_gradient(const T* params, std::vector<doubl
       throw std::runtime_error("sample " + std::to_string(b) + " (adjoint): " + res[b].backward.message);
   });
   BatchLoss L;
-  for (const auto& r : res) {
-    L.loss += r.loss;
-    L.nll -= r.forward.log_px / B;
-    L.regularization += (r.forward.kinetic + r.forward.frobenius) / B;
-    L.nfe_forward += r.forward.solve.stats.nfe;
-    L.nfe_backward += r.backward.stats.nfe;
-    L.cpu_seconds_forward += r.seconds_forward;
-    L.cpu_seconds_backward += r.seconds_backward;
-  }
+  for (const auto& r : res)
+    L.add(r.loss, -r.forward.log_px, r.forward, r.backward, r.seconds_forward, r.seconds_backward, B);
   return L;
 }
 

@@ -23,12 +23,18 @@ void remove_centre_of_mass(std::vector<double>& x, int B, int n, int dim, int ch
 // Rademacher when the trace is exact (only the Frobenius regularizer uses it).
 std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng);
 
+// A batch's loss: particles' (BatchFlow) and, with more, molecules' (MoleculeBatch).
 struct BatchLoss {
   double loss = 0;                                           // mean over samples of −log p(x) + λ(K + R)
   double nll = 0;                                            // mean −log p(x)
   double regularization = 0;                                 // mean K + R
   long nfe_forward = 0, nfe_backward = 0;                    // summed over samples
   double cpu_seconds_forward = 0, cpu_seconds_backward = 0;  // summed over samples (all threads)
+
+  // Adds one of B samples: its weighted loss (already divided by B), its
+  // −log p, and its CNF solves (K, R and the forward NFE from `forward`).
+  void add(double sample_loss, double sample_nll, const ForwardResult& forward, const ode::SolveResult& backward,
+           double seconds_forward, double seconds_backward, int B);
 };
 
 template <class Field>

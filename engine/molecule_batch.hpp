@@ -42,10 +42,7 @@ struct MoleculeScore {
   long nfe = 0;              // summed over the draws
 };
 
-struct MoleculeBatchLoss {
-  double loss = 0, nll = 0, regularization = 0;  // means over the batch
-  long nfe_forward = 0, nfe_backward = 0;
-  double cpu_seconds_forward = 0, cpu_seconds_backward = 0;
+struct MoleculeBatchLoss : BatchLoss {
   double max_reconstruction_error = 0;  // of the continuous adjoint's backward solves
 };
 
@@ -112,13 +109,7 @@ class MoleculeBatch {
     });
     MoleculeBatchLoss L;
     for (const auto& r : res) {
-      L.loss += r.loss;
-      L.nll += r.likelihood.nll() / B;
-      L.regularization += (r.likelihood.ode.kinetic + r.likelihood.ode.frobenius) / B;
-      L.nfe_forward += r.likelihood.ode.solve.stats.nfe;
-      L.nfe_backward += r.backward.stats.nfe;
-      L.cpu_seconds_forward += r.seconds_forward;
-      L.cpu_seconds_backward += r.seconds_backward;
+      L.add(r.loss, r.likelihood.nll(), r.likelihood.ode, r.backward, r.seconds_forward, r.seconds_backward, B);
       L.max_reconstruction_error = std::max(L.max_reconstruction_error, r.reconstruction_error);
     }
     return L;

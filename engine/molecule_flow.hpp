@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cmath>
-#include <numbers>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -200,18 +199,13 @@ class MoleculeFlow {
     return L;
   }
 
+  // The terms around the CNF's: its prior (the one particles use, by part),
+  // ActNorm's log-determinant, the dequantizer's log q and p(N).
   void finish(MoleculeLikelihood& L) const {
-    const int n = L.atoms, C = kMoleculeChannels;
-    const double log2pi = std::log(2 * std::numbers::pi);
-    double sq_x = 0, sq_h = 0;
-    for (int i = 0; i < n; ++i) {
-      for (int d = 0; d < 3; ++d) sq_x += L.ode.z[i * C + d] * L.ode.z[i * C + d];
-      for (int c = 3; c < C; ++c) sq_h += L.ode.z[i * C + c] * L.ode.z[i * C + c];
-    }
-    L.log_pz_x = -0.5 * sq_x - 0.5 * (n - 1) * 3 * log2pi;
-    L.log_pz_h = -0.5 * sq_h - 0.5 * n * kMoleculeFeatures * log2pi;
+    L.log_pz_x = L.ode.log_pz_x;
+    L.log_pz_h = L.ode.log_pz_h;
     L.delta_logp_total = L.actnorm_logdet + L.ode.delta_logp;
-    L.log_pN = counts_.log_prob(n);
+    L.log_pN = counts_.log_prob(L.atoms);
     L.log_p = L.log_pz_x + L.log_pz_h + L.delta_logp_total - L.dequantizer.log_q_v + L.log_pN;
   }
 };

@@ -25,21 +25,8 @@ struct StepReport {
 // What every trainer reports of a step, from its batch loss (BatchLoss,
 // MoleculeBatchLoss) and the clock at the start, after the gradient and
 // after the optimizer. Wall time is split between the passes by CPU share.
-template <class Loss>
-void fill_step_report(StepReport& r, const Loss& L, std::chrono::steady_clock::time_point t0,
-                      std::chrono::steady_clock::time_point t1, std::chrono::steady_clock::time_point t2) {
-  r.loss = L.loss;
-  r.nll = L.nll;
-  r.regularization = L.regularization;
-  r.nfe_forward = L.nfe_forward;
-  r.nfe_backward = L.nfe_backward;
-  const double grad_wall = std::chrono::duration<double>(t1 - t0).count();
-  const double cpu = L.cpu_seconds_forward + L.cpu_seconds_backward;
-  r.seconds_forward = cpu > 0 ? grad_wall * L.cpu_seconds_forward / cpu : 0;
-  r.seconds_backward = grad_wall - r.seconds_forward;
-  r.seconds_optimizer = std::chrono::duration<double>(t2 - t1).count();
-  r.seconds_total = std::chrono::duration<double>(t2 - t0).count();
-}
+void fill_step_report(StepReport& r, const BatchLoss& L, std::chrono::steady_clock::time_point t0,
+                      std::chrono::steady_clock::time_point t1, std::chrono::steady_clock::time_point t2);
 
 template <class T>
 class Trainer {
