@@ -4,10 +4,11 @@
 // files or the command line.
 //
 // Adaptive methods (dopri5, cash_karp, fehlberg78):
-//   * dopri5 is stepped here from its tableau (tableau.hpp), so that ode/ knows
-//     which stage every evaluation is (the quadrature below needs it); its
+//   * with a Quadrature (below), dopri5 is stepped here from its tableau
+//     (tableau.hpp), so that ode/ knows which stage every evaluation is; its
 //     arithmetic and step control are Boost's runge_kutta_dopri5 and
-//     controlled_runge_kutta term for term (tests/ode checks the bits).
+//     controlled_runge_kutta term for term, equal to rounding (the compiler's
+//     fused multiply-adds differ now and then; tests/ode/test_rk checks).
 //   * controlled_runge_kutta with Boost's default_error_checker(atol, rtol):
 //     a step is accepted iff max_i |err_i| / (atol + rtol·(|y_i| + |dt·f_i|))
 //     ≤ 1, evaluated at the step's start (y, f). Step growth ≤ 5×, shrink ≥ 0.2×.
