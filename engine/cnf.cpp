@@ -9,12 +9,9 @@ namespace enf {
 
 std::string to_string(TraceEstimator t) {
   switch (t) {
-    case TraceEstimator::Exact:
-      return "exact";
-    case TraceEstimator::Rademacher:
-      return "rademacher";
-    case TraceEstimator::Gaussian:
-      return "gaussian";
+    case TraceEstimator::Exact: return "exact";
+    case TraceEstimator::Rademacher: return "rademacher";
+    case TraceEstimator::Gaussian: return "gaussian";
   }
   return "?";
 }

@@ -59,7 +59,7 @@ GradientMode parse_gradient_mode(const std::string& name);  // "adjoint", "discr
 struct CnfOptions {
   TraceEstimator trace = TraceEstimator::Exact;
   GradientMode gradient = GradientMode::Adjoint;
-  double ode_regularization = 0;      // λ
+  double ode_regularization = 0;  // λ
   ode::SolverOptions solver;          // forward and sampling solves
   ode::SolverOptions adjoint_solver;  // the backward adjoint solve
   std::string validate() const;

@@ -25,10 +25,10 @@ std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng);
 
 // A batch's loss: particles' (BatchFlow) and, with more, molecules' (MoleculeBatch).
 struct BatchLoss {
-  double loss = 0;                                           // mean over samples of −log p(x) + λ(K + R)
-  double nll = 0;                                            // mean −log p(x)
-  double regularization = 0;                                 // mean K + R
-  long nfe_forward = 0, nfe_backward = 0;                    // summed over samples
+  double loss = 0;  // mean over samples of −log p(x) + λ(K + R)
+  double nll = 0;   // mean −log p(x)
+  double regularization = 0;  // mean K + R
+  long nfe_forward = 0, nfe_backward = 0;  // summed over samples
   double cpu_seconds_forward = 0, cpu_seconds_backward = 0;  // summed over samples (all threads)
 
   // Adds one of B samples: its weighted loss (already divided by B), its

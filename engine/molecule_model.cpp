@@ -24,12 +24,9 @@ constexpr double kHalfLog2Pi = 0.91893853320467274178;  // ½ log 2π
 
 std::string to_string(Dequantization d) {
   switch (d) {
-    case Dequantization::Uniform:
-      return "uniform";
-    case Dequantization::Variational:
-      return "variational";
-    case Dequantization::ArgmaxVariational:
-      return "argmax_variational";
+    case Dequantization::Uniform: return "uniform";
+    case Dequantization::Variational: return "variational";
+    case Dequantization::ArgmaxVariational: return "argmax_variational";
   }
   return "?";
 }
@@ -99,10 +96,11 @@ ParameterLayout molecule_layout(const FieldConfig& field, const MoleculeModelCon
 std::vector<double> qm9_reference_node_counts() {
   // qm9/analyze.py analyzed['n_nodes'] of the reference (fixtures README §4.10).
   std::vector<double> c(30, 0.0);
-  const std::pair<int, double> h[] = {
-      {3, 1},     {4, 4},     {5, 5},     {6, 9},     {7, 16},     {8, 49},     {9, 124},    {10, 362},   {11, 807},
-      {12, 1689}, {13, 3060}, {14, 5136}, {15, 7796}, {16, 10644}, {17, 13025}, {18, 13364}, {19, 13832}, {20, 9482},
-      {21, 9970}, {22, 3393}, {23, 4848}, {24, 539},  {25, 1506},  {26, 48},    {27, 266},   {29, 25}};
+  const std::pair<int, double> h[] = {{3, 1},      {4, 4},      {5, 5},     {6, 9},      {7, 16},    {8, 49},
+                                      {9, 124},    {10, 362},   {11, 807},  {12, 1689},  {13, 3060}, {14, 5136},
+                                      {15, 7796},  {16, 10644}, {17, 13025}, {18, 13364}, {19, 13832}, {20, 9482},
+                                      {21, 9970},  {22, 3393},  {23, 4848}, {24, 539},   {25, 1506}, {26, 48},
+                                      {27, 266},   {29, 25}};
   for (const auto& [n, count] : h) c[n] = count;
   return c;
 }
@@ -155,7 +153,8 @@ void actnorm_inverse(const ActNormParams& a, std::vector<double>& s, int n) {
   const double sx = std::exp(a.x_log_s);
   for (int i = 0; i < n; ++i) {
     for (int d = 0; d < 3; ++d) s[i * C + d] *= sx;
-    for (int c = 0; c < kMoleculeFeatures; ++c) s[i * C + 3 + c] = s[i * C + 3 + c] * std::exp(a.h_log_s[c]) + a.h_t[c];
+    for (int c = 0; c < kMoleculeFeatures; ++c)
+      s[i * C + 3 + c] = s[i * C + 3 + c] * std::exp(a.h_log_s[c]) + a.h_t[c];
   }
 }
 
