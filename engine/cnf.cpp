@@ -1,4 +1,9 @@
+// The CNF's names, options and prior (its members: cnf_*_impl.hpp).
 #include "engine/cnf.hpp"
+
+#include <cmath>
+#include <numbers>
+#include <stdexcept>
 
 namespace enf {
 
@@ -26,28 +31,6 @@ GradientMode parse_gradient_mode(const std::string& name) {
   throw std::invalid_argument("unknown gradient mode '" + name + "' (use adjoint or discrete)");
 }
 
-const Tableau& tableau(ode::Method m) {
-  static const Tableau euler{{0}, {1}, {{}}};
-  static const Tableau rk4{{0, 0.5, 0.5, 1}, {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6}, {{}, {0.5}, {0, 0.5}, {0, 0, 1}}};
-  // Dormand–Prince 5(4): the propagated 5th-order solution (Boost's runge_kutta_dopri5).
-  static const Tableau dopri5{{0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1},
-                              {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84},
-                              {{},
-                               {1.0 / 5},
-                               {3.0 / 40, 9.0 / 40},
-                               {44.0 / 45, -56.0 / 15, 32.0 / 9},
-                               {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
-                               {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656}}};
-  switch (m) {
-    case ode::Method::Euler: return euler;
-    case ode::Method::RK4: return rk4;
-    case ode::Method::Dopri5: return dopri5;
-    default:
-      throw std::invalid_argument("backprop through the solver's steps supports dopri5, rk4 and euler, not " +
-                                  ode::to_string(m));
-  }
-}
-
 std::string CnfOptions::validate() const {
   if (!(ode_regularization >= 0)) return "ode_regularization must be non-negative";
   if (auto e = ode::validate(solver); !e.empty()) return "solver: " + e;
@@ -58,36 +41,22 @@ std::string CnfOptions::validate() const {
   return {};
 }
 
-double log_prior(const std::vector<double>& z, int n, int dim, int channels) {
+LogPrior log_prior_parts(const std::vector<double>& z, int n, int dim, int channels) {
   const double log2pi = std::log(2 * std::numbers::pi);
-  double sq_x = 0, lp_h = 0;
+  double sq_x = 0, sq_h = 0;
   for (int i = 0; i < n; ++i) {
     for (int d = 0; d < dim; ++d) sq_x += z[i * channels + d] * z[i * channels + d];
-    for (int c = dim; c < channels; ++c) lp_h += -0.5 * z[i * channels + c] * z[i * channels + c] - 0.5 * log2pi;
+    for (int c = dim; c < channels; ++c) sq_h += z[i * channels + c] * z[i * channels + c];
   }
-  return -0.5 * sq_x - 0.5 * (n - 1) * dim * log2pi + lp_h;
+  LogPrior p;
+  p.positions = -0.5 * sq_x - 0.5 * (n - 1) * dim * log2pi;
+  p.features = -0.5 * sq_h - 0.5 * n * (channels - dim) * log2pi;
+  return p;
 }
 
-}  // namespace enf
-
-#include "engine/flow.hpp"
-
-namespace enf {
-
-void remove_centre_of_mass(std::vector<double>& x, int B, int n, int dim, int channels) {
-  for (int b = 0; b < B; ++b)
-    for (int d = 0; d < dim; ++d) {
-      double m = 0;
-      for (int i = 0; i < n; ++i) m += x[(std::size_t(b) * n + i) * channels + d];
-      m /= n;
-      for (int i = 0; i < n; ++i) x[(std::size_t(b) * n + i) * channels + d] -= m;
-    }
-}
-
-std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng) {
-  std::vector<double> e(size);
-  for (double& v : e) v = trace == TraceEstimator::Gaussian ? rng.normal() : rng.rademacher();
-  return e;
+double log_prior(const std::vector<double>& z, int n, int dim, int channels) {
+  const LogPrior p = log_prior_parts(z, n, dim, channels);
+  return p.positions + p.features;
 }
 
 }  // namespace enf

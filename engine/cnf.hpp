@@ -24,18 +24,23 @@
 //
 // Field concept (VectorField<T> and the tests' linear field): Scalar,
 // Workspace, channels(), dim(), parameter_count(), forward(), reverse().
+//
+// This header declares; the members are defined by idea in
+//   cnf_forward_impl.hpp   the forward solve (log-likelihood) and the reverse one (sampling)
+//   cnf_adjoint_impl.hpp   the continuous adjoint and the augmented dynamics' VJP
+//   cnf_discrete_impl.hpp  backprop through the forward solve's steps
+// and compiled once, in cnf_instances.cpp, for VectorField<float> and
+// VectorField<double>. Another field type includes the three to instantiate.
 #pragma once
 
-#include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <numbers>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "egnn/parameters.hpp"
 #include "egnn/trace.hpp"
+#include "egnn/vector_field.hpp"
 #include "ode/solver.hpp"
 
 namespace enf {
@@ -51,15 +56,6 @@ enum class GradientMode { Adjoint, Discrete };
 std::string to_string(GradientMode m);
 GradientMode parse_gradient_mode(const std::string& name);  // "adjoint", "discrete"
 
-// The Butcher tableau of a method's propagated solution (dopri5: 5th order,
-// the FSAL 7th stage carries no weight), for replaying steps backwards.
-struct Tableau {
-  std::vector<double> c, b;
-  std::vector<std::vector<double>> a;  // a[i][j], j < i
-};
-// Throws std::invalid_argument for methods without a discrete gradient here.
-const Tableau& tableau(ode::Method m);
-
 struct CnfOptions {
   TraceEstimator trace = TraceEstimator::Exact;
   GradientMode gradient = GradientMode::Adjoint;
@@ -72,13 +68,19 @@ struct CnfOptions {
 };
 
 // The prior of the latent: positions isotropic Gaussian on the centre-of-mass
-// free subspace ((n−1)·D degrees of freedom), features standard normal.
-double log_prior(const std::vector<double>& z, int n, int dim, int channels);
+// free subspace ((n−1)·D degrees of freedom), features (C − D channels)
+// standard normal. One prior for particles (no features) and molecules.
+struct LogPrior {
+  double positions = 0, features = 0;
+};
+LogPrior log_prior_parts(const std::vector<double>& z, int n, int dim, int channels);
+double log_prior(const std::vector<double>& z, int n, int dim, int channels);  // positions + features
 
 struct ForwardResult {
   std::vector<double> z;  // z(1), n·C
   double delta_logp = 0;  // ℓ(1) = ∫ tr(∂f/∂z) dt
   double log_pz = 0;
+  double log_pz_x = 0, log_pz_h = 0;  // log_pz by part: positions, features
   double log_px = 0;
   double kinetic = 0, frobenius = 0;  // K(1), R(1) (0 when λ = 0)
   ode::SolveResult solve;
@@ -120,23 +122,10 @@ class Cnf {
 
   // x → z(1) with ℓ, K, R. eps: n·C noise (ignored unless needs_noise()).
   ForwardResult forward(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
-                        Scratch& s) const {
-    return forward_recorded(params, x, n, eps, s, ode::StepObserver{});
-  }
+                        Scratch& s) const;
 
   // z(1) → x: integrates dz/dt = f from 1 down to 0, in place.
-  ode::SolveResult reverse(const T* params, std::vector<double>& z, int n, Scratch& s) const {
-    const int S = n * field_.channels();
-    check_state(z, S, "reverse");
-    return ode::integrate(
-        [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
-          to_scalar(yy.data(), S, s.z);
-          s.f.resize(S);
-          field_.forward(params, s.z.data(), n, T(t), nullptr, s.ws, s.f.data(), nullptr);
-          for (int k = 0; k < S; ++k) dy[k] = double(s.f[k]);
-        },
-        z, 1.0, 0.0, opt_.solver);
-  }
+  ode::SolveResult reverse(const T* params, std::vector<double>& z, int n, Scratch& s) const;
 
   // Loss w·(−log p(x) + λ(K + R)) and its parameter gradient, accumulated
   // into grad (parameter_count() values), by the method of options().gradient.
@@ -145,123 +134,15 @@ class Cnf {
     return opt_.gradient == GradientMode::Adjoint ? adjoint(params, x, n, eps, weight, s, grad)
                                                   : discrete(params, x, n, eps, weight, s, grad);
   }
+  // The continuous adjoint (cnf_adjoint_impl.hpp).
+  AdjointResult adjoint(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
+                        double weight, Scratch& s, double* grad) const;
+  // Backprop through the forward solve's accepted steps (cnf_discrete_impl.hpp).
+  AdjointResult discrete(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
+                         double weight, Scratch& s, double* grad) const;
 
   using Clock = std::chrono::steady_clock;
   static double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-  // The continuous adjoint.
-  AdjointResult adjoint(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
-                        double weight, Scratch& s, double* grad) const {
-    const int S = n * field_.channels();
-    const std::size_t P = field_.parameter_count();
-    AdjointResult r;
-    auto start = Clock::now();
-    r.forward = forward(params, x, n, eps, s);
-    r.seconds_forward = since(start);
-    r.loss = loss_of(r.forward, weight);
-    if (!r.forward.solve.ok()) return r;
-    start = Clock::now();
-    // a_z(1) = −w ∂log p_z/∂z = w z (every channel has a unit Gaussian prior).
-    std::vector<double> y(2 * S + P, 0.0);
-    std::copy(r.forward.z.begin(), r.forward.z.end(), y.begin());
-    for (int k = 0; k < S; ++k) y[S + k] = weight * r.forward.z[k];
-    const double a_l = -weight, a_reg = weight * opt_.ode_regularization;
-    // a_θ is a quadrature (it never feeds back): error control on [z, a_z] only.
-    ode::SolverOptions backward = opt_.adjoint_solver;
-    backward.error_components = std::size_t(2 * S);
-    if (backward.method == ode::Method::Dopri5) {
-      r.backward = adjoint_quadrature(params, y, n, a_l, a_reg, backward, s, grad);
-      r.input_cotangent.assign(y.begin() + S, y.begin() + 2 * S);
-      for (int k = 0; k < S; ++k) r.reconstruction_error = std::max(r.reconstruction_error, std::abs(y[k] - x[k]));
-    } else {
-      r.backward = ode::integrate(
-          [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
-            // d[z, a_z, a_θ]/dt = [f, −a·∂F/∂z, −a·∂F/∂θ]
-            augmented_vjp(params, yy.data(), n, t, yy.data() + S, a_l, a_reg, a_reg, s);
-            for (int k = 0; k < S; ++k) {
-              dy[k] = double(s.f[k]);
-              dy[S + k] = -double(s.zbar[k]);
-            }
-            for (std::size_t k = 0; k < P; ++k) dy[2 * S + k] = -double(s.grad[k]);
-          },
-          y, 1.0, 0.0, backward);
-      for (std::size_t k = 0; k < P; ++k) grad[k] += y[2 * S + k];
-      r.input_cotangent.assign(y.begin() + S, y.begin() + 2 * S);
-    }
-    r.seconds_backward = since(start);
-    return r;
-  }
-
-  // Backprop through the forward solve's accepted steps: each step's stages
-  // are recomputed from its recorded start state, then reversed stage by
-  // stage (k̄_i = h b_i ȳ₁ + Σ_{m>i} h a_mi Ȳ_m, Ȳ_i = k̄_iᵀ ∂F/∂Y_i). The step
-  // sizes are constants of the discrete solution. ℓ, K, R never feed F, so
-  // their cotangents stay −w, wλ, wλ throughout.
-  AdjointResult discrete(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
-                         double weight, Scratch& s, double* grad) const {
-    const int S = n * field_.channels();
-    const std::size_t P = field_.parameter_count();
-    const Tableau& tab = tableau(opt_.solver.method);
-    const int stages = int(tab.b.size());
-    struct Step {
-      double t, h;
-      std::vector<double> z;
-    };
-    std::vector<Step> steps;
-    AdjointResult r;
-    auto start = Clock::now();
-    r.forward = forward_recorded(params, x, n, eps, s, [&](double t, double h, const std::vector<double>& y) {
-      steps.push_back({t, h, std::vector<double>(y.begin(), y.begin() + S)});
-    });
-    r.seconds_forward = since(start);
-    r.loss = loss_of(r.forward, weight);
-    if (!r.forward.solve.ok()) return r;
-    start = Clock::now();
-    const double a_l = -weight, a_reg = weight * opt_.ode_regularization;
-    std::vector<double> ybar(S), Y(S);
-    for (int k = 0; k < S; ++k) ybar[k] = weight * r.forward.z[k];
-    std::vector<std::vector<double>> K(stages, std::vector<double>(S)), Ybar(stages, std::vector<double>(S));
-    std::vector<double> kbar(S);
-    for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
-      const double t0 = it->t, h = it->h;
-      // Recompute the stages' velocities (only the z part feeds the stages).
-      for (int i = 0; i < stages; ++i) {
-        stage_state(it->z, K, tab, i, h, Y);
-        to_scalar(Y.data(), S, s.z);
-        s.f.resize(S);
-        field_.forward(params, s.z.data(), n, T(t0 + tab.c[i] * h), nullptr, s.ws, s.f.data(), nullptr);
-        for (int k = 0; k < S; ++k) K[i][k] = double(s.f[k]);
-      }
-      // Reverse the stages.
-      std::vector<double> ybar0 = ybar;
-      for (int i = stages - 1; i >= 0; --i) {
-        for (int k = 0; k < S; ++k) {
-          double v = h * tab.b[i] * ybar[k];
-          for (int m = i + 1; m < stages; ++m)
-            if (tab.a[m][i] != 0) v += h * tab.a[m][i] * Ybar[m][k];
-          kbar[k] = v;
-        }
-        const double hb = h * tab.b[i];
-        if (hb == 0 && std::all_of(kbar.begin(), kbar.end(), [](double v) { return v == 0; })) {
-          std::fill(Ybar[i].begin(), Ybar[i].end(), 0.0);
-          continue;
-        }
-        stage_state(it->z, K, tab, i, h, Y);
-        augmented_vjp(params, Y.data(), n, t0 + tab.c[i] * h, kbar.data(), hb * a_l, hb * a_reg, hb * a_reg, s);
-        for (int k = 0; k < S; ++k) {
-          Ybar[i][k] = double(s.zbar[k]);
-          ybar0[k] += Ybar[i][k];
-        }
-        for (std::size_t k = 0; k < P; ++k) grad[k] += double(s.grad[k]);
-      }
-      ybar.swap(ybar0);
-    }
-    r.input_cotangent = ybar;
-    r.backward.stats.nfe = long(steps.size()) * 2 * stages;
-    r.backward.stats.accepted = long(steps.size());
-    r.seconds_backward = since(start);
-    return r;
-  }
 
  private:
   const Field& field_;
@@ -269,174 +150,34 @@ class Cnf {
 
   static void check_state(const std::vector<double>& x, int S, const char* what) {
     if (int(x.size()) != S)
-      throw std::invalid_argument(std::string(what) + ": state has " + std::to_string(x.size()) +
-                                  " values, expected " + std::to_string(S));
+      throw std::invalid_argument(std::string(what) + ": state has " + std::to_string(x.size()) + " values, expected " +
+                                  std::to_string(S));
   }
   static void to_scalar(const double* y, int S, std::vector<T>& out) {
     out.resize(S);
     for (int k = 0; k < S; ++k) out[k] = T(y[k]);
   }
-  void load_noise(const std::vector<double>& eps, int S, Scratch& s) const {
-    if (!opt_.needs_noise()) return;
-    if (int(eps.size()) != S) throw std::invalid_argument("noise ε has the wrong size");
-    s.V.resize(1, S);
-    for (int k = 0; k < S; ++k) s.V(0, k) = T(eps[k]);
-  }
-
-  // [z, ℓ, K, R]' at t.
-  void augmented(const T* params, const std::vector<double>& y, std::vector<double>& dy, int n, double t,
-                 Scratch& s) const {
-    const int S = n * field_.channels();
-    to_scalar(y.data(), S, s.z);
-    s.f.resize(S);
-    double tr = 0, jeps2 = 0;
-    const bool reg = opt_.ode_regularization > 0;
-    if (opt_.trace == TraceEstimator::Exact) {
-      tr = double(exact_trace(field_, params, s.z.data(), n, T(t), s.ws, s.trace, s.f.data()));
-      if (reg) {
-        s.f_extra.resize(S);
-        field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f_extra.data(), &s.JV);
-        jeps2 = double(s.JV.row(0).squaredNorm());
-      }
-    } else {
-      field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f.data(), &s.JV);
-      tr = double(s.V.row(0).dot(s.JV.row(0)));
-      jeps2 = double(s.JV.row(0).squaredNorm());
-    }
-    double f2 = 0;
-    for (int k = 0; k < S; ++k) {
-      dy[k] = double(s.f[k]);
-      f2 += dy[k] * dy[k];
-    }
-    dy[S] = tr;
-    dy[S + 1] = reg ? f2 : 0.0;
-    dy[S + 2] = reg ? jeps2 : 0.0;
-  }
-
-  // The dopri5 adjoint with a_θ outside the solver's state. Only [z, a_z]
-  // (2S numbers) are integrated; the rate of a_θ, −g(t) with g = a·∂F/∂θ, is
-  // kept for the last evaluations, and every accepted step adds
-  // h Σ_i b_i (−g_i) over its stages — what the solver itself would have added
-  // for a component outside its error norm, without carrying P numbers
-  // through each stage. Stage 1 is the previous step's last evaluation (FSAL);
-  // stages 2–7 are the step's 6 evaluations, checked by their times.
-  // On return y_full[0, 2S) holds [z(0), a_z(0)].
-  ode::SolveResult adjoint_quadrature(const T* params, std::vector<double>& y_full, int n, double a_l,
-                                      double a_reg, const ode::SolverOptions& opt, Scratch& s, double* grad) const {
-    const int S = n * field_.channels();
-    const std::size_t P = field_.parameter_count();
-    const Tableau& tab = tableau(ode::Method::Dopri5);
-    std::vector<double> y(y_full.begin(), y_full.begin() + 2 * S);
-    constexpr int kRing = 7;
-    std::vector<AlignedVector<T>> ring(kRing, AlignedVector<T>(P));
-    std::vector<double> ring_t(kRing);
-    AlignedVector<T> first(P);
-    long evals = 0;
-    std::vector<double> acc(P, 0.0);
-    const auto result = ode::integrate(
-        [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
-          augmented_vjp(params, yy.data(), n, t, yy.data() + S, a_l, a_reg, a_reg, s);
-          for (int k = 0; k < S; ++k) {
-            dy[k] = double(s.f[k]);
-            dy[S + k] = -double(s.zbar[k]);
-          }
-          const int slot = int(evals % kRing);
-          ring[slot].swap(s.grad);
-          ring_t[slot] = t;
-          if (evals == 0) first = ring[slot];
-          ++evals;
-        },
-        y, 1.0, 0.0, opt,
-        [&](double t0, double h, const std::vector<double>&) {
-          if (evals < 7) throw std::logic_error("adjoint quadrature: fewer evaluations than dopri5 stages");
-          for (int i = 0; i < 6; ++i) {
-            const AlignedVector<T>* g = &first;
-            if (i > 0) {
-              const long e = evals - 7 + i;  // stages 2..6 are evaluations evals−6 … evals−2
-              const double expect = t0 + tab.c[i] * h;
-              if (std::abs(ring_t[e % kRing] - expect) > 1e-12 * (1 + std::abs(expect)))
-                throw std::logic_error("adjoint quadrature: stage times do not follow dopri5's");
-              g = &ring[e % kRing];
-            }
-            const double w = -h * tab.b[i];
-            if (w != 0)
-              for (std::size_t k = 0; k < P; ++k) acc[k] += w * double((*g)[k]);
-          }
-          first = ring[(evals - 1) % kRing];  // stage 7, at the new state: the next step's stage 1
-        });
-    for (std::size_t k = 0; k < P; ++k) grad[k] += acc[k];
-    std::copy(y.begin(), y.end(), y_full.begin());
-    return result;
-  }
-
   double loss_of(const ForwardResult& f, double weight) const {
     return weight * (-f.log_px + opt_.ode_regularization * (f.kinetic + f.frobenius));
   }
 
-  // Y_i = z₀ + h Σ_{j<i} a_ij K_j.
-  static void stage_state(const std::vector<double>& z0, const std::vector<std::vector<double>>& K, const Tableau& tab,
-                          int i, double h, std::vector<double>& Y) {
-    Y = z0;
-    for (int j = 0; j < i; ++j)
-      if (tab.a[i][j] != 0)
-        for (std::size_t k = 0; k < Y.size(); ++k) Y[k] += h * tab.a[i][j] * K[j][k];
-  }
-
-  template <class Observer>
+  // The forward solve, telling obs of every accepted step.
   ForwardResult forward_recorded(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
-                                 Scratch& s, Observer obs) const {
-    const int S = n * field_.channels();
-    check_state(x, S, "forward");
-    load_noise(eps, S, s);
-    std::vector<double> y(S + 3, 0.0);
-    std::copy(x.begin(), x.end(), y.begin());
-    ForwardResult r;
-    r.solve = ode::integrate(
-        [&](const std::vector<double>& yy, std::vector<double>& dy, double t) { augmented(params, yy, dy, n, t, s); },
-        y, 0.0, 1.0, opt_.solver, ode::StepObserver(obs));
-    r.z.assign(y.begin(), y.begin() + S);
-    r.delta_logp = y[S];
-    r.kinetic = y[S + 1];
-    r.frobenius = y[S + 2];
-    r.log_pz = log_prior(r.z, n, field_.dim(), field_.channels());
-    r.log_px = r.log_pz + r.delta_logp;
-    return r;
-  }
-
-  // The VJP of the augmented dynamics F = [f, tr, ‖f‖², ‖Jε‖²] at (z, t) for
-  // the cotangent (c_z, c_ℓ, c_K, c_R):
-  //   s.zbar = c_zᵀ∂f/∂z + c_ℓ ∂tr/∂z + c_K ∂‖f‖²/∂z + c_R ∂‖Jε‖²/∂z,
-  //   s.grad = the same wrt θ (overwritten), s.f = f(z, t).
+                                 Scratch& s, const ode::StepObserver& obs) const;
+  void load_noise(const std::vector<double>& eps, int S, Scratch& s) const;
+  // [z, ℓ, K, R]' at t.
+  void augmented(const T* params, const std::vector<double>& y, std::vector<double>& dy, int n, double t,
+                 Scratch& s) const;
+  // The dopri5 adjoint with a_θ a quadrature outside the solver's state.
+  ode::SolveResult adjoint_quadrature(const T* params, std::vector<double>& y_full, int n, double a_l, double a_reg,
+                                      const ode::SolverOptions& opt, Scratch& s, double* grad) const;
+  // The VJP of the augmented dynamics; s.zbar, s.grad (overwritten), s.f.
   void augmented_vjp(const T* params, const double* z, int n, double t, const double* c_z, double c_l, double c_K,
-                     double c_R, Scratch& s) const {
-    const int S = n * field_.channels();
-    const std::size_t P = field_.parameter_count();
-    to_scalar(z, S, s.z);
-    s.f.resize(S);
-    s.fbar.resize(S);
-    s.zbar.resize(S);
-    s.grad.assign(P, T(0));
-    if (opt_.trace == TraceEstimator::Exact) {
-      s.zbar_extra.assign(S, T(0));
-      if (c_R != 0) {
-        // The Frobenius term needs J·ε: one more tangent pass with its reverse.
-        field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f.data(), &s.JV);
-        s.JVbar = s.JV * T(2 * c_R);
-        field_.reverse(params, s.ws, nullptr, &s.JVbar, s.zbar_extra.data(), s.grad.data());
-      }
-      // f first (for the kinetic term's cotangent), then the trace VJP.
-      field_.forward(params, s.z.data(), n, T(t), nullptr, s.ws, s.f.data(), nullptr);
-      for (int k = 0; k < S; ++k) s.fbar[k] = T(c_z[k] + 2 * c_K * double(s.f[k]));
-      exact_trace_vjp(field_, params, s.z.data(), n, T(t), s.ws, s.trace, s.fbar.data(), T(c_l), s.f.data(),
-                      s.zbar.data(), s.grad.data());
-      for (int k = 0; k < S; ++k) s.zbar[k] += s.zbar_extra[k];
-    } else {
-      field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f.data(), &s.JV);
-      for (int k = 0; k < S; ++k) s.fbar[k] = T(c_z[k] + 2 * c_K * double(s.f[k]));
-      s.JVbar = s.V * T(c_l) + s.JV * T(2 * c_R);
-      field_.reverse(params, s.ws, s.fbar.data(), &s.JVbar, s.zbar.data(), s.grad.data());
-    }
-  }
+                     double c_R, Scratch& s) const;
 };
+
+// Compiled once, in cnf_instances.cpp.
+extern template class Cnf<VectorField<float>>;
+extern template class Cnf<VectorField<double>>;
 
 }  // namespace enf

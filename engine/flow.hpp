@@ -7,15 +7,10 @@
 // Positions are centred (centre of mass removed) on the way in.
 #pragma once
 
-#include <omp.h>
-
-#include <algorithm>
 #include <cstdint>
-#include <stdexcept>
-#include <string>
 #include <vector>
 
-#include "egnn/parallel.hpp"
+#include "egnn/vector_field.hpp"
 #include "engine/cnf.hpp"
 #include "engine/rng.hpp"
 
@@ -28,12 +23,18 @@ void remove_centre_of_mass(std::vector<double>& x, int B, int n, int dim, int ch
 // Rademacher when the trace is exact (only the Frobenius regularizer uses it).
 std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng);
 
+// A batch's loss: particles' (BatchFlow) and, with more, molecules' (MoleculeBatch).
 struct BatchLoss {
   double loss = 0;  // mean over samples of −log p(x) + λ(K + R)
   double nll = 0;   // mean −log p(x)
   double regularization = 0;  // mean K + R
   long nfe_forward = 0, nfe_backward = 0;  // summed over samples
   double cpu_seconds_forward = 0, cpu_seconds_backward = 0;  // summed over samples (all threads)
+
+  // Adds one of B samples: its weighted loss (already divided by B), its
+  // −log p, and its CNF solves (K, R and the forward NFE from `forward`).
+  void add(double sample_loss, double sample_nll, const ForwardResult& forward, const ode::SolveResult& backward,
+           double seconds_forward, double seconds_backward, int B);
 };
 
 template <class Field>
@@ -41,72 +42,17 @@ class BatchFlow {
  public:
   using T = typename Field::Scalar;
 
-  BatchFlow(const Cnf<Field>& cnf, int threads = 0) : cnf_(cnf) {
-    threads_ = threads > 0 ? threads : omp_get_max_threads();
-    scratch_.resize(threads_);
-  }
+  BatchFlow(const Cnf<Field>& cnf, int threads = 0);
   int threads() const { return threads_; }
 
   // log p(x) and z(1) of each sample. Throws naming the sample when a solve fails.
-  std::vector<ForwardResult> log_likelihood(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed) {
-    const int C = cnf_.field().channels(), S = n * C;
-    check(x, B, n);
-    remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
-    std::vector<ForwardResult> out(B);
-    run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
-      std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
-      Rng rng = Rng(seed).split(std::uint64_t(b));
-      out[b] = cnf_.forward(params, xb, n, noise(S, rng), s);
-      if (!out[b].solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + out[b].solve.message);
-    });
-    return out;
-  }
+  std::vector<ForwardResult> log_likelihood(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed);
 
   // B samples: z ~ prior (centre-of-mass free), integrated from t = 1 to 0.
-  std::vector<double> sample(const T* params, int B, int n, std::uint64_t seed) {
-    const int C = cnf_.field().channels(), D = cnf_.field().dim(), S = n * C;
-    std::vector<double> x(std::size_t(B) * S);
-    run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
-      Rng rng = Rng(seed).split(std::uint64_t(b));
-      std::vector<double> z(S);
-      for (double& v : z) v = rng.normal();
-      remove_centre_of_mass(z, 1, n, D, C);
-      const auto r = cnf_.reverse(params, z, n, s);
-      if (!r.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + r.message);
-      std::copy(z.begin(), z.end(), x.begin() + std::size_t(b) * S);
-    });
-    return x;
-  }
+  std::vector<double> sample(const T* params, int B, int n, std::uint64_t seed);
 
   // Mean loss and its gradient (added to grad, P values), by the CNF's gradient mode.
-  BatchLoss loss_and_gradient(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed,
-                              double* grad) {
-    const int C = cnf_.field().channels(), S = n * C;
-    const std::size_t P = cnf_.field().parameter_count();
-    check(x, B, n);
-    remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
-    std::vector<AdjointResult> res(B);
-    parallel_gradient_sum(B, P, threads_, group_grad_, grad, [&](int b, int thread, double* acc) {
-      std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
-      Rng rng = Rng(seed).split(std::uint64_t(b));
-      res[b] = cnf_.gradient(params, xb, n, noise(S, rng), 1.0 / B, scratch_[thread], acc);
-      if (!res[b].forward.solve.ok())
-        throw std::runtime_error("sample " + std::to_string(b) + ": " + res[b].forward.solve.message);
-      if (!res[b].backward.ok())
-        throw std::runtime_error("sample " + std::to_string(b) + " (adjoint): " + res[b].backward.message);
-    });
-    BatchLoss L;
-    for (const auto& r : res) {
-      L.loss += r.loss;
-      L.nll -= r.forward.log_px / B;
-      L.regularization += (r.forward.kinetic + r.forward.frobenius) / B;
-      L.nfe_forward += r.forward.solve.stats.nfe;
-      L.nfe_backward += r.backward.stats.nfe;
-      L.cpu_seconds_forward += r.seconds_forward;
-      L.cpu_seconds_backward += r.seconds_backward;
-    }
-    return L;
-  }
+  BatchLoss loss_and_gradient(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed, double* grad);
 
  private:
   const Cnf<Field>& cnf_;
@@ -114,23 +60,14 @@ class BatchFlow {
   std::vector<typename Cnf<Field>::Scratch> scratch_;
   std::vector<std::vector<double>> group_grad_;
 
-  std::vector<double> noise(int S, Rng& rng) const {
-    return cnf_.options().needs_noise() ? draw_noise(cnf_.options().trace, S, rng) : std::vector<double>{};
-  }
-  void check(const std::vector<double>& x, int B, int n) const {
-    const std::size_t want = std::size_t(B) * n * cnf_.field().channels();
-    if (B < 1 || n < 2) throw std::invalid_argument("a batch needs at least one sample of at least 2 nodes");
-    if (x.size() != want)
-      throw std::invalid_argument("batch holds " + std::to_string(x.size()) + " values, expected B·n·C = " +
-                                  std::to_string(want));
-    for (std::size_t k = 0; k < x.size(); ++k)
-      if (!std::isfinite(x[k]))
-        throw std::invalid_argument("sample " + std::to_string(k / (want / B)) + ": input is not finite");
-  }
+  std::vector<double> noise(int S, Rng& rng) const;
+  void check(const std::vector<double>& x, int B, int n) const;
   template <class Fn>
-  void run(int B, Fn fn) {
-    parallel_for(B, threads_, [&](int b, int thread) { fn(b, scratch_[thread]); });
-  }
+  void run(int B, Fn fn);
 };
+
+// Compiled once, in flow.cpp.
+extern template class BatchFlow<VectorField<float>>;
+extern template class BatchFlow<VectorField<double>>;
 
 }  // namespace enf

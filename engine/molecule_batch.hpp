@@ -3,142 +3,52 @@
 // batch nor the thread count; gradients are summed in a fixed order.
 #pragma once
 
-#include <omp.h>
-
-#include <algorithm>
 #include <cstdint>
-#include <stdexcept>
-#include <string>
+#include <functional>
 #include <vector>
 
 #include "datasets/molecule.hpp"
-#include "egnn/parallel.hpp"
 #include "engine/molecule_flow.hpp"
 
 namespace enf {
 
 // Centred positions and type indices of a molecule (throws naming it when an
 // element is not H, C, N, O, F).
-inline MoleculeInput molecule_input(const Molecule& m) {
-  MoleculeInput in;
-  const int n = m.atoms();
-  if (int(m.positions.size()) != 3 * n) throw std::invalid_argument("molecule '" + m.name + "': positions are not n × 3");
-  for (int i = 0; i < n; ++i) {
-    const int t = qm9_type_index(m.atomic_numbers[i]);
-    if (t < 0)
-      throw std::invalid_argument("molecule '" + m.name + "': atom " + std::to_string(i + 1) + " is " +
-                                  element_symbol(m.atomic_numbers[i]) + "; the flow models H, C, N, O, F");
-    in.types.push_back(t);
-  }
-  in.x = m.positions;
-  remove_centre_of_mass(in.x, 1, n, 3, 3);
-  return in;
-}
+MoleculeInput molecule_input(const Molecule& m);
 
 struct MoleculeScore {
-  double log_p = 0;     // mean over the draws of the ELBO log p(x, h, N)
-  double log_p_iw = 0;  // log-mean-exp over the draws (the importance-weighted bound; = log_p for 1 draw)
+  double log_p = 0;          // mean over the draws of the ELBO log p(x, h, N)
+  double log_p_iw = 0;       // log-mean-exp over the draws (the importance-weighted bound; = log_p for 1 draw)
   MoleculeLikelihood first;  // every term of the first draw
   long nfe = 0;              // summed over the draws
 };
 
-struct MoleculeBatchLoss {
-  double loss = 0, nll = 0, regularization = 0;  // means over the batch
-  long nfe_forward = 0, nfe_backward = 0;
-  double cpu_seconds_forward = 0, cpu_seconds_backward = 0;
+struct MoleculeBatchLoss : BatchLoss {
   double max_reconstruction_error = 0;  // of the continuous adjoint's backward solves
 };
 
 template <class T>
 class MoleculeBatch {
  public:
-  MoleculeBatch(const MoleculeFlow<T>& flow, int threads = 0) : flow_(flow) {
-    threads_ = threads > 0 ? threads : omp_get_max_threads();
-    scratch_.resize(threads_);
-  }
+  MoleculeBatch(const MoleculeFlow<T>& flow, int threads = 0);
   int threads() const { return threads_; }
   const MoleculeFlow<T>& flow() const { return flow_; }
 
+  // Told the count of finished molecules, from one thread at a time.
+  using Progress = std::function<void(int)>;
+
   // log p(x, h, N) of every molecule over `draws` dequantization draws.
   // done(count) is called (from one thread at a time) as molecules finish.
-  template <class Progress>
   std::vector<MoleculeScore> score(const T* params, const std::vector<MoleculeInput>& mols, int draws,
-                                   std::uint64_t seed, Progress done) {
-    if (draws < 1) throw std::invalid_argument("draws must be at least 1");
-    std::vector<MoleculeScore> out(mols.size());
-    int finished = 0;
-    parallel_for(int(mols.size()), threads_, [&](int b, int thread) {
-      Rng rng = Rng(seed).split(std::uint64_t(b));
-      std::vector<double> lp(draws);
-      for (int d = 0; d < draws; ++d) {
-        const MoleculeNoise noise = flow_.draw_noise(mols[b].atoms(), rng);
-        MoleculeLikelihood L = flow_.log_likelihood(params, mols[b], noise, scratch_[thread]);
-        if (!L.ode.solve.ok())
-          throw std::runtime_error("molecule " + std::to_string(b) + ": " + L.ode.solve.message);
-        lp[d] = L.log_p;
-        out[b].nfe += L.ode.solve.stats.nfe;
-        if (d == 0) out[b].first = std::move(L);
-      }
-      double mean = 0, mx = lp[0];
-      for (double v : lp) {
-        mean += v / draws;
-        mx = std::max(mx, v);
-      }
-      double se = 0;
-      for (double v : lp) se += std::exp(v - mx);
-      out[b].log_p = mean;
-      out[b].log_p_iw = std::isfinite(mx) ? mx + std::log(se / draws) : mx;  // −inf when p(N) = 0
-#pragma omp critical(enf_molecule_progress)
-      done(++finished);
-    });
-    return out;
-  }
+                                   std::uint64_t seed, const Progress& done);
 
   // Mean loss over the batch and its gradient (added to grad, whole layout).
   MoleculeBatchLoss loss_and_gradient(const T* params, const std::vector<MoleculeInput>& mols, std::uint64_t seed,
-                                      double* grad) {
-    const int B = int(mols.size());
-    if (B < 1) throw std::invalid_argument("an empty batch");
-    const std::size_t P = flow_.parameter_count();
-    std::vector<MoleculeGradientResult> res(B);
-    parallel_gradient_sum(B, P, threads_, group_grad_, grad, [&](int b, int thread, double* acc) {
-      Rng rng = Rng(seed).split(std::uint64_t(b));
-      const MoleculeNoise noise = flow_.draw_noise(mols[b].atoms(), rng);
-      res[b] = flow_.gradient(params, mols[b], noise, 1.0 / B, scratch_[thread], acc);
-      if (!res[b].likelihood.ode.solve.ok())
-        throw std::runtime_error("molecule " + std::to_string(b) + ": " + res[b].likelihood.ode.solve.message);
-      if (!res[b].backward.ok())
-        throw std::runtime_error("molecule " + std::to_string(b) + " (gradient): " + res[b].backward.message);
-    });
-    MoleculeBatchLoss L;
-    for (const auto& r : res) {
-      L.loss += r.loss;
-      L.nll += r.likelihood.nll() / B;
-      L.regularization += (r.likelihood.ode.kinetic + r.likelihood.ode.frobenius) / B;
-      L.nfe_forward += r.likelihood.ode.solve.stats.nfe;
-      L.nfe_backward += r.backward.stats.nfe;
-      L.cpu_seconds_forward += r.seconds_forward;
-      L.cpu_seconds_backward += r.seconds_backward;
-      L.max_reconstruction_error = std::max(L.max_reconstruction_error, r.reconstruction_error);
-    }
-    return L;
-  }
+                                      double* grad);
 
   // One molecule per entry of `atoms` (its atom count).
-  template <class Progress>
   std::vector<typename MoleculeFlow<T>::Sample> sample(const T* params, const std::vector<int>& atoms,
-                                                       std::uint64_t seed, Progress done) {
-    std::vector<typename MoleculeFlow<T>::Sample> out(atoms.size());
-    int finished = 0;
-    parallel_for(int(atoms.size()), threads_, [&](int b, int thread) {
-      Rng rng = Rng(seed).split(std::uint64_t(b));
-      out[b] = flow_.sample(params, atoms[b], rng, scratch_[thread]);
-      if (!out[b].solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + out[b].solve.message);
-#pragma omp critical(enf_molecule_progress)
-      done(++finished);
-    });
-    return out;
-  }
+                                                       std::uint64_t seed, const Progress& done);
 
  private:
   const MoleculeFlow<T>& flow_;
@@ -146,5 +56,9 @@ class MoleculeBatch {
   std::vector<typename MoleculeFlow<T>::Scratch> scratch_;
   std::vector<std::vector<double>> group_grad_;
 };
+
+// Compiled once, in molecule_batch.cpp.
+extern template class MoleculeBatch<float>;
+extern template class MoleculeBatch<double>;
 
 }  // namespace enf

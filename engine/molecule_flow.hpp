@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cmath>
-#include <numbers>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -83,65 +82,21 @@ class MoleculeFlow {
     AlignedVector<T> grad;  // the dequantizer's gradient in T, whole layout
   };
 
-  MoleculeNoise draw_noise(int n, Rng& rng) const {
-    MoleculeNoise e;
-    e.dequantizer.resize(std::size_t(n) * kMoleculeFeatures);
-    for (double& v : e.dequantizer) v = mol_.dequantization == Dequantization::Uniform ? rng.uniform() : rng.normal();
-    if (cnf_.options().needs_noise()) e.trace = enf::draw_noise(cnf_.options().trace, n * kMoleculeChannels, rng);
-    return e;
-  }
+  MoleculeNoise draw_noise(int n, Rng& rng) const;
 
   MoleculeLikelihood log_likelihood(const T* params, const MoleculeInput& in, const MoleculeNoise& noise,
-                                    Scratch& s) const {
-    MoleculeLikelihood L = prepare(params, in, noise, s);
-    L.ode = cnf_.forward(params, L.actnorm_out, in.atoms(), noise.trace, s.cnf);
-    finish(L);
-    return L;
-  }
+                                    Scratch& s) const;
 
   // The dequantized state [x, v] (n × 9) that enters ActNorm: what the
   // reference's data-dependent ActNorm initialisation sees on a first batch.
   std::vector<double> dequantized_state(const T* params, const MoleculeInput& in, const MoleculeNoise& noise,
-                                        Scratch& s) const {
-    return prepare(params, in, noise, s).xh;
-  }
+                                        Scratch& s) const;
 
   // The loss w·(−log p(x, h, N) + λ(K + R)) and its gradient wrt every
   // parameter (the field by the CNF's gradient mode, then ActNorm and the
   // dequantizer through the CNF's input cotangent), accumulated into grad.
   MoleculeGradientResult gradient(const T* params, const MoleculeInput& in, const MoleculeNoise& noise, double weight,
-                                  Scratch& s, double* grad) const {
-    const int n = in.atoms();
-    MoleculeGradientResult r;
-    r.likelihood = prepare(params, in, noise, s);
-    MoleculeLikelihood& L = r.likelihood;
-    AdjointResult a = cnf_.gradient(params, L.actnorm_out, n, noise.trace, weight, s.cnf, grad);
-    L.ode = a.forward;
-    finish(L);
-    r.seconds_forward = a.seconds_forward;
-    r.seconds_backward = a.seconds_backward;
-    r.backward = a.backward;
-    r.reconstruction_error = a.reconstruction_error;
-    r.loss = weight * (L.nll() + cnf_.options().ode_regularization * (L.ode.kinetic + L.ode.frobenius));
-    if (!L.ode.solve.ok() || !a.backward.ok()) return r;
-    std::vector<double> ybar = std::move(a.input_cotangent);
-    if (mol_.actnorm) {
-      // The loss holds −w·logdet.
-      actnorm_reverse(ActNormParams::read(params + actnorm_offset_), L.actnorm_out, ybar, n, weight,
-                      grad + actnorm_offset_);
-    }
-    if (mol_.has_network()) {
-      std::vector<double> vbar(std::size_t(n) * kMoleculeFeatures);
-      for (int i = 0; i < n; ++i)
-        for (int c = 0; c < kMoleculeFeatures; ++c)
-          vbar[i * kMoleculeFeatures + c] = ybar[i * kMoleculeChannels + 3 + c];
-      s.grad.assign(layout_.total_size(), T(0));
-      // The loss holds +w·log q(v | x, h).
-      deq_.reverse(params, L.dequantizer, noise.dequantizer, vbar, weight, s.deq, s.grad.data());
-      for (std::size_t k = 0; k < s.grad.size(); ++k) grad[k] += double(s.grad[k]);
-    }
-    return r;
-  }
+                                  Scratch& s, double* grad) const;
 
   struct Sample {
     std::vector<double> x;  // n × 3, Å
@@ -152,24 +107,7 @@ class MoleculeFlow {
 
   // z ~ prior (positions without centre of mass), integrated from t = 1 to 0,
   // through the inverse ActNorm; atom types by argmax, charges by floor.
-  Sample sample(const T* params, int n, Rng& rng, Scratch& s) const {
-    const int C = kMoleculeChannels;
-    std::vector<double> z(std::size_t(n) * C);
-    for (double& v : z) v = rng.normal();
-    remove_centre_of_mass(z, 1, n, 3, C);
-    Sample out;
-    out.solve = cnf_.reverse(params, z, n, s.cnf);
-    if (mol_.actnorm) actnorm_inverse(ActNormParams::read(params + actnorm_offset_), z, n);
-    out.x.resize(std::size_t(n) * 3);
-    std::vector<double> v(std::size_t(n) * kMoleculeFeatures);
-    for (int i = 0; i < n; ++i) {
-      for (int d = 0; d < 3; ++d) out.x[i * 3 + d] = z[i * C + d];
-      for (int c = 0; c < kMoleculeFeatures; ++c) v[i * kMoleculeFeatures + c] = z[i * C + 3 + c];
-    }
-    Dequantizer<T>::quantize(mol_.dequantization, v, n, out.types, out.charges);
-    out.state = std::move(z);
-    return out;
-  }
+  Sample sample(const T* params, int n, Rng& rng, Scratch& s) const;
 
  private:
   MoleculeModelConfig mol_;
@@ -181,39 +119,15 @@ class MoleculeFlow {
   std::size_t actnorm_offset_;
 
   // Dequantization and ActNorm: everything before the ODE.
-  MoleculeLikelihood prepare(const T* params, const MoleculeInput& in, const MoleculeNoise& noise, Scratch& s) const {
-    const int n = in.atoms(), C = kMoleculeChannels, F = kMoleculeFeatures;
-    if (n < 2) throw std::invalid_argument("a molecule needs at least 2 atoms");
-    if (int(in.x.size()) != 3 * n) throw std::invalid_argument("molecule positions: expected n × 3 values");
-    for (int t : in.types)
-      if (t < 0 || t >= kMoleculeTypes) throw std::invalid_argument("molecule: atom type index out of range");
-    MoleculeLikelihood L;
-    L.atoms = n;
-    L.dequantizer = deq_.forward(params, in.x, in.types, noise.dequantizer, s.deq);
-    L.xh.resize(std::size_t(n) * C);
-    for (int i = 0; i < n; ++i) {
-      for (int d = 0; d < 3; ++d) L.xh[i * C + d] = in.x[i * 3 + d];
-      for (int c = 0; c < F; ++c) L.xh[i * C + 3 + c] = L.dequantizer.v[i * F + c];
-    }
-    L.actnorm_out = L.xh;
-    if (mol_.actnorm) L.actnorm_logdet = actnorm_forward(ActNormParams::read(params + actnorm_offset_), L.actnorm_out, n);
-    return L;
-  }
+  MoleculeLikelihood prepare(const T* params, const MoleculeInput& in, const MoleculeNoise& noise, Scratch& s) const;
 
-  void finish(MoleculeLikelihood& L) const {
-    const int n = L.atoms, C = kMoleculeChannels;
-    const double log2pi = std::log(2 * std::numbers::pi);
-    double sq_x = 0, sq_h = 0;
-    for (int i = 0; i < n; ++i) {
-      for (int d = 0; d < 3; ++d) sq_x += L.ode.z[i * C + d] * L.ode.z[i * C + d];
-      for (int c = 3; c < C; ++c) sq_h += L.ode.z[i * C + c] * L.ode.z[i * C + c];
-    }
-    L.log_pz_x = -0.5 * sq_x - 0.5 * (n - 1) * 3 * log2pi;
-    L.log_pz_h = -0.5 * sq_h - 0.5 * n * kMoleculeFeatures * log2pi;
-    L.delta_logp_total = L.actnorm_logdet + L.ode.delta_logp;
-    L.log_pN = counts_.log_prob(n);
-    L.log_p = L.log_pz_x + L.log_pz_h + L.delta_logp_total - L.dequantizer.log_q_v + L.log_pN;
-  }
+  // The terms around the CNF's: its prior (the one particles use, by part),
+  // ActNorm's log-determinant, the dequantizer's log q and p(N).
+  void finish(MoleculeLikelihood& L) const;
 };
+
+// Compiled once, in molecule_flow.cpp.
+extern template class MoleculeFlow<float>;
+extern template class MoleculeFlow<double>;
 
 }  // namespace enf

@@ -4,8 +4,8 @@
 #pragma once
 
 #include <chrono>
-#include <cmath>
-#include <memory>
+#include <cstdint>
+#include <vector>
 
 #include "egnn/vector_field.hpp"
 #include "engine/flow.hpp"
@@ -17,41 +17,22 @@ struct StepReport {
   double loss = 0, nll = 0, regularization = 0;
   double grad_norm = 0;
   bool clipped = false;
-  long nfe_forward = 0, nfe_backward = 0;  // summed over the batch
-  double seconds_total = 0;                // wall clock of the step
+  long nfe_forward = 0, nfe_backward = 0;                                   // summed over the batch
+  double seconds_total = 0;                                                 // wall clock of the step
   double seconds_forward = 0, seconds_backward = 0, seconds_optimizer = 0;  // wall, split by CPU share
 };
 
 // What every trainer reports of a step, from its batch loss (BatchLoss,
 // MoleculeBatchLoss) and the clock at the start, after the gradient and
 // after the optimizer. Wall time is split between the passes by CPU share.
-template <class Loss>
-void fill_step_report(StepReport& r, const Loss& L, std::chrono::steady_clock::time_point t0,
-                      std::chrono::steady_clock::time_point t1, std::chrono::steady_clock::time_point t2) {
-  r.loss = L.loss;
-  r.nll = L.nll;
-  r.regularization = L.regularization;
-  r.nfe_forward = L.nfe_forward;
-  r.nfe_backward = L.nfe_backward;
-  const double grad_wall = std::chrono::duration<double>(t1 - t0).count();
-  const double cpu = L.cpu_seconds_forward + L.cpu_seconds_backward;
-  r.seconds_forward = cpu > 0 ? grad_wall * L.cpu_seconds_forward / cpu : 0;
-  r.seconds_backward = grad_wall - r.seconds_forward;
-  r.seconds_optimizer = std::chrono::duration<double>(t2 - t1).count();
-  r.seconds_total = std::chrono::duration<double>(t2 - t0).count();
-}
+void fill_step_report(StepReport& r, const BatchLoss& L, std::chrono::steady_clock::time_point t0,
+                      std::chrono::steady_clock::time_point t1, std::chrono::steady_clock::time_point t2);
 
 template <class T>
 class Trainer {
  public:
   Trainer(const FieldConfig& field, const CnfOptions& cnf, const AdamWOptions& adam, Parameters<double> init,
-          int threads = 0, bool clip_gradients = false)
-      : master_(std::move(init)),
-        field_(field, master_.layout),
-        cnf_(field_, cnf),
-        flow_(cnf_, threads),
-        adam_(master_.values.size(), adam),
-        clip_(clip_gradients) {}
+          int threads = 0, bool clip_gradients = false);
 
   const Parameters<double>& params() const { return master_; }
   Parameters<double>& params() { return master_; }
@@ -61,25 +42,7 @@ class Trainer {
   GradientClipper* clipper() { return clip_ ? &clipper_ : nullptr; }  // null when clipping is off
 
   // One step on the batch x [B, n, C]; seed picks the samples' noise.
-  StepReport step(const std::vector<double>& x, int B, int n, std::uint64_t seed) {
-    using Clock = std::chrono::steady_clock;
-    const auto t0 = Clock::now();
-    const Parameters<T> p = master_.template cast<T>();
-    AlignedVector<double> grad(master_.values.size(), 0.0);
-    const BatchLoss L = flow_.loss_and_gradient(p.values.data(), x, B, n, seed, grad.data());
-    const auto t1 = Clock::now();
-    StepReport r;
-    double sq = 0;
-    for (double g : grad) sq += g * g;
-    r.grad_norm = std::sqrt(sq);
-    if (clip_) {
-      clipper_.clip(grad);
-      r.clipped = clipper_.last_clipped();
-    }
-    adam_.step(master_.values, grad);
-    fill_step_report(r, L, t0, t1, Clock::now());
-    return r;
-  }
+  StepReport step(const std::vector<double>& x, int B, int n, std::uint64_t seed);
 
  private:
   Parameters<double> master_;
@@ -90,5 +53,9 @@ class Trainer {
   bool clip_;
   GradientClipper clipper_;
 };
+
+// Compiled once, in trainer.cpp.
+extern template class Trainer<float>;
+extern template class Trainer<double>;
 
 }  // namespace enf

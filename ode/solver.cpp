@@ -1,5 +1,6 @@
 // Adaptive and fixed-step integration on Boost.Odeint steppers (see solver.hpp).
 #include "ode/solver.hpp"
+#include "ode/tableau.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -84,14 +85,21 @@ std::string validate(const SolverOptions& opt) {
 
 namespace {
 
-// Wraps the user's System and counts its calls. Odeint copies the system it
-// is given on every step: this is two pointers, so that costs nothing.
+// Wraps the user's System (or a Quadrature's) and counts its calls. Odeint
+// copies the system it is given on every step: this is three pointers, so
+// that costs nothing. Boost's steppers call it without a slot; the dopri5
+// stepper below says which quadrature slot each evaluation fills.
 struct Counted {
   const System* f;
+  const Quadrature* q;
   long* nfe;
-  void operator()(const State& y, State& dydt, double t) const {
+  void operator()(const State& y, State& dydt, double t) const { eval(y, dydt, t, 0); }
+  void eval(const State& y, State& dydt, double t, int slot) const {
     ++*nfe;
-    (*f)(y, dydt, t);
+    if (q)
+      q->system(y, dydt, t, slot);
+    else
+      (*f)(y, dydt, t);
   }
 };
 
@@ -138,7 +146,8 @@ double scaled_rms(const State& v, const State& y, double rtol, double atol) {
 // Hairer–Nørsett–Wanner II.4 starting step with torchdiffeq's constants
 // (fixtures README §3.2); one evaluation, f0 = f(y0, t0) given. `order` is the
 // order of the error estimate (4 for dopri5, giving torchdiffeq's 1/5). Returns
-// a signed step pointing from t0 to t1, at most |t1 − t0| long.
+// a signed step pointing from t0 to t1, at most |t1 − t0| long. Its evaluation
+// fills quadrature slot 1, which the first step's second stage overwrites.
 double initial_step(const Counted& sys, const State& y0, const State& f0, double t0, double t1, int order,
                     double rtol, double atol, State& y1, State& f1) {
   const double dir = t1 > t0 ? 1.0 : -1.0, span = std::abs(t1 - t0);
@@ -146,7 +155,7 @@ double initial_step(const Counted& sys, const State& y0, const State& f0, double
   double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
   h0 = std::min(h0, span);
   for (std::size_t i = 0; i < y0.size(); ++i) y1[i] = y0[i] + dir * h0 * f0[i];
-  sys(y1, f1, t0 + dir * h0);
+  sys.eval(y1, f1, t0 + dir * h0, 1);
   for (std::size_t i = 0; i < y0.size(); ++i) y1[i] = f1[i] - f0[i];  // reuse y1 as f1 − f0
   const double d2 = scaled_rms(y1, y0, rtol, atol) / h0;
   // f blows up within h0: start with h0 and let the controller shrink it.
@@ -167,7 +176,7 @@ void adaptive(Controlled& ctl, int error_order, const Counted& sys, State& y, co
   SolveStats& st = run.res.stats;
   State dydt(n), ynew(n), dydt_new(n);
 
-  sys(y, dydt, t0);
+  sys.eval(y, dydt, t0, 0);  // the first step's first stage: quadrature slot 0
   if (!all_finite(dydt)) {
     run.fail(Status::NonFinite, t0, "non-finite derivative f(y0, t0) at t = " + fmt(t0));
     return;
@@ -273,6 +282,90 @@ class PrefixErrorChecker {
 };
 using ErrorChecker = PrefixErrorChecker;
 
+// dopri5 stepped from its tableau, for solves with a Quadrature: Boost's
+// runge_kutta_dopri5::do_step and controlled_runge_kutta::try_step (FSAL
+// version, no step limit, Boost's default_step_adjuster) term for term, but
+// with the stage order ours, so each evaluation can be told its quadrature
+// slot and an accepted step can add h·b_i·g_i for its stages. The compiler
+// fuses multiply-adds (-ffp-contract) where it likes, so now and then a value
+// rounds differently from Boost's (tests/ode/test_rk.cpp: steps and states
+// agree to rounding); plain solves therefore stay on Boost's stepper.
+// slot_[i] is stage i's slot; the last stage, f at the new state, becomes the
+// next step's first, so accepting swaps the first and last slots.
+class Dopri5Stepper {
+ public:
+  Dopri5Stepper(ErrorChecker checker, const std::function<void(int, double)>* accumulate)
+      : tab_(tableau(Method::Dopri5)), checker_(checker), accumulate_(accumulate) {
+    const int s = tab_.stages();
+    k_.resize(s);
+    slot_.resize(s);
+    for (int i = 0; i < s; ++i) slot_[i] = i;
+  }
+
+  odeint::controlled_step_result try_step(const Counted& sys, const State& y, const State& dydt, double& t,
+                                          State& ynew, State& dydt_new, double& dt) {
+    const int s = tab_.stages();
+    const std::size_t n = y.size();
+    // Stage 0 is dydt, the last stage dydt_new (evaluated at ynew).
+    for (int i = 1; i + 1 < s; ++i) {
+      stage_state(y, dydt, i, dt, x_tmp_);
+      k_[i].resize(n);
+      sys.eval(x_tmp_, k_[i], t + dt * tab_.c[i], slot_[i]);
+    }
+    stage_state(y, dydt, s - 1, dt, ynew);
+    sys.eval(ynew, dydt_new, t + dt * tab_.c[s - 1], slot_[s - 1]);
+    // err = Σ (dt·e_i) k_i, first term a product (Boost's scale_sum).
+    err_.resize(n);
+    bool first = true;
+    for (int i = 0; i < s; ++i) {
+      if (tab_.e[i] == 0) continue;
+      const double w = dt * tab_.e[i];
+      const State& k = stage(i, dydt, dydt_new);
+      for (std::size_t m = 0; m < n; ++m) err_[m] = first ? w * k[m] : err_[m] + w * k[m];
+      first = false;
+    }
+    odeint::range_algebra algebra;
+    const double max_rel_err = checker_.error(algebra, y, dydt, err_, dt);
+    if (max_rel_err > 1.0) {
+      dt *= std::max(9.0 / 10.0 * std::pow(max_rel_err, -1.0 / (tab_.error_order - 1)), 1.0 / 5.0);
+      return odeint::fail;
+    }
+    if (accumulate_)
+      for (int i = 0; i < tab_.solution_stages(); ++i)
+        if (const double w = dt * tab_.b[i]; w != 0) (*accumulate_)(slot_[i], w);
+    std::swap(slot_[0], slot_[s - 1]);
+    t += dt;
+    if (max_rel_err < 0.5) {
+      const double err = std::max(std::pow(5.0, -double(tab_.order)), max_rel_err);
+      dt *= 9.0 / 10.0 * std::pow(err, -1.0 / tab_.order);
+    }
+    return odeint::success;
+  }
+
+ private:
+  const Tableau& tab_;
+  ErrorChecker checker_;
+  const std::function<void(int, double)>* accumulate_;
+  std::vector<State> k_;  // stages 1 … s−2
+  std::vector<int> slot_;
+  State x_tmp_, err_;
+
+  const State& stage(int i, const State& first, const State& last) const {
+    return i == 0 ? first : i == tab_.stages() - 1 ? last : k_[i];
+  }
+  // out = y + Σ_{j<i} (dt·a_ij) k_j over the nonzero a_ij, summed left to right.
+  void stage_state(const State& y, const State& dydt, int i, double dt, State& out) const {
+    out.resize(y.size());
+    std::copy(y.begin(), y.end(), out.begin());
+    for (int j = 0; j < i; ++j) {
+      if (tab_.a[i][j] == 0) continue;
+      const double w = dt * tab_.a[i][j];
+      const State& k = j == 0 ? dydt : k_[j];
+      for (std::size_t m = 0; m < y.size(); ++m) out[m] += w * k[m];
+    }
+  }
+};
+
 template <class ErrorStepper>
 using Controlled = odeint::controlled_runge_kutta<ErrorStepper, ErrorChecker>;
 
@@ -288,22 +381,31 @@ SolveResult integrate(const System& f, std::vector<double>& y, double t0, double
   return integrate(f, y, t0, t1, opt, StepObserver{});
 }
 
-SolveResult integrate(const System& f, std::vector<double>& y, double t0, double t1, const SolverOptions& opt,
-                      const StepObserver& observer) {
+namespace {
+
+SolveResult solve(const System* f, const Quadrature* q, std::vector<double>& y, double t0, double t1,
+                  const SolverOptions& opt, const StepObserver& observer) {
   if (const std::string err = validate(opt); !err.empty()) throw std::invalid_argument("ODE solver options: " + err);
   if (!std::isfinite(t0) || !std::isfinite(t1))
     throw std::invalid_argument("ODE integration interval must be finite (t0 = " + fmt(t0) + ", t1 = " + fmt(t1) +
                                 ")");
-  if (!f) throw std::invalid_argument("ODE system is empty");
+  if (f ? !*f : !q->system) throw std::invalid_argument("ODE system is empty");
 
   Run run{opt.method, t0, t1, {}, observer ? &observer : nullptr};
   if (t0 == t1) return run.res;
   if (!all_finite(y)) return run.fail(Status::NonFinite, t0, "non-finite initial state at t = " + fmt(t0));
 
-  Counted sys{&f, &run.res.stats.nfe};
+  Counted sys{f, q, &run.res.stats.nfe};
   State cur(y);  // work on a copy: on failure y receives the last finite state
   switch (opt.method) {
-    case Method::Dopri5: run_adaptive<odeint::runge_kutta_dopri5<State>, true>(sys, cur, opt, run); break;
+    case Method::Dopri5:
+      if (q) {
+        Dopri5Stepper stepper{ErrorChecker(opt.atol, opt.rtol, opt.error_components), &q->accumulate};
+        adaptive<true>(stepper, tableau(Method::Dopri5).error_order, sys, cur, opt, run);
+      } else {
+        run_adaptive<odeint::runge_kutta_dopri5<State>, true>(sys, cur, opt, run);
+      }
+      break;
     case Method::CashKarp54: run_adaptive<odeint::runge_kutta_cash_karp54<State>, false>(sys, cur, opt, run); break;
     case Method::Fehlberg78: run_adaptive<odeint::runge_kutta_fehlberg78<State>, false>(sys, cur, opt, run); break;
     case Method::RK4: fixed<odeint::runge_kutta4<State>>(sys, cur, opt, run); break;
@@ -311,6 +413,24 @@ SolveResult integrate(const System& f, std::vector<double>& y, double t0, double
   }
   y.swap(cur);
   return run.res;
+}
+
+}  // namespace
+
+SolveResult integrate(const System& f, std::vector<double>& y, double t0, double t1, const SolverOptions& opt,
+                      const StepObserver& observer) {
+  return solve(&f, nullptr, y, t0, t1, opt, observer);
+}
+
+int quadrature_slots(Method m) {
+  if (m != Method::Dopri5) throw std::invalid_argument("a quadrature along the steps needs dopri5, not " + to_string(m));
+  return tableau(m).stages();
+}
+
+SolveResult integrate(const Quadrature& q, std::vector<double>& y, double t0, double t1, const SolverOptions& opt) {
+  quadrature_slots(opt.method);  // throws for other methods
+  if (!q.accumulate) throw std::invalid_argument("ODE quadrature has no accumulate");
+  return solve(nullptr, &q, y, t0, t1, opt, StepObserver{});
 }
 
 }  // namespace enf::ode

@@ -4,6 +4,11 @@
 // files or the command line.
 //
 // Adaptive methods (dopri5, cash_karp, fehlberg78):
+//   * with a Quadrature (below), dopri5 is stepped here from its tableau
+//     (tableau.hpp), so that ode/ knows which stage every evaluation is; its
+//     arithmetic and step control are Boost's runge_kutta_dopri5 and
+//     controlled_runge_kutta term for term, equal to rounding (the compiler's
+//     fused multiply-adds differ now and then; tests/ode/test_rk checks).
 //   * controlled_runge_kutta with Boost's default_error_checker(atol, rtol):
 //     a step is accepted iff max_i |err_i| / (atol + rtol·(|y_i| + |dt·f_i|))
 //     ≤ 1, evaluated at the step's start (y, f). Step growth ≤ 5×, shrink ≥ 0.2×.
@@ -94,5 +99,20 @@ SolveResult integrate(const System& f, std::vector<double>& y, double t0, double
 using StepObserver = std::function<void(double t, double h, const std::vector<double>& y)>;
 SolveResult integrate(const System& f, std::vector<double>& y, double t0, double t1, const SolverOptions& opt,
                       const StepObserver& observer);
+
+// y' = f(y, t) together with a quadrature q = ∫ g(y(t), t) dt that never feeds
+// back (so it stays out of the state and its error norm, however long g is):
+// every evaluation computes f and keeps g(y, t) in one of quadrature_slots()
+// slots the caller owns; after each accepted step ode/ calls accumulate(slot,
+// h·b_i) for the step's stages with b_i ≠ 0, in stage order — the sum the
+// method itself would have formed for a component of y. A step's stages may
+// include the previous step's last evaluation (FSAL), hence the slots.
+// dopri5 only (std::invalid_argument otherwise).
+struct Quadrature {
+  std::function<void(const std::vector<double>& y, std::vector<double>& dydt, double t, int slot)> system;
+  std::function<void(int slot, double weight)> accumulate;
+};
+int quadrature_slots(Method m);
+SolveResult integrate(const Quadrature& q, std::vector<double>& y, double t0, double t1, const SolverOptions& opt);
 
 }  // namespace enf::ode

@@ -6,6 +6,11 @@
 #include <vector>
 
 #include "egnn/dual_ops.hpp"
+// Cnf's member definitions: the program compiles them for VectorField only
+// (engine/cnf_instances.cpp), so Cnf<LinearField> is instantiated from these.
+#include "engine/cnf_adjoint_impl.hpp"
+#include "engine/cnf_discrete_impl.hpp"
+#include "engine/cnf_forward_impl.hpp"
 
 namespace enf::test {
 

@@ -1,0 +1,99 @@
+// The forward solve of the augmented state [z, ℓ, K, R] (data → latent: the
+// log-likelihood) and the reverse solve of z alone (latent → data: sampling).
+// Definitions of Cnf's members (cnf.hpp); compiled in cnf_instances.cpp.
+#pragma once
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/cnf.hpp"
+
+namespace enf {
+
+template <class Field>
+ForwardResult Cnf<Field>::forward(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
+                                  Scratch& s) const {
+  return forward_recorded(params, x, n, eps, s, ode::StepObserver{});
+}
+
+template <class Field>
+ode::SolveResult Cnf<Field>::reverse(const T* params, std::vector<double>& z, int n, Scratch& s) const {
+  const int S = n * field_.channels();
+  check_state(z, S, "reverse");
+  return ode::integrate(
+      [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
+        to_scalar(yy.data(), S, s.z);
+        s.f.resize(S);
+        field_.forward(params, s.z.data(), n, T(t), nullptr, s.ws, s.f.data(), nullptr);
+        for (int k = 0; k < S; ++k) dy[k] = double(s.f[k]);
+      },
+      z, 1.0, 0.0, opt_.solver);
+}
+
+template <class Field>
+ForwardResult Cnf<Field>::forward_recorded(const T* params, const std::vector<double>& x, int n,
+                                           const std::vector<double>& eps, Scratch& s,
+                                           const ode::StepObserver& obs) const {
+  const int S = n * field_.channels();
+  check_state(x, S, "forward");
+  load_noise(eps, S, s);
+  std::vector<double> y(S + 3, 0.0);
+  std::copy(x.begin(), x.end(), y.begin());
+  ForwardResult r;
+  r.solve = ode::integrate(
+      [&](const std::vector<double>& yy, std::vector<double>& dy, double t) { augmented(params, yy, dy, n, t, s); }, y,
+      0.0, 1.0, opt_.solver, obs);
+  r.z.assign(y.begin(), y.begin() + S);
+  r.delta_logp = y[S];
+  r.kinetic = y[S + 1];
+  r.frobenius = y[S + 2];
+  const LogPrior pz = log_prior_parts(r.z, n, field_.dim(), field_.channels());
+  r.log_pz_x = pz.positions;
+  r.log_pz_h = pz.features;
+  r.log_pz = pz.positions + pz.features;
+  r.log_px = r.log_pz + r.delta_logp;
+  return r;
+}
+
+template <class Field>
+void Cnf<Field>::load_noise(const std::vector<double>& eps, int S, Scratch& s) const {
+  if (!opt_.needs_noise()) return;
+  if (int(eps.size()) != S) throw std::invalid_argument("noise ε has the wrong size");
+  s.V.resize(1, S);
+  for (int k = 0; k < S; ++k) s.V(0, k) = T(eps[k]);
+}
+
+// [z, ℓ, K, R]' at t: the trace exact (by chunks) or εᵀJε; K and R only when λ > 0.
+template <class Field>
+void Cnf<Field>::augmented(const T* params, const std::vector<double>& y, std::vector<double>& dy, int n, double t,
+                           Scratch& s) const {
+  const int S = n * field_.channels();
+  to_scalar(y.data(), S, s.z);
+  s.f.resize(S);
+  double tr = 0, jeps2 = 0;
+  const bool reg = opt_.ode_regularization > 0;
+  if (opt_.trace == TraceEstimator::Exact) {
+    tr = double(exact_trace(field_, params, s.z.data(), n, T(t), s.ws, s.trace, s.f.data()));
+    if (reg) {
+      s.f_extra.resize(S);
+      field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f_extra.data(), &s.JV);
+      jeps2 = double(s.JV.row(0).squaredNorm());
+    }
+  } else {
+    field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f.data(), &s.JV);
+    tr = double(s.V.row(0).dot(s.JV.row(0)));
+    jeps2 = double(s.JV.row(0).squaredNorm());
+  }
+  double f2 = 0;
+  for (int k = 0; k < S; ++k) {
+    dy[k] = double(s.f[k]);
+    f2 += dy[k] * dy[k];
+  }
+  dy[S] = tr;
+  dy[S + 1] = reg ? f2 : 0.0;
+  dy[S + 2] = reg ? jeps2 : 0.0;
+}
+
+}  // namespace enf

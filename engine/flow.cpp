@@ -1,0 +1,129 @@
+// BatchFlow (flow.hpp): samples in parallel, each with its own steps and noise.
+#include "engine/flow.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "egnn/parallel.hpp"
+
+namespace enf {
+
+void remove_centre_of_mass(std::vector<double>& x, int B, int n, int dim, int channels) {
+  for (int b = 0; b < B; ++b)
+    for (int d = 0; d < dim; ++d) {
+      double m = 0;
+      for (int i = 0; i < n; ++i) m += x[(std::size_t(b) * n + i) * channels + d];
+      m /= n;
+      for (int i = 0; i < n; ++i) x[(std::size_t(b) * n + i) * channels + d] -= m;
+    }
+}
+
+std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng) {
+  std::vector<double> e(size);
+  for (double& v : e) v = trace == TraceEstimator::Gaussian ? rng.normal() : rng.rademacher();
+  return e;
+}
+
+void BatchLoss::add(double sample_loss, double sample_nll, const ForwardResult& forward,
+                    const ode::SolveResult& backward, double seconds_forward, double seconds_backward, int B) {
+  loss += sample_loss;
+  nll += sample_nll / B;
+  regularization += (forward.kinetic + forward.frobenius) / B;
+  nfe_forward += forward.solve.stats.nfe;
+  nfe_backward += backward.stats.nfe;
+  cpu_seconds_forward += seconds_forward;
+  cpu_seconds_backward += seconds_backward;
+}
+
+template <class Field>
+BatchFlow<Field>::BatchFlow(const Cnf<Field>& cnf, int threads) : cnf_(cnf) {
+  threads_ = threads > 0 ? threads : omp_get_max_threads();
+  scratch_.resize(threads_);
+}
+
+template <class Field>
+template <class Fn>
+void BatchFlow<Field>::run(int B, Fn fn) {
+  parallel_for(B, threads_, [&](int b, int thread) { fn(b, scratch_[thread]); });
+}
+
+template <class Field>
+std::vector<ForwardResult> BatchFlow<Field>::log_likelihood(const T* params, std::vector<double> x, int B, int n,
+                                                            std::uint64_t seed) {
+  const int C = cnf_.field().channels(), S = n * C;
+  check(x, B, n);
+  remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
+  std::vector<ForwardResult> out(B);
+  run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
+    std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
+    Rng rng = Rng(seed).split(std::uint64_t(b));
+    out[b] = cnf_.forward(params, xb, n, noise(S, rng), s);
+    if (!out[b].solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + out[b].solve.message);
+  });
+  return out;
+}
+
+template <class Field>
+std::vector<double> BatchFlow<Field>::sample(const T* params, int B, int n, std::uint64_t seed) {
+  const int C = cnf_.field().channels(), D = cnf_.field().dim(), S = n * C;
+  std::vector<double> x(std::size_t(B) * S);
+  run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
+    Rng rng = Rng(seed).split(std::uint64_t(b));
+    std::vector<double> z(S);
+    for (double& v : z) v = rng.normal();
+    remove_centre_of_mass(z, 1, n, D, C);
+    const auto r = cnf_.reverse(params, z, n, s);
+    if (!r.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + r.message);
+    std::copy(z.begin(), z.end(), x.begin() + std::size_t(b) * S);
+  });
+  return x;
+}
+
+template <class Field>
+BatchLoss BatchFlow<Field>::loss_and_gradient(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed,
+                                              double* grad) {
+  const int C = cnf_.field().channels(), S = n * C;
+  const std::size_t P = cnf_.field().parameter_count();
+  check(x, B, n);
+  remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
+  std::vector<AdjointResult> res(B);
+  parallel_gradient_sum(B, P, threads_, group_grad_, grad, [&](int b, int thread, double* acc) {
+    std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
+    Rng rng = Rng(seed).split(std::uint64_t(b));
+    res[b] = cnf_.gradient(params, xb, n, noise(S, rng), 1.0 / B, scratch_[thread], acc);
+    if (!res[b].forward.solve.ok())
+      throw std::runtime_error("sample " + std::to_string(b) + ": " + res[b].forward.solve.message);
+    if (!res[b].backward.ok())
+      throw std::runtime_error("sample " + std::to_string(b) + " (adjoint): " + res[b].backward.message);
+  });
+  BatchLoss L;
+  for (const auto& r : res)
+    L.add(r.loss, -r.forward.log_px, r.forward, r.backward, r.seconds_forward, r.seconds_backward, B);
+  return L;
+}
+
+template <class Field>
+std::vector<double> BatchFlow<Field>::noise(int S, Rng& rng) const {
+  return cnf_.options().needs_noise() ? draw_noise(cnf_.options().trace, S, rng) : std::vector<double>{};
+}
+
+template <class Field>
+void BatchFlow<Field>::check(const std::vector<double>& x, int B, int n) const {
+  const std::size_t want = std::size_t(B) * n * cnf_.field().channels();
+  if (B < 1 || n < 2) throw std::invalid_argument("a batch needs at least one sample of at least 2 nodes");
+  if (x.size() != want)
+    throw std::invalid_argument("batch holds " + std::to_string(x.size()) +
+                                " values, expected B·n·C = " + std::to_string(want));
+  for (std::size_t k = 0; k < x.size(); ++k)
+    if (!std::isfinite(x[k]))
+      throw std::invalid_argument("sample " + std::to_string(k / (want / B)) + ": input is not finite");
+}
+
+template class BatchFlow<VectorField<float>>;
+template class BatchFlow<VectorField<double>>;
+
+}  // namespace enf

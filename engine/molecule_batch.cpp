@@ -1,0 +1,112 @@
+// MoleculeBatch (molecule_batch.hpp): molecules in parallel over threads.
+#include "engine/molecule_batch.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "egnn/parallel.hpp"
+
+namespace enf {
+
+MoleculeInput molecule_input(const Molecule& m) {
+  MoleculeInput in;
+  const int n = m.atoms();
+  if (int(m.positions.size()) != 3 * n)
+    throw std::invalid_argument("molecule '" + m.name + "': positions are not n × 3");
+  for (int i = 0; i < n; ++i) {
+    const int t = qm9_type_index(m.atomic_numbers[i]);
+    if (t < 0)
+      throw std::invalid_argument("molecule '" + m.name + "': atom " + std::to_string(i + 1) + " is " +
+                                  element_symbol(m.atomic_numbers[i]) + "; the flow models H, C, N, O, F");
+    in.types.push_back(t);
+  }
+  in.x = m.positions;
+  remove_centre_of_mass(in.x, 1, n, 3, 3);
+  return in;
+}
+
+template <class T>
+MoleculeBatch<T>::MoleculeBatch(const MoleculeFlow<T>& flow, int threads) : flow_(flow) {
+  threads_ = threads > 0 ? threads : omp_get_max_threads();
+  scratch_.resize(threads_);
+}
+
+template <class T>
+std::vector<MoleculeScore> MoleculeBatch<T>::score(const T* params, const std::vector<MoleculeInput>& mols, int draws,
+                                                   std::uint64_t seed, const Progress& done) {
+  if (draws < 1) throw std::invalid_argument("draws must be at least 1");
+  std::vector<MoleculeScore> out(mols.size());
+  int finished = 0;
+  parallel_for(int(mols.size()), threads_, [&](int b, int thread) {
+    Rng rng = Rng(seed).split(std::uint64_t(b));
+    std::vector<double> lp(draws);
+    for (int d = 0; d < draws; ++d) {
+      const MoleculeNoise noise = flow_.draw_noise(mols[b].atoms(), rng);
+      MoleculeLikelihood L = flow_.log_likelihood(params, mols[b], noise, scratch_[thread]);
+      if (!L.ode.solve.ok()) throw std::runtime_error("molecule " + std::to_string(b) + ": " + L.ode.solve.message);
+      lp[d] = L.log_p;
+      out[b].nfe += L.ode.solve.stats.nfe;
+      if (d == 0) out[b].first = std::move(L);
+    }
+    double mean = 0, mx = lp[0];
+    for (double v : lp) {
+      mean += v / draws;
+      mx = std::max(mx, v);
+    }
+    double se = 0;
+    for (double v : lp) se += std::exp(v - mx);
+    out[b].log_p = mean;
+    out[b].log_p_iw = std::isfinite(mx) ? mx + std::log(se / draws) : mx;  // −inf when p(N) = 0
+#pragma omp critical(enf_molecule_progress)
+    done(++finished);
+  });
+  return out;
+}
+
+template <class T>
+MoleculeBatchLoss MoleculeBatch<T>::loss_and_gradient(const T* params, const std::vector<MoleculeInput>& mols,
+                                                      std::uint64_t seed, double* grad) {
+  const int B = int(mols.size());
+  if (B < 1) throw std::invalid_argument("an empty batch");
+  const std::size_t P = flow_.parameter_count();
+  std::vector<MoleculeGradientResult> res(B);
+  parallel_gradient_sum(B, P, threads_, group_grad_, grad, [&](int b, int thread, double* acc) {
+    Rng rng = Rng(seed).split(std::uint64_t(b));
+    const MoleculeNoise noise = flow_.draw_noise(mols[b].atoms(), rng);
+    res[b] = flow_.gradient(params, mols[b], noise, 1.0 / B, scratch_[thread], acc);
+    if (!res[b].likelihood.ode.solve.ok())
+      throw std::runtime_error("molecule " + std::to_string(b) + ": " + res[b].likelihood.ode.solve.message);
+    if (!res[b].backward.ok())
+      throw std::runtime_error("molecule " + std::to_string(b) + " (gradient): " + res[b].backward.message);
+  });
+  MoleculeBatchLoss L;
+  for (const auto& r : res) {
+    L.add(r.loss, r.likelihood.nll(), r.likelihood.ode, r.backward, r.seconds_forward, r.seconds_backward, B);
+    L.max_reconstruction_error = std::max(L.max_reconstruction_error, r.reconstruction_error);
+  }
+  return L;
+}
+
+template <class T>
+std::vector<typename MoleculeFlow<T>::Sample> MoleculeBatch<T>::sample(const T* params, const std::vector<int>& atoms,
+                                                                       std::uint64_t seed, const Progress& done) {
+  std::vector<typename MoleculeFlow<T>::Sample> out(atoms.size());
+  int finished = 0;
+  parallel_for(int(atoms.size()), threads_, [&](int b, int thread) {
+    Rng rng = Rng(seed).split(std::uint64_t(b));
+    out[b] = flow_.sample(params, atoms[b], rng, scratch_[thread]);
+    if (!out[b].solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + out[b].solve.message);
+#pragma omp critical(enf_molecule_progress)
+    done(++finished);
+  });
+  return out;
+}
+
+template class MoleculeBatch<float>;
+template class MoleculeBatch<double>;
+
+}  // namespace enf

@@ -1,0 +1,81 @@
+// MoleculeTrainer (molecule_trainer.hpp): one optimisation step of the QM9 flow.
+#include "engine/molecule_trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <span>
+#include <stdexcept>
+
+#include "engine/initialization.hpp"
+
+namespace enf {
+
+Parameters<double> initial_molecule_parameters(const FieldConfig& field, const MoleculeModelConfig& mol,
+                                               std::uint64_t seed) {
+  Parameters<double> p(molecule_layout(field, mol));
+  Rng rng(seed);
+  initialize_egnn(field.egnn(), p, rng);
+  if (mol.has_network()) initialize_egnn(mol.dequantizer_egnn(), p, rng);
+  return p;
+}
+
+template <class T>
+MoleculeTrainer<T>::MoleculeTrainer(const FieldConfig& field, const MoleculeModelConfig& mol, const CnfOptions& cnf,
+                                    const AdamWOptions& adam, Parameters<double> params, bool actnorm_initialized,
+                                    int threads, bool clip_gradients)
+    : master_(std::move(params)),
+      flow_(field, mol, cnf),
+      batch_(flow_, threads),
+      adam_(master_.values.size(), adam),
+      clip_(clip_gradients),
+      actnorm_ready_(actnorm_initialized || !mol.actnorm),
+      flow_size_(flow_.actnorm_offset() + 1 + 2 * kMoleculeFeatures) {
+  if (master_.values.size() != flow_.parameter_count())
+    throw std::invalid_argument("molecule trainer: the parameters do not have the model's layout");
+}
+
+template <class T>
+void MoleculeTrainer<T>::initialize_actnorm(const std::vector<MoleculeInput>& mols, std::uint64_t seed) {
+  const Parameters<T> p = master_.template cast<T>();
+  typename MoleculeFlow<T>::Scratch s;
+  std::vector<std::vector<double>> states(mols.size());
+  for (std::size_t b = 0; b < mols.size(); ++b) {
+    Rng rng = Rng(seed).split(std::uint64_t(b));
+    const MoleculeNoise noise = flow_.draw_noise(mols[b].atoms(), rng);
+    states[b] = flow_.dequantized_state(p.values.data(), mols[b], noise, s);
+  }
+  actnorm_initialize(states).write(master_.values.data() + flow_.actnorm_offset());
+  actnorm_ready_ = true;
+}
+
+template <class T>
+MoleculeStepReport MoleculeTrainer<T>::step(const std::vector<MoleculeInput>& mols, std::uint64_t seed) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  if (!actnorm_ready_) initialize_actnorm(mols, seed);
+  const Parameters<T> p = master_.template cast<T>();
+  AlignedVector<double> grad(master_.values.size(), 0.0);
+  const MoleculeBatchLoss L = batch_.loss_and_gradient(p.values.data(), mols, seed, grad.data());
+  const auto t1 = Clock::now();
+  MoleculeStepReport r;
+  double sq = 0, sq_flow = 0;
+  for (std::size_t k = 0; k < grad.size(); ++k) {
+    sq += grad[k] * grad[k];
+    if (k + 1 == flow_size_) sq_flow = sq;
+  }
+  r.grad_norm = std::sqrt(sq);
+  r.flow_grad_norm = std::sqrt(sq_flow);
+  if (clip_) {
+    clipper_.clip(std::span<double>(grad.data(), flow_size_));
+    r.clipped = clipper_.last_clipped();
+  }
+  adam_.step(master_.values, grad);
+  fill_step_report(r, L, t0, t1, Clock::now());
+  r.max_reconstruction_error = L.max_reconstruction_error;
+  return r;
+}
+
+template class MoleculeTrainer<float>;
+template class MoleculeTrainer<double>;
+
+}  // namespace enf
