@@ -40,13 +40,9 @@ auto as_usage_error(F f) {
 
 void apply_json_defaults(ParsedOptions& opt, const nlohmann::json& j, const std::string& from) {
   if (!j.is_object()) throw UsageError(from + ": expected a JSON object of option values");
-  for (const auto& [key, value] : j.items()) {
-    try {
-      opt.set_default(key, value.is_string() ? value.get<std::string>() : value.dump());
-    } catch (const UsageError& e) {  // unknown key or bad value: name the file
-      throw UsageError(from + ": " + e.what());
-    }
-  }
+  // Errors about these values, now or when they are used, name the file.
+  for (const auto& [key, value] : j.items())
+    opt.set_default(key, value.is_string() ? value.get<std::string>() : value.dump(), from);
 }
 
 // The value of --name in args ("--name V" or "--name=V"), or "".
@@ -205,7 +201,7 @@ RunDirectory open_run(ParsedOptions& opt, const std::vector<std::string>& run_ke
   if (!opt.str("resume").empty()) {
     r.path = opt.str("resume");
     const nlohmann::json cfg = as_usage_error([&] { return read_run_config(r.path); });
-    apply_json_defaults(opt, cfg, (r.path / "config.json").string());
+    apply_json_defaults(opt, cfg, "run config file '" + (r.path / "config.json").string() + "'");
     r.resume = load_last_checkpoint(r.path);
     return r;
   }
