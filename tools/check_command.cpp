@@ -9,6 +9,7 @@
 #include "engine/checkpoint.hpp"
 #include "engine/gradient_check.hpp"
 #include "tools/commands.hpp"
+#include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 
 namespace enf::cli {
@@ -64,6 +65,8 @@ int run_check_gradients(const std::vector<std::string>& args) {
   g.directions = opt.integer("directions");
   g.seed = std::uint64_t(opt.integer("seed"));
   g.threads = opt.integer("threads");
+  if (g.threads > max_threads())  // the runtime group's bound (a crash beyond it)
+    throw UsageError("--threads must be at most " + std::to_string(max_threads()) + ", got " + std::to_string(g.threads));
   g.solver_tolerance = opt.real("tol");
   if (!(g.solver_tolerance > 0)) throw UsageError("--tol must be positive");
   const Checkpoint c = load_checkpoint(opt.str("model"));
