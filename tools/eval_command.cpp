@@ -20,6 +20,7 @@
 #include "tools/commands.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
+#include "tools/outputs.hpp"
 #include "tools/svg_plot.hpp"
 
 namespace enf::cli {
@@ -45,6 +46,7 @@ const CommandSpec kEval{
         {"plots", "DIR", "", "write SVG plots to DIR"},
         {"run", "DIR", "", "run directory whose training curve to plot"},
         {"format", "table|json", "table", "output format on stdout"},
+        force_option(),
     },
     // The NLL uses the exact trace and dopri5: only the tolerances are options.
     {{data_group(), {},
@@ -85,6 +87,17 @@ int run_eval(const std::vector<std::string>& args) {
   if (!opt.str("run").empty() && plots.empty()) throw UsageError("--run draws the training curve: give --plots DIR too");
   if (!plots.empty() && fs::exists(plots) && !fs::is_directory(plots))
     throw UsageError("--plots " + plots + ": a file of that name exists; --plots takes a directory");
+  if (!plots.empty()) {
+    // The directory is made and its plot files checked now, not after the work.
+    std::error_code ec;
+    fs::create_directories(plots, ec);
+    if (ec) throw std::runtime_error("--plots " + plots + ": cannot create the directory: " + ec.message());
+    std::vector<std::string> files = {"distances.svg", "energies.svg"};
+    if (!opt.str("run").empty()) files.push_back("training.svg");
+    for (const std::string& f : files)
+      check_output("plots", (fs::path(plots) / f).string(), {opt.str("model"), opt.str("data"), opt.str("run")},
+                   opt.flag("force"), "plot");
+  }
   Series train{"training NLL (batch)", {}, {}}, val{"validation NLL", {}, {}};
   if (!opt.str("run").empty()) read_training_curve(fs::path(opt.str("run")) / "metrics.jsonl", train, val);
   const Checkpoint c = load_checkpoint(opt.str("model"));
@@ -122,9 +135,6 @@ int run_eval(const std::vector<std::string>& args) {
 
   if (!plots.empty()) {
     const fs::path dir = plots;
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) throw std::runtime_error("--plots " + plots + ": cannot create the directory: " + ec.message());
     const int D = sys.dim, n = sys.n;
     write_file_atomically((dir / "distances.svg").string(),
                           svg_histograms(sys.name + ": interatomic distances", "distance",
