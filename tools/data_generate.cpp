@@ -50,7 +50,7 @@ const CommandSpec kSpec{
     "shipped LJ13 data were generated (mean energy -43.13); unordered is the i<j\n"
     "sum (the shipped data then average -17.05).",
     with_groups({
-        {"n", "N", "", "number of structures to write (required)", "1"},
+        {"n", "N", "", "number of structures to write (required)", "1", "1000000"},
         {"out", "FILE.npy", "", "output file (required)"},
         {"chains", "C", "4", "independent Markov chains", "1"},
         {"burn-in", "B", "auto", "steps per chain before sampling (auto: dw4 20000, lj13 200000)"},

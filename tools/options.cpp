@@ -35,14 +35,16 @@ ParsedOptions::ParsedOptions(const CommandSpec& spec, const std::vector<std::str
     values_[name] = value;
   }
   if (!help_)
-    for (const auto& o : spec.options) check_minimum(o);
+    for (const auto& o : spec.options) check_bounds(o);
 }
 
 // Bad numbers are usage errors before any work starts, not after it.
-void ParsedOptions::check_minimum(const OptionSpec& o) const {
-  if (o.min.empty() || values_.at(o.name).empty()) return;
-  if (!(real(o.name) >= std::stod(o.min)))
+void ParsedOptions::check_bounds(const OptionSpec& o) const {
+  if ((o.min.empty() && o.max.empty()) || values_.at(o.name).empty()) return;
+  if (!o.min.empty() && !(real(o.name) >= std::stod(o.min)))
     throw UsageError(label(o.name) + " must be at least " + o.min + ", got '" + values_.at(o.name) + "'");
+  if (!o.max.empty() && !(real(o.name) <= std::stod(o.max)))
+    throw UsageError(label(o.name) + " must be at most " + o.max + ", got '" + values_.at(o.name) + "'");
 }
 
 const OptionSpec& CommandSpec::option(const std::string& option_name) const {
@@ -126,7 +128,7 @@ void ParsedOptions::set_default(const std::string& name, const std::string& valu
     values_[name] = (value == "true" || value == "1") ? std::string(1, '1') : std::string();
   else
     values_[name] = value;
-  check_minimum(o);
+  check_bounds(o);
 }
 
 std::string usage(const CommandSpec& spec) {

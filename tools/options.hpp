@@ -13,17 +13,21 @@ namespace enf::cli {
 
 struct OptionSpec {
   OptionSpec(std::string name_, std::string value_hint_, std::string default_value_, std::string help_,
-             std::string min_ = {})
+             std::string min_ = {}, std::string max_ = {})
       : name(std::move(name_)),
         value_hint(std::move(value_hint_)),
         default_value(std::move(default_value_)),
         help(std::move(help_)),
-        min(std::move(min_)) {}
+        min(std::move(min_)),
+        max(std::move(max_)) {}
   std::string name;           // without the leading "--"
   std::string value_hint;     // empty: a flag without value
   std::string default_value;  // shown in --help; used when absent
   std::string help;
   std::string min;  // the smallest number allowed (checked when parsed); empty: any
+  // The largest: counts that size allocations are bounded so that an absurd
+  // value is a usage error, not an out-of-memory abort after the model loads.
+  std::string max;
 };
 
 struct CommandSpec {
@@ -86,7 +90,7 @@ class ParsedOptions {
   std::map<std::string, std::string> origin_;  // option -> the file its value came from
   bool help_ = false;
   const OptionSpec& find(const std::string& name) const;
-  void check_minimum(const OptionSpec& o) const;
+  void check_bounds(const OptionSpec& o) const;
 };
 
 std::string usage(const CommandSpec& spec);

@@ -43,7 +43,7 @@ const CommandSpec kSample{
     with_groups(
         {
             {"model", "CKPT", "", "checkpoint directory"},
-            {"n", "N", "100", "number of samples", "1"},
+            {"n", "N", "100", "number of samples", "1", "1000000"},
             {"out", "FILE", "", "output (.xyz or .npy)"},
             {"log-q", "", "", "also compute log q(x), E(x) and log w of every sample"},
             {"lj-convention", "ordered|unordered", "ordered", "LJ13 pair sum for E(x)"},
