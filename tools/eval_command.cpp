@@ -41,7 +41,7 @@ const CommandSpec kEval{
     "\nexample:\n  enf eval --model runs/dw4/best --data dw4:test --plots plots",
     with_groups({
         {"model", "CKPT", "", "checkpoint directory"},
-        {"samples", "N", "1000", "model samples for the ESS and the plots", "2"},
+        {"samples", "N", "1000", "model samples for the ESS and the plots", "2", "1000000"},
         {"lj-convention", "ordered|unordered", "ordered", "LJ13 pair sum: i≠j (as the shipped data) or i<j"},
         {"plots", "DIR", "", "write SVG plots to DIR"},
         {"run", "DIR", "", "run directory whose training curve to plot"},
@@ -69,7 +69,9 @@ void read_training_curve(const fs::path& path, Series& train, Series& val) {
     }
     if (!j.is_object() || !j.contains("step") || !j.contains("nll"))
       throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": expected an object with step and nll");
-    Series& s = j.value("type", "") == "validation" ? val : train;
+    // (value() would throw a bare type_error for a "type" that is no string)
+    const bool validation = j.contains("type") && j["type"].is_string() && j["type"] == "validation";
+    Series& s = validation ? val : train;
     s.x.push_back(j["step"].is_number() ? j["step"].get<double>() : NAN);
     s.values.push_back(j["nll"].is_number() ? j["nll"].get<double>() : NAN);
   }
