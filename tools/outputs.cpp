@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include "datasets/file_io.hpp"
+#include "datasets/registry.hpp"
 
 namespace enf::cli {
 
@@ -26,6 +27,18 @@ bool inside(const fs::path& inner, const fs::path& dir) {
   return !rel.empty() && *rel.begin() != "..";
 }
 
+// The files an input names: itself, and the file or directory a dataset or
+// model name (dw4:test, qm9-pretrained) resolves to, which is as precious.
+std::vector<std::string> named_files(const std::string& in) {
+  std::vector<std::string> files = {in};
+  try {
+    if (is_dataset_name(in)) files.push_back(resolve_data(in).path);
+    if (const std::string model = resolve_model(in); model != in) files.push_back(model);
+  } catch (const std::exception&) {  // not fetched or unknown: the command says so when it reads it
+  }
+  return files;
+}
+
 }  // namespace
 
 OptionSpec force_option() { return {"force", "", "", "overwrite output files that exist"}; }
@@ -43,11 +56,14 @@ void check_output(const std::string& option, const std::string& path, const std:
                   bool force, const std::string& kind) {
   std::error_code ec;
   const bool exists = fs::exists(path, ec);
-  for (const std::string& in : inputs) {
-    if (in.empty()) continue;
-    if (same_path(path, in)) throw UsageError("--" + option + " '" + path + "' is also an input; refusing to overwrite it");
-    if (exists && fs::is_directory(in, ec) && inside(normalized(path), normalized(in)))
-      throw UsageError("--" + option + " '" + path + "' is a file of the input '" + in + "'; refusing to overwrite it");
+  for (const std::string& named : inputs) {
+    if (named.empty()) continue;
+    for (const std::string& in : named_files(named)) {
+      if (same_path(path, in))
+        throw UsageError("--" + option + " '" + path + "' is also an input; refusing to overwrite it");
+      if (exists && fs::is_directory(in, ec) && inside(normalized(path), normalized(in)))
+        throw UsageError("--" + option + " '" + path + "' is a file of the input '" + in + "'; refusing to overwrite it");
+    }
   }
   if (exists && !force) throw UsageError("--" + option + " '" + path + "' exists; give --force to overwrite it");
   check_writable(path, kind);

@@ -53,6 +53,11 @@ ln -s x.npy "$tmp/link.npy"
 usage_error "field --out = a symbolic link to --data" "is also an input" \
   "$enf" field --data "$tmp/x.npy" --out "$tmp/link.npy" --force
 check "field: the data is untouched" cmp -s "$data" "$tmp/x.npy"
+# (a data directory of its own, ENF_DATA: a regression must not hit the shipped file)
+mkdir -p "$tmp/d/efm_splits" && cp "$data" "$tmp/d/efm_splits/test_split_DW4.npy"
+usage_error "field --out = the file a dataset name reads (--force)" "is also an input" \
+  env ENF_DATA="$tmp/d" "$enf" field --data dw4:test --limit 5 --out "$tmp/d/efm_splits/test_split_DW4.npy" --force
+check "field: the named data is untouched" cmp -s "$data" "$tmp/d/efm_splits/test_split_DW4.npy"
 usage_error "sample --out = a file of --model" "input" \
   "$enf" sample --model "$tmp/m" --n 2 --out "$tmp/m/model.json" --force
 usage_error "import --out = --reference" "is the --reference directory" \
