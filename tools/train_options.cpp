@@ -45,6 +45,20 @@ void apply_json_defaults(ParsedOptions& opt, const nlohmann::json& j, const std:
     opt.set_default(key, value.is_string() ? value.get<std::string>() : value.dump(), from);
 }
 
+// The counters restore_training reads, checked here so that a damaged
+// last/model.json is named with what was expected (nlohmann's type_error
+// names neither the file nor the key).
+void check_training_state(const Checkpoint& c, const std::string& file) {
+  if (!c.extra.contains("training_state")) return;  // restore_training says so
+  const nlohmann::json& st = c.extra.at("training_state");
+  if (!st.is_object()) throw std::runtime_error("checkpoint file '" + file + "': 'training_state' must be an object");
+  for (const char* key : {"epoch", "batch_in_epoch", "global_step"})
+    if (!st.contains(key) || !st.at(key).is_number_integer())
+      throw std::runtime_error("checkpoint file '" + file + "': training_state." + key + " must be an integer");
+  if (st.contains("optimizer_steps") && !st.at("optimizer_steps").is_number_integer())
+    throw std::runtime_error("checkpoint file '" + file + "': training_state.optimizer_steps must be an integer");
+}
+
 // The value of --name in args ("--name V" or "--name=V"), or "".
 std::string raw_option(const std::vector<std::string>& args, const std::string& name) {
   std::string v;
@@ -203,6 +217,7 @@ RunDirectory open_run(ParsedOptions& opt, const std::vector<std::string>& run_ke
     const nlohmann::json cfg = as_usage_error([&] { return read_run_config(r.path); });
     apply_json_defaults(opt, cfg, "run config file '" + (r.path / "config.json").string() + "'");
     r.resume = load_last_checkpoint(r.path);
+    check_training_state(*r.resume, (r.path / "last" / "model.json").string());
     return r;
   }
   if (!opt.str("config").empty()) {

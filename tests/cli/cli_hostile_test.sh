@@ -132,6 +132,15 @@ echo '[1]' > "$tmp/ref/args.json"
 out=$("$enf" import --reference "$tmp/ref" --out "$tmp/ref_m" 2>&1)
 check "args.json not an object: named, no library message" bash -c "grep -q 'args.json.*expected a JSON object' <<< \"\$0\" && ! grep -q 'json.exception' <<< \"\$0\"" "$out"
 
+# A resumed run whose last/model.json has a training counter of the wrong type.
+"$enf" train --system dw4 --n-data 100 --val-samples 50 --batch 50 --epochs 1 --out "$tmp/run_r" > /dev/null 2>&1
+python3 -c "
+import json, sys
+j = json.load(open(sys.argv[1])); j['extra']['training_state']['epoch'] = 'x'; json.dump(j, open(sys.argv[1], 'w'))" \
+  "$tmp/run_r/last/model.json"
+out=$("$enf" train --resume "$tmp/run_r" --epochs 2 2>&1)
+check "resume with a damaged training state: named, no library message" bash -c "grep -q 'model.json.*epoch must be an integer' <<< \"\$0\" && ! grep -q 'json.exception' <<< \"\$0\"" "$out"
+
 # Counts that size allocations are bounded: a usage error, not out of memory.
 usage_error "sample --n 2000000000" "n must be at most" "$enf" sample --model "$tmp/m" --n 2000000000 --out "$tmp/big.npy"
 usage_error "eval --samples 2000000000" "samples must be at most" \
