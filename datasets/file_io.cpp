@@ -22,6 +22,13 @@ void check_writable(const std::string& path, const std::string& kind) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
     fail(kind, path, "directory '" + parent.string() + "' does not exist");
+  // Permissions, read-only mounts and ACLs are only known by trying: create
+  // (and remove) a file next to the output, as the atomic write will.
+  const std::filesystem::path dir = parent.empty() ? std::filesystem::path(".") : parent;
+  const std::filesystem::path probe = dir / (".enf-write-test-" + std::filesystem::path(path).filename().string());
+  if (std::ofstream test(probe, std::ios::binary | std::ios::app); !test)
+    fail(kind, path, "directory '" + dir.string() + "' is not writable");
+  std::filesystem::remove(probe, ec);
 }
 
 std::string read_file_bytes(const std::string& path, const std::string& kind) {

@@ -9,7 +9,8 @@ namespace enf {
 std::string read_file_bytes(const std::string& path, const std::string& kind);
 
 // Throws unless path can be written as a file: it is not a directory and its
-// parent directory exists (checked before long work, so errors come first).
+// parent directory exists and a file can be created in it (checked before
+// long work, so errors come first).
 void check_writable(const std::string& path, const std::string& kind);
 
 // Readers must never see a half-written file: writes a sibling "<path>.tmp",

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include <filesystem>
@@ -75,6 +76,23 @@ nlohmann::json to_json(const MoleculeModelConfig& m) {
 
 MoleculeModelConfig molecule_config_from_json(const nlohmann::json& j) {
   MoleculeModelConfig m;
+  if (!j.is_object()) throw std::runtime_error("model molecule config: expected an object, got " + std::string(j.type_name()));
+  // Each key's type is checked first, so the message names it and what was
+  // expected (nlohmann's own names neither).
+  auto check = [&](const char* key, bool ok, const char* expected) {
+    if (j.contains(key) && !ok)
+      throw std::runtime_error(std::string("model molecule config: '") + key + "' must be " + expected + ", got " +
+                               j.at(key).dump());
+  };
+  auto at = [&](const char* key) -> const nlohmann::json& { return j.contains(key) ? j.at(key) : j; };
+  check("dequantization", at("dequantization").is_string(), "a string");
+  check("actnorm", at("actnorm").is_boolean(), "true or false");
+  check("dequantizer_hidden", at("dequantizer_hidden").is_number_integer(), "an integer");
+  check("dequantizer_layers", at("dequantizer_layers").is_number_integer(), "an integer");
+  const nlohmann::json& counts = at("node_counts");
+  check("node_counts", counts.is_array() && std::all_of(counts.begin(), counts.end(), [](const auto& v) { return v.is_number(); }),
+        "an array of numbers");
+  if (!j.contains("node_counts")) throw std::runtime_error("model molecule config: 'node_counts' is missing");
   try {
     m.dequantization = parse_dequantization(j.value("dequantization", to_string(m.dequantization)));
     m.actnorm = j.value("actnorm", m.actnorm);
@@ -244,6 +262,20 @@ void verify_checkpoint_files(const fs::path& dir, const nlohmann::json& model, c
 }
 }  // namespace
 
+namespace {
+// Throws unless model.json's `key` is absent or of `type` (`expected` in words).
+void expect_type(const nlohmann::json& model, const char* key, nlohmann::json::value_t type, const char* expected,
+                 const std::string& mj) {
+  if (!model.contains(key)) return;
+  const nlohmann::json& v = model.at(key);
+  // An unsigned integer is an integer too.
+  const bool ok = type == nlohmann::json::value_t::number_integer ? v.is_number_integer() : v.type() == type;
+  if (!ok)
+    throw std::runtime_error("checkpoint file '" + mj + "': '" + key + "' must be " + expected + ", got " +
+                             v.type_name());
+}
+}  // namespace
+
 Checkpoint load_checkpoint(const std::string& dir) {
   // A save that died between its renames left the checkpoint beside dir.
   if (std::error_code ec; !fs::exists(dir, ec))
@@ -263,6 +295,13 @@ Checkpoint load_checkpoint_at(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error("checkpoint file '" + mj + "': not valid JSON (" + e.what() + ")");
   }
+  // Types before values: nlohmann's value() would throw a message naming
+  // neither the file nor the key.
+  if (!model.is_object()) throw std::runtime_error("checkpoint file '" + mj + "': expected a JSON object");
+  expect_type(model, "format", nlohmann::json::value_t::string, "a string", mj);
+  expect_type(model, "version", nlohmann::json::value_t::number_integer, "an integer", mj);
+  expect_type(model, "system", nlohmann::json::value_t::string, "a string", mj);
+  for (const char* key : {"training", "data", "extra"}) expect_type(model, key, nlohmann::json::value_t::object, "an object", mj);
   if (model.value("format", "") != kCheckpointFormat)
     throw std::runtime_error("checkpoint file '" + mj + "': format is '" + model.value("format", "(none)") +
                              "', expected '" + kCheckpointFormat + "'");
@@ -358,11 +397,11 @@ Checkpoint import_qm9(const fs::path& p, const nlohmann::json& args) {
   m.actnorm = reference_arg<bool>(args, "actnorm", apath, true);
   m.node_counts = qm9_reference_node_counts();
   c.molecule = m;
-  c.training = {{"trace", args.value("trace", "hutch") == "exact" ? "exact" : "gaussian"},
-                {"ode_regularization", args.value("ode_regularization", 0.0)},
-                {"lr", args.value("lr", 5e-4)},
-                {"batch_size", args.value("batch_size", 128)},
-                {"clip_grad", args.value("clip_grad", true)}};
+  c.training = {{"trace", reference_arg<std::string>(args, "trace", apath, "hutch") == "exact" ? "exact" : "gaussian"},
+                {"ode_regularization", reference_arg<double>(args, "ode_regularization", apath, 0.0)},
+                {"lr", reference_arg<double>(args, "lr", apath, 5e-4)},
+                {"batch_size", reference_arg<int>(args, "batch_size", apath, 128)},
+                {"clip_grad", reference_arg<bool>(args, "clip_grad", apath, true)}};
   c.data = {{"node_counts_source", "qm9/analyze.py of the reference (100 000 molecules)"}};
   c.params = Parameters<double>(checkpoint_layout(c));
   const std::string flow = (p / "flow.safetensors").string();
@@ -402,11 +441,13 @@ Checkpoint import_reference(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error("reference arguments file '" + apath + "': not valid JSON (" + e.what() + ")");
   }
-  const std::string model = args.value("model", "");
+  if (!args.is_object())
+    throw std::runtime_error("reference arguments file '" + apath + "': expected a JSON object of arguments");
+  const std::string model = reference_arg<std::string>(args, "model", apath, "");
   if (model != "egnn_dynamics")
     throw std::runtime_error("reference arguments file '" + apath + "': model '" + model +
                              "' is not supported (enf imports egnn_dynamics flows of main_dw4_lj13.py and main_qm9.py)");
-  if (is_molecule_system(args.value("dataset", ""))) return import_qm9(p, args);
+  if (is_molecule_system(reference_arg<std::string>(args, "dataset", apath, ""))) return import_qm9(p, args);
   Checkpoint c;
   // main_dw4_lj13.py's --data names the system: one of its benchmarks (those
   // with a target energy); anything else is refused, never guessed.
@@ -425,14 +466,14 @@ Checkpoint import_reference(const std::string& dir) {
   c.field.attention = reference_arg<bool>(args, "attention", apath, true);
   c.field.tanh = reference_arg<bool>(args, "tanh", apath, true);
   c.field.condition_time = reference_arg<bool>(args, "condition_time", apath, true);
-  c.field.aggregation = args.value("x_aggregation", "sum") == "mean" ? Aggregation::Mean : Aggregation::Sum;
+  c.field.aggregation = reference_arg<std::string>(args, "x_aggregation", apath, "sum") == "mean" ? Aggregation::Mean : Aggregation::Sum;
   if (auto err = c.field.validate(); !err.empty()) throw std::runtime_error("reference arguments: " + err);
-  c.training = {{"trace", args.value("trace", "hutch") == "exact" ? "exact"
-                          : args.value("hutch_noise", "gaussian") == "bernoulli" ? "rademacher" : "gaussian"},
-                {"ode_regularization", args.value("ode_regularization", 0.0)},
-                {"lr", args.value("lr", 5e-4)},
-                {"weight_decay", args.value("weight_decay", 1e-12)},
-                {"batch_size", args.value("batch_size", 100)}};
+  c.training = {{"trace", reference_arg<std::string>(args, "trace", apath, "hutch") == "exact" ? "exact"
+                          : reference_arg<std::string>(args, "hutch_noise", apath, "gaussian") == "bernoulli" ? "rademacher" : "gaussian"},
+                {"ode_regularization", reference_arg<double>(args, "ode_regularization", apath, 0.0)},
+                {"lr", reference_arg<double>(args, "lr", apath, 5e-4)},
+                {"weight_decay", reference_arg<double>(args, "weight_decay", apath, 1e-12)},
+                {"batch_size", reference_arg<int>(args, "batch_size", apath, 100)}};
   c.data = {{"n_particles", reference_arg<int>(args, "n_particles", apath, sys.n)}};
   c.extra = {{"imported_from", dir}, {"reference_args", args}};
   try {

@@ -9,6 +9,7 @@
 #include "engine/checkpoint.hpp"
 #include "engine/gradient_check.hpp"
 #include "tools/commands.hpp"
+#include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 
 namespace enf::cli {
@@ -47,7 +48,7 @@ const CommandSpec kCheckGradients{
         {"data", "FILE|NAME", "", "structures (.npy, .npz, .xyz or a dataset name); default: the system's test split"},
         {"structures", "N", "2", "structures to check (the first N of --data)", "1"},
         {"params", "N", "20", "random parameters checked per structure", "1"},
-        {"directions", "K", "2", "random tangent directions per structure", "1"},
+        {"directions", "K", "2", "random tangent directions per structure", "1", "10000"},
         {"tol", "T", "1e-9", "rtol = atol of the NLL solves (forward and adjoint)"},
         {"seed", "S", "0", "seed of the directions, cotangents, times and parameter subsets"},
         {"threads", "N", "0", "threads for the NLL solves (0: all cores); the results do not depend on it", "0"},
@@ -64,6 +65,8 @@ int run_check_gradients(const std::vector<std::string>& args) {
   g.directions = opt.integer("directions");
   g.seed = std::uint64_t(opt.integer("seed"));
   g.threads = opt.integer("threads");
+  if (g.threads > max_threads())  // the runtime group's bound (a crash beyond it)
+    throw UsageError("--threads must be at most " + std::to_string(max_threads()) + ", got " + std::to_string(g.threads));
   g.solver_tolerance = opt.real("tol");
   if (!(g.solver_tolerance > 0)) throw UsageError("--tol must be positive");
   const Checkpoint c = load_checkpoint(opt.str("model"));

@@ -17,6 +17,7 @@
 #include "tools/commands.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
+#include "tools/outputs.hpp"
 
 namespace enf::cli {
 
@@ -49,13 +50,14 @@ const CommandSpec kSpec{
     "shipped LJ13 data were generated (mean energy -43.13); unordered is the i<j\n"
     "sum (the shipped data then average -17.05).",
     with_groups({
-        {"n", "N", "", "number of structures to write (required)", "1"},
+        {"n", "N", "", "number of structures to write (required)", "1", "1000000"},
         {"out", "FILE.npy", "", "output file (required)"},
         {"chains", "C", "4", "independent Markov chains", "1"},
         {"burn-in", "B", "auto", "steps per chain before sampling (auto: dw4 20000, lj13 200000)"},
         {"thin", "T", "auto", "steps per chain between rows (auto: dw4 400, lj13 5000)"},
         {"target-acceptance", "P", "0.5", "acceptance rate the step size is tuned for"},
         {"lj-convention", "ordered|unordered", "ordered", "Lennard-Jones pair sum (lj13 only)"},
+        force_option(),
     }, {{runtime_group(), {kSeed, kThreads},
          {{kSeed, "0", "random seed"}, {kThreads, "0", "threads over chains (0: all cores)", "K"}}}})};
 // clang-format on
@@ -131,6 +133,7 @@ int run_data_generate(const std::vector<std::string>& args) {
   // Fail before a long run, not at the write.
   const std::filesystem::path dir = std::filesystem::absolute(out).parent_path();
   if (!std::filesystem::is_directory(dir)) throw UsageError("--out: directory '" + dir.string() + "' does not exist");
+  check_output("out", out, {}, opt.flag("force"), "output");
 
   McmcOptions mc;
   mc.samples = opt.integer("n");

@@ -20,6 +20,7 @@
 #include "tools/commands.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
+#include "tools/outputs.hpp"
 #include "tools/svg_plot.hpp"
 
 namespace enf::cli {
@@ -40,11 +41,12 @@ const CommandSpec kEval{
     "\nexample:\n  enf eval --model runs/dw4/best --data dw4:test --plots plots",
     with_groups({
         {"model", "CKPT", "", "checkpoint directory"},
-        {"samples", "N", "1000", "model samples for the ESS and the plots", "2"},
+        {"samples", "N", "1000", "model samples for the ESS and the plots", "2", "1000000"},
         {"lj-convention", "ordered|unordered", "ordered", "LJ13 pair sum: i≠j (as the shipped data) or i<j"},
         {"plots", "DIR", "", "write SVG plots to DIR"},
         {"run", "DIR", "", "run directory whose training curve to plot"},
         {"format", "table|json", "table", "output format on stdout"},
+        force_option(),
     },
     // The NLL uses the exact trace and dopri5: only the tolerances are options.
     {{data_group(), {},
@@ -67,7 +69,9 @@ void read_training_curve(const fs::path& path, Series& train, Series& val) {
     }
     if (!j.is_object() || !j.contains("step") || !j.contains("nll"))
       throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": expected an object with step and nll");
-    Series& s = j.value("type", "") == "validation" ? val : train;
+    // (value() would throw a bare type_error for a "type" that is no string)
+    const bool validation = j.contains("type") && j["type"].is_string() && j["type"] == "validation";
+    Series& s = validation ? val : train;
     s.x.push_back(j["step"].is_number() ? j["step"].get<double>() : NAN);
     s.values.push_back(j["nll"].is_number() ? j["nll"].get<double>() : NAN);
   }
@@ -85,6 +89,17 @@ int run_eval(const std::vector<std::string>& args) {
   if (!opt.str("run").empty() && plots.empty()) throw UsageError("--run draws the training curve: give --plots DIR too");
   if (!plots.empty() && fs::exists(plots) && !fs::is_directory(plots))
     throw UsageError("--plots " + plots + ": a file of that name exists; --plots takes a directory");
+  if (!plots.empty()) {
+    // The directory is made and its plot files checked now, not after the work.
+    std::error_code ec;
+    fs::create_directories(plots, ec);
+    if (ec) throw std::runtime_error("--plots " + plots + ": cannot create the directory: " + ec.message());
+    std::vector<std::string> files = {"distances.svg", "energies.svg"};
+    if (!opt.str("run").empty()) files.push_back("training.svg");
+    for (const std::string& f : files)
+      check_output("plots", (fs::path(plots) / f).string(), {opt.str("model"), opt.str("data"), opt.str("run")},
+                   opt.flag("force"), "plot");
+  }
   Series train{"training NLL (batch)", {}, {}}, val{"validation NLL", {}, {}};
   if (!opt.str("run").empty()) read_training_curve(fs::path(opt.str("run")) / "metrics.jsonl", train, val);
   const Checkpoint c = load_checkpoint(opt.str("model"));
@@ -122,9 +137,6 @@ int run_eval(const std::vector<std::string>& args) {
 
   if (!plots.empty()) {
     const fs::path dir = plots;
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) throw std::runtime_error("--plots " + plots + ": cannot create the directory: " + ec.message());
     const int D = sys.dim, n = sys.n;
     write_file_atomically((dir / "distances.svg").string(),
                           svg_histograms(sys.name + ": interatomic distances", "distance",

@@ -20,6 +20,7 @@
 #include "tools/commands.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
+#include "tools/outputs.hpp"
 
 namespace enf::cli {
 
@@ -40,7 +41,8 @@ const CommandSpec kSpec{
                  {"t", "T", "0.5", "time at which the field is evaluated"},
                  {"weights", "FILE", "", "reference weights (safetensors); empty: initialise from --seed"},
                  {"prefix", "STR", "odefunc.dynamics.", "tensor-name prefix inside --weights"},
-                 {"out", "FILE.csv", "", "per-structure results"}},
+                 {"out", "FILE.csv", "", "per-structure results"},
+                 force_option()},
                 {{data_group(), {}, {{kData, "", "structures (default: the system's test split, dw4:test or lj13:test)"}}},
                  {runtime_group(), {}, {{kSeed, "0", "seed of the initialisation and of the Hutchinson noise"}}}})};
 
@@ -75,8 +77,9 @@ int run(const ParsedOptions& opt) {
   }
 
   const std::string data_path = sel.data.empty() ? sys.test.part : sel.data;
+  if (!opt.str("out").empty())
+    check_output("out", opt.str("out"), {data_path, opt.str("weights")}, opt.flag("force"), "per-structure CSV");
   const Structures data = load_structures(data_path, ParticleSystem{system, N, D}, 0, sel.limit);
-  if (!opt.str("out").empty()) check_writable(opt.str("out"), "per-structure CSV");
   const int B = data.rows;
   std::vector<T> z(data.x.begin(), data.x.end()), eps(z.size()), f(z.size()), div(B), hutch(B);
   for (T& e : eps) e = T(rng.rademacher());

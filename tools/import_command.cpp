@@ -1,6 +1,7 @@
 // enf import: a model trained with the reference PyTorch code as an enf
 // checkpoint.
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "engine/checkpoint.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
+#include "tools/outputs.hpp"
 
 namespace enf::cli {
 
@@ -28,6 +30,7 @@ const CommandSpec kImport{
     {
         {"reference", "DIR|NAME", "", "directory with flow.safetensors and args.json, or qm9-pretrained"},
         {"out", "CKPT", "", "checkpoint directory to write"},
+        force_option(),
     }};
 
 }  // namespace
@@ -36,7 +39,13 @@ int run_import(const std::vector<std::string>& args) {
   ParsedOptions opt(kImport, args);
   if (opt.help()) return std::fputs(usage(kImport).c_str(), stdout), 0;
   if (opt.str("reference").empty() || opt.str("out").empty()) throw UsageError("--reference and --out are required");
-  const Checkpoint c = import_reference(resolve_model(opt.str("reference")));
+  const std::string reference = resolve_model(opt.str("reference")), out = opt.str("out");
+  if (same_path(out, reference)) throw UsageError("--out '" + out + "' is the --reference directory; refusing to overwrite it");
+  // An existing checkpoint is replaced only with --force; any other file or
+  // directory there is refused by save_checkpoint, --force or not.
+  if (std::filesystem::exists(std::filesystem::path(out) / "model.json") && !opt.flag("force"))
+    throw UsageError("--out '" + out + "' holds a checkpoint; give --force to replace it");
+  const Checkpoint c = import_reference(reference);
   save_checkpoint(opt.str("out"), c);
   std::printf("imported %s (%s, H=%d, L=%d, %zu parameters) to %s\n", opt.str("reference").c_str(),
               c.system.empty() ? (c.molecule ? "molecules" : "particles") : c.system.c_str(), c.field.hidden,

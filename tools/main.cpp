@@ -4,6 +4,8 @@
 // and `enf --help` is generated from it.
 #include <cstdio>
 #include <exception>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -108,6 +110,49 @@ std::string group_usage(const std::string& word) {
   return "usage: enf " + word + " " + seconds + " [options]   (see " + helps + ")\n";
 }
 
+// Errors quote file names, option values and bytes read from files: a
+// terminal must not execute them. Control characters (C0, DEL, C1) and
+// bytes that are not valid UTF-8 become visible escapes ("\x1b"); the rest
+// of UTF-8 ("Å", "−") stays as it is.
+std::string printable(const std::string& s) {
+  std::string out;
+  auto escape = [&out](unsigned char b) {
+    static const char hex[] = "0123456789abcdef";
+    out += "\\x";
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  };
+  for (std::size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      if (b < 0x20 || b == 0x7f) escape(b);
+      else out += char(b);
+      ++i;
+      continue;
+    }
+    // The length of the sequence b starts, and its smallest code point
+    // (overlong encodings are invalid).
+    const std::size_t n = b >= 0xf0 && b <= 0xf4 ? 4 : b >= 0xe0 ? 3 : b >= 0xc2 && b < 0xe0 ? 2 : 0;
+    char32_t cp = n == 4 ? b & 7u : n == 3 ? b & 15u : b & 31u;
+    bool ok = n != 0 && i + n <= s.size();
+    for (std::size_t k = 1; ok && k < n; ++k) {
+      const auto c = static_cast<unsigned char>(s[i + k]);
+      ok = (c & 0xc0) == 0x80;
+      cp = (cp << 6) | (c & 0x3fu);
+    }
+    ok = ok && !(n == 3 && cp < 0x800) && !(n == 4 && (cp < 0x10000 || cp > 0x10ffff)) &&
+         !(cp >= 0xd800 && cp <= 0xdfff) && !(cp >= 0x80 && cp <= 0x9f);  // C1 controls (0x9b: CSI)
+    if (!ok) {
+      escape(b);
+      ++i;
+      continue;
+    }
+    out.append(s, i, n);
+    i += n;
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -129,16 +174,25 @@ int main(int argc, char** argv) {
       std::fputs(u.c_str(), stderr);
       return 2;
     }
-    std::fprintf(stderr, "enf: unknown command '%s' (see 'enf --help' for the commands)\n", args[0].c_str());
+    std::fprintf(stderr, "enf: unknown command '%s' (see 'enf --help' for the commands)\n", printable(args[0]).c_str());
     return 2;
   }
   try {
     return cmd->run({args.begin() + std::ptrdiff_t(words), args.end()});
   } catch (const enf::cli::UsageError& e) {
-    std::fprintf(stderr, "enf: %s (see 'enf %s --help')\n", e.what(), cmd->name.c_str());
+    std::fprintf(stderr, "enf: %s (see 'enf %s --help')\n", printable(e.what()).c_str(), cmd->name.c_str());
     return 2;
+  } catch (const std::bad_alloc&) {
+    // A fallback: sizes read from files are checked before allocating, and
+    // such errors name the file; this says what happened if one slips through.
+    std::fprintf(stderr, "enf: error: out of memory while running 'enf %s'\n", cmd->name.c_str());
+    return 1;
+  } catch (const std::length_error& e) {
+    std::fprintf(stderr, "enf: error: out of memory while running 'enf %s' (%s)\n", cmd->name.c_str(),
+                 printable(e.what()).c_str());
+    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "enf: error: %s\n", e.what());
+    std::fprintf(stderr, "enf: error: %s\n", printable(e.what()).c_str());
     return 1;
   }
 }

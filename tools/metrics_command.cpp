@@ -12,6 +12,7 @@
 #include "datasets/molecule_metrics.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
+#include "tools/outputs.hpp"
 
 namespace enf::cli {
 
@@ -52,6 +53,7 @@ const CommandSpec kMetrics{
         {"format", "text|json", "text", "output format on stdout"},
         {"per-molecule", "FILE.csv", "", "also write one CSV row per molecule of --input"},
         {"skip-unsupported", "", "", "skip molecules with elements other than H, C, N, O, F (default: error)"},
+        force_option(),
     }};
 
 std::string csv_field(const std::string& s) {
@@ -85,6 +87,8 @@ int run_metrics(const std::vector<std::string>& args) {
   if (input.empty()) throw UsageError("--input is required");
   const std::string format = opt.choice("format", {"text", "json"});
   const bool skip = opt.flag("skip-unsupported");
+  if (!opt.str("per-molecule").empty())
+    check_output("per-molecule", opt.str("per-molecule"), {input, reference}, opt.flag("force"), "per-molecule CSV");
   const auto t0 = std::chrono::steady_clock::now();
 
   const MoleculeSet set = read_for_metrics(input, skip);

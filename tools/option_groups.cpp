@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <thread>
 
 #include "ode/solver.hpp"
 
@@ -130,9 +131,21 @@ std::vector<std::string> solver_option_names() {
   return names;
 }
 
+int max_threads() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return 4 * int(cores == 0 ? 1 : cores);
+}
+
 Runtime parse_runtime(const ParsedOptions& opt) {
   Runtime r;
-  if (opt.has(kThreads)) r.threads = opt.integer(kThreads);
+  if (opt.has(kThreads)) {
+    r.threads = opt.integer(kThreads);
+    // OpenMP and the per-thread workspaces crash long before INT_MAX threads
+    // (libgomp fails at 32768, 100000 segfaulted): a bound, never a crash.
+    if (r.threads > max_threads())
+      throw UsageError(opt.label(kThreads) + " must be at most " + std::to_string(max_threads()) + " (4 x the " +
+                       std::to_string(max_threads() / 4) + " cores of this machine), got " + std::to_string(r.threads));
+  }
   if (opt.has(kSeed)) r.seed = std::uint64_t(opt.integer(kSeed));
   if (opt.has(kPrecision)) r.precision = opt.choice(kPrecision, hint_choices(opt.spec().option(kPrecision).value_hint));
   return r;

@@ -71,6 +71,9 @@ struct Runtime {
   std::string precision;   // one of the row's value hint ("float", "double", ...); empty without the row
   bool single() const { return precision == "float"; }
 };
+// The most --threads a command accepts: 4 x the cores of the machine.
+int max_threads();
+// UsageError when --threads is above max_threads().
 Runtime parse_runtime(const ParsedOptions& opt);
 
 struct DataSelection {

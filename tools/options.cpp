@@ -35,14 +35,16 @@ ParsedOptions::ParsedOptions(const CommandSpec& spec, const std::vector<std::str
     values_[name] = value;
   }
   if (!help_)
-    for (const auto& o : spec.options) check_minimum(o);
+    for (const auto& o : spec.options) check_bounds(o);
 }
 
 // Bad numbers are usage errors before any work starts, not after it.
-void ParsedOptions::check_minimum(const OptionSpec& o) const {
-  if (o.min.empty() || values_.at(o.name).empty()) return;
-  if (!(real(o.name) >= std::stod(o.min)))
-    throw UsageError("--" + o.name + " must be at least " + o.min + ", got '" + values_.at(o.name) + "'");
+void ParsedOptions::check_bounds(const OptionSpec& o) const {
+  if ((o.min.empty() && o.max.empty()) || values_.at(o.name).empty()) return;
+  if (!o.min.empty() && !(real(o.name) >= std::stod(o.min)))
+    throw UsageError(label(o.name) + " must be at least " + o.min + ", got '" + values_.at(o.name) + "'");
+  if (!o.max.empty() && !(real(o.name) <= std::stod(o.max)))
+    throw UsageError(label(o.name) + " must be at most " + o.max + ", got '" + values_.at(o.name) + "'");
 }
 
 const OptionSpec& CommandSpec::option(const std::string& option_name) const {
@@ -81,7 +83,7 @@ int ParsedOptions::integer(const std::string& name) const {
     if (pos == v.size()) return x;
   } catch (const std::exception&) {
   }
-  throw UsageError("--" + name + " expects an integer, got '" + v + "'");
+  throw UsageError(label(name) + " expects an integer, got '" + v + "'");
 }
 
 double ParsedOptions::real(const std::string& name) const {
@@ -92,7 +94,7 @@ double ParsedOptions::real(const std::string& name) const {
     if (pos == v.size()) return x;
   } catch (const std::exception&) {
   }
-  throw UsageError("--" + name + " expects a number, got '" + v + "'");
+  throw UsageError(label(name) + " expects a number, got '" + v + "'");
 }
 
 std::string ParsedOptions::choice(const std::string& name, const std::vector<std::string>& choices) const {
@@ -102,24 +104,31 @@ std::string ParsedOptions::choice(const std::string& name, const std::vector<std
     if (c == v) return v;
     list += (list.empty() ? "" : ", ") + c;
   }
-  throw UsageError("--" + name + " must be one of " + list + "; got '" + v + "'");
+  throw UsageError(label(name) + " must be one of " + list + "; got '" + v + "'");
 }
 
 bool ParsedOptions::boolean(const std::string& name) const {
   const std::string v = str(name);
   if (v == "true" || v == "yes" || v == "on" || v == "1") return true;
   if (v == "false" || v == "no" || v == "off" || v == "0") return false;
-  throw UsageError("--" + name + " expects true or false, got '" + v + "'");
+  throw UsageError(label(name) + " expects true or false, got '" + v + "'");
 }
 
-void ParsedOptions::set_default(const std::string& name, const std::string& value) {
+std::string ParsedOptions::label(const std::string& name) const {
+  const auto it = origin_.find(name);
+  return it == origin_.end() ? "--" + name : it->second + ": " + name;
+}
+
+void ParsedOptions::set_default(const std::string& name, const std::string& value, const std::string& origin) {
+  if (!has(name)) throw UsageError(origin.empty() ? "unknown option --" + name : origin + ": unknown option " + name);
   const OptionSpec& o = find(name);
   if (given(name)) return;
+  if (!origin.empty()) origin_[name] = origin;
   if (o.value_hint.empty())
     values_[name] = (value == "true" || value == "1") ? std::string(1, '1') : std::string();
   else
     values_[name] = value;
-  check_minimum(o);
+  check_bounds(o);
 }
 
 std::string usage(const CommandSpec& spec) {

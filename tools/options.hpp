@@ -13,17 +13,21 @@ namespace enf::cli {
 
 struct OptionSpec {
   OptionSpec(std::string name_, std::string value_hint_, std::string default_value_, std::string help_,
-             std::string min_ = {})
+             std::string min_ = {}, std::string max_ = {})
       : name(std::move(name_)),
         value_hint(std::move(value_hint_)),
         default_value(std::move(default_value_)),
         help(std::move(help_)),
-        min(std::move(min_)) {}
+        min(std::move(min_)),
+        max(std::move(max_)) {}
   std::string name;           // without the leading "--"
   std::string value_hint;     // empty: a flag without value
   std::string default_value;  // shown in --help; used when absent
   std::string help;
   std::string min;  // the smallest number allowed (checked when parsed); empty: any
+  // The largest: counts that size allocations are bounded so that an absurd
+  // value is a usage error, not an out-of-memory abort after the model loads.
+  std::string max;
 };
 
 struct CommandSpec {
@@ -62,7 +66,7 @@ class ParsedOptions {
     try {
       return parse(str(name));
     } catch (const std::invalid_argument& e) {
-      throw UsageError("--" + name + ": " + e.what());
+      throw UsageError(label(name) + ": " + e.what());
     }
   }
   // true/false, yes/no, on/off or 1/0.
@@ -70,8 +74,12 @@ class ParsedOptions {
   // Whether the option was on the command line.
   bool given(const std::string& name) const { return given_.count(name) != 0; }
   // Replaces the default of an option not given on the command line (e.g.
-  // from a --config file); UsageError for unknown names.
-  void set_default(const std::string& name, const std::string& value);
+  // from a --config file, `origin` naming it: "config file 'x.json'");
+  // UsageError for unknown names.
+  void set_default(const std::string& name, const std::string& value, const std::string& origin = {});
+  // How errors name an option: "--epochs", or "config file 'x.json': epochs"
+  // when its value came from a file (the file is what must be fixed).
+  std::string label(const std::string& name) const;
   // Every valued option's resolved value.
   const std::map<std::string, std::string>& values() const { return values_; }
 
@@ -79,9 +87,10 @@ class ParsedOptions {
   const CommandSpec& spec_;
   std::map<std::string, std::string> values_;
   std::map<std::string, bool> given_;
+  std::map<std::string, std::string> origin_;  // option -> the file its value came from
   bool help_ = false;
   const OptionSpec& find(const std::string& name) const;
-  void check_minimum(const OptionSpec& o) const;
+  void check_bounds(const OptionSpec& o) const;
 };
 
 std::string usage(const CommandSpec& spec);

@@ -21,6 +21,7 @@
 #include "tools/model_io.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
+#include "tools/outputs.hpp"
 #include "tools/progress.hpp"
 
 namespace enf::cli {
@@ -42,12 +43,13 @@ const CommandSpec kSample{
     with_groups(
         {
             {"model", "CKPT", "", "checkpoint directory"},
-            {"n", "N", "100", "number of samples", "1"},
+            {"n", "N", "100", "number of samples", "1", "1000000"},
             {"out", "FILE", "", "output (.xyz or .npy)"},
             {"log-q", "", "", "also compute log q(x), E(x) and log w of every sample"},
             {"lj-convention", "ordered|unordered", "ordered", "LJ13 pair sum for E(x)"},
             {"atoms", "K", "0", "molecules: atoms per molecule (0: drawn from the model's p(N))"},
             {"no-score", "", "", "molecules: do not compute each molecule's log-likelihood"},
+            force_option(),
         },
         {{solver_group(), {}, {{kTrace, "exact", "divergence used by --log-q"}}},
          {runtime_group(), {kThreads, kSeed}}})};
@@ -63,7 +65,6 @@ int sample_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOpt
   for (const char* name : {"atoms", "no-score"})
     if (opt.given(name)) throw UsageError(std::string("--") + name + " applies to molecule models only");
   const LJConvention lj = lj_convention(opt.choice("lj-convention", {"ordered", "unordered"}));
-  check_writable(out, "output");
   const int n = particles_in(c), D = c.field.dim;
   VectorField<double> field(c.field, c.params.layout);
   Cnf<VectorField<double>> cnf(field, o);
@@ -176,6 +177,8 @@ int run_sample(const std::vector<std::string>& args) {
   if (opt.str("model").empty() || opt.str("out").empty()) throw UsageError("--model and --out are required");
   opt.integer("n");  // a bad --n is a usage error before the model is read
   const Runtime rt = parse_runtime(opt);
+  // Before the model is read and the samples drawn (issue 17).
+  check_output("out", opt.str("out"), {opt.str("model")}, opt.flag("force"), "output");
   const Checkpoint c = load_checkpoint(opt.str("model"));
   const CnfOptions o = parse_solver(opt);
   return c.molecule ? sample_molecules(opt, c, o, rt) : sample_particles(opt, c, o, rt);

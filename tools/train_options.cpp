@@ -43,13 +43,23 @@ auto as_usage_error(F f) {
 
 void apply_json_defaults(ParsedOptions& opt, const nlohmann::json& j, const std::string& from) {
   if (!j.is_object()) throw UsageError(from + ": expected a JSON object of option values");
-  for (const auto& [key, value] : j.items()) {
-    try {
-      opt.set_default(key, value.is_string() ? value.get<std::string>() : value.dump());
-    } catch (const UsageError& e) {  // unknown key or bad value: name the file
-      throw UsageError(from + ": " + e.what());
-    }
-  }
+  // Errors about these values, now or when they are used, name the file.
+  for (const auto& [key, value] : j.items())
+    opt.set_default(key, value.is_string() ? value.get<std::string>() : value.dump(), from);
+}
+
+// The counters restore_training reads, checked here so that a damaged
+// last/model.json is named with what was expected (nlohmann's type_error
+// names neither the file nor the key).
+void check_training_state(const Checkpoint& c, const std::string& file) {
+  if (!c.extra.contains("training_state")) return;  // restore_training says so
+  const nlohmann::json& st = c.extra.at("training_state");
+  if (!st.is_object()) throw std::runtime_error("checkpoint file '" + file + "': 'training_state' must be an object");
+  for (const char* key : {"epoch", "batch_in_epoch", "global_step"})
+    if (!st.contains(key) || !st.at(key).is_number_integer())
+      throw std::runtime_error("checkpoint file '" + file + "': training_state." + key + " must be an integer");
+  if (st.contains("optimizer_steps") && !st.at("optimizer_steps").is_number_integer())
+    throw std::runtime_error("checkpoint file '" + file + "': training_state.optimizer_steps must be an integer");
 }
 
 // The value of --name in args ("--name V" or "--name=V"), or "".
@@ -208,8 +218,9 @@ RunDirectory open_run(ParsedOptions& opt, const std::vector<std::string>& run_ke
   if (!opt.str("resume").empty()) {
     r.path = opt.str("resume");
     const nlohmann::json cfg = as_usage_error([&] { return read_run_config(r.path); });
-    apply_json_defaults(opt, cfg, (r.path / "config.json").string());
+    apply_json_defaults(opt, cfg, "run config file '" + (r.path / "config.json").string() + "'");
     r.resume = load_last_checkpoint(r.path);
+    check_training_state(*r.resume, (r.path / "last" / "model.json").string());
     return r;
   }
   if (!opt.str("config").empty()) {

@@ -18,7 +18,7 @@ threads=${1:-0}
 run=runs/qm9_pretrained
 test=qm9:test
 mkdir -p "$run"
-"$enf" import --reference qm9-pretrained --out "$run/model"
+"$enf" import --reference qm9-pretrained --out "$run/model" --force  # (re-runs replace their outputs)
 "$enf" score --model "$run/model" --input "$test" --stride 13 --limit 1000 --trace gaussian --rtol 1e-4 --atol 1e-4 \
   --threads "$threads" --format json > "$run/nll_reference_protocol_1000.json" 2> "$run/nll_reference_protocol_1000.log"
 "$enf" score --model "$run/model" --input "$test" --stride 654 --trace gaussian --rtol 1e-4 --atol 1e-4 \
@@ -26,9 +26,9 @@ mkdir -p "$run"
 "$enf" score --model "$run/model" --input "$test" --stride 654 --trace exact --rtol 1e-6 --atol 1e-6 \
   --threads "$threads" --format json > "$run/nll_exact_21.json" 2> "$run/nll_exact_21.log"
 "$enf" sample --model "$run/model" --n 1000 --seed 0 --rtol 1e-4 --atol 1e-4 --trace gaussian --threads "$threads" \
-  --out "$run/samples_1000.sdf" > "$run/samples_1000.csv"
+  --out "$run/samples_1000.sdf" --force > "$run/samples_1000.csv"
 "$enf" metrics --input "$run/samples_1000.sdf" --reference "$test" --format json > "$run/metrics_1000.json"
 "$enf" sample --model "$run/model" --n 12 --seed 0 --rtol 1e-4 --atol 1e-4 --no-score --threads "$threads" \
-  --out "$run/samples_12.svg" > /dev/null
+  --out "$run/samples_12.svg" --force > /dev/null
 grep -h "^NLL" "$run"/*.log
 cat "$run/samples_1000.csv" "$run/metrics_1000.json"

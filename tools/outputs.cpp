@@ -1,0 +1,72 @@
+#include "tools/outputs.hpp"
+
+#include <filesystem>
+#include <system_error>
+
+#include "datasets/file_io.hpp"
+#include "datasets/registry.hpp"
+
+namespace enf::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Absolute, with the existing part's symbolic links resolved and "." / ".."
+// removed: "x.npy", "./x.npy" and "/cwd/sub/../x.npy" compare equal.
+fs::path normalized(const std::string& p) {
+  std::error_code ec;
+  fs::path n = fs::weakly_canonical(fs::absolute(p, ec), ec);
+  if (ec) n = fs::absolute(p, ec);
+  return n.lexically_normal();
+}
+
+// Whether `inner` lies inside the directory `dir` (both normalized).
+bool inside(const fs::path& inner, const fs::path& dir) {
+  const auto rel = inner.lexically_relative(dir);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
+// The files an input names: itself, and the file or directory a dataset or
+// model name (dw4:test, qm9-pretrained) resolves to, which is as precious.
+std::vector<std::string> named_files(const std::string& in) {
+  std::vector<std::string> files = {in};
+  try {
+    if (is_dataset_name(in)) files.push_back(resolve_data(in).path);
+    if (const std::string model = resolve_model(in); model != in) files.push_back(model);
+  } catch (const std::exception&) {  // not fetched or unknown: the command says so when it reads it
+  }
+  return files;
+}
+
+}  // namespace
+
+OptionSpec force_option() { return {"force", "", "", "overwrite output files that exist"}; }
+
+bool same_path(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (fs::exists(a, ec) && fs::exists(b, ec)) {
+    const bool eq = fs::equivalent(a, b, ec);
+    if (!ec) return eq;
+  }
+  return normalized(a) == normalized(b);
+}
+
+void check_output(const std::string& option, const std::string& path, const std::vector<std::string>& inputs,
+                  bool force, const std::string& kind) {
+  std::error_code ec;
+  const bool exists = fs::exists(path, ec);
+  for (const std::string& named : inputs) {
+    if (named.empty()) continue;
+    for (const std::string& in : named_files(named)) {
+      if (same_path(path, in))
+        throw UsageError("--" + option + " '" + path + "' is also an input; refusing to overwrite it");
+      if (exists && fs::is_directory(in, ec) && inside(normalized(path), normalized(in)))
+        throw UsageError("--" + option + " '" + path + "' is a file of the input '" + in + "'; refusing to overwrite it");
+    }
+  }
+  if (exists && !force) throw UsageError("--" + option + " '" + path + "' exists; give --force to overwrite it");
+  check_writable(path, kind);
+}
+
+}  // namespace enf::cli

@@ -1,0 +1,29 @@
+// The files a command writes, checked before its work starts (issue 17): an
+// output that is one of the command's inputs is refused (it would destroy
+// the input), an existing output is only replaced with --force, and an
+// output that cannot be written fails at once, not after minutes of work.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tools/options.hpp"
+
+namespace enf::cli {
+
+// The --force row of the commands that write files.
+OptionSpec force_option();
+
+// Whether a and b name the same file: std::filesystem::equivalent when both
+// exist, else their normalized absolute paths (symbolic links of the part
+// that exists resolved) are equal.
+bool same_path(const std::string& a, const std::string& b);
+
+// Checks the output `path` given as --`option`: UsageError when it is one of
+// `inputs` (files or directories; an existing file inside an input directory
+// counts as part of that input) or exists without `force`; std::runtime_error
+// (from check_writable) when it cannot be written. Empty inputs are ignored.
+void check_output(const std::string& option, const std::string& path, const std::vector<std::string>& inputs,
+                  bool force, const std::string& kind);
+
+}  // namespace enf::cli
