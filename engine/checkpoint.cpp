@@ -5,12 +5,11 @@
 
 #include <algorithm>
 #include <cstdio>
-
 #include <filesystem>
-#include <optional>
-#include <type_traits>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
+#include <type_traits>
 
 #include "datasets/checksum.hpp"
 #include "datasets/file_io.hpp"
