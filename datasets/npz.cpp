@@ -101,7 +101,8 @@ NpzFile::NpzFile(const std::string& path) : path_(path), bytes_(read_file_bytes(
     const std::uint16_t flags = u16(b, at + 8), method = u16(b, at + 10);
     const std::uint32_t crc = u32(b, at + 16), csize = u32(b, at + 20), usize = u32(b, at + 24);
     const std::uint16_t nlen = u16(b, at + 28), xlen = u16(b, at + 30), clen = u16(b, at + 32);
-    const std::uint32_t local = u32(b, at + 42);
+    // size_t: local + 30 must not wrap around in 32 bits (a fuzzer found that).
+    const std::size_t local = u32(b, at + 42);
     if (at + 46 + nlen > b.size()) fail(path, "corrupt central directory");
     std::string name = b.substr(at + 46, nlen);
     at += 46 + nlen + xlen + clen;

@@ -105,3 +105,9 @@ TEST_CASE("corrupt and hostile archives are refused before decoding", "[npz]") {
   }
   std::filesystem::remove_all(dir);
 }
+
+// Found by tools/fuzz.sh: a local-header offset near 2^32 wrapped around in
+// 32-bit arithmetic and the reader read far outside the file.
+TEST_CASE("fuzzer finding: a local header offset that wraps is refused", "[npz]") {
+  CHECK_THROWS_AS(NpzFile("tests/data/fuzz_regressions/npz_local_header_offset_wraps.npz"), std::runtime_error);
+}
