@@ -46,6 +46,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <sstream>
 #include <stdexcept>
 
 namespace enf {
@@ -354,6 +355,18 @@ QualitySummary summarize_quality(const std::vector<MoleculeQuality>& results, co
   for (const auto& smiles : unique_valid_smiles(results)) s.novel += reference.count(smiles) == 0;
   s.novelty = s.unique > 0 ? double(s.novel) / double(s.unique) : 0.0;
   return s;
+}
+
+MoleculeQuality annotate_molecule(Molecule& m) {
+  const MoleculeQuality q = evaluate_molecule(m);
+  std::ostringstream stability;
+  stability.precision(10);
+  stability << double(q.stable_atoms) / std::max(1, q.atoms);
+  m.properties.emplace_back("atom_stability", stability.str());
+  m.properties.emplace_back("molecule_stable", q.stable ? "1" : "0");
+  m.properties.emplace_back("valid", q.valid ? "1" : "0");
+  if (!q.smiles.empty()) m.properties.emplace_back("smiles", q.smiles);
+  return q;
 }
 
 }  // namespace enf

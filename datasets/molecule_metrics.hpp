@@ -78,6 +78,11 @@ struct MoleculeQuality {
 MoleculeQuality evaluate_molecule(const Molecule& m);
 std::vector<MoleculeQuality> evaluate_molecules(const std::vector<Molecule>& molecules);
 
+// Evaluates m and records the result on it as SDF/XYZ data fields
+// (atom_stability, molecule_stable, valid, smiles), so that a written record
+// describes itself. Returns the quality (the per-molecule step of enf sample).
+MoleculeQuality annotate_molecule(Molecule& m);
+
 // Distinct SMILES of the valid molecules (a reference set for novelty).
 std::set<std::string> unique_valid_smiles(const std::vector<MoleculeQuality>& results);
 

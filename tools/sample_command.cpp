@@ -148,15 +148,11 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOpt
     scores = batch.score(c.params.values.data(), inputs, 1, seed + 1, scored);
     score_seconds = since(t1);
   }
-  const auto quality = evaluate_molecules(mols);
+  std::vector<MoleculeQuality> quality;
   for (int b = 0; b < N; ++b) {
     Molecule& m = mols[b];
-    const MoleculeQuality& q = quality[b];
     if (!scores.empty()) m.properties.emplace_back("log_likelihood", number(scores[b].log_p));
-    m.properties.emplace_back("atom_stability", number(double(q.stable_atoms) / std::max(1, q.atoms)));
-    m.properties.emplace_back("molecule_stable", q.stable ? "1" : "0");
-    m.properties.emplace_back("valid", q.valid ? "1" : "0");
-    if (!q.smiles.empty()) m.properties.emplace_back("smiles", q.smiles);
+    quality.push_back(annotate_molecule(m));
   }
   write_molecules(out, mols);
   const QualitySummary s = summarize_quality(quality);
