@@ -1,0 +1,204 @@
+// Flow matching (flow_matching.hpp): couplings, the batch's regression
+// problem, and the loss with its gradient through the field's reverse pass.
+#include "engine/flow_matching.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "egnn/parallel.hpp"
+#include "engine/alignment.hpp"
+#include "engine/flow.hpp"
+
+namespace enf {
+
+std::string FlowMatchingOptions::validate() const {
+  if (!(sigma_min >= 0 && sigma_min < 1)) return "sigma_min must be in [0, 1)";
+  if (!(logit_std > 0) || !std::isfinite(logit_mean)) return "the logit-normal time needs a finite mean and std > 0";
+  return "";
+}
+
+std::string to_string(Coupling c) {
+  switch (c) {
+    case Coupling::Independent: return "independent";
+    case Coupling::MinibatchOT: return "minibatch-ot";
+    case Coupling::EquivariantOT: return "equivariant-ot";
+  }
+  return "?";
+}
+
+Coupling parse_coupling(const std::string& name) {
+  if (name == "independent") return Coupling::Independent;
+  if (name == "minibatch-ot") return Coupling::MinibatchOT;
+  if (name == "equivariant-ot") return Coupling::EquivariantOT;
+  throw std::invalid_argument("unknown coupling '" + name + "' (use independent, minibatch-ot or equivariant-ot)");
+}
+
+std::string to_string(TimeSampling t) { return t == TimeSampling::Uniform ? "uniform" : "logit-normal"; }
+
+TimeSampling parse_time_sampling(const std::string& name) {
+  if (name == "uniform") return TimeSampling::Uniform;
+  if (name == "logit-normal") return TimeSampling::LogitNormal;
+  throw std::invalid_argument("unknown time sampling '" + name + "' (use uniform or logit-normal)");
+}
+
+namespace {
+
+// B prior-like draws [B, n·C]: positions N(0, I) projected onto the centre-of-mass-free subspace, features N(0, 1).
+std::vector<double> prior_draws(int B, int n, int D, int C, Rng& rng) {
+  std::vector<double> z(std::size_t(B) * n * C);
+  for (double& v : z) v = rng.normal();
+  remove_centre_of_mass(z, B, n, D, C);
+  return z;
+}
+
+double squared_distance(const double* a, const double* b, std::size_t size) {
+  double s = 0;
+  for (std::size_t k = 0; k < size; ++k) s += (a[k] - b[k]) * (a[k] - b[k]);
+  return s;
+}
+
+// Sample b's positions (n × D) out of a state with C channels per node.
+std::vector<double> positions(const double* state, int n, int D, int C) {
+  std::vector<double> x(std::size_t(n) * D);
+  for (int i = 0; i < n; ++i)
+    for (int d = 0; d < D; ++d) x[i * D + d] = state[i * C + d];
+  return x;
+}
+
+// y (one state) with its nodes permuted and positions mapped by a: the aligned partner of x.
+std::vector<double> aligned_state(const Alignment& a, const double* y, int n, int D, int C) {
+  const std::vector<double> yx = positions(y, n, D, C);
+  const std::vector<double> moved = apply_alignment(a, yx.data(), n, D);
+  std::vector<double> out(std::size_t(n) * C);
+  for (int i = 0; i < n; ++i) {
+    for (int d = 0; d < D; ++d) out[i * C + d] = moved[i * D + d];
+    for (int c = D; c < C; ++c) out[i * C + c] = y[a.perm[i] * C + c];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<double> couple(Coupling c, const std::vector<double>& x0, const std::vector<double>& x1, int B, int n,
+                           int D, int C) {
+  const std::size_t S = std::size_t(n) * C;
+  if (x0.size() != B * S || x1.size() != B * S) throw std::invalid_argument("couple: states of the wrong size");
+  if (c == Coupling::Independent) return x1;
+  Eigen::MatrixXd cost(B, B);
+  std::vector<Alignment> align(c == Coupling::EquivariantOT ? std::size_t(B) * B : 0);
+  for (int a = 0; a < B; ++a)
+    for (int b = 0; b < B; ++b) {
+      if (c == Coupling::MinibatchOT) {
+        cost(a, b) = squared_distance(&x0[a * S], &x1[b * S], S);
+      } else {
+        const std::vector<double> xa = positions(&x0[a * S], n, D, C), yb = positions(&x1[b * S], n, D, C);
+        Alignment& al = align[std::size_t(a) * B + b];
+        al = align_structures(xa.data(), yb.data(), n, D);
+        cost(a, b) = squared_distance(&x0[a * S], aligned_state(al, &x1[b * S], n, D, C).data(), S);
+      }
+    }
+  const std::vector<int> col = min_cost_assignment(cost);
+  std::vector<double> out(B * S);
+  for (int a = 0; a < B; ++a) {
+    const int b = col[a];
+    if (c == Coupling::MinibatchOT) {
+      std::copy(&x1[b * S], &x1[b * S] + S, &out[a * S]);
+    } else {
+      const std::vector<double> y = aligned_state(align[std::size_t(a) * B + b], &x1[b * S], n, D, C);
+      std::copy(y.begin(), y.end(), &out[a * S]);
+    }
+  }
+  return out;
+}
+
+FlowMatchingBatch make_flow_matching_batch(const FlowMatchingOptions& o, const std::vector<double>& x0, int B, int n,
+                                           int D, int C, Rng& rng) {
+  if (const std::string e = o.validate(); !e.empty()) throw std::invalid_argument("flow matching: " + e);
+  const std::size_t S = std::size_t(n) * C;
+  if (B < 1 || x0.size() != B * S) throw std::invalid_argument("flow matching: a batch of the wrong size");
+  FlowMatchingBatch r;
+  r.B = B, r.n = n, r.C = C;
+  const std::vector<double> x1 = couple(o.coupling, x0, prior_draws(B, n, D, C, rng), B, n, D, C);
+  const std::vector<double> eps = prior_draws(B, n, D, C, rng);
+  r.t.resize(B);
+  for (double& t : r.t) {
+    if (o.time == TimeSampling::Uniform) {
+      t = rng.uniform();
+    } else {
+      t = 1 / (1 + std::exp(-(o.logit_mean + o.logit_std * rng.normal())));
+    }
+  }
+  r.xt.resize(B * S);
+  r.target.resize(B * S);
+  for (int b = 0; b < B; ++b) {
+    const double t = r.t[b];
+    for (std::size_t k = b * S; k < (b + 1) * S; ++k) {
+      r.xt[k] = (1 - t) * x0[k] + t * x1[k] + o.sigma_min * eps[k];
+      r.target[k] = x1[k] - x0[k];
+    }
+    r.transport_cost += squared_distance(&x0[b * S], &x1[b * S], S) / B;
+  }
+  return r;
+}
+
+template <class T>
+FlowMatchingObjective<T>::FlowMatchingObjective(const VectorField<T>& field, int threads)
+    : field_(field), threads_(threads > 0 ? threads : omp_get_max_threads()), scratch_(threads_) {}
+
+template <class T>
+double FlowMatchingObjective<T>::loss(const T* params, const FlowMatchingBatch& batch) {
+  const int B = batch.B, n = batch.n, S = n * batch.C;
+  std::vector<double> per(B);
+  parallel_for(B, threads_, [&](int b, int thread) {
+    Scratch& s = scratch_[thread];
+    s.z.assign(batch.xt.begin() + std::size_t(b) * S, batch.xt.begin() + std::size_t(b + 1) * S);
+    s.f.resize(S);
+    field_.forward(params, s.z.data(), n, T(batch.t[b]), nullptr, s.ws, s.f.data(), nullptr);
+    double e = 0;
+    for (int k = 0; k < S; ++k) {
+      const double d = double(s.f[k]) - batch.target[std::size_t(b) * S + k];
+      e += d * d;
+    }
+    per[b] = e / S;
+  });
+  double L = 0;
+  for (double v : per) L += v / B;
+  return L;
+}
+
+template <class T>
+FlowMatchingLoss FlowMatchingObjective<T>::loss_and_gradient(const T* params, const FlowMatchingBatch& batch,
+                                                             double* grad) {
+  const int B = batch.B, n = batch.n, S = n * batch.C;
+  if (B < 1) throw std::invalid_argument("flow matching: an empty batch");
+  const std::size_t P = field_.parameter_count();
+  std::vector<double> per(B);
+  parallel_gradient_sum(B, P, threads_, group_grad_, grad, [&](int b, int thread, double* acc) {
+    Scratch& s = scratch_[thread];
+    s.z.assign(batch.xt.begin() + std::size_t(b) * S, batch.xt.begin() + std::size_t(b + 1) * S);
+    s.f.resize(S);
+    s.fbar.resize(S);
+    s.zbar.resize(S);
+    field_.forward(params, s.z.data(), n, T(batch.t[b]), nullptr, s.ws, s.f.data(), nullptr);
+    double e = 0;
+    for (int k = 0; k < S; ++k) {
+      const double d = double(s.f[k]) - batch.target[std::size_t(b) * S + k];
+      e += d * d;
+      s.fbar[k] = T(2 * d / (double(S) * B));  // ∂L/∂f
+    }
+    per[b] = e / S;
+    s.grad.assign(P, T(0));
+    field_.reverse(params, s.ws, s.fbar.data(), nullptr, s.zbar.data(), s.grad.data());
+    for (std::size_t k = 0; k < P; ++k) acc[k] += double(s.grad[k]);
+  });
+  FlowMatchingLoss r;
+  for (double v : per) r.loss += v / B;
+  r.evaluations = B;
+  return r;
+}
+
+template class FlowMatchingObjective<float>;
+template class FlowMatchingObjective<double>;
+
+}  // namespace enf
