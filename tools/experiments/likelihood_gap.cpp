@@ -40,14 +40,21 @@ double log_sigmoid(double x) { return x >= 0 ? -std::log1p(std::exp(-x)) : x - s
 // The flow's continuous log density log p(x, v) at state [x, v] (n × 9,
 // before ActNorm): prior of z(1), ActNorm's log-determinant and the ODE's
 // Δlog p, as MoleculeFlow::finish adds them.
+// reconstruction: max |z(1) − z0| when z0 (the prior draw the state was
+// generated from) is given.
 double continuous_log_density(const MoleculeFlow<double>& flow, const double* params, std::vector<double> state,
-                              int n, Rng& rng, MoleculeFlow<double>::Scratch& s) {
+                              int n, Rng& rng, MoleculeFlow<double>::Scratch& s, const std::vector<double>& z0 = {},
+                              double* reconstruction = nullptr) {
   double logdet = 0;
   if (flow.config().actnorm)
     logdet = actnorm_forward(ActNormParams::read(params + flow.actnorm_offset()), state, n);
   const std::vector<double> eps = draw_noise(flow.cnf().options().trace, n * kMoleculeChannels, rng);
   const ForwardResult r = flow.cnf().forward(params, state, n, eps, s.cnf);
   if (!r.solve.ok()) return NAN;
+  if (reconstruction) {
+    *reconstruction = 0;
+    for (std::size_t k = 0; k < z0.size(); ++k) *reconstruction = std::max(*reconstruction, std::abs(r.z[k] - z0[k]));
+  }
   return r.log_pz_x + r.log_pz_h + logdet + r.delta_logp;
 }
 
@@ -93,6 +100,7 @@ struct Row {
   double elbo = 0, iw = 0;          // enf score's log_likelihood and log_likelihood_iw over the draws
   double cont_draw = 0, logq_draw = 0;  // mean over draws of log p(x, v) and log q(v | x, h), v ~ q
   double cont_own = NAN, logq_own = NAN;  // at the flow's own v (samples)
+  double reconstruction = NAN;            // max |forward(sample) − its prior draw| (samples)
 };
 
 }  // namespace
@@ -179,7 +187,12 @@ int main(int argc, char** argv) {
     if (r.kind == "sample") {
       // The flow's own point: x and v as it generated them (before rounding).
       std::vector<double> state = own_state[m];
-      r.cont_own = continuous_log_density(flow, p, state, n, rng, scratch[t]);
+      // The prior draw MoleculeFlow::sample started from (its first n·C normals).
+      Rng first = Rng(seed).split(std::uint64_t(r.index));
+      std::vector<double> z0(std::size_t(n) * kMoleculeChannels);
+      for (double& v : z0) v = first.normal();
+      remove_centre_of_mass(z0, 1, n, 3, kMoleculeChannels);
+      r.cont_own = continuous_log_density(flow, p, state, n, rng, scratch[t], z0, &r.reconstruction);
       if (r.in_region) {
         std::vector<double> x(std::size_t(n) * 3), v(std::size_t(n) * kMoleculeFeatures);
         for (int i = 0; i < n; ++i) {
@@ -194,9 +207,10 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "\n");
   std::printf("kind,index,atoms,own_v_in_region,log_pN,elbo,iw_bound,log_p_cont_draw,log_q_draw,log_p_cont_own,"
-              "log_q_own\n");
+              "log_q_own,reconstruction\n");
   for (const Row& r : rows)
-    std::printf("%s,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", r.kind.c_str(), r.index, r.atoms, int(r.in_region),
-                r.log_pN, r.elbo, r.iw, r.cont_draw, r.logq_draw, r.cont_own, r.logq_own);
+    std::printf("%s,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3g\n", r.kind.c_str(), r.index, r.atoms,
+                int(r.in_region), r.log_pN, r.elbo, r.iw, r.cont_draw, r.logq_draw, r.cont_own, r.logq_own,
+                r.reconstruction);
   return 0;
 }

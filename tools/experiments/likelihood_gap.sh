@@ -13,7 +13,7 @@ samples=${1:-32}
 test=${2:-32}
 draws=${3:-8}
 threads=${4:-2}
-run=runs/likelihood_gap
+run=runs/likelihood_gap  # results kept in tools/experiments/results/likelihood_gap
 out="$run/gap_${samples}_${test}_${draws}.csv"
 mkdir -p "$run"
 cmake --build build --target enf likelihood_gap > /dev/null
