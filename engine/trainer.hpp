@@ -9,6 +9,7 @@
 
 #include "egnn/vector_field.hpp"
 #include "engine/flow.hpp"
+#include "engine/flow_matching.hpp"
 #include "engine/optimizer.hpp"
 
 namespace enf {
@@ -43,12 +44,20 @@ class Trainer {
 
   // One step on the batch x [B, n, C]; seed picks the samples' noise.
   StepReport step(const std::vector<double>& x, int B, int n, std::uint64_t seed);
+  // One flow-matching step on the same batch (issue 14): the regression loss
+  // of flow_matching.hpp in place of the NLL, the same optimizer and
+  // clipping; seed picks the prior draws, times and ε. The report's loss is
+  // the regression loss, nll is 0 and the NFE count one evaluation and one
+  // reverse pass per sample.
+  StepReport step_flow_matching(const FlowMatchingOptions& o, const std::vector<double>& x, int B, int n,
+                                std::uint64_t seed);
 
  private:
   Parameters<double> master_;
   VectorField<T> field_;
   Cnf<VectorField<T>> cnf_;
   BatchFlow<VectorField<T>> flow_;
+  FlowMatchingObjective<T> matching_;
   AdamW adam_;
   bool clip_;
   GradientClipper clipper_;
