@@ -263,6 +263,9 @@ void check_geometry(const OBMol& mol, const Molecule& m, MoleculeCollector& out,
 // [N+](=O)[O-] (the form enf itself writes), is kept: the model sees the same
 // atoms.
 bool check_chemistry(const OBMol& mol, MoleculeCollector& out, const std::string& where) {
+  // An element the model does not know is the first thing to say (add does).
+  for (unsigned i = 1; i <= mol.NumAtoms(); ++i)
+    if (qm9_type_index(int(mol.GetAtom(int(i))->GetAtomicNum())) < 0) return true;
   int net = 0;
   for (unsigned i = 1; i <= mol.NumAtoms(); ++i) net += mol.GetAtom(int(i))->GetFormalCharge();
   for (unsigned i = 1; i <= mol.NumAtoms(); ++i) {

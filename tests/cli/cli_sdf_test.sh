@@ -8,8 +8,10 @@
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 judge="$2"
-model=datasets/models/en_flows_qm9_pretrained
 fast=(--trace gaussian --rtol 1e-4 --atol 1e-4)
+model="$tmp/qm9"
+"$enf" import --reference datasets/models/en_flows_qm9_pretrained --out "$model" > /dev/null 2>&1
+check "import the pretrained QM9 model" test -f "$model/model.json"
 
 "$enf" sample --model "$model" --n 40 --seed 18 "${fast[@]}" --no-score --out "$tmp/s.sdf" > /dev/null 2> "$tmp/s.log"
 check "sample 40 molecules to SDF: exit 0" test $? -eq 0
@@ -31,7 +33,15 @@ check "every record has a fragments field" bash -c "test \$(grep -c '^>  <fragme
 if command -v obabel > /dev/null; then
   obabel "$tmp/s.sdf" -ocan -d -xn -xi 2> /dev/null | sed 's/[[:space:]]*$//' > "$tmp/obabel.smi"
   awk '/^>  <smiles>/{getline; print}' "$tmp/s.sdf" > "$tmp/fields.smi"
-  check "obabel -ocan -d agrees with every smiles field" diff "$tmp/obabel.smi" "$tmp/fields.smi"
+  # obabel -d also drops hydrogen atoms that cannot be implicit (a lone H):
+  # records whose field has [H] are left out of this comparison.
+  check "obabel -ocan -d agrees with the smiles field of every record without [H]" python3 -c "
+import sys
+ob = open(sys.argv[1]).read().split('\n')[:-1]
+fields = open(sys.argv[2]).read().split('\n')[:-1]
+assert len(ob) == len(fields) == 40, (len(ob), len(fields))
+pairs = [(o, f) for o, f in zip(ob, fields) if '[H]' not in f]
+assert len(pairs) >= 30 and all(o == f for o, f in pairs), [p for p in pairs if p[0] != p[1]]" "$tmp/obabel.smi" "$tmp/fields.smi"
 fi
 check "enf metrics and enf score read the sampled SDF back" bash -c "
   '$enf' metrics --input '$tmp/s.sdf' --format json 2>/dev/null | grep -q '\"molecules\": 40' &&

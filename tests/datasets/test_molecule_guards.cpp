@@ -136,13 +136,18 @@ TEST_CASE("implicit hydrogens are refused, naming the record, the atom and the f
     m.name = "methyl";
     m.atomic_numbers = {6, 1, 1, 1};
     m.positions = {0, 0, 0, 1.09, 0, 0, -0.545, 0.944, 0, -0.545, -0.944, 0.2};
+    const std::string perceived = (tmp.path / "perceived.sdf").string();
+    write_molecules(perceived, {m});  // bonds from Open Babel's perception, as files of other paths
     m.bonds_known = true;
     m.bonds = {{0, 1, 1}, {0, 2, 1}, {0, 3, 1}};
     const std::string path = (tmp.path / "methyl.sdf").string();
     write_molecules(path, {m});
-    const MoleculeSet back = read_molecules(path);
-    REQUIRE(back.molecules.size() == 1);
-    CHECK(back.molecules[0].atoms() == 4);
+    for (const std::string& file : {path, perceived}) {
+      CAPTURE(file);
+      const MoleculeSet back = read_molecules(file);
+      REQUIRE(back.molecules.size() == 1);
+      CHECK(back.molecules[0].atoms() == 4);
+    }
   }
 }
 
