@@ -11,12 +11,27 @@
 
 namespace enf {
 
+// A bond between atoms i and j (0-based, i < j) of bond order 1, 2 or 3.
+struct Bond {
+  int i = 0, j = 0;
+  int order = 0;
+  bool operator==(const Bond& o) const { return i == o.i && j == o.j && order == o.order; }
+};
+
 struct Molecule {
   std::string name;                 // record title or "<file>:<record>", for messages
   std::vector<int> atomic_numbers;  // Z per atom
   std::vector<double> positions;    // [atoms, 3], Å
   // Per-record properties written to / read from SDF data fields (key, value).
   std::vector<std::pair<std::string, std::string>> properties;
+  // The molecule's bonds and formal charges (one per atom), when known: set by
+  // annotate_molecule (EDM's distance-table bonds) and by the Open Babel
+  // reader (the file's bonds). Writers use them as they are; with
+  // bonds_known false (e.g. .npz, .xyz) they perceive bonds from the geometry.
+  // Every hydrogen is an atom: there are no implicit hydrogens.
+  bool bonds_known = false;
+  std::vector<Bond> bonds;
+  std::vector<int> formal_charges;  // empty: all 0
 
   int atoms() const { return int(atomic_numbers.size()); }
 };

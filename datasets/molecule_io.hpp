@@ -43,7 +43,15 @@ struct MoleculeSet {
 };
 
 // A file with no molecules, or none left after skipping, is an error, as are
-// non-finite coordinates (never skipped) and 2-D or missing coordinates.
+// non-finite coordinates (never skipped) and 2-D or missing coordinates (an
+// MDL header saying 2D, or any record flat as a sheet with an atom of 4 or
+// more bonded neighbours). Through Open Babel, records with implicit
+// hydrogens (heavy atoms only; add them with `obabel -h`) or with formal
+// charges that do not sum to zero (ions; a neutral charge-separated nitro
+// group is kept) are unsupported: an error naming the record and atom, or
+// skipped and counted with skip_unsupported. .xyz has no bonds: missing
+// hydrogens cannot be seen there. Open Babel records keep the file's bonds
+// and formal charges (Molecule::bonds_known).
 
 MoleculeSet read_molecules(const std::string& path, const MoleculeReadOptions& opt = {});
 // The .xyz reader of read_molecules on text already in memory (e.g. one member
@@ -52,9 +60,10 @@ MoleculeSet parse_xyz_molecules(const std::string& text, const std::string& name
 
 // Writes molecules by the extension of path: .xyz (multi-frame; the comment
 // line holds the name and " key=value" properties, read back by read_molecules
-// as long as the name has no '=') or, through Open Babel, .sdf (bonds
-// perceived from the geometry, properties as SDF data fields) and any other
-// format Open Babel writes. Atomic: nothing is left half-written on failure.
+// as long as the name has no '=') or, through Open Babel, .sdf (the
+// molecule's bonds and formal charges when bonds_known, else bonds perceived
+// from the geometry; no stereochemistry; properties as SDF data fields) and
+// any other format Open Babel writes. Atomic: nothing is left half-written on failure.
 void write_molecules(const std::string& path, const std::vector<Molecule>& molecules);
 // Throws (as write_molecules would) unless molecules can be written to path's
 // format: for commands to fail before long work, not after.

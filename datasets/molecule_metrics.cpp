@@ -128,7 +128,8 @@ std::vector<DistanceBond> bonds_of(const Molecule& m, const std::vector<int>& t)
 std::string atom_text(int i, int type) { return "atom " + std::to_string(i + 1) + " (" + kSymbol[type] + ")"; }
 
 // Open Babel's canonical SMILES: no title, no stereo or isotopes, hydrogen
-// atoms kept as [H].
+// atoms written as [H] (without "h" Open Babel drops them, also a lone H or
+// one bridging two atoms); implicit hydrogen counts as the molecule has them.
 class SmilesWriter {
  public:
   SmilesWriter() {
@@ -174,14 +175,17 @@ std::vector<int> largest_fragment(int n, const std::vector<DistanceBond>& bonds,
   return best;
 }
 
-// Validity (see the header) and, when valid, the SMILES of the largest fragment.
-void check_validity(const Molecule& m, const std::vector<int>& t, std::vector<DistanceBond> bonds, SmilesWriter& writer,
-                    MoleculeQuality& q) {
+// Bond-order sum of each atom.
+std::vector<int> valences(int n, const std::vector<DistanceBond>& bonds) {
+  std::vector<int> v(std::size_t(n), 0);
+  for (const auto& b : bonds) v[b.i] += b.order, v[b.j] += b.order;
+  return v;
+}
+
+// The bond assignment of validity: the distance bonds after RDKit's
+// nitrogen clean-up, into q.bonds and q.formal_charges.
+void clean_up(const Molecule& m, std::vector<DistanceBond> bonds, MoleculeQuality& q) {
   const int n = m.atoms();
-  if (n == 0) {
-    q.invalidity = "no atoms";
-    return;
-  }
   // Neighbours of each atom in ascending index order: the order in which
   // EDM's build_molecule adds the bonds, hence RDKit's neighbour order.
   std::vector<std::vector<int>> incident(n);  // bond indices
@@ -214,6 +218,68 @@ void check_validity(const Molecule& m, const std::vector<int>& t, std::vector<Di
       }
     }
   }
+  q.bonds = std::move(bonds);
+  q.formal_charges = std::move(charge);
+}
+
+// An Open Babel molecule of atoms `atoms` of m (ascending indices) with the
+// bonds among them and formal charges; implicit hydrogens per atom as given
+// (none when implicit_h is empty). No coordinates: no stereochemistry.
+OpenBabel::OBMol to_graph(const Molecule& m, const std::vector<int>& atoms, const std::vector<DistanceBond>& bonds,
+                          const std::vector<int>& charge, const std::vector<int>& implicit_h) {
+  OpenBabel::OBMol mol;
+  mol.BeginModify();
+  std::vector<int> ob_index(std::size_t(m.atoms()), 0);  // 1-based Open Babel index of each kept atom
+  for (int a : atoms) {
+    OpenBabel::OBAtom* atom = mol.NewAtom();
+    atom->SetAtomicNum(m.atomic_numbers[a]);
+    atom->SetFormalCharge(charge[a]);
+    atom->SetImplicitHCount(implicit_h.empty() ? 0u : unsigned(implicit_h[a]));
+    ob_index[a] = int(atom->GetIdx());
+  }
+  for (const auto& b : bonds)
+    if (ob_index[b.i] > 0 && ob_index[b.j] > 0) mol.AddBond(ob_index[b.i], ob_index[b.j], b.order);
+  mol.EndModify();
+  mol.SetDimension(0);  // no coordinates: no stereochemistry, as EDM's RDKit molecules
+  return mol;
+}
+
+// The record's own SMILES (MoleculeQuality::record_smiles): the cleaned-up
+// bonds and charges; a hydrogen atom with one bond, to a heavy atom, and no
+// charge becomes an implicit hydrogen of that atom (so an atom missing a
+// hydrogen is written [CH2] etc.), every other hydrogen atom stays [H] —
+// a lone H is a fragment of its own, H2 is [H][H].
+std::string record_smiles(const Molecule& m, const MoleculeQuality& q, SmilesWriter& writer) {
+  const int n = m.atoms();
+  std::vector<int> degree(std::size_t(n), 0), heavy_neighbour(std::size_t(n), -1), implicit_h(std::size_t(n), 0);
+  for (const auto& b : q.bonds) {
+    ++degree[b.i], ++degree[b.j];
+    heavy_neighbour[b.i] = m.atomic_numbers[b.j] != 1 ? b.j : -1;
+    heavy_neighbour[b.j] = m.atomic_numbers[b.i] != 1 ? b.i : -1;
+  }
+  std::vector<int> kept;
+  for (int a = 0; a < n; ++a) {
+    if (m.atomic_numbers[a] == 1 && degree[a] == 1 && heavy_neighbour[a] >= 0 && q.formal_charges[a] == 0)
+      ++implicit_h[heavy_neighbour[a]];
+    else
+      kept.push_back(a);
+  }
+  OpenBabel::OBMol mol = to_graph(m, kept, q.bonds, q.formal_charges, implicit_h);
+  return writer.write(mol);
+}
+
+// Validity (see the header) and, when valid, the SMILES of the largest
+// fragment, on the clean-up's bonds and charges (q.bonds, q.formal_charges).
+void check_validity(const Molecule& m, const std::vector<int>& t, SmilesWriter& writer, MoleculeQuality& q) {
+  const int n = m.atoms();
+  if (n == 0) {
+    q.invalidity = "no atoms";
+    return;
+  }
+  const std::vector<DistanceBond>& bonds = q.bonds;
+  const std::vector<int>& charge = q.formal_charges;
+  const std::vector<int> valence_of = valences(n, bonds);
+  const auto valence = [&](int a) { return valence_of[std::size_t(a)]; };
   // RDKit's valence check: N, O, F take valence + charge (N+ 4, N− 2, O− 1),
   // H and C valence − |charge|.
   std::vector<int> max_valence(n);
@@ -228,24 +294,13 @@ void check_validity(const Molecule& m, const std::vector<int>& t, std::vector<Di
       return;
     }
   }
-  const std::vector<int> atoms = largest_fragment(n, bonds, q.fragments);
+  const std::vector<int> atoms = largest_fragment(n, bonds, q.fragments);  // as EDM: after the clean-up
 
   // The largest fragment for Open Babel, missing valences filled with
   // implicit hydrogens as RDKit does.
-  OpenBabel::OBMol mol;
-  mol.BeginModify();
-  std::vector<int> ob_index(n, 0);  // 1-based Open Babel index of each kept atom
-  for (int a : atoms) {
-    OpenBabel::OBAtom* atom = mol.NewAtom();
-    atom->SetAtomicNum(m.atomic_numbers[a]);
-    atom->SetFormalCharge(charge[a]);
-    atom->SetImplicitHCount(unsigned(max_valence[a] - valence(a)));
-    ob_index[a] = int(atom->GetIdx());
-  }
-  for (const auto& b : bonds)
-    if (ob_index[b.i] > 0 && ob_index[b.j] > 0) mol.AddBond(ob_index[b.i], ob_index[b.j], b.order);
-  mol.EndModify();
-  mol.SetDimension(0);  // no coordinates: no stereochemistry, as EDM's RDKit molecules
+  std::vector<int> implicit_h(static_cast<std::size_t>(n));
+  for (int a = 0; a < n; ++a) implicit_h[std::size_t(a)] = max_valence[a] - valence(a);
+  OpenBabel::OBMol mol = to_graph(m, atoms, bonds, charge, implicit_h);
 
   std::string smiles = writer.write(mol);
   if (smiles.empty()) {
@@ -290,8 +345,10 @@ MoleculeQuality evaluate_with(const Molecule& m, SmilesWriter& writer) {
   }
   q.stable = n > 0 && q.stable_atoms == n;
   if (n == 0) q.instability = "no atoms";
-  check_validity(m, t, bonds, writer, q);
-  if (q.fragments == 0 && n > 0) largest_fragment(n, bonds, q.fragments);
+  clean_up(m, bonds, q);
+  check_validity(m, t, writer, q);
+  if (q.fragments == 0 && n > 0) largest_fragment(n, q.bonds, q.fragments);
+  if (n > 0) q.record_smiles = record_smiles(m, q, writer);
   return q;
 }
 
@@ -358,14 +415,30 @@ QualitySummary summarize_quality(const std::vector<MoleculeQuality>& results, co
 }
 
 MoleculeQuality annotate_molecule(Molecule& m) {
+  // An SDF atom line holds coordinates to 1e-4 Å; a pair within that of a
+  // bond threshold would otherwise get another bond order from the file than
+  // from the fields. Rounded here, the file and the fields see one geometry
+  // (std::round(x·1e4)/1e4 is the double nearest the written decimal).
+  for (double& x : m.positions) x = std::round(x * 1e4) / 1e4;
   const MoleculeQuality q = evaluate_molecule(m);
+  m.bonds_known = true;
+  m.bonds = q.bonds;
+  m.formal_charges = q.formal_charges;
+  // A field of the same name (e.g. from a file read earlier) is replaced: a
+  // record must not carry two answers to one question.
+  const auto set = [&m](const std::string& key, const std::string& value) {
+    for (auto& [k, v] : m.properties)
+      if (k == key) return void(v = value);
+    m.properties.emplace_back(key, value);
+  };
   std::ostringstream stability;
   stability.precision(10);
   stability << double(q.stable_atoms) / std::max(1, q.atoms);
-  m.properties.emplace_back("atom_stability", stability.str());
-  m.properties.emplace_back("molecule_stable", q.stable ? "1" : "0");
-  m.properties.emplace_back("valid", q.valid ? "1" : "0");
-  if (!q.smiles.empty()) m.properties.emplace_back("smiles", q.smiles);
+  set("atom_stability", stability.str());
+  set("molecule_stable", q.stable ? "1" : "0");
+  set("valid", q.valid ? "1" : "0");
+  set("fragments", std::to_string(q.fragments));
+  set("smiles", q.record_smiles);
   return q;
 }
 

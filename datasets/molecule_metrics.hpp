@@ -21,6 +21,8 @@
 //    can kekulize its own aromatic form of the molecule. Its identity is the
 //    Open Babel canonical SMILES (stereo-free, hydrogen atoms written as
 //    [H] as RDKit writes explicit hydrogens) of the largest fragment.
+//    (The smiles field annotate_molecule writes is another string: the whole
+//    molecule, hydrogens implicit — MoleculeQuality::record_smiles.)
 //    validity = valid / all.
 // 4. Uniqueness = distinct SMILES among the valid / valid; novelty = distinct
 //    SMILES not among a reference set's / distinct SMILES.
@@ -49,10 +51,8 @@ int stable_valence(int z);
 // Whether the metrics know element z (H, C, N, O, F).
 bool metrics_support_element(int z);
 
-struct DistanceBond {
-  int i = 0, j = 0;  // atom indices, i < j
-  int order = 0;     // 1, 2 or 3
-};
+// A bond of the distance tables: atom indices i < j, order 1, 2 or 3.
+using DistanceBond = Bond;
 
 // Every bonded pair of m (order > 0), i < j, in (i, j) order.
 // std::invalid_argument naming the molecule and atom for unsupported elements.
@@ -64,7 +64,23 @@ struct MoleculeQuality {
   bool stable = false;    // every atom stable (an empty molecule is not)
   bool valid = false;
   int fragments = 0;      // connected components of the bond graph
-  std::string smiles;     // canonical SMILES of the largest fragment; empty unless valid
+  // EDM's identity of a valid molecule (uniqueness, novelty): canonical
+  // SMILES of the largest fragment with hydrogen atoms as [H]; empty unless valid.
+  std::string smiles;
+  // The bond assignment validity uses, for every molecule: the distance
+  // bonds after RDKit's nitrogen clean-up (a 5-valent N's double bond to O
+  // becomes single with N+ and O−, a triple bond to N double with N+ and N−;
+  // bonds i < j in (i, j) order), and the formal charge per atom it leaves.
+  // Undoing the clean-up (order + 1 for each bond between an N+ and an O− or
+  // N−) gives distance_bonds exactly.
+  std::vector<DistanceBond> bonds;
+  std::vector<int> formal_charges;
+  // Canonical SMILES of the whole molecule with those bonds and charges
+  // (every fragment, '.'-separated), hydrogens implicit as chemists write
+  // them ([H] only where a hydrogen cannot be implicit: H2, a lone or
+  // charged H, an H with two bonds), no stereochemistry; for every molecule,
+  // valid or not, stable or not. Empty for a molecule without atoms.
+  std::string record_smiles;
   // Why the molecule is unstable / invalid, for the first offending atom
   // (e.g. "atom 3 (C) has bond orders summing to 5, valence 4"); empty when
   // it is stable / valid.
@@ -78,9 +94,13 @@ struct MoleculeQuality {
 MoleculeQuality evaluate_molecule(const Molecule& m);
 std::vector<MoleculeQuality> evaluate_molecules(const std::vector<Molecule>& molecules);
 
-// Evaluates m and records the result on it as SDF/XYZ data fields
-// (atom_stability, molecule_stable, valid, smiles), so that a written record
-// describes itself. Returns the quality (the per-molecule step of enf sample).
+// Rounds m's positions to 1e-4 Å (the SDF's precision), evaluates m and
+// records the result on it, so that a written record
+// describes one molecule throughout: its bonds and formal charges become the
+// quality's bonds / formal_charges (bonds_known; the SDF bond block), and its
+// data fields atom_stability, molecule_stable, valid, fragments and smiles
+// (record_smiles, written for every molecule with atoms) are set, replacing
+// fields of those names. Returns the quality (the per-molecule step of enf sample).
 MoleculeQuality annotate_molecule(Molecule& m);
 
 // Distinct SMILES of the valid molecules (a reference set for novelty).

@@ -3,10 +3,13 @@
 // and any other format Open Babel reads or writes, by extension.
 #include <algorithm>
 #include <openbabel/atom.h>
+#include <openbabel/bond.h>
 #include <openbabel/generic.h>
 #include <openbabel/mol.h>
 #include <openbabel/obconversion.h>
 
+#include <array>
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
@@ -159,8 +162,10 @@ long check_mdl_record(const Lines& lines, const MdlRecord& rec, bool need_termin
   return atoms;
 }
 
-// Elements, coordinates, title and data fields (Open Babel's own annotations,
-// such as "MOL Chiral Flag", are left out).
+// Elements, coordinates, bonds, formal charges, title and data fields (Open
+// Babel's own annotations, such as "MOL Chiral Flag", are left out). Bonds
+// are the file's own (or those Open Babel perceived for a format without
+// any, e.g. PDB without CONECT); unknown when one is not single, double or triple.
 Molecule from_obmol(OBMol& mol) {
   Molecule m;
   m.name = mol.GetTitle();
@@ -168,19 +173,122 @@ Molecule from_obmol(OBMol& mol) {
     const OpenBabel::OBAtom* a = mol.GetAtom(int(i));
     m.atomic_numbers.push_back(int(a->GetAtomicNum()));
     m.positions.insert(m.positions.end(), {a->GetX(), a->GetY(), a->GetZ()});
+    m.formal_charges.push_back(a->GetFormalCharge());
   }
+  m.bonds_known = true;
+  for (unsigned k = 0; k < mol.NumBonds(); ++k) {
+    const OpenBabel::OBBond* b = mol.GetBond(int(k));
+    const int i = int(b->GetBeginAtomIdx()) - 1, j = int(b->GetEndAtomIdx()) - 1, order = int(b->GetBondOrder());
+    if (order < 1 || order > 3 || i == j) {
+      m.bonds_known = false;
+      m.bonds.clear();
+      break;
+    }
+    m.bonds.push_back({std::min(i, j), std::max(i, j), order});
+  }
+  std::sort(m.bonds.begin(), m.bonds.end(),
+            [](const Bond& a, const Bond& b) { return a.i != b.i ? a.i < b.i : a.j < b.j; });
   for (OpenBabel::OBGenericData* d : mol.GetData())
     if (d->GetDataType() == OpenBabel::OBGenericDataType::PairData && d->GetOrigin() != OpenBabel::local)
       m.properties.emplace_back(d->GetAttribute(), d->GetValue());
   return m;
 }
 
-// Geometry a model can use: not a 2-D drawing, not a format without coordinates (SMILES).
+// Largest distance (Å) of an atom from the plane through three of them: the
+// first, the one farthest from it, and the one farthest from their line (0
+// when all atoms lie on a line, or there are at most 3). A molecule that is
+// flat to 1e-3 Å is flat in every plane choice up to that scale.
+double distance_from_plane(const Molecule& m) {
+  const int n = m.atoms();
+  if (n <= 3) return 0;
+  const auto at = [&](int a) { return &m.positions[3 * std::size_t(a)]; };
+  const auto sub = [](const double* p, const double* q) { return std::array<double, 3>{p[0] - q[0], p[1] - q[1], p[2] - q[2]}; };
+  const auto cross = [](const std::array<double, 3>& u, const std::array<double, 3>& v) {
+    return std::array<double, 3>{u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
+  };
+  const auto norm = [](const std::array<double, 3>& u) { return std::sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]); };
+  int far = 0, wide = 0;
+  for (int a = 1; a < n; ++a)
+    if (norm(sub(at(a), at(0))) > norm(sub(at(far), at(0)))) far = a;
+  const auto axis = sub(at(far), at(0));
+  std::array<double, 3> normal{0, 0, 0};
+  for (int a = 1; a < n; ++a) {
+    const auto c = cross(axis, sub(at(a), at(0)));
+    if (norm(c) > norm(normal)) normal = c, wide = a;
+  }
+  const double len = norm(normal);
+  if (wide == 0 || len < 1e-9 * std::max(1.0, norm(axis) * norm(axis))) return 0;  // a line
+  double most = 0;
+  for (int a = 0; a < n; ++a) {
+    const auto d = sub(at(a), at(0));
+    most = std::max(most, std::abs(d[0] * normal[0] + d[1] * normal[1] + d[2] * normal[2]) / len);
+  }
+  return most;
+}
+
+// Geometry a model can use: not a 2-D drawing, not a format without
+// coordinates (SMILES). Open Babel calls a record 2-D when an MDL header says
+// so, or says nothing and every z is 0; a drawing in a file that claims 3-D
+// (an SDF header "3D", MOL2, PDB) is caught by its shape: flat as a sheet yet
+// with an atom of 4 or more bonded neighbours, which no real geometry of H,
+// C, N, O, F has (a tetrahedral centre is never coplanar with its
+// neighbours). Genuinely planar molecules (benzene, formaldehyde, at most 3
+// neighbours per atom) pass, in any orientation.
 void check_geometry(const OBMol& mol, const Molecule& m, MoleculeCollector& out, const std::string& where) {
   if (mol.GetDimension() == 2) out.fail(where, "the record has 2-D coordinates (a drawing, not a geometry)");
   bool all_zero = true;
   for (double c : m.positions) all_zero = all_zero && c == 0;
   if (mol.GetDimension() == 0 && all_zero && m.atoms() > 1) out.fail(where, "the record has no coordinates");
+  if (distance_from_plane(m) > 1e-3) return;
+  std::vector<int> degree(std::size_t(m.atoms()), 0);
+  for (const Bond& b : m.bonds) ++degree[std::size_t(b.i)], ++degree[std::size_t(b.j)];
+  for (int a = 0; a < m.atoms(); ++a)
+    if (degree[std::size_t(a)] >= 4)
+      out.fail(where, "the record is flat (all atoms in one plane) but atom " + std::to_string(a + 1) + " (" +
+                          element_symbol(m.atomic_numbers[std::size_t(a)]) + ") has " +
+                          std::to_string(degree[std::size_t(a)]) +
+                          " bonded neighbours: a 2-D drawing, not a geometry (make 3-D coordinates, e.g. obabel "
+                          "--gen3d)");
+}
+
+// Chemistry the QM9 model knows: every hydrogen an atom with coordinates, and
+// neutral molecules. False (the record skipped, with skip_unsupported) or an
+// error otherwise. Implicit hydrogens are what Open Babel infers for an atom
+// short of its valence in a format with bonds (a heavy-atom-only SDF/MOL2, a
+// PDB without hydrogens); they are refused rather than added, since hydrogen
+// positions Open Babel guesses are not a geometry the model should score.
+// Formal charges are refused when they do not sum to zero (an ion: the
+// model's integer feature is the atomic number, and QM9 holds neutral
+// molecules); a neutral molecule written charge-separated, as a nitro group
+// [N+](=O)[O-] (the form enf itself writes), is kept: the model sees the same
+// atoms.
+bool check_chemistry(const OBMol& mol, MoleculeCollector& out, const std::string& where) {
+  // An element the model does not know is the first thing to say (add does).
+  for (unsigned i = 1; i <= mol.NumAtoms(); ++i)
+    if (qm9_type_index(int(mol.GetAtom(int(i))->GetAtomicNum())) < 0) return true;
+  int net = 0;
+  for (unsigned i = 1; i <= mol.NumAtoms(); ++i) net += mol.GetAtom(int(i))->GetFormalCharge();
+  for (unsigned i = 1; i <= mol.NumAtoms(); ++i) {
+    const OpenBabel::OBAtom* a = mol.GetAtom(int(i));
+    const std::string atom = "atom " + std::to_string(i) + " (" + element_symbol(int(a->GetAtomicNum())) + ")";
+    if (const int h = int(a->GetImplicitHCount()); h > 0) {
+      out.unsupported(where, atom + " has " + std::to_string(h) + " implicit hydrogen" + (h > 1 ? "s" : "") +
+                                 "; enf needs every hydrogen as an atom with coordinates (add them with "
+                                 "'obabel -h', better with a geometry optimisation)");
+      return false;
+    }
+    if (const int c = a->GetFormalCharge(); c != 0 && net != 0) {
+      const auto sign = [](int v) {
+        std::string t = std::to_string(v);
+        if (v > 0) t.insert(t.begin(), '+');
+        return t;
+      };
+      out.unsupported(where, atom + " has formal charge " + sign(c) + " and the record's charges sum to " +
+                                 sign(net) + "; the QM9 model knows neutral molecules only");
+      return false;
+    }
+  }
+  return true;
 }
 
 MoleculeSet read_mdl(const std::string& path, const std::string& ext, const std::string& text, OBConversion& conv,
@@ -208,7 +316,7 @@ MoleculeSet read_mdl(const std::string& path, const std::string& ext, const std:
     Molecule m = from_obmol(mol);
     if (m.name.empty()) m.name = title.empty() ? default_name(path, r + 1) : title;
     check_geometry(mol, m, out, where);
-    out.add(std::move(m), where, first_atom_line);
+    if (check_chemistry(mol, out, where)) out.add(std::move(m), where, first_atom_line);
   }
   return out.finish(long(records.size()));
 }
@@ -221,12 +329,33 @@ OpenBabel::OBMol to_obmol(const Molecule& m) {
     a->SetAtomicNum(m.atomic_numbers[std::size_t(i)]);
     a->SetVector(m.positions[3 * std::size_t(i)], m.positions[3 * std::size_t(i) + 1],
                  m.positions[3 * std::size_t(i) + 2]);
+    if (m.bonds_known) {
+      // Every hydrogen is an atom: none implicit, so Open Babel's MDL writer
+      // marks an atom short of its valence (a sampled C with 3 bonds) with
+      // the valence field instead of a reader adding hydrogens to it.
+      a->SetImplicitHCount(0);
+      if (std::size_t(i) < m.formal_charges.size()) a->SetFormalCharge(m.formal_charges[std::size_t(i)]);
+    }
   }
+  if (m.bonds_known)
+    for (const Bond& b : m.bonds) {
+      if (b.i < 0 || b.j < 0 || b.i >= m.atoms() || b.j >= m.atoms() || b.i == b.j || b.order < 1 || b.order > 3)
+        throw std::invalid_argument("molecule '" + m.name + "': bond " + std::to_string(b.i + 1) + "-" +
+                                    std::to_string(b.j + 1) + " of order " + std::to_string(b.order) +
+                                    " is not a bond of its atoms");
+      mol.AddBond(b.i + 1, b.j + 1, b.order);
+    }
   mol.EndModify();
   mol.SetDimension(3);
-  // Bonds from interatomic distances and covalent radii, then orders from valences.
-  mol.ConnectTheDots();
-  mol.PerceiveBondOrders();
+  if (!m.bonds_known) {
+    // Bonds from interatomic distances and covalent radii, then orders from valences.
+    mol.ConnectTheDots();
+    mol.PerceiveBondOrders();
+  }
+  // No stereochemistry: the writers would otherwise perceive it from the
+  // coordinates and, for a sampled geometry, print "TetStereoToWedgeHash"
+  // errors on stderr. What the record says is its bonds, not its stereo.
+  mol.SetChiralityPerceived();
   mol.SetTitle(one_line(m.name).c_str());
   for (const auto& [key, value] : m.properties) {
     auto* d = new OpenBabel::OBPairData;  // owned by mol from SetData on
@@ -266,7 +395,7 @@ MoleculeSet read_openbabel(const std::string& path, const std::string& ext, cons
     if (m.name.empty()) m.name = default_name(path, r + 1);
     const std::string where = record_label(r + 1, mol.GetTitle());
     check_geometry(mol, m, out, where);
-    out.add(std::move(m), where);
+    if (check_chemistry(mol, out, where)) out.add(std::move(m), where);
   }
   return out.finish(r);
 }

@@ -34,8 +34,9 @@ const CommandSpec kMetrics{
     "                      (nitro groups); missing valence is filled with implicit H, so a\n"
     "                      molecule can be valid without being stable. Checked with Open\n"
     "                      Babel, which must also kekulize its aromatic form.\n"
-    "  uniqueness          distinct canonical SMILES (Open Babel, largest fragment) among the\n"
-    "                      valid molecules / valid molecules\n"
+    "  uniqueness          distinct identities among the valid molecules / valid molecules; a\n"
+    "                      molecule's identity is EDM's: the canonical SMILES (Open Babel) of\n"
+    "                      its largest fragment, hydrogen atoms written as [H]\n"
     "  novelty             with --reference: fraction of those distinct SMILES not found among\n"
     "                      the reference file's valid molecules (e.g. the training set)\n"
     "\n"
@@ -43,7 +44,9 @@ const CommandSpec kMetrics{
     "(EDM's 'data' row); a model's samples are judged against that.\n"
     "Inputs: .npz (EDM splits), .xyz (QM9 or multi-frame), .sdf and other Open Babel formats.\n"
     "--per-molecule writes one CSV row per molecule: index, name, atoms, stable_atoms, stable,\n"
-    "valid, fragments, smiles, and why it is unstable / invalid.\n"
+    "valid, fragments, smiles (the whole molecule with those bonds, hydrogens implicit: the\n"
+    "'smiles' field enf sample writes), identity (empty unless valid), and why it is\n"
+    "unstable / invalid.\n"
     "\nexamples:\n"
     "  enf metrics --input qm9:test\n"
     "  enf metrics --input samples.xyz --reference qm9:test --format json",
@@ -107,12 +110,12 @@ int run_metrics(const std::vector<std::string>& args) {
 
   if (!opt.str("per-molecule").empty()) {
     std::ostringstream csv;
-    csv << "index,name,atoms,stable_atoms,stable,valid,fragments,smiles,instability,invalidity\n";
+    csv << "index,name,atoms,stable_atoms,stable,valid,fragments,smiles,identity,instability,invalidity\n";
     for (std::size_t i = 0; i < results.size(); ++i) {
       const MoleculeQuality& r = results[i];
       csv << i << ',' << csv_field(set.molecules[i].name) << ',' << r.atoms << ',' << r.stable_atoms << ','
-          << (r.stable ? 1 : 0) << ',' << (r.valid ? 1 : 0) << ',' << r.fragments << ',' << csv_field(r.smiles) << ','
-          << csv_field(r.instability) << ',' << csv_field(r.invalidity) << '\n';
+          << (r.stable ? 1 : 0) << ',' << (r.valid ? 1 : 0) << ',' << r.fragments << ',' << csv_field(r.record_smiles) << ','
+          << csv_field(r.smiles) << ',' << csv_field(r.instability) << ',' << csv_field(r.invalidity) << '\n';
     }
     write_file_atomically(opt.str("per-molecule"), csv.str(), "per-molecule CSV");
     std::fprintf(stderr, "enf metrics: per-molecule results in %s\n", opt.str("per-molecule").c_str());
