@@ -68,6 +68,29 @@ std::vector<ForwardResult> BatchFlow<Field>::log_likelihood(const T* params, std
 }
 
 template <class Field>
+int BatchFlow<Field>::log_likelihood_each(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed,
+                                          const std::function<bool()>& stop,
+                                          const std::function<void(int, ForwardResult&&)>& done) {
+  const int C = cnf_.field().channels(), S = n * C;
+  check(x, B, n);
+  remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
+  int finished = 0;
+  run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
+    if (stop()) return;
+    std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
+    Rng rng = Rng(seed).split(std::uint64_t(b));
+    ForwardResult r = cnf_.forward(params, xb, n, noise(S, rng), s);
+    if (!r.solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + r.solve.message);
+#pragma omp critical(enf_flow_done)
+    {
+      ++finished;
+      done(b, std::move(r));
+    }
+  });
+  return finished;
+}
+
+template <class Field>
 std::vector<double> BatchFlow<Field>::sample(const T* params, int B, int n, std::uint64_t seed) {
   const int C = cnf_.field().channels(), D = cnf_.field().dim(), S = n * C;
   std::vector<double> x(std::size_t(B) * S);
