@@ -4,7 +4,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -29,6 +31,32 @@ MoleculeInput molecule_input(const Molecule& m) {
   remove_centre_of_mass(in.x, 1, n, 3, 3);
   return in;
 }
+
+namespace {
+
+// Runs fn (the caller's done callback) in the critical section. An exception
+// must not leave an OpenMP critical region (its lock would stay taken): it
+// is caught inside, rethrown outside (parallel_for keeps the first), and
+// `failed` stops the molecules not yet started, whose results could not be
+// handed over either (e.g. a full disk).
+template <class Fn>
+void handed_over(std::atomic<bool>& failed, Fn fn) {
+  std::exception_ptr error;
+#pragma omp critical(enf_molecule_progress)
+  {
+    try {
+      fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  if (error) {
+    failed = true;
+    std::rethrow_exception(error);
+  }
+}
+
+}  // namespace
 
 template <class T>
 MoleculeBatch<T>::MoleculeBatch(const MoleculeFlow<T>& flow, int threads) : flow_(flow) {
@@ -88,14 +116,14 @@ int MoleculeBatch<T>::score_each(const T* params, const std::vector<MoleculeInpu
                                  const std::function<void(int, MoleculeScore&&)>& done) {
   if (draws < 1) throw std::invalid_argument("draws must be at least 1");
   int finished = 0;
+  std::atomic<bool> failed{false};
   parallel_for(int(mols.size()), threads_, [&](int b, int thread) {
-    if (stop()) return;
+    if (failed || stop()) return;
     MoleculeScore r = score_one(params, mols[b], b, draws, seed, thread);
-#pragma omp critical(enf_molecule_progress)
-    {
+    handed_over(failed, [&] {
       ++finished;
       done(b, std::move(r));
-    }
+    });
   });
   return finished;
 }
@@ -141,8 +169,9 @@ template <class T>
 int MoleculeBatch<T>::sample_each(const T* params, const std::vector<int>& atoms, std::uint64_t seed, int score_draws,
                                   std::uint64_t score_seed, const Stop& stop, const SampleDone& done) {
   int finished = 0;
+  std::atomic<bool> failed{false};
   parallel_for(int(atoms.size()), threads_, [&](int b, int thread) {
-    if (stop()) return;
+    if (failed || stop()) return;
     Rng rng = Rng(seed).split(std::uint64_t(b));
     typename MoleculeFlow<T>::Sample s = flow_.sample(params, atoms[b], rng, scratch_[thread]);
     if (!s.solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + s.solve.message);
@@ -154,11 +183,10 @@ int MoleculeBatch<T>::sample_each(const T* params, const std::vector<int>& atoms
       remove_centre_of_mass(in.x, 1, in.atoms(), 3, 3);
       score = score_one(params, in, b, score_draws, score_seed, thread);
     }
-#pragma omp critical(enf_molecule_progress)
-    {
+    handed_over(failed, [&] {
       ++finished;
       done(b, std::move(s), score_draws > 0 ? &score : nullptr);
-    }
+    });
   });
   return finished;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <sstream>
 #include <string>
@@ -184,6 +185,11 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions c
   }
   MoleculeFlow<double> flow(c.field, mol, cnf);
   MoleculeBatch<double> batch(flow, rt.threads);
+  // A .part file left by a run stopped at once (a second Ctrl-C) holds that
+  // run's molecules: not silently truncated by this one.
+  if (std::error_code ec; std::filesystem::exists(out + ".part", ec) && !opt.flag("force"))
+    throw UsageError("'" + out + ".part' exists: the molecules of an interrupted enf sample (rename it to keep them, "
+                     "or give --force to replace it)");
   MoleculeWriter writer(out);
   std::fprintf(stderr, "enf sample: %d molecules on %d threads, %s; %s\n", N, batch.threads(),
                score ? ("scored with the " + to_string(cnf.trace) + " trace").c_str() : "not scored (--no-score)",

@@ -54,6 +54,32 @@ check "sample SIGTERM: exit 143" test $rc -eq 143
 n=$(grep -o 'wrote [0-9]* of 200' "$tmp/term.log" | grep -o '[0-9]*' | head -1)
 check "sample SIGTERM: xyz has the molecules it reports, no .part" bash -c \
   "test ${n:-0} -ge 2 && test \$(grep -c '^enf sample ' '$tmp/term.xyz') -eq ${n:-0} && test ! -e '$tmp/term.xyz.part'"
+# A second signal exits at once: the .part file stays, valid, and is named.
+# Sent once the first has been handled (signals of one kind do not queue);
+# should the molecules in progress all finish in between (rare), the run
+# ends normally and the attempt is repeated.
+for attempt in 1 2 3; do
+  rm -f "$tmp/twice.sdf" "$tmp/twice.sdf.part"
+  "$enf" sample --model "$M" --n 200 --seed 5 --threads 2 --no-score "${fast[@]}" --out "$tmp/twice.sdf" \
+    > /dev/null 2> "$tmp/twice.log" &
+  pid=$!
+  wait_records "$tmp/twice.sdf.part" sdf_records 2
+  kill -INT $pid
+  for _ in $(seq 100); do grep -q stopping "$tmp/twice.log" && break; sleep 0.01; done
+  kill -INT $pid 2>/dev/null
+  wait $pid
+  rc=$?
+  [ -e "$tmp/twice.sdf.part" ] && break
+done
+check "sample, second SIGINT: exit 130 at once, .part kept and named" bash -c \
+  "test $rc -eq 130 && test ! -e '$tmp/twice.sdf' && grep -q 'twice.sdf.part' '$tmp/twice.log'"
+cp "$tmp/twice.sdf.part" "$tmp/twice_part.sdf"
+check "sample, second SIGINT: the .part file is valid SDF" bash -c \
+  "'$enf' metrics --input '$tmp/twice_part.sdf' --format json 2>/dev/null | grep -q '\"molecules\": $(sdf_records "$tmp/twice.sdf.part")'"
+err=$("$enf" sample --model "$M" --n 2 --no-score --out "$tmp/twice.sdf" 2>&1 >/dev/null); rc=$?
+check "sample: a leftover .part is not overwritten without --force" bash -c \
+  "test $rc -eq 2 && grep -q 'twice.sdf.part' <<< \"\$0\" && test -s '$tmp/twice.sdf.part'" "$err"
+
 # The interrupted run's molecules are the first of an uninterrupted one (same seed).
 "$enf" sample --model "$M" --n 2 --seed 5 --threads 1 --no-score "${fast[@]}" --out "$tmp/two.xyz" > /dev/null 2>&1
 check "sample: the interrupted run's first molecules = an uninterrupted run's" bash -c \
