@@ -29,7 +29,7 @@ std::string extension_of(const std::string& path) {
 // Formats whose file is its records one after the other, with no header,
 // footer or cross-record state: a prefix of records is a valid file.
 bool appendable(const std::string& ext) {
-  for (const char* e : {"xyz", "sdf", "sd", "mol", "mol2", "smi", "can"})
+  for (const char* e : {"xyz", "sdf", "sd", "mol2", "smi", "can"})
     if (ext == e) return true;
   return false;
 }

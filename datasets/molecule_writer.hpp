@@ -5,9 +5,10 @@
 // to disk and renames it to path (atomic, as write_file_atomically).
 //
 // Streamed record by record: .xyz (write_molecules' frames) and the Open
-// Babel formats whose records are independent: .sdf/.sd/.mol (bonds
-// perceived by Open Babel), .mol2, .smi/.can. Every other format (.svg, a
-// grid of pictures in one document; .cml, .pdb, ... with a header or footer)
+// Babel formats whose records are independent: .sdf/.sd (bonds perceived by
+// Open Babel), .mol2, .smi/.can. Every other format (.svg, a grid of
+// pictures in one document; .mol, whose "$$$$" separators depend on which
+// record is last; .cml, .pdb, ... with a header or footer)
 // is kept in memory and written by commit() with write_molecules: its .part
 // file stays empty until then, and an exit before commit() loses it.
 //

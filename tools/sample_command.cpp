@@ -44,8 +44,8 @@ const CommandSpec kSample{
     "each record with its log_likelihood (one dequantization draw, Hutchinson's Gaussian\n"
     "trace unless --trace is given; skip with --no-score), atom_stability, molecule_stable,\n"
     "valid and smiles; prints the set's stability and validity. Each molecule is appended\n"
-    "to <out>.part as soon as it and those before it are done (.sdf/.sd/.mol, .mol2, .smi,\n"
-    ".can, .xyz; other formats, e.g. .svg, are written at the end), renamed to --out when\n"
+    "to <out>.part as soon as it and those before it are done (.sdf, .sd, .mol2, .smi, .can,\n"
+    ".xyz; other formats, e.g. .svg, .mol, .pdb, are written at the end), renamed to --out when\n"
     "finished. Ctrl-C or SIGTERM: no new molecules start, those in progress finish, every\n"
     "finished one is written to --out, exit 130 (SIGINT) or 143 (SIGTERM); a second signal\n"
     "exits at once, leaving the finished molecules in <out>.part.\n"
@@ -230,7 +230,9 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions c
     // A molecule started just before the stop can finish after one that was
     // never started: the finished ones after such a gap are kept too, in order.
     write_ready(true);
-    writer.commit();
+    // Stopped before the first molecule: no empty output (the writer's
+    // destructor removes the empty .part file).
+    if (writer.written() > 0 || !stop_requested()) writer.commit();
   } catch (const std::exception&) {
     if (writer.streamed() && writer.written() > 0)
       std::fprintf(stderr, "\nenf sample: %ld finished molecules are kept in %s\n", writer.written(),
@@ -250,7 +252,7 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions c
                  stop_requested() ? "\nenf sample: interrupted: " : "", written, N, out.c_str(), 100 * s.atom_stability,
                  100 * s.molecule_stability, 100 * s.validity);
   } else {
-    std::fprintf(stderr, "\nenf sample: interrupted before any molecule was finished: %s has none\n", out.c_str());
+    std::fprintf(stderr, "\nenf sample: interrupted before any molecule was finished: %s not written\n", out.c_str());
   }
   return stop_requested() ? stop_exit_code() : 0;
 }

@@ -148,4 +148,27 @@ s = rows[-1]["summary"]
 assert s["excluded"] == 1 and s["count"] == 1
 assert all(v is not None for v in s.values()), s' "$tmp/pn.jsonl"
 
+# Particle models: score streams and keeps its rows on Ctrl-C too; sample
+# --log-q prints a summary to a terminal, the CSV to a file or pipe.
+"$enf" import --reference tests/fixtures/models/oracle_dw4_mild --out "$tmp/dw4" > /dev/null 2>&1
+"$enf" score --model "$tmp/dw4" --input dw4:test --threads 2 --format json > "$tmp/p.jsonl" 2> "$tmp/p.log" &
+pid=$!
+lines() { wc -l < "$1"; }
+wait_records "$tmp/p.jsonl" lines 2
+kill -INT $pid
+wait $pid
+rc=$?
+check "particle score SIGINT: exit 130, rows in order, then a summary of them" python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert int(sys.argv[2]) == 130
+assert [r["index"] for r in rows[:-1]] == list(range(len(rows) - 1)) and len(rows) >= 2
+s = rows[-1]["summary"]
+assert s["interrupted"] is True and s["count"] == len(rows) - 1 and s["rows"] == 10000' "$tmp/p.jsonl" $rc
+out=$(script -qc "'$enf' sample --model '$tmp/dw4' --n 20 --out '$tmp/lq.xyz' --log-q" /dev/null)
+check "sample --log-q to a terminal: a summary, no CSV" bash -c \
+  "grep -q 'effective sample size' <<< \"\$0\" && ! grep -q '^index,' <<< \"\$0\"" "$out"
+check "sample --log-q to a pipe: the CSV" bash -c \
+  "'$enf' sample --model '$tmp/dw4' --n 20 --out '$tmp/lq2.xyz' --log-q 2>/dev/null | tail -n +2 | wc -l | grep -qx 20"
+
 finish
