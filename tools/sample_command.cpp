@@ -234,6 +234,12 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions c
     // destructor removes the empty .part file).
     if (writer.written() > 0 || !stop_requested()) writer.commit();
   } catch (const std::exception&) {
+    // A failed molecule (a solve that did not converge) ends the run, as
+    // before streaming; the molecules finished after it are kept as well.
+    try {
+      write_ready(true);
+    } catch (const std::exception&) {  // the first error is the one to report
+    }
     if (writer.streamed() && writer.written() > 0)
       std::fprintf(stderr, "\nenf sample: %ld finished molecules are kept in %s\n", writer.written(),
                    writer.part_path().c_str());
