@@ -191,10 +191,6 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions c
     throw UsageError("'" + out + ".part' exists: the molecules of an interrupted enf sample (rename it to keep them, "
                      "or give --force to replace it)");
   MoleculeWriter writer(out);
-  std::fprintf(stderr, "enf sample: %d molecules on %d threads, %s; %s\n", N, batch.threads(),
-               score ? ("scored with the " + to_string(cnf.trace) + " trace").c_str() : "not scored (--no-score)",
-               writer.streamed() ? ("each appended to " + writer.part_path() + " when done").c_str()
-                                 : ("written to " + out + " at the end").c_str());
   const StopSignal stop(
       "\nenf sample: stopping: no new molecules are started; those in progress are finished and written "
       "(a second Ctrl-C exits at once" +
@@ -202,6 +198,11 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions c
                              : "; ." + out.substr(out.rfind('.') + 1) + " is written at the end, so nothing is kept)\n"),
       "\nenf sample: second signal: exiting at once" +
           (writer.streamed() ? "; the finished molecules are in " + writer.part_path() + "\n" : "\n"));
+  // Announced once the handlers are in place: a signal from now on is caught.
+  std::fprintf(stderr, "enf sample: %d molecules on %d threads, %s; %s\n", N, batch.threads(),
+               score ? ("scored with the " + to_string(cnf.trace) + " trace").c_str() : "not scored (--no-score)",
+               writer.streamed() ? ("each appended to " + writer.part_path() + " when done").c_str()
+                                 : ("written to " + out + " at the end").c_str());
   const auto t0 = Clock::now();
   Progress progress("molecules", N);
   std::map<int, Molecule> ready;  // finished, waiting for an earlier index
