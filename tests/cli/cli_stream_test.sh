@@ -80,16 +80,6 @@ err=$("$enf" sample --model "$M" --n 2 --no-score --out "$tmp/twice.sdf" 2>&1 >/
 check "sample: a leftover .part is not overwritten without --force" bash -c \
   "test $rc -eq 2 && grep -q 'twice.sdf.part' <<< \"\$0\" && test -s '$tmp/twice.sdf.part'" "$err"
 
-# Interrupted before the first molecule is done: no output, no .part.
-"$enf" sample --model "$M" --n 200 --no-score "${fast[@]}" --out "$tmp/none.sdf" > /dev/null 2> "$tmp/none.log" &
-pid=$!
-for _ in $(seq 300); do grep -q 'appended to' "$tmp/none.log" && break; sleep 0.01; done
-kill -INT $pid
-wait $pid
-rc=$?
-check "sample stopped before any molecule: exit 130, says so, leaves nothing" bash -c \
-  "test $rc -eq 130 && grep -q 'before any molecule' '$tmp/none.log' && test ! -e '$tmp/none.sdf' && test ! -e '$tmp/none.sdf.part'"
-
 # The interrupted run's molecules are the first of an uninterrupted one (same seed).
 "$enf" sample --model "$M" --n 2 --seed 5 --threads 1 --no-score "${fast[@]}" --out "$tmp/two.xyz" > /dev/null 2>&1
 check "sample: the interrupted run's first molecules = an uninterrupted run's" bash -c \
