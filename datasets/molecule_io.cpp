@@ -340,17 +340,19 @@ MoleculeSet read_xyz_molecules(const std::string& path, const MoleculeReadOption
   return xyz_molecules_from_text(read_file_bytes(path, "xyz"), path, opt);
 }
 
+XyzFrame xyz_frame(const Molecule& m) {
+  XyzFrame f;
+  f.comment = detail::one_line(m.name);
+  for (const auto& [key, value] : m.properties)  // (appends: `" " + s` trips GCC 12's false -Wrestrict, PR 105329)
+    f.comment.append(" ").append(xyz_property_key(key)).append("=").append(xyz_property_value(value));
+  for (int z : m.atomic_numbers) f.symbols.push_back(element_symbol(z));
+  f.positions = m.positions;
+  return f;
+}
+
 void write_xyz_molecules(const std::string& path, const std::vector<Molecule>& molecules) {
-  std::vector<XyzFrame> frames(molecules.size());
-  for (std::size_t k = 0; k < molecules.size(); ++k) {
-    const Molecule& m = molecules[k];
-    XyzFrame& f = frames[k];
-    f.comment = detail::one_line(m.name);
-    for (const auto& [key, value] : m.properties)  // (appends: `" " + s` trips GCC 12's false -Wrestrict, PR 105329)
-      f.comment.append(" ").append(xyz_property_key(key)).append("=").append(xyz_property_value(value));
-    for (int z : m.atomic_numbers) f.symbols.push_back(element_symbol(z));
-    f.positions = m.positions;
-  }
+  std::vector<XyzFrame> frames;
+  for (const Molecule& m : molecules) frames.push_back(xyz_frame(m));
   write_xyz(path, frames);
 }
 
@@ -401,6 +403,8 @@ std::vector<long> node_count_histogram(const std::vector<Molecule>& molecules) {
   for (const auto& m : molecules) ++count[std::size_t(m.atoms())];
   return count;
 }
+
+std::string detail::xyz_record_text(const Molecule& m) { return xyz_text({xyz_frame(m)}); }
 
 MoleculeSet parse_xyz_molecules(const std::string& text, const std::string& name, const MoleculeReadOptions& opt) {
   if (opt.first < 0)

@@ -59,6 +59,12 @@ void check_writable(const std::string& kind, const std::string& path, const std:
 // truncation here before Open Babel parses them.
 MoleculeSet read_openbabel(const std::string& path, const std::string& ext, const MoleculeReadOptions& opt);
 void write_openbabel(const std::string& path, const std::string& ext, const std::vector<Molecule>& molecules);
+// One molecule's record as the whole-file writers would write it, for
+// datasets/molecule_writer, which appends records as they are made: Open
+// Babel's text for '.ext' (a fresh conversion, so no header or footer shared
+// with other records), and the .xyz frame of write_molecules.
+std::string openbabel_record_text(const std::string& path, const std::string& ext, const Molecule& m);
+std::string xyz_record_text(const Molecule& m);
 // Throws unless Open Babel can write '.ext' files.
 void check_openbabel_output(const std::string& path, const std::string& ext);
 

@@ -413,6 +413,18 @@ OBFormat* openbabel_output_format(const std::string& path, const std::string& ex
 
 void check_openbabel_output(const std::string& path, const std::string& ext) { openbabel_output_format(path, ext); }
 
+std::string openbabel_record_text(const std::string& path, const std::string& ext, const Molecule& m) {
+  OBConversion conv;
+  if (!conv.SetOutFormat(openbabel_output_format(path, ext)))
+    throw std::runtime_error(ext + " file '" + path + "': Open Babel cannot write '." + ext + "' files");
+  OBMol mol = to_obmol(m);
+  conv.SetLast(true);
+  std::ostringstream os;
+  if (!conv.Write(&mol, &os))
+    throw std::runtime_error(ext + " file '" + path + "': molecule '" + m.name + "': Open Babel could not write it");
+  return os.str();
+}
+
 void write_openbabel(const std::string& path, const std::string& ext, const std::vector<Molecule>& molecules) {
   const auto fail = [&](const std::string& what) { throw std::runtime_error(ext + " file '" + path + "': " + what); };
   OBFormat* format = openbabel_output_format(path, ext);

@@ -87,6 +87,10 @@ std::vector<XyzFrame> parse_xyz(const std::string& text, const std::string& path
 }
 
 void write_xyz(const std::string& path, const std::vector<XyzFrame>& frames) {
+  write_file_atomically(path, xyz_text(frames), "xyz");
+}
+
+std::string xyz_text(const std::vector<XyzFrame>& frames) {
   std::ostringstream os;
   os << std::setprecision(10);
   for (const auto& f : frames) {
@@ -95,7 +99,7 @@ void write_xyz(const std::string& path, const std::vector<XyzFrame>& frames) {
       os << f.symbols[a] << ' ' << f.positions[3 * a] << ' ' << f.positions[3 * a + 1] << ' ' << f.positions[3 * a + 2]
          << '\n';
   }
-  write_file_atomically(path, os.str(), "xyz");
+  return os.str();
 }
 
 std::vector<double> structures_from_xyz(const std::vector<XyzFrame>& frames, int n, int dim, const std::string& path) {

@@ -31,6 +31,8 @@ bool parse_xyz_number(const std::string& token, double& out);
 
 // Writes frames atomically.
 void write_xyz(const std::string& path, const std::vector<XyzFrame>& frames);
+// The text write_xyz writes (for writers that append frame by frame).
+std::string xyz_text(const std::vector<XyzFrame>& frames);
 
 // Structures [rows, n·D] of a particle system from XYZ frames (every frame
 // must have n atoms; with D = 2 the z column must be 0), centre of mass removed.

@@ -4,7 +4,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -65,6 +67,41 @@ std::vector<ForwardResult> BatchFlow<Field>::log_likelihood(const T* params, std
     if (!out[b].solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + out[b].solve.message);
   });
   return out;
+}
+
+template <class Field>
+int BatchFlow<Field>::log_likelihood_each(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed,
+                                          const std::function<bool()>& stop,
+                                          const std::function<void(int, ForwardResult&&)>& done) {
+  const int C = cnf_.field().channels(), S = n * C;
+  check(x, B, n);
+  remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
+  int finished = 0;
+  std::atomic<bool> failed{false};
+  run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
+    if (failed || stop()) return;
+    std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
+    Rng rng = Rng(seed).split(std::uint64_t(b));
+    ForwardResult r = cnf_.forward(params, xb, n, noise(S, rng), s);
+    if (!r.solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + r.solve.message);
+    // An exception must not leave the critical region (its lock would stay
+    // taken): rethrown outside it, and no further sample starts.
+    std::exception_ptr error;
+#pragma omp critical(enf_flow_done)
+    {
+      try {
+        ++finished;
+        done(b, std::move(r));
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    if (error) {
+      failed = true;
+      std::rethrow_exception(error);
+    }
+  });
+  return finished;
 }
 
 template <class Field>

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "egnn/vector_field.hpp"
@@ -47,6 +48,12 @@ class BatchFlow {
 
   // log p(x) and z(1) of each sample. Throws naming the sample when a solve fails.
   std::vector<ForwardResult> log_likelihood(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed);
+
+  // The same, streamed: stop() is asked before each sample starts (true: no
+  // further sample starts; those in progress finish), done(b, result) is
+  // called from one thread at a time, in any order of b. Returns the count done.
+  int log_likelihood_each(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed,
+                          const std::function<bool()>& stop, const std::function<void(int, ForwardResult&&)>& done);
 
   // B samples: z ~ prior (centre-of-mass free), integrated from t = 1 to 0.
   std::vector<double> sample(const T* params, int B, int n, std::uint64_t seed);

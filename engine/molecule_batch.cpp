@@ -4,7 +4,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -29,6 +32,32 @@ MoleculeInput molecule_input(const Molecule& m) {
   return in;
 }
 
+namespace {
+
+// Runs fn (the caller's done callback) in the critical section. An exception
+// must not leave an OpenMP critical region (its lock would stay taken): it
+// is caught inside, rethrown outside (parallel_for keeps the first), and
+// `failed` stops the molecules not yet started, whose results could not be
+// handed over either (e.g. a full disk).
+template <class Fn>
+void handed_over(std::atomic<bool>& failed, Fn fn) {
+  std::exception_ptr error;
+#pragma omp critical(enf_molecule_progress)
+  {
+    try {
+      fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  if (error) {
+    failed = true;
+    std::rethrow_exception(error);
+  }
+}
+
+}  // namespace
+
 template <class T>
 MoleculeBatch<T>::MoleculeBatch(const MoleculeFlow<T>& flow, int threads) : flow_(flow) {
   threads_ = threads > 0 ? threads : omp_get_max_threads();
@@ -36,35 +65,67 @@ MoleculeBatch<T>::MoleculeBatch(const MoleculeFlow<T>& flow, int threads) : flow
 }
 
 template <class T>
+MoleculeScore MoleculeBatch<T>::score_one(const T* params, const MoleculeInput& mol, int b, int draws,
+                                          std::uint64_t seed, int thread) {
+  MoleculeScore out;
+  if (std::isinf(flow_.node_counts().log_prob(mol.atoms()))) {
+    // Its log-likelihood is −inf whatever the ODE gives: minutes of solving
+    // (the exact trace) would change nothing.
+    out.impossible_size = true;
+    out.first.atoms = mol.atoms();
+    out.first.log_pN = out.first.log_p = out.log_p = out.log_p_iw = -std::numeric_limits<double>::infinity();
+    return out;
+  }
+  Rng rng = Rng(seed).split(std::uint64_t(b));
+  std::vector<double> lp(draws);
+  for (int d = 0; d < draws; ++d) {
+    const MoleculeNoise noise = flow_.draw_noise(mol.atoms(), rng);
+    MoleculeLikelihood L = flow_.log_likelihood(params, mol, noise, scratch_[thread]);
+    if (!L.ode.solve.ok()) throw std::runtime_error("molecule " + std::to_string(b) + ": " + L.ode.solve.message);
+    lp[d] = L.log_p;
+    out.nfe += L.ode.solve.stats.nfe;
+    if (d == 0) out.first = std::move(L);
+  }
+  double mean = 0, mx = lp[0];
+  for (double v : lp) {
+    mean += v / draws;
+    mx = std::max(mx, v);
+  }
+  double se = 0;
+  for (double v : lp) se += std::exp(v - mx);
+  out.log_p = mean;
+  out.log_p_iw = std::isfinite(mx) ? mx + std::log(se / draws) : mx;
+  return out;
+}
+
+template <class T>
 std::vector<MoleculeScore> MoleculeBatch<T>::score(const T* params, const std::vector<MoleculeInput>& mols, int draws,
                                                    std::uint64_t seed, const Progress& done) {
-  if (draws < 1) throw std::invalid_argument("draws must be at least 1");
   std::vector<MoleculeScore> out(mols.size());
   int finished = 0;
-  parallel_for(int(mols.size()), threads_, [&](int b, int thread) {
-    Rng rng = Rng(seed).split(std::uint64_t(b));
-    std::vector<double> lp(draws);
-    for (int d = 0; d < draws; ++d) {
-      const MoleculeNoise noise = flow_.draw_noise(mols[b].atoms(), rng);
-      MoleculeLikelihood L = flow_.log_likelihood(params, mols[b], noise, scratch_[thread]);
-      if (!L.ode.solve.ok()) throw std::runtime_error("molecule " + std::to_string(b) + ": " + L.ode.solve.message);
-      lp[d] = L.log_p;
-      out[b].nfe += L.ode.solve.stats.nfe;
-      if (d == 0) out[b].first = std::move(L);
-    }
-    double mean = 0, mx = lp[0];
-    for (double v : lp) {
-      mean += v / draws;
-      mx = std::max(mx, v);
-    }
-    double se = 0;
-    for (double v : lp) se += std::exp(v - mx);
-    out[b].log_p = mean;
-    out[b].log_p_iw = std::isfinite(mx) ? mx + std::log(se / draws) : mx;  // −inf when p(N) = 0
-#pragma omp critical(enf_molecule_progress)
+  score_each(params, mols, draws, seed, [] { return false; }, [&](int b, MoleculeScore&& r) {
+    out[b] = std::move(r);
     done(++finished);
   });
   return out;
+}
+
+template <class T>
+int MoleculeBatch<T>::score_each(const T* params, const std::vector<MoleculeInput>& mols, int draws,
+                                 std::uint64_t seed, const Stop& stop,
+                                 const std::function<void(int, MoleculeScore&&)>& done) {
+  if (draws < 1) throw std::invalid_argument("draws must be at least 1");
+  int finished = 0;
+  std::atomic<bool> failed{false};
+  parallel_for(int(mols.size()), threads_, [&](int b, int thread) {
+    if (failed || stop()) return;
+    MoleculeScore r = score_one(params, mols[b], b, draws, seed, thread);
+    handed_over(failed, [&] {
+      ++finished;
+      done(b, std::move(r));
+    });
+  });
+  return finished;
 }
 
 template <class T>
@@ -96,14 +157,38 @@ std::vector<typename MoleculeFlow<T>::Sample> MoleculeBatch<T>::sample(const T* 
                                                                        std::uint64_t seed, const Progress& done) {
   std::vector<typename MoleculeFlow<T>::Sample> out(atoms.size());
   int finished = 0;
-  parallel_for(int(atoms.size()), threads_, [&](int b, int thread) {
-    Rng rng = Rng(seed).split(std::uint64_t(b));
-    out[b] = flow_.sample(params, atoms[b], rng, scratch_[thread]);
-    if (!out[b].solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + out[b].solve.message);
-#pragma omp critical(enf_molecule_progress)
-    done(++finished);
-  });
+  sample_each(params, atoms, seed, 0, 0, [] { return false; },
+              [&](int b, typename MoleculeFlow<T>::Sample&& s, MoleculeScore*) {
+                out[b] = std::move(s);
+                done(++finished);
+              });
   return out;
+}
+
+template <class T>
+int MoleculeBatch<T>::sample_each(const T* params, const std::vector<int>& atoms, std::uint64_t seed, int score_draws,
+                                  std::uint64_t score_seed, const Stop& stop, const SampleDone& done) {
+  int finished = 0;
+  std::atomic<bool> failed{false};
+  parallel_for(int(atoms.size()), threads_, [&](int b, int thread) {
+    if (failed || stop()) return;
+    Rng rng = Rng(seed).split(std::uint64_t(b));
+    typename MoleculeFlow<T>::Sample s = flow_.sample(params, atoms[b], rng, scratch_[thread]);
+    if (!s.solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + s.solve.message);
+    MoleculeScore score;
+    if (score_draws > 0) {
+      // As molecule_input() of the written molecule: the same centred
+      // positions and types, so the score is the one enf score would give.
+      MoleculeInput in{s.x, s.types};
+      remove_centre_of_mass(in.x, 1, in.atoms(), 3, 3);
+      score = score_one(params, in, b, score_draws, score_seed, thread);
+    }
+    handed_over(failed, [&] {
+      ++finished;
+      done(b, std::move(s), score_draws > 0 ? &score : nullptr);
+    });
+  });
+  return finished;
 }
 
 template class MoleculeBatch<float>;

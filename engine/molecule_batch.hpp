@@ -21,6 +21,10 @@ struct MoleculeScore {
   double log_p_iw = 0;       // log-mean-exp over the draws (the importance-weighted bound; = log_p for 1 draw)
   MoleculeLikelihood first;  // every term of the first draw
   long nfe = 0;              // summed over the draws
+  // p(N) = 0 for its atom count: not integrated (log_p = log_p_iw = −inf,
+  // first holds only atoms and log_pN); callers report it and leave it out of
+  // means, which it would make −inf or NaN.
+  bool impossible_size = false;
 };
 
 struct MoleculeBatchLoss : BatchLoss {
@@ -50,7 +54,25 @@ class MoleculeBatch {
   std::vector<typename MoleculeFlow<T>::Sample> sample(const T* params, const std::vector<int>& atoms,
                                                        std::uint64_t seed, const Progress& done);
 
+  // Streaming forms of score and sample, for commands that write each result
+  // as it is ready and stop on Ctrl-C. Molecule b gives the same result as
+  // in the batch forms. stop() is asked before each molecule is started: once
+  // it is true no further molecule starts, and those in progress finish.
+  // done(b, result) is called from one thread at a time (any order of b; the
+  // caller restores the order it wants). Return the count of molecules done.
+  using Stop = std::function<bool()>;
+  int score_each(const T* params, const std::vector<MoleculeInput>& mols, int draws, std::uint64_t seed,
+                 const Stop& stop, const std::function<void(int, MoleculeScore&&)>& done);
+  // Each sample, and with score_draws > 0 its score (as score() of the
+  // centred sample with seed score_seed; empty without), in the same worker.
+  using SampleDone = std::function<void(int, typename MoleculeFlow<T>::Sample&&, MoleculeScore*)>;
+  int sample_each(const T* params, const std::vector<int>& atoms, std::uint64_t seed, int score_draws,
+                  std::uint64_t score_seed, const Stop& stop, const SampleDone& done);
+
  private:
+  MoleculeScore score_one(const T* params, const MoleculeInput& mol, int b, int draws, std::uint64_t seed,
+                          int thread);
+
   const MoleculeFlow<T>& flow_;
   int threads_;
   std::vector<typename MoleculeFlow<T>::Scratch> scratch_;

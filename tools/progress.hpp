@@ -2,8 +2,10 @@
 // times a second: the progress of enf score and enf sample on molecules.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <string>
 
 namespace enf::cli {
 
@@ -18,13 +20,21 @@ class Progress {
     if (done < total_ && std::chrono::duration<double>(now - last_).count() < 0.5) return;
     last_ = now;
     const double el = since(start_);
-    std::fprintf(stderr, "\r%s %d/%d, %.1f s elapsed, ETA %.0f s   ", what_, done, total_, el,
-                 done > 0 ? el / done * (total_ - done) : 0.0);
+    width_ = std::fprintf(stderr, "\r%s %d/%d, %.1f s elapsed, ETA %.0f s   ", what_, done, total_, el,
+                          done > 0 ? el / done * (total_ - done) : 0.0);
     if (done == total_) std::fputc('\n', stderr);
+  }
+
+  // A line of its own (an estimate, a warning) over the progress line, which
+  // the next update redraws below it.
+  void note(const std::string& text) {
+    std::fprintf(stderr, "\r%-*s\n", std::max(0, width_ - 1), text.c_str());
+    width_ = 0;
   }
 
  private:
   const char* what_;
+  int width_ = 0;
   int total_;
   Clock::time_point start_, last_;
 };

@@ -1,8 +1,12 @@
 // enf sample: structures (particle models) or molecules (QM9 models) drawn
 // from a flow, z from the prior integrated from t = 1 to 0.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -11,18 +15,21 @@
 #include "datasets/file_io.hpp"
 #include "datasets/molecule_io.hpp"
 #include "datasets/molecule_metrics.hpp"
+#include "datasets/molecule_writer.hpp"
 #include "datasets/npy.hpp"
 #include "datasets/systems.hpp"
 #include "datasets/xyz.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/flow.hpp"
 #include "engine/molecule_batch.hpp"
+#include "engine/statistics.hpp"
 #include "tools/commands.hpp"
 #include "tools/model_io.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 #include "tools/outputs.hpp"
 #include "tools/progress.hpp"
+#include "tools/stop_signal.hpp"
 
 namespace enf::cli {
 
@@ -32,26 +39,33 @@ const CommandSpec kSample{
     "sample",
     "Draw structures or molecules from a flow: z from the prior, integrated from t = 1 to 0.",
     "Molecule models (QM9): the atom count from the model's p(N) (or --atoms), then positions\n"
-    "and features; atom types by argmax, charges by floor. Writes .sdf (bonds perceived by\n"
-    "Open Babel), .xyz or any format Open Babel writes, each record with its log_likelihood\n"
-    "(one dequantization draw, --trace; skip with --no-score), atom_stability,\n"
-    "molecule_stable, valid and smiles; prints the set's stability and validity.\n"
-    "Particle models: writes multi-frame .xyz (particles as 'Ar', 2-D systems with z = 0) or .npy [N, n*D].\n"
-    "--log-q adds each sample's log q(x) (a forward solve with the exact trace), its\n"
-    "energy E(x) and log importance weight log w = −E(x) − log q(x) to the XYZ comment\n"
-    "lines and prints them as CSV on stdout (LJ13: --lj-convention).",
+    "and features; atom types by argmax, charges by floor. --out: .sdf (bonds perceived by\n"
+    "Open Babel), .xyz, or any format Open Babel writes (.mol2, .smi, .pdb, .cml, .svg, ...),\n"
+    "each record with its log_likelihood (one dequantization draw, Hutchinson's Gaussian\n"
+    "trace unless --trace is given; skip with --no-score), atom_stability, molecule_stable,\n"
+    "valid and smiles; prints the set's stability and validity. Each molecule is appended\n"
+    "to <out>.part as soon as it and those before it are done (.sdf, .sd, .mol2, .smi, .can,\n"
+    ".xyz; other formats, e.g. .svg, .mol, .pdb, are written at the end), renamed to --out when\n"
+    "finished. Ctrl-C or SIGTERM: no new molecules start, those in progress finish, every\n"
+    "finished one is written to --out, exit 130 (SIGINT) or 143 (SIGTERM); a second signal\n"
+    "exits at once, leaving the finished molecules in <out>.part.\n"
+    "Particle models: --out .xyz (multi-frame; particles as 'Ar', 2-D systems with z = 0) or\n"
+    ".npy [N, n*D]. --log-q adds each sample's log q(x) (a forward solve with the exact\n"
+    "trace), its energy E(x) and log importance weight log w = −E(x) − log q(x) to the XYZ\n"
+    "comment lines; the per-sample CSV goes to stdout when it is a file or pipe, and a\n"
+    "terminal gets a summary (mean log q, mean log w, ESS) instead (LJ13: --lj-convention).",
     with_groups(
         {
             {"model", "CKPT", "", "checkpoint directory"},
             {"n", "N", "100", "number of samples", "1", "1000000"},
-            {"out", "FILE", "", "output (.xyz or .npy)"},
+            {"out", "FILE", "", "output: molecules .sdf, .xyz or an Open Babel format; particles .xyz or .npy"},
             {"log-q", "", "", "also compute log q(x), E(x) and log w of every sample"},
             {"lj-convention", "ordered|unordered", "ordered", "LJ13 pair sum for E(x)"},
             {"atoms", "K", "0", "molecules: atoms per molecule (0: drawn from the model's p(N))"},
             {"no-score", "", "", "molecules: do not compute each molecule's log-likelihood"},
             force_option(),
         },
-        {{solver_group(), {}, {{kTrace, "exact", "divergence used by --log-q"}}},
+        {{solver_group(), {}, {{kTrace, "exact", "divergence: particles' --log-q (exact); molecules: gaussian unless given"}}},
          {runtime_group(), {kThreads, kSeed}}})};
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -77,17 +91,38 @@ int sample_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOpt
     const auto r = flow.log_likelihood(c.params.values.data(), x, N, n, rt.seed + 1);
     const bool known = has_target_energy(c.system);
     const std::vector<double> E = known ? energies(particle_system(c.system), x, N, lj) : std::vector<double>(N, NAN);
-    std::printf(known ? "index,log_q,energy,log_w\n" : "index,log_q\n");
+    // A thousand rows scroll the terminal away: the CSV is for files and
+    // pipes; a terminal gets the summary and where the values are.
+    const bool to_terminal = ::isatty(STDOUT_FILENO);
+    if (!to_terminal) std::printf(known ? "index,log_q,energy,log_w\n" : "index,log_q\n");
+    std::vector<double> log_q(N), log_w;
     for (int b = 0; b < N; ++b) {
+      log_q[b] = r[b].log_px;
+      if (known) log_w.push_back(-E[b] - r[b].log_px);
       std::ostringstream cs;
       cs.precision(12);
       cs << "log_q=" << r[b].log_px;
-      if (known) cs << " energy=" << E[b] << " log_w=" << -E[b] - r[b].log_px;
+      if (known) cs << " energy=" << E[b] << " log_w=" << log_w.back();
       comments[b] = cs.str();
+      if (to_terminal) continue;
       if (known)
-        std::printf("%d,%.12g,%.12g,%.12g\n", b, r[b].log_px, E[b], -E[b] - r[b].log_px);
+        std::printf("%d,%.12g,%.12g,%.12g\n", b, r[b].log_px, E[b], log_w.back());
       else
         std::printf("%d,%.12g\n", b, r[b].log_px);
+    }
+    if (to_terminal) {
+      const auto mean = [](const std::vector<double>& v) {
+        double m = 0;
+        for (double e : v) m += e / double(v.size());
+        return m;
+      };
+      std::printf("mean log q(x) %.4f over %d samples\n", mean(log_q), N);
+      if (known) {
+        const double ess = kish_ess_fraction(log_w) * N;
+        std::printf("mean log w %.4f, effective sample size %.1f of %d (%.1f %%)\n", mean(log_w), ess, N, 100 * ess / N);
+      }
+      std::printf("per-sample values: %s (redirect stdout for the CSV)\n",
+                  ends_with(out, ".xyz") ? ("the comment lines of " + out).c_str() : "not in .npy");
     }
   }
   if (ends_with(out, ".xyz"))
@@ -105,7 +140,31 @@ std::string number(double v) {
   return s.str();
 }
 
-int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOptions& cnf, const Runtime& rt) {
+// Molecule b of a sample, as written: positions, elements, and how many
+// integer charges agree with the argmax types.
+Molecule to_molecule(int b, const MoleculeFlow<double>::Sample& s) {
+  Molecule m;
+  m.name = "enf sample " + std::to_string(b);
+  m.positions = s.x;
+  for (int t : s.types) m.atomic_numbers.push_back(kQm9AtomicNumbers[t]);
+  int agree = 0;
+  for (int i = 0; i < m.atoms(); ++i) agree += s.charges[i] == m.atomic_numbers[i];
+  m.properties.emplace_back("integer_charge_agrees", std::to_string(agree) + "/" + std::to_string(m.atoms()));
+  return m;
+}
+
+std::string estimate(double seconds, int finished, int N) {
+  char text[160];
+  std::snprintf(text, sizeof text, "enf sample: about %.0f s for %d molecules (%.1f s per molecule so far)",
+                seconds / finished * N, N, seconds / finished);
+  return text;
+}
+
+// Each molecule is sampled, scored (one dequantization draw), annotated and
+// appended to the output as soon as it and every molecule before it are
+// done, so the file is in index order whatever the threads, and an
+// interrupted run keeps every finished molecule (issue 18).
+int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions cnf, const Runtime& rt) {
   const std::string out = opt.str("out");
   check_molecule_output(out);
   const int N = opt.integer("n"), K = opt.integer("atoms");
@@ -113,6 +172,10 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOpt
   const NodeCountDistribution counts(mol.node_counts);
   if (K != 0 && (K < 2 || K > counts.max_nodes()))
     throw UsageError("--atoms must be between 2 and " + std::to_string(counts.max_nodes()) + " (or 0: drawn from p(N))");
+  const bool score = !opt.flag("no-score");
+  // The exact trace costs one Jacobian row per state value (75-150 s a
+  // molecule): molecules are scored with Hutchinson's estimator unless asked.
+  if (!opt.given(kTrace)) cnf.trace = TraceEstimator::Gaussian;
   const std::uint64_t seed = rt.seed;
   // Sizes first, from their own stream, so --n 10 is a prefix of --n 100.
   std::vector<int> atoms(N, K);
@@ -122,47 +185,83 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOpt
   }
   MoleculeFlow<double> flow(c.field, mol, cnf);
   MoleculeBatch<double> batch(flow, rt.threads);
+  // A .part file left by a run stopped at once (a second Ctrl-C) holds that
+  // run's molecules: not silently truncated by this one.
+  if (std::error_code ec; std::filesystem::exists(out + ".part", ec) && !opt.flag("force"))
+    throw UsageError("'" + out + ".part' exists: the molecules of an interrupted enf sample (rename it to keep them, "
+                     "or give --force to replace it)");
+  MoleculeWriter writer(out);
+  const StopSignal stop(
+      "\nenf sample: stopping: no new molecules are started; those in progress are finished and written "
+      "(a second Ctrl-C exits at once" +
+          (writer.streamed() ? ", leaving the finished molecules in " + writer.part_path() + ")\n"
+                             : "; ." + out.substr(out.rfind('.') + 1) + " is written at the end, so nothing is kept)\n"),
+      "\nenf sample: second signal: exiting at once" +
+          (writer.streamed() ? "; the finished molecules are in " + writer.part_path() + "\n" : "\n"));
+  // Announced once the handlers are in place: a signal from now on is caught.
+  std::fprintf(stderr, "enf sample: %d molecules on %d threads, %s; %s\n", N, batch.threads(),
+               score ? ("scored with the " + to_string(cnf.trace) + " trace").c_str() : "not scored (--no-score)",
+               writer.streamed() ? ("each appended to " + writer.part_path() + " when done").c_str()
+                                 : ("written to " + out + " at the end").c_str());
   const auto t0 = Clock::now();
-  Progress progress("sampled", N);
-  const auto samples = batch.sample(c.params.values.data(), atoms, seed, progress);
-  const double sample_seconds = since(t0);
-  std::vector<Molecule> mols(N);
-  for (int b = 0; b < N; ++b) {
-    Molecule& m = mols[b];
-    m.name = "enf sample " + std::to_string(b);
-    m.positions = samples[b].x;
-    for (int t : samples[b].types) m.atomic_numbers.push_back(kQm9AtomicNumbers[t]);
-    int agree = 0;
-    for (int i = 0; i < atoms[b]; ++i) agree += samples[b].charges[i] == m.atomic_numbers[i];
-    m.properties.emplace_back("integer_charge_agrees", std::to_string(agree) + "/" + std::to_string(atoms[b]));
-  }
-  // The log-likelihood of each generated molecule under the model (one
-  // dequantization draw), and its quality.
-  double score_seconds = 0;
-  std::vector<MoleculeScore> scores;
-  if (!opt.flag("no-score")) {
-    std::vector<MoleculeInput> inputs;
-    for (const auto& m : mols) inputs.push_back(molecule_input(m));
-    const auto t1 = Clock::now();
-    Progress scored("scored", N);
-    scores = batch.score(c.params.values.data(), inputs, 1, seed + 1, scored);
-    score_seconds = since(t1);
-  }
+  Progress progress("molecules", N);
+  std::map<int, Molecule> ready;  // finished, waiting for an earlier index
   std::vector<MoleculeQuality> quality;
-  for (int b = 0; b < N; ++b) {
-    Molecule& m = mols[b];
-    if (!scores.empty()) m.properties.emplace_back("log_likelihood", number(scores[b].log_p));
-    quality.push_back(annotate_molecule(m));
+  int finished = 0;
+  const int first_batch = std::min(N, batch.threads());
+  const auto write_ready = [&](bool all) {
+    while (!ready.empty() && (all || ready.begin()->first == int(writer.written()))) {
+      Molecule& m = ready.begin()->second;
+      quality.push_back(annotate_molecule(m));
+      writer.write(m);
+      ready.erase(ready.begin());
+    }
+  };
+  try {
+    batch.sample_each(c.params.values.data(), atoms, seed, score ? 1 : 0, seed + 1, stop_requested,
+                      [&](int b, MoleculeFlow<double>::Sample&& s, MoleculeScore* r) {
+                        Molecule m = to_molecule(b, s);
+                        if (r) m.properties.emplace_back("log_likelihood", number(r->log_p));
+                        ready.emplace(b, std::move(m));
+                        write_ready(false);
+                        if (++finished == first_batch && N > first_batch)  // every thread's first molecule
+                          progress.note(estimate(since(t0), finished, N));
+                        progress(finished);
+                      });
+    // A molecule started just before the stop can finish after one that was
+    // never started: the finished ones after such a gap are kept too, in order.
+    write_ready(true);
+    // Stopped before the first molecule: no empty output (the writer's
+    // destructor removes the empty .part file).
+    if (writer.written() > 0 || !stop_requested()) writer.commit();
+  } catch (const std::exception&) {
+    // A failed molecule (a solve that did not converge) ends the run, as
+    // before streaming; the molecules finished after it are kept as well.
+    try {
+      write_ready(true);
+    } catch (const std::exception&) {  // the first error is the one to report
+    }
+    if (writer.streamed() && writer.written() > 0)
+      std::fprintf(stderr, "\nenf sample: %ld finished molecules are kept in %s\n", writer.written(),
+                   writer.part_path().c_str());
+    throw;
   }
-  write_molecules(out, mols);
-  const QualitySummary s = summarize_quality(quality);
-  std::printf("molecules,atom_stability,molecule_stability,validity,uniqueness,seconds_per_molecule_sampling,"
-              "seconds_per_molecule_scoring\n");
-  std::printf("%ld,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f\n", s.molecules, s.atom_stability, s.molecule_stability, s.validity,
-              s.uniqueness, sample_seconds / N, score_seconds / N);
-  std::fprintf(stderr, "wrote %d molecules to %s (atom stability %.1f %%, molecule stability %.1f %%, validity %.1f %%)\n",
-               N, out.c_str(), 100 * s.atom_stability, 100 * s.molecule_stability, 100 * s.validity);
-  return 0;
+  const double seconds = since(t0);
+  const long written = writer.written();
+  if (written > 0) {
+    const QualitySummary s = summarize_quality(quality);
+    std::printf("molecules,atom_stability,molecule_stability,validity,uniqueness,seconds_per_molecule\n");
+    std::printf("%ld,%.4f,%.4f,%.4f,%.4f,%.4f\n", s.molecules, s.atom_stability, s.molecule_stability, s.validity,
+                s.uniqueness, seconds / double(written));
+    std::fprintf(stderr,
+                 "%swrote %ld of %d molecules to %s (atom stability %.1f %%, molecule stability %.1f %%, validity "
+                 "%.1f %%)\n",
+                 stop_requested() ? "\nenf sample: interrupted: " : "", written, N, out.c_str(), 100 * s.atom_stability,
+                 100 * s.molecule_stability, 100 * s.validity);
+  } else {
+    std::fprintf(stderr, "\nenf sample: interrupted before any molecule was finished: %s not written\n", out.c_str());
+  }
+  return stop_requested() ? stop_exit_code() : 0;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -21,6 +23,7 @@
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 #include "tools/progress.hpp"
+#include "tools/stop_signal.hpp"
 
 namespace enf::cli {
 
@@ -30,20 +33,27 @@ const CommandSpec kScore{
     "score",
     "Log-likelihood in nats of every structure or molecule of a file under a flow.",
     "Particle models (DW4, LJ13): log p(x). Input: .npy ([rows, N*D] or [rows, N, D]), .npz\n"
-    "(its array 'x' or its only array) or multi-frame .xyz; the centre of mass is removed.\n"
+    "(its array 'x' or its only array), multi-frame .xyz or a dataset name (dw4:test);\n"
+    "the centre of mass is removed.\n"
     "Molecule models (QM9): log p(x, h, N) = log p(z) + Δlog p − log q(v|x,h) + log p(N), the\n"
     "dequantization lower bound, its noise averaged over --samples draws (log_likelihood_iw:\n"
-    "the importance-weighted bound over the same draws). Input: the EDM .npz split, QM9 or\n"
-    "multi-frame .xyz, or any format Open Babel reads (.sdf, .mol2, .pdb, ...); atoms H, C,\n"
-    "N, O, F. The reference's published QM9 NLL used --trace gaussian --rtol 1e-4 --atol 1e-4.\n"
+    "the importance-weighted bound over the same draws). Input: the EDM .npz split, original\n"
+    "QM9 or multi-frame .xyz, a dataset name (qm9:test), or any format Open Babel reads (.sdf,\n"
+    ".mol, .mol2, .pdb, ...); atoms H, C, N, O, F. A molecule whose atom count has p(N) = 0\n"
+    "is not integrated: its log_likelihood is -inf (null in json), its note says why, and it\n"
+    "is left out of the summary, which counts it as excluded. The reference's published QM9\n"
+    "NLL used --trace gaussian --rtol 1e-4 --atol 1e-4.\n"
     "Each structure is integrated alone (its own adaptive steps), so its score does not\n"
-    "depend on the others in the file. csv: one row per structure; json: one document with\n"
-    "'results' (index, log_likelihood, the terms, nfe) and 'summary'.",
+    "depend on the others in the file. Rows are printed (and flushed) as they finish, in\n"
+    "input order: csv: a header, one row per structure, the summary on stderr; json: JSON\n"
+    "lines, one object per structure (index, log_likelihood, the terms, nfe), then one\n"
+    "{\"summary\": ...} line. Ctrl-C or SIGTERM: no new structures start, those in progress\n"
+    "finish and are printed, then the summary of the rows printed; exit 130 or 143.",
     with_groups(
         {
             {"model", "CKPT", "", "checkpoint directory (enf train or enf import)"},
-            {"input", "FILE", "", "structures (.npy, .npz or .xyz)"},
-            {"format", "csv|json", "csv", "output format on stdout"},
+            {"input", "FILE", "", "structures (.npy, .npz, .xyz, dataset name) or molecules (also .sdf, any Open Babel format)"},
+            {"format", "csv|json", "csv", "stdout: csv rows, or JSON lines (one per result, then the summary)"},
             {"samples", "S", "1", "molecules: dequantization draws per molecule", "1"},
             {"stride", "K", "1", "molecules: score every K-th record (a spread-out subset of a sorted file)", "1"},
             {"limit", "N", "0", "molecules: score the first N records (after --stride) only (0: all)", "0"},
@@ -54,6 +64,47 @@ const CommandSpec kScore{
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Rows arrive from the worker threads in any order (one thread at a time);
+// row b is emitted once rows 0..b are, so the output is in input order.
+template <class R>
+class InOrder {
+ public:
+  explicit InOrder(std::function<void(int, R&)> emit) : emit_(std::move(emit)) {}
+  void add(int b, R&& r) {
+    pending_.emplace(b, std::move(r));
+    while (!pending_.empty() && pending_.begin()->first == next_) {
+      emit_(next_++, pending_.begin()->second);
+      pending_.erase(pending_.begin());
+    }
+  }
+  // After an interruption: rows finished after a gap (a row that never
+  // started) are still printed, in order.
+  void flush() {
+    for (auto& [b, r] : pending_) emit_(b, r);
+    pending_.clear();
+  }
+
+ private:
+  std::function<void(int, R&)> emit_;
+  std::map<int, R> pending_;
+  int next_ = 0;
+};
+
+// JSON has no infinity: −inf (p(N) = 0) is written as null.
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+void print_json_line(const nlohmann::json& j) {
+  std::puts(j.dump().c_str());
+  std::fflush(stdout);
+}
+
+StopSignal score_stop_signal() {
+  return StopSignal(
+      "\nenf score: stopping: no new rows are started; those in progress finish and are printed, then the summary "
+      "(a second Ctrl-C exits at once; the rows printed so far stay)\n",
+      "\nenf score: second signal: exiting at once\n");
 }
 
 // Structures [rows, n·D] from .npy ([rows, n·D] or [rows, n, D]) or .xyz.
@@ -73,14 +124,14 @@ std::vector<double> read_structures(const std::string& path, const std::string& 
 }
 
 template <class T>
-std::vector<ForwardResult> score_as(const Checkpoint& c, const CnfOptions& o, const std::vector<double>& x, int rows,
-                                    const Runtime& rt) {
+int score_as(const Checkpoint& c, const CnfOptions& o, const std::vector<double>& x, int rows, const Runtime& rt,
+             const std::function<void(int, ForwardResult&&)>& done) {
   const Parameters<T> p = c.params.template cast<T>();
   VectorField<T> field(c.field, p.layout);
   Cnf<VectorField<T>> cnf(field, o);
   BatchFlow<VectorField<T>> flow(cnf, rt.threads);
   const int n = int(x.size() / rows / c.field.dim);
-  return flow.log_likelihood(p.values.data(), x, rows, n, rt.seed);
+  return flow.log_likelihood_each(p.values.data(), x, rows, n, rt.seed, stop_requested, done);
 }
 
 int score_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOptions& o, const Runtime& rt,
@@ -90,30 +141,40 @@ int score_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOpti
   int rows = 0;
   const std::vector<double> x = read_structures(opt.str("input"), c.system, particles_in(c), c.field.dim, rows);
   std::fprintf(stderr, "enf score: %d structures from %s\n", rows, opt.str("input").c_str());
-  const auto t0 = Clock::now();
-  const auto r = rt.single() ? score_as<float>(c, o, x, rows, rt) : score_as<double>(c, o, x, rows, rt);
-  const double seconds = since(t0);
+  const bool json = format == "json";
+  if (!json) std::printf("index,log_likelihood,delta_logp,log_pz,nfe\n");
+  std::fflush(stdout);
   std::vector<double> log_p;
-  for (const auto& e : r) log_p.push_back(e.log_px);
-  const MeanError m = mean_standard_error(log_p);
-  if (format == "json") {
-    nlohmann::json j{{"model", opt.str("model")}, {"input", opt.str("input")}};
+  InOrder<ForwardResult> rows_out([&](int b, ForwardResult& r) {
+    log_p.push_back(r.log_px);
+    if (json)
+      print_json_line({{"index", b}, {"log_likelihood", r.log_px}, {"delta_logp", r.delta_logp}, {"log_pz", r.log_pz},
+                       {"nfe", r.solve.stats.nfe}});
+    else {
+      std::printf("%d,%.12g,%.12g,%.12g,%ld\n", b, r.log_px, r.delta_logp, r.log_pz, r.solve.stats.nfe);
+      std::fflush(stdout);
+    }
+  });
+  const StopSignal stop = score_stop_signal();
+  const auto t0 = Clock::now();
+  const auto add = [&](int b, ForwardResult&& r) { rows_out.add(b, std::move(r)); };
+  rt.single() ? score_as<float>(c, o, x, rows, rt, add) : score_as<double>(c, o, x, rows, rt, add);
+  rows_out.flush();
+  const double seconds = since(t0);
+  const int done = int(log_p.size());
+  const MeanError m = done > 0 ? mean_standard_error(log_p) : MeanError{};
+  if (json) {
+    nlohmann::json j{{"model", opt.str("model")}, {"input", opt.str("input")}, {"count", done}, {"rows", rows},
+                     {"interrupted", stop_requested()}, {"seconds", seconds}};
     add_solver_json(j, o);
-    j["results"] = nlohmann::json::array();
-    for (int b = 0; b < rows; ++b)
-      j["results"].push_back({{"index", b}, {"log_likelihood", r[b].log_px}, {"delta_logp", r[b].delta_logp},
-                              {"log_pz", r[b].log_pz}, {"nfe", r[b].solve.stats.nfe}});
-    j["summary"] = {{"count", rows}, {"mean_log_likelihood", m.mean}, {"standard_error", m.error}, {"nll", -m.mean},
-                    {"seconds", seconds}};
-    std::puts(j.dump(2).c_str());
-  } else {
-    std::printf("index,log_likelihood,delta_logp,log_pz,nfe\n");
-    for (int b = 0; b < rows; ++b)
-      std::printf("%d,%.12g,%.12g,%.12g,%ld\n", b, r[b].log_px, r[b].delta_logp, r[b].log_pz, r[b].solve.stats.nfe);
+    if (done > 0) j.update({{"mean_log_likelihood", m.mean}, {"standard_error", m.error}, {"nll", -m.mean}});
+    print_json_line({{"summary", j}});
   }
-  std::fprintf(stderr, "NLL %.4f ± %.4f (standard error) over %d structures in %.2f s\n", -m.mean, m.error, rows,
-               seconds);
-  return 0;
+  if (stop_requested()) std::fprintf(stderr, "\nenf score: interrupted: %d of %d structures scored\n", done, rows);
+  if (done > 0)
+    std::fprintf(stderr, "NLL %.4f ± %.4f (standard error) over %d structures in %.2f s\n", -m.mean, m.error, done,
+                 seconds);
+  return stop_requested() ? stop_exit_code() : 0;
 }
 
 // The records of --input to score (after --stride and --limit).
@@ -137,6 +198,8 @@ MoleculeSet read_scored_molecules(const ParsedOptions& opt, const Checkpoint& c)
   return set;
 }
 
+constexpr char kImpossibleNote[] = "p(N) = 0 for this atom count: not integrated; excluded from the summary";
+
 int score_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOptions& cnf, const Runtime& rt,
                     const std::string& format) {
   const int draws = opt.integer("samples");
@@ -149,61 +212,84 @@ int score_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOpti
                cnf.solver.rtol);
   MoleculeFlow<double> flow(c.field, *c.molecule, cnf);
   MoleculeBatch<double> batch(flow, rt.threads);
-  const auto t0 = Clock::now();
-  Progress progress("scored", rows);
-  const auto r = batch.score(c.params.values.data(), mols, draws, rt.seed, progress);
-  const double seconds = since(t0);
-  const long impossible = std::count_if(r.begin(), r.end(), [](const MoleculeScore& e) { return std::isinf(e.first.log_pN); });
-  if (impossible > 0)
-    std::fprintf(stderr,
-                 "enf score: %ld molecule(s) have an atom count to which the model's p(N) gives probability 0 "
-                 "(it comes from the training data); their log-likelihood is -inf\n",
-                 impossible);
+  const bool json = format == "json";
+  if (!json)
+    std::printf("index,name,atoms,log_likelihood,log_likelihood_iw,log_pz_x,log_pz_h,delta_logp_ode,actnorm_logdet,"
+                "log_q_v,log_pN,nfe,note\n");
+  std::fflush(stdout);
   std::vector<double> log_p;
   double atoms = 0;
-  for (const auto& e : r) log_p.push_back(e.log_p);
-  for (const auto& m : mols) atoms += m.atoms();
-  const MeanError m = mean_standard_error(log_p);
-  if (format == "json") {
-    nlohmann::json j{{"model", opt.str("model")}, {"input", opt.str("input")}, {"samples", draws}, {"skipped", set.skipped}};
+  long excluded = 0;
+  int done = 0;
+  Progress progress("scored", rows);
+  InOrder<MoleculeScore> rows_out([&](int b, MoleculeScore& r) {
+    const MoleculeLikelihood& L = r.first;
+    ++done;
+    if (r.impossible_size) {
+      ++excluded;
+    } else {
+      log_p.push_back(r.log_p);
+      atoms += L.atoms;
+    }
+    if (json) {
+      nlohmann::json j{{"index", b}, {"name", set.molecules[b].name}, {"atoms", L.atoms},
+                       {"log_likelihood", finite_or_null(r.log_p)}, {"log_likelihood_iw", finite_or_null(r.log_p_iw)},
+                       {"nll", finite_or_null(-r.log_p)}};
+      if (r.impossible_size) {
+        j["excluded"] = true;
+        j["note"] = kImpossibleNote;
+      } else {
+        j["first_draw"] = {{"log_pz_x", L.log_pz_x},         {"log_pz_h", L.log_pz_h},
+                           {"delta_logp_ode", L.ode.delta_logp}, {"actnorm_logdet", L.actnorm_logdet},
+                           {"log_q_v", L.dequantizer.log_q_v},   {"log_pN", L.log_pN}};
+      }
+      j["nfe"] = r.nfe;
+      print_json_line(j);
+      return;
+    }
+    std::string name = set.molecules[b].name;
+    std::replace(name.begin(), name.end(), ',', ';');
+    if (r.impossible_size)
+      std::printf("%d,%s,%d,-inf,-inf,,,,,,-inf,0,%s\n", b, name.c_str(), L.atoms, kImpossibleNote);
+    else
+      std::printf("%d,%s,%d,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%ld,\n", b, name.c_str(), L.atoms, r.log_p,
+                  r.log_p_iw, L.log_pz_x, L.log_pz_h, L.ode.delta_logp, L.actnorm_logdet, L.dequantizer.log_q_v,
+                  L.log_pN, r.nfe);
+    std::fflush(stdout);
+  });
+  const StopSignal stop = score_stop_signal();
+  const auto t0 = Clock::now();
+  batch.score_each(c.params.values.data(), mols, draws, rt.seed, stop_requested, [&](int b, MoleculeScore&& r) {
+    rows_out.add(b, std::move(r));
+    progress(done);
+  });
+  rows_out.flush();
+  const double seconds = since(t0);
+  const int scored = int(log_p.size());
+  if (excluded > 0)
+    std::fprintf(stderr,
+                 "\nenf score: %ld molecule(s) have an atom count to which the model's p(N) gives probability 0 "
+                 "(it comes from the training data): not integrated, log-likelihood -inf, excluded from the summary\n",
+                 excluded);
+  const MeanError m = scored > 0 ? mean_standard_error(log_p) : MeanError{};
+  if (json) {
+    nlohmann::json j{{"model", opt.str("model")}, {"input", opt.str("input")}, {"samples", draws},
+                     {"skipped", set.skipped}, {"molecules", rows}, {"done", done}, {"count", scored},
+                     {"excluded", excluded}, {"interrupted", stop_requested()}, {"seconds", seconds}};
     add_solver_json(j, cnf);
-    j["results"] = nlohmann::json::array();
-    for (int b = 0; b < rows; ++b) {
-      const MoleculeLikelihood& L = r[b].first;
-      j["results"].push_back({{"index", b},
-                              {"name", set.molecules[b].name},
-                              {"atoms", L.atoms},
-                              {"log_likelihood", r[b].log_p},
-                              {"log_likelihood_iw", r[b].log_p_iw},
-                              {"nll", -r[b].log_p},
-                              {"first_draw",
-                               {{"log_pz_x", L.log_pz_x},
-                                {"log_pz_h", L.log_pz_h},
-                                {"delta_logp_ode", L.ode.delta_logp},
-                                {"actnorm_logdet", L.actnorm_logdet},
-                                {"log_q_v", L.dequantizer.log_q_v},
-                                {"log_pN", L.log_pN}}},
-                              {"nfe", r[b].nfe}});
-    }
-    j["summary"] = {{"count", rows},           {"mean_log_likelihood", m.mean}, {"standard_error", m.error},
-                    {"nll", -m.mean},          {"nll_per_atom", -m.mean * rows / atoms},
-                    {"seconds", seconds},      {"seconds_per_molecule", seconds / rows}};
-    std::puts(j.dump(2).c_str());
-  } else {
-    std::printf("index,name,atoms,log_likelihood,log_likelihood_iw,log_pz_x,log_pz_h,delta_logp_ode,actnorm_logdet,"
-                "log_q_v,log_pN,nfe\n");
-    for (int b = 0; b < rows; ++b) {
-      const MoleculeLikelihood& L = r[b].first;
-      std::string name = set.molecules[b].name;
-      std::replace(name.begin(), name.end(), ',', ';');
-      std::printf("%d,%s,%d,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%ld\n", b, name.c_str(), L.atoms,
-                  r[b].log_p, r[b].log_p_iw, L.log_pz_x, L.log_pz_h, L.ode.delta_logp, L.actnorm_logdet,
-                  L.dequantizer.log_q_v, L.log_pN, r[b].nfe);
-    }
+    if (scored > 0)
+      j.update({{"mean_log_likelihood", m.mean}, {"standard_error", m.error}, {"nll", -m.mean},
+                {"nll_per_atom", -m.mean * scored / atoms}, {"seconds_per_molecule", seconds / done}});
+    print_json_line({{"summary", j}});
   }
-  std::fprintf(stderr, "NLL %.4f ± %.4f (standard error) over %d molecules in %.1f s (%.3f s per molecule)\n", -m.mean,
-               m.error, rows, seconds, seconds / rows);
-  return 0;
+  if (stop_requested()) std::fprintf(stderr, "\nenf score: interrupted: %d of %d molecules done\n", done, rows);
+  const std::string excl = excluded > 0 ? " (" + std::to_string(excluded) + " excluded: p(N) = 0)" : "";
+  if (scored > 0)
+    std::fprintf(stderr, "NLL %.4f ± %.4f (standard error) over %d molecules%s in %.1f s (%.3f s per molecule)\n",
+                 -m.mean, m.error, scored, excl.c_str(), seconds, seconds / std::max(done, 1));
+  else
+    std::fprintf(stderr, "NLL: no molecule scored%s\n", excl.c_str());
+  return stop_requested() ? stop_exit_code() : 0;
 }
 
 }  // namespace
