@@ -5,8 +5,9 @@
 // to disk and renames it to path (atomic, as write_file_atomically).
 //
 // Streamed record by record: .xyz (write_molecules' frames) and the Open
-// Babel formats whose records are independent: .sdf/.sd (bonds perceived by
-// Open Babel), .mol2, .smi/.can. Every other format (.svg, a grid of
+// Babel formats whose records are independent: .sdf/.sd (the molecule's own
+// bonds when it has them, e.g. from annotate_molecule, else Open Babel's
+// perception), .mol2, .smi/.can. Every other format (.svg, a grid of
 // pictures in one document; .mol, whose "$$$$" separators depend on which
 // record is last; .cml, .pdb, ... with a header or footer)
 // is kept in memory and written by commit() with write_molecules: its .part
