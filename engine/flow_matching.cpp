@@ -81,13 +81,14 @@ std::vector<double> aligned_state(const Alignment& a, const double* y, int n, in
 }  // namespace
 
 std::vector<double> couple(Coupling c, const std::vector<double>& x0, const std::vector<double>& x1, int B, int n,
-                           int D, int C) {
+                           int D, int C, int threads) {
   const std::size_t S = std::size_t(n) * C;
   if (x0.size() != B * S || x1.size() != B * S) throw std::invalid_argument("couple: states of the wrong size");
   if (c == Coupling::Independent) return x1;
   Eigen::MatrixXd cost(B, B);
   std::vector<Alignment> align(c == Coupling::EquivariantOT ? std::size_t(B) * B : 0);
-  for (int a = 0; a < B; ++a)
+  // Each row of the cost matrix by one thread: the B² alignments are independent.
+  parallel_for(B, std::max(1, threads), [&](int a, int) {
     for (int b = 0; b < B; ++b) {
       if (c == Coupling::MinibatchOT) {
         cost(a, b) = squared_distance(&x0[a * S], &x1[b * S], S);
@@ -98,6 +99,7 @@ std::vector<double> couple(Coupling c, const std::vector<double>& x0, const std:
         cost(a, b) = squared_distance(&x0[a * S], aligned_state(al, &x1[b * S], n, D, C).data(), S);
       }
     }
+  });
   const std::vector<int> col = min_cost_assignment(cost);
   std::vector<double> out(B * S);
   for (int a = 0; a < B; ++a) {
@@ -113,13 +115,13 @@ std::vector<double> couple(Coupling c, const std::vector<double>& x0, const std:
 }
 
 FlowMatchingBatch make_flow_matching_batch(const FlowMatchingOptions& o, const std::vector<double>& x0, int B, int n,
-                                           int D, int C, Rng& rng) {
+                                           int D, int C, Rng& rng, int threads) {
   if (const std::string e = o.validate(); !e.empty()) throw std::invalid_argument("flow matching: " + e);
   const std::size_t S = std::size_t(n) * C;
   if (B < 1 || x0.size() != B * S) throw std::invalid_argument("flow matching: a batch of the wrong size");
   FlowMatchingBatch r;
   r.B = B, r.n = n, r.C = C;
-  const std::vector<double> x1 = couple(o.coupling, x0, prior_draws(B, n, D, C, rng), B, n, D, C);
+  const std::vector<double> x1 = couple(o.coupling, x0, prior_draws(B, n, D, C, rng), B, n, D, C, threads);
   const std::vector<double> eps = prior_draws(B, n, D, C, rng);
   r.t.resize(B);
   for (double& t : r.t) {

@@ -53,14 +53,15 @@ struct FlowMatchingBatch {
 };
 
 // x0: B data states [B, n·C] (positions centred, the first D channels of
-// each node); rng draws x1, t and ε. Deterministic for a given rng state.
+// each node); rng draws x1, t and ε. Deterministic for a given rng state,
+// whatever the thread count (threads: the coupling's pairwise alignments).
 FlowMatchingBatch make_flow_matching_batch(const FlowMatchingOptions& o, const std::vector<double>& x0, int B, int n,
-                                           int D, int C, Rng& rng);
+                                           int D, int C, Rng& rng, int threads = 1);
 
 // The coupling alone: x1 [B, n·C] reordered over the batch (and, for
 // equivariant OT, each aligned to its x0) to pair with x0.
 std::vector<double> couple(Coupling c, const std::vector<double>& x0, const std::vector<double>& x1, int B, int n,
-                           int D, int C);
+                           int D, int C, int threads = 1);
 
 struct FlowMatchingLoss {
   double loss = 0;  // L above

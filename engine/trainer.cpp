@@ -68,7 +68,7 @@ StepReport Trainer<T>::step_flow_matching(const FlowMatchingOptions& o, const st
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   Rng rng(seed);
-  const FlowMatchingBatch batch = make_flow_matching_batch(o, x, B, n, field_.dim(), field_.channels(), rng);
+  const FlowMatchingBatch batch = make_flow_matching_batch(o, x, B, n, field_.dim(), field_.channels(), rng, flow_.threads());
   const Parameters<T> p = master_.template cast<T>();
   AlignedVector<double> grad(master_.values.size(), 0.0);
   const FlowMatchingLoss L = matching_.loss_and_gradient(p.values.data(), batch, grad.data());

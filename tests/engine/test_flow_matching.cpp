@@ -182,6 +182,8 @@ TEST_CASE("Couplings pair the batch at no more than the independent cost", "[flo
   CHECK(independent == Approx(total(x1)).epsilon(1e-15));
   CHECK(ot <= independent + 1e-12);
   CHECK(eot <= ot + 1e-12);
+  // The pairwise alignments in parallel give the same pairing, bit for bit.
+  CHECK(couple(Coupling::EquivariantOT, x0, x1, B, n, D, C, 2) == couple(Coupling::EquivariantOT, x0, x1, B, n, D, C));
   // Minibatch OT is the best of all B! pairings of whole structures.
   std::vector<int> p(B);
   std::iota(p.begin(), p.end(), 0);
