@@ -131,8 +131,6 @@ int run_data_generate(const std::vector<std::string>& args) {
   if (std::filesystem::path(out).extension() != ".npy")
     throw UsageError("--out " + out + ": enf data generate writes NumPy arrays; give a name ending in .npy");
   // Fail before a long run, not at the write.
-  const std::filesystem::path dir = std::filesystem::absolute(out).parent_path();
-  if (!std::filesystem::is_directory(dir)) throw UsageError("--out: directory '" + dir.string() + "' does not exist");
   check_output("out", out, {}, opt.flag("force"), "output");
 
   McmcOptions mc;

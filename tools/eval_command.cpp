@@ -91,9 +91,7 @@ int run_eval(const std::vector<std::string>& args) {
     throw UsageError("--plots " + plots + ": a file of that name exists; --plots takes a directory");
   if (!plots.empty()) {
     // The directory is made and its plot files checked now, not after the work.
-    std::error_code ec;
-    fs::create_directories(plots, ec);
-    if (ec) throw std::runtime_error("--plots " + plots + ": cannot create the directory: " + ec.message());
+    make_output_directory("plots", plots);
     std::vector<std::string> files = {"distances.svg", "energies.svg"};
     if (!opt.str("run").empty()) files.push_back("training.svg");
     for (const std::string& f : files)

