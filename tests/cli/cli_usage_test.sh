@@ -32,4 +32,10 @@ touch "$tmp/file"
 out=$("$enf" import --reference tests/fixtures/models/oracle_dw4_mild --out "$tmp/file/sub/x" 2>&1); code=$?
 check "import --out under a file: exit 1, names it" bash -c "test $code -eq 1 && grep -q \"file' is a file, not a directory\" <<< \"\$0\"" "$out"
 
+# ---- enf --help names every format score reads and sample writes
+top=$("$enf" --help)
+for f in .npy .npz .xyz .sdf "Open Babel" "dataset name"; do
+  check "enf --help: names '$f'" contains "$top" "$f"
+done
+
 finish
