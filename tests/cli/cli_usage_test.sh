@@ -32,6 +32,19 @@ touch "$tmp/file"
 out=$("$enf" import --reference tests/fixtures/models/oracle_dw4_mild --out "$tmp/file/sub/x" 2>&1); code=$?
 check "import --out under a file: exit 1, names it" bash -c "test $code -eq 1 && grep -q \"file' is a file, not a directory\" <<< \"\$0\"" "$out"
 
+# ---- README: every usage line runs alone (no two enf commands on one line)
+check "README: one enf command per line" bash -c "! grep -nE '(build/)?enf [a-z].*(\\||&&|;) *(build/)?enf ' README.md"
+
+# ---- eval: ESS as a percentage, as the README reports it
+m="$tmp/models/dw4"
+"$enf" eval --model "$m" --data dw4:test --limit 20 --samples 20 --rtol 1e-5 --atol 1e-5 > "$tmp/eval.md" 2> /dev/null
+check "eval table: ESS with a % sign" grep -qE '^\| ESS of .* \| [0-9.]+ % \|$' "$tmp/eval.md"
+"$enf" eval --model "$m" --data dw4:test --limit 20 --samples 20 --rtol 1e-5 --atol 1e-5 --format json > "$tmp/eval.json" 2> /dev/null
+check "eval json: ess.percent = 100 x ess.fraction" python3 -c "
+import json
+e = json.load(open('$tmp/eval.json'))['ess']
+assert 0 < e['fraction'] <= 1 and abs(e['percent'] - 100 * e['fraction']) < 1e-12"
+
 # ---- enf --help names every format score reads and sample writes
 top=$("$enf" --help)
 for f in .npy .npz .xyz .sdf "Open Babel" "dataset name"; do
