@@ -51,4 +51,21 @@ for f in .npy .npz .xyz .sdf "Open Babel" "dataset name"; do
   check "enf --help: names '$f'" contains "$top" "$f"
 done
 
+# ---- quickstart.sh: its data are checked before packages and the build
+qs="$tmp/qs"
+mkdir -p "$qs/tools"
+cp tools/quickstart.sh tools/setup.sh "$qs/tools/"
+start=$(date +%s)
+out=$(timeout 60 bash "$qs/tools/quickstart.sh" 2>&1); code=$?
+check "quickstart without its data: exit 1 at once" test $code -eq 1 -a $(( $(date +%s) - start )) -lt 10
+check "  says which file is missing" contains "$out" "missing data file .*train_split_DW4.npy"
+check "  nothing built" test ! -e "$qs/build"
+mkdir -p "$qs/datasets/data/efm_splits"
+for s in train val test; do
+  printf 'version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n' > "$qs/datasets/data/efm_splits/${s}_split_DW4.npy"
+done
+out=$(timeout 60 bash "$qs/tools/quickstart.sh" 2>&1); code=$?
+check "quickstart with LFS pointers for data: exit 1, says so" bash -c "test $code -eq 1 && grep -q 'not a NumPy array' <<< \"\$0\"" "$out"
+check "  nothing built" test ! -e "$qs/build"
+
 finish
