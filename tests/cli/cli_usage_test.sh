@@ -35,6 +35,23 @@ check "import --out under a file: exit 1, names it" bash -c "test $code -eq 1 &&
 # ---- README: every usage line runs alone (no two enf commands on one line)
 check "README: one enf command per line" bash -c "! grep -nE '(build/)?enf [a-z].*(\\||&&|;) *(build/)?enf ' README.md"
 
+# ---- bench field: peak and kernel measured together; a ratio above 100 % says so
+"$enf" bench field --cases dw4 --precision float --min-time 0.01 --format json > "$tmp/bf.json" 2> /dev/null
+check "bench field json: each operation with the peak measured alongside it" python3 -c "
+import json, sys
+j = json.load(open('$tmp/bf.json'))
+r = j['results']
+assert len(r) == 3 and all(e['peak_gflops'] > 0 for e in r)
+assert all(e['fraction_of_peak'] <= 1 or e['peak_disturbed'] for e in r)
+assert all(e['peak_disturbed'] == (e['gflops'] > e['peak_gflops']) for e in r)"
+"$enf" bench field --cases dw4 --precision float --min-time 0.01 > "$tmp/bf.md" 2> /dev/null
+check "bench field table: no percentage above 100 without 'peak disturbed'" python3 -c "
+import re
+for line in open('$tmp/bf.md'):
+    for m in re.finditer(r'\| (\d+)%( \(peak disturbed\))? \|', line):
+        assert int(m.group(1)) <= 100 or m.group(2), line"
+check "bench field --help: how the peak is measured" bash -c "'$enf' bench field --help | grep -q 'measured alternately with each operation'"
+
 # ---- eval: ESS as a percentage, as the README reports it
 m="$tmp/models/dw4"
 "$enf" eval --model "$m" --data dw4:test --limit 20 --samples 20 --rtol 1e-5 --atol 1e-5 > "$tmp/eval.md" 2> /dev/null
