@@ -62,6 +62,31 @@ import json
 e = json.load(open('$tmp/eval.json'))['ess']
 assert 0 < e['fraction'] <= 1 and abs(e['percent'] - 100 * e['fraction']) < 1e-12"
 
+# ---- limits (issue 17): absurd counts are usage errors, and --help shows every limit
+big=2000000000
+usage_error "data generate --burn-in $big" "burn-in must be at most" "$enf" data generate dw4 --n 10 --burn-in $big --out "$tmp/x.npy"
+usage_error "data generate --thin $big" "thin must be at most" "$enf" data generate dw4 --n 10 --thin $big --out "$tmp/x.npy"
+usage_error "data generate --chains $big" "chains must be at most" "$enf" data generate dw4 --n 10 --chains $big --out "$tmp/x.npy"
+usage_error "bench step --batch 1000000" "batch must be at most" "$enf" bench step --batch 1000000
+usage_error "train --val-samples $big" "val-samples must be at most" "$enf" train --val-samples $big --out "$tmp/r1"
+usage_error "train --n-data $big" "n-data must be at most" "$enf" train --n-data $big --out "$tmp/r2"
+usage_error "train --system qm9 --val-samples $big" "val-samples must be at most" "$enf" train --system qm9 --val-samples $big --out "$tmp/r3"
+check "  no run directory made" test ! -e "$tmp/r1" -a ! -e "$tmp/r2" -a ! -e "$tmp/r3"
+check "data generate: burn-in auto is still accepted" bash -c "'$enf' data generate dw4 --n 4 --chains 1 --out '$tmp/auto.npy' > /dev/null 2>&1"
+help_shows() {  # help_shows "cmd words" OPTION: the option's line in --help shows its bounds
+  local line
+  line=$("$enf" $1 --help | grep -E "^  --$2 ")
+  check "enf $1 --help: --$2 shows its limits" bash -c "grep -qE '\\([0-9.e-]+ \\.\\. [0-9.e]+\\)' <<< \"\$0\"" "$line"
+}
+help_shows "data generate" burn-in
+help_shows "data generate" thin
+help_shows "data generate" n
+help_shows "bench step" batch
+help_shows "train" val-samples
+help_shows "train" n-data
+help_shows "train" threads
+help_shows "eval" samples
+
 # ---- enf --help names every format score reads and sample writes
 top=$("$enf" --help)
 for f in .npy .npz .xyz .sdf "Open Babel" "dataset name"; do
