@@ -87,6 +87,35 @@ help_shows "train" n-data
 help_shows "train" threads
 help_shows "eval" samples
 
+# ---- config.json: numbers as numbers, flags as booleans; old all-string runs still resume
+train=(train --system dw4 --n-data 100 --val-samples 50 --batch 50 --nf 8 --layers 2)
+"$enf" "${train[@]}" --epochs 3 --out "$tmp/A" > /dev/null 2>&1
+check "train: exit 0" test $? -eq 0
+check "config.json: typed values" python3 -c "
+import json
+c = json.load(open('$tmp/A/config.json'))
+assert c['batch'] == 50 and c['nf'] == 8 and c['epochs'] == 3 and c['seed'] == 0, c
+assert c['lr'] == 5e-4 and c['rtol'] == 1e-4 and c['ode-regularization'] == 0, c
+assert c['attention'] is True and c['clip'] is False, c
+assert c['system'] == 'dw4' and c['precision'] == 'float' and c['data'] == '', c"
+"$enf" "${train[@]}" --epochs 1 --out "$tmp/B" > /dev/null 2>&1
+"$enf" train --resume "$tmp/B" --epochs 3 > /dev/null 2>&1
+check "resume of a typed config.json is exact" cmp -s "$tmp/A/last/weights.safetensors" "$tmp/B/last/weights.safetensors"
+"$enf" "${train[@]}" --epochs 1 --out "$tmp/S" > /dev/null 2>&1
+# As runs before this change wrote it: every value a string.
+python3 -c "
+import json
+p = '$tmp/S/config.json'
+c = json.load(open(p))
+s = {k: ('true' if v is True else 'false' if v is False else v if isinstance(v, str) else json.dumps(v)) for k, v in c.items()}
+s['lr'] = '5e-4'
+json.dump(s, open(p, 'w'), indent=2)"
+check "  (the old run's config.json is all strings)" python3 -c "
+import json; assert all(isinstance(v, str) for v in json.load(open('$tmp/S/config.json')).values())"
+"$enf" train --resume "$tmp/S" --epochs 3 > /dev/null 2>&1
+check "resume of an all-string config.json: exit 0" test $? -eq 0
+check "resume of an all-string config.json is exact" cmp -s "$tmp/A/last/weights.safetensors" "$tmp/S/last/weights.safetensors"
+
 # ---- enf --help names every format score reads and sample writes
 top=$("$enf" --help)
 for f in .npy .npz .xyz .sdf "Open Babel" "dataset name"; do

@@ -1,6 +1,9 @@
 // The program's option code (tools/): bounds shown by --help and enforced,
-// and the interleaved benchmark timing.
+// the typed config.json of a run and the old all-string one read alike, and
+// the interleaved benchmark timing.
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -10,6 +13,7 @@
 #include "tools/train_options.hpp"
 
 using namespace enf::cli;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -20,6 +24,20 @@ const CommandSpec& train_table() {
       {});
   return s;
 }
+
+std::vector<std::string> run_keys() {
+  std::vector<std::string> k = {"system", "data", "val-data", "n-data", "val-samples"};
+  for (const auto& key : common_run_keys()) k.push_back(key);
+  return k;
+}
+
+std::string temp_file(const std::string& name, const std::string& text) {
+  const fs::path p = fs::temp_directory_path() / ("enf_test_cli_options_" + name);
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
+  return p.string();
+}
+
+const std::string kNoRun = (fs::temp_directory_path() / "enf_test_cli_options_no_run").string();
 
 }  // namespace
 
@@ -44,6 +62,36 @@ TEST_CASE("bounds: an absurd count is a usage error; a word default is no number
   CHECK_NOTHROW(ParsedOptions(spec, {"--burn-in", "10000000"}));
   CHECK_THROWS_WITH(ParsedOptions(spec, {"--burn-in", "2000000000"}), Catch::Contains("must be at most 10000000"));
   CHECK_THROWS_WITH(ParsedOptions(spec, {"--burn-in", "fast"}), Catch::Contains("expects a number"));
+}
+
+TEST_CASE("a new run's config.json types its values; the old all-string one reads the same", "[config]") {
+  ParsedOptions typed(train_table(), {"--out", kNoRun, "--nf", "16", "--lr", "5e-4", "--clip", "yes", "--rtol", "1e-5"});
+  const enf::RunDirectory run = open_run(typed, run_keys());
+  const nlohmann::json& c = run.new_config;
+  CHECK(c.at("nf") == 16);
+  CHECK(c.at("nf").is_number_integer());
+  CHECK(c.at("lr").is_number_float());
+  CHECK(c.at("lr").get<double>() == 5e-4);
+  CHECK(c.at("rtol").get<double>() == 1e-5);
+  CHECK(c.at("clip") == true);
+  CHECK(c.at("attention") == true);
+  CHECK(c.at("seed") == 0);
+  CHECK(c.at("system") == "dw4");
+  CHECK(c.at("precision") == "float");
+  CHECK(c.at("data") == "");  // a path stays a string
+  // Read back (--config, as --resume reads config.json): the same options.
+  ParsedOptions back(train_table(), {"--out", kNoRun, "--config", temp_file("typed.json", c.dump(2))});
+  CHECK(open_run(back, run_keys()).new_config == c);
+  CHECK(back.integer("nf") == 16);
+  CHECK(back.real("lr") == 5e-4);
+  CHECK(back.boolean("clip"));
+  // A run directory written before the values were typed: every value a string.
+  nlohmann::json old = nlohmann::json::object();
+  for (const auto& [k, v] : c.items())
+    old[k] = v.is_string() ? v.get<std::string>() : v.is_boolean() ? (v.get<bool>() ? "true" : "false") : v.dump();
+  old["lr"] = "5e-4";
+  ParsedOptions from_old(train_table(), {"--out", kNoRun, "--config", temp_file("old.json", old.dump(2))});
+  CHECK(open_run(from_old, run_keys()).new_config == c);
 }
 
 TEST_CASE("benchmark: the peak is timed alternately with the kernel", "[bench]") {
