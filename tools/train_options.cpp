@@ -46,9 +46,15 @@ void apply_json_defaults(ParsedOptions& opt, const nlohmann::json& j, const std:
   if (!j.is_object()) throw UsageError(from + ": expected a JSON object of option values");
   // Errors about these values, now or when they are used, name the file.
   // Values are strings (as run directories before numbers were typed kept
-  // them), numbers or booleans.
-  for (const auto& [key, value] : j.items())
+  // them), numbers or booleans; an array or object is no option value (and
+  // printing a deeply nested one recursed until the stack overflowed: a
+  // fuzzer finding, tests/data/fuzz_regressions/config_*).
+  for (const auto& [key, value] : j.items()) {
+    if (!value.is_string() && !value.is_number() && !value.is_boolean())
+      throw UsageError(from + ": " + key + ": expected a number, string or boolean, got " +
+                       (value.is_null() ? "null" : value.is_array() ? "an array" : "an object"));
     opt.set_default(key, value.is_string() ? value.get<std::string>() : value.dump(), from);
+  }
 }
 
 // An option's value as it is saved (config.json, a checkpoint's training

@@ -115,6 +115,8 @@ import json; assert all(isinstance(v, str) for v in json.load(open('$tmp/S/confi
 "$enf" train --resume "$tmp/S" --epochs 3 > /dev/null 2>&1
 check "resume of an all-string config.json: exit 0" test $? -eq 0
 check "resume of an all-string config.json is exact" cmp -s "$tmp/A/last/weights.safetensors" "$tmp/S/last/weights.safetensors"
+printf '{"nf": [[[1]]]}' > "$tmp/arr.json"
+usage_error "--config with an array value" "nf: expected a number, string or boolean" "$enf" train --config "$tmp/arr.json" --out "$tmp/r4"
 
 # ---- enf --help names every format score reads and sample writes
 top=$("$enf" --help)

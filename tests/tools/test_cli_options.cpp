@@ -1,6 +1,6 @@
 // The program's option code (tools/): bounds shown by --help and enforced,
-// the typed config.json of a run and the old all-string one read alike, and
-// the interleaved benchmark timing.
+// the typed config.json of a run and the old all-string one read alike, the
+// --config fuzzer's findings, and the interleaved benchmark timing.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -92,6 +92,19 @@ TEST_CASE("a new run's config.json types its values; the old all-string one read
   old["lr"] = "5e-4";
   ParsedOptions from_old(train_table(), {"--out", kNoRun, "--config", temp_file("old.json", old.dump(2))});
   CHECK(open_run(from_old, run_keys()).new_config == c);
+}
+
+TEST_CASE("--config: the fuzzer's findings are refused with a message", "[config][fuzz]") {
+  for (const auto& e : fs::directory_iterator("tests/data/fuzz_regressions")) {
+    if (e.path().filename().string().rfind("config_", 0) != 0) continue;
+    INFO(e.path().string());
+    ParsedOptions opt(train_table(), {"--out", kNoRun, "--config", e.path().string()});
+    CHECK_THROWS_AS(open_run(opt, run_keys()), UsageError);
+  }
+  // Deeper than any regression file: arrays and objects are no option values.
+  const std::string deep = "{\"nf\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  ParsedOptions opt(train_table(), {"--out", kNoRun, "--config", temp_file("deep.json", deep)});
+  CHECK_THROWS_WITH(open_run(opt, run_keys()), Catch::Contains("nf: expected a number, string or boolean"));
 }
 
 TEST_CASE("benchmark: the peak is timed alternately with the kernel", "[bench]") {
