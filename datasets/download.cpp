@@ -17,6 +17,8 @@
 #include <system_error>
 #include <thread>
 
+#include "datasets/file_io.hpp"
+
 #ifndef ENF_VERSION
 #define ENF_VERSION "unknown"
 #endif
@@ -331,14 +333,6 @@ bool is_local_directory(const std::string& url) {
   return dir;
 }
 
-// Makes the rename durable: the directory entry is flushed too.
-void fsync_path(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 void download_file(const std::string& url, const std::string& dest, const Checksum& expected,
@@ -411,11 +405,10 @@ void download_file(const std::string& url, const std::string& dest, const Checks
                                expected.describe(actual) + deleted);
     }
   }
-  fsync_path(t.part, O_RDONLY);
+  sync_file(t.part);  // the data on disk before the rename makes it the file
   fs::rename(t.part, dest, ec);
   if (ec) throw std::runtime_error(where + ": cannot rename '" + t.part + "' to '" + dest + "': " + ec.message());
-  const fs::path parent = fs::path(dest).parent_path();
-  fsync_path(parent.empty() ? "." : parent.string(), O_RDONLY | O_DIRECTORY);
+  sync_directory(parent_directory(dest));  // makes the rename durable
 }
 
 }  // namespace enf

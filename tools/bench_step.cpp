@@ -40,10 +40,11 @@ const CommandSpec kSpec{
         {
             system_option("dw4", "particle system", has_energy),
             {"format", "table|json", "table", "output format on stdout"},
-            {"batch", "B", "100", "training batch size", "1"},
-            {"train-steps", "N", "200", "training steps between the two timed points"},
-            {"repeats", "N", "5", "timed iterations at each point (the median is reported)", "1"},
-            {"eval-samples", "N", "1000", "structures for the evaluation and sampling timings"},
+            // The batch is drawn from the first 1000 training structures.
+            {"batch", "B", "100", "training batch size", "1", "1000"},
+            {"train-steps", "N", "200", "training steps between the two timed points", "0", "100000"},
+            {"repeats", "N", "5", "timed iterations at each point (the median is reported)", "1", "1000"},
+            {"eval-samples", "N", "1000", "structures for the evaluation and sampling timings", "1", "100000"},
             {"gradient", "adjoint|discrete", "adjoint", "gradient mode"},
         },
         {{runtime_group(), {kThreads, kSeed}, {{kSeed, "0", "seed of the initialisation, batches and noise"}}}})};

@@ -46,12 +46,13 @@ const CommandSpec kCheckGradients{
     {
         {"model", "CKPT", "", "checkpoint directory (enf train or enf import)"},
         {"data", "FILE|NAME", "", "structures (.npy, .npz, .xyz or a dataset name); default: the system's test split"},
-        {"structures", "N", "2", "structures to check (the first N of --data)", "1"},
-        {"params", "N", "20", "random parameters checked per structure", "1"},
+        {"structures", "N", "2", "structures to check (the first N of --data)", "1", "10000"},
+        {"params", "N", "20", "random parameters checked per structure", "1", "100000"},
         {"directions", "K", "2", "random tangent directions per structure", "1", "10000"},
         {"tol", "T", "1e-9", "rtol = atol of the NLL solves (forward and adjoint)"},
         {"seed", "S", "0", "seed of the directions, cotangents, times and parameter subsets"},
-        {"threads", "N", "0", "threads for the NLL solves (0: all cores); the results do not depend on it", "0"},
+        {"threads", "N", "0", "threads for the NLL solves (0: all cores); the results do not depend on it", "0",
+         std::to_string(max_threads())},
     }};
 
 }  // namespace

@@ -35,7 +35,8 @@ const CommandSpec kEval{
     "NLL: mean ± standard error of −log p(x) over --data (exact trace, --rtol/--atol).\n"
     "ESS: --samples structures drawn from the model with their log q(x); importance\n"
     "weights w = exp(−E(x) − log q(x)) against the target energy; Kish's ESS\n"
-    "(Σw)²/Σw², reported as a fraction of the samples.\n"
+    "(Σw)²/Σw², reported as a percentage of the samples (JSON: ess.percent, and\n"
+    "ess.fraction in [0, 1]).\n"
     "Plots (--plots DIR, SVG): distances.svg (interatomic distances, samples vs data),\n"
     "energies.svg (E of samples vs data), training.svg (from --run DIR's metrics.jsonl).\n"
     "\nexample:\n  enf eval --model runs/dw4/best --data dw4:test --plots plots",
@@ -91,9 +92,7 @@ int run_eval(const std::vector<std::string>& args) {
     throw UsageError("--plots " + plots + ": a file of that name exists; --plots takes a directory");
   if (!plots.empty()) {
     // The directory is made and its plot files checked now, not after the work.
-    std::error_code ec;
-    fs::create_directories(plots, ec);
-    if (ec) throw std::runtime_error("--plots " + plots + ": cannot create the directory: " + ec.message());
+    make_output_directory("plots", plots);
     std::vector<std::string> files = {"distances.svg", "energies.svg"};
     if (!opt.str("run").empty()) files.push_back("training.svg");
     for (const std::string& f : files)
@@ -124,7 +123,7 @@ int run_eval(const std::vector<std::string>& args) {
   const auto lik = flow.log_likelihood(c.params.values.data(), data.x, data.rows, sys.n, seed);
   std::vector<double> nlls;
   for (const auto& r : lik) nlls.push_back(-r.log_px);
-  const MeanError nll = mean_and_error(nlls);
+  const MeanError nll = mean_standard_error(nlls);
   std::fprintf(stderr, "enf eval: %d samples with log q...\n", N);
   const std::vector<double> xs = flow.sample(c.params.values.data(), N, sys.n, seed + 1);
   const auto q = flow.log_likelihood(c.params.values.data(), xs, N, sys.n, seed + 2);
@@ -132,7 +131,7 @@ int run_eval(const std::vector<std::string>& args) {
   std::vector<double> log_q;
   for (const auto& r : q) log_q.push_back(r.log_px);
   const double ess = kish_ess_fraction(boltzmann_log_weights(e_samples, log_q));
-  const MeanError es = mean_and_error(e_samples), ed = mean_and_error(e_data);
+  const MeanError es = mean_standard_error(e_samples), ed = mean_standard_error(e_data);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   if (!plots.empty()) {
@@ -157,7 +156,7 @@ int run_eval(const std::vector<std::string>& args) {
     nlohmann::json j{{"model", opt.str("model")},
                      {"data", opt.str("data")},
                      {"nll", {{"mean", nll.mean}, {"standard_error", nll.error}, {"structures", data.rows}}},
-                     {"ess", {{"fraction", ess}, {"samples", N}}},
+                     {"ess", {{"percent", 100 * ess}, {"fraction", ess}, {"samples", N}}},
                      {"energy", {{"samples_mean", es.mean}, {"samples_error", es.error}, {"data_mean", ed.mean},
                                  {"data_error", ed.error}, {"lj_convention", to_string(lj)}}},
                      {"seconds", seconds}};
@@ -165,7 +164,8 @@ int run_eval(const std::vector<std::string>& args) {
   } else {
     std::printf("| %s | value |\n|---|---:|\n", sys.name.c_str());
     std::printf("| test NLL (%d structures) | %.4f ± %.4f |\n", data.rows, nll.mean, nll.error);
-    std::printf("| ESS of exp(−E − log q) (%d samples) | %.4f |\n", N, ess);
+    // As the README reports it: a percentage, with its sign.
+    std::printf("| ESS of exp(−E − log q) (%d samples) | %.2f %% |\n", N, 100 * ess);
     std::printf("| mean energy, samples | %.3f ± %.3f |\n| mean energy, data | %.3f ± %.3f |\n", es.mean, es.error,
                 ed.mean, ed.error);
   }

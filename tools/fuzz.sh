@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Fuzzes every reader: builds the libFuzzer targets of tests/fuzz with clang,
-# AddressSanitizer and UndefinedBehaviorSanitizer (in build-fuzz/), and runs
-# each for SECONDS (default 60) from a seed corpus of the shipped files.
+# Fuzzes every reader and enf train's --config parser: builds the libFuzzer
+# targets of tests/fuzz with clang, AddressSanitizer and
+# UndefinedBehaviorSanitizer (in build-fuzz/), and runs each for SECONDS
+# (default 60) from a seed corpus of the shipped files.
 # A finding — crash, sanitizer report, leak, an input slower than 10 s, or
 # one that needs more than 2 GB — fails the run; the input is kept under
 # build-fuzz/findings/ to reproduce it (build-fuzz/fuzz/fuzz_<reader> FILE).
-#   tools/fuzz.sh [SECONDS] [READER...]     readers: npy npz xyz sdf safetensors model_json
+#   tools/fuzz.sh [SECONDS] [READER...]     readers: npy npz xyz sdf safetensors model_json config
 #   tools/fuzz.sh --ci                      what CI runs: a fixed seed and a fixed number of
 #                                           inputs per reader (about a minute each here), so the
 #                                           result does not depend on the machine's speed
@@ -21,9 +22,13 @@ if [ "${1:-}" = "--ci" ]; then ci=1; shift; set -- 0 "$@"; fi
 seconds=${1:-60}
 shift || true
 # --ci: inputs per reader, fixed seed (about 60 s each on a 2-core EPYC).
-declare -A ci_runs=([npy]=1500000 [npz]=300000 [xyz]=200000 [sdf]=60000 [safetensors]=60000 [model_json]=100000)
+declare -A ci_runs=([npy]=1500000 [npz]=300000 [xyz]=200000 [sdf]=60000 [safetensors]=60000 [model_json]=100000
+                   [config]=25000)
+# Input size limit: option files are small (a large one only slows the run;
+# the deep-nesting regression is replayed in full by tests/tools).
+declare -A max_len=([config]=4096)
 readers=("$@")
-[ ${#readers[@]} -gt 0 ] || readers=(npy npz xyz sdf safetensors model_json)
+[ ${#readers[@]} -gt 0 ] || readers=(npy npz xyz sdf safetensors model_json config)
 
 dir="$ENF_ROOT/build-fuzz"
 CXX=clang++ cmake -S "$ENF_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENF_FUZZ=ON -DENF_BUILD_TESTS=OFF \
@@ -33,7 +38,7 @@ cmake --build "$dir" -j "$(nproc)" --target "${readers[@]/#/fuzz_}" >&2
 # Seeds: small shipped files of each format (large ones only slow the fuzzer).
 cd "$ENF_ROOT"
 seeds="$dir/seeds"
-rm -rf "$seeds" && mkdir -p "$seeds"/{npy,npz,xyz,sdf,safetensors,model_json} "$dir/findings"
+rm -rf "$seeds" && mkdir -p "$seeds"/{npy,npz,xyz,sdf,safetensors,model_json,config} "$dir/findings"
 cp tests/data/idx_LJ13_first1000.npy tests/data/cnf_fixture_weights/x_*.npy "$seeds/npy/"
 head -c 2048 datasets/data/efm_splits/test_split_DW4.npy > "$seeds/npy/dw4_head.npy"
 cp tests/fuzz/seeds/npz/*.npz tests/data/fuzz_regressions/*.npz "$seeds/npz/"
@@ -47,6 +52,9 @@ cp tests/fuzz/seeds/model_json/model.json "$seeds/model_json/"
 for f in tests/fixtures/models/*/args.json datasets/models/en_flows_qm9_pretrained/args.json; do
   cp "$f" "$seeds/model_json/$(basename "$(dirname "$f")").args.json"
 done
+# --config: hand-written option files (typed, and all strings as older runs saved them).
+cp tests/fuzz/seeds/config/*.json "$seeds/config/"
+cp tests/data/fuzz_regressions/config_* "$seeds/config/"
 
 export LSAN_OPTIONS="suppressions=$ENF_ROOT/tests/fuzz/lsan.supp:print_suppressions=0"
 failed=()
@@ -62,7 +70,7 @@ for r in "${readers[@]}"; do
   fi
   mkdir -p "$corpus"
   if ! "$dir/fuzz/fuzz_$r" "$corpus" "$seeds/$r" "${budget[@]}" -timeout=10 -rss_limit_mb=2048 \
-      -max_len=131072 -artifact_prefix="$dir/findings/$r-" -print_final_stats=1 > "$dir/fuzz_$r.log" 2>&1; then
+      -max_len="${max_len[$r]:-131072}" -artifact_prefix="$dir/findings/$r-" -print_final_stats=1 > "$dir/fuzz_$r.log" 2>&1; then
     failed+=("$r")
     tail -n 40 "$dir/fuzz_$r.log" >&2
   fi

@@ -45,6 +45,7 @@ int run_import(const std::vector<std::string>& args) {
   // directory there is refused by save_checkpoint, --force or not.
   if (std::filesystem::exists(std::filesystem::path(out) / "model.json") && !opt.flag("force"))
     throw UsageError("--out '" + out + "' holds a checkpoint; give --force to replace it");
+  make_parent_directories("out", out);  // before the import's work, as every output
   const Checkpoint c = import_reference(reference);
   save_checkpoint(opt.str("out"), c);
   std::printf("imported %s (%s, H=%d, L=%d, %zu parameters) to %s\n", opt.str("reference").c_str(),

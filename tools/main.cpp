@@ -36,8 +36,15 @@ const std::vector<Command>& commands() {
        "stability, validity, uniqueness and novelty of molecules (QM9),\n"
        "as E-NF/EDM report them",
        run_metrics},
-      {"score", "log-likelihood of every structure of a file (.npy, .xyz)", run_score},
-      {"sample", "draw structures from a flow to .xyz or .npy", run_sample},
+      {"score",
+       "log-likelihood of every structure of a file: particles from\n"
+       ".npy, .npz, .xyz or a dataset name (dw4:test); molecules from\n"
+       ".npz, .xyz, .sdf or any Open Babel format",
+       run_score},
+      {"sample",
+       "draw structures from a flow: particles to .xyz or .npy,\n"
+       "molecules to .sdf, .xyz or any Open Babel format",
+       run_sample},
       {"field",
        "evaluate the EGNN vector field on a data file: velocity,\n"
        "divergence, Hutchinson estimate, timings",

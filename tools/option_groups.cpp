@@ -63,7 +63,8 @@ const OptionGroup& solver_group() {
 const OptionGroup& runtime_group() {
   static const OptionGroup g{"runtime",
                              {
-                                 {kThreads, "N", "0", "threads (0: all cores)", "0"},
+                                 // parse_runtime says why when the bound is passed.
+                                 {kThreads, "N", "0", "threads (0: all cores)", "0", std::to_string(max_threads())},
                                  {kSeed, "S", "0", "seed"},
                                  {kPrecision, "float|double", "double", "scalar type of the field"},
                              }};

@@ -1,5 +1,6 @@
 #include "tools/options.hpp"
 
+#include <cctype>
 #include <sstream>
 
 namespace enf::cli {
@@ -41,6 +42,10 @@ ParsedOptions::ParsedOptions(const CommandSpec& spec, const std::vector<std::str
 // Bad numbers are usage errors before any work starts, not after it.
 void ParsedOptions::check_bounds(const OptionSpec& o) const {
   if ((o.min.empty() && o.max.empty()) || values_.at(o.name).empty()) return;
+  // A word the row offers as its default ("auto") is not a number to bound.
+  if (values_.at(o.name) == o.default_value && !o.default_value.empty() &&
+      std::isalpha(static_cast<unsigned char>(o.default_value[0])))
+    return;
   if (!o.min.empty() && !(real(o.name) >= std::stod(o.min)))
     throw UsageError(label(o.name) + " must be at least " + o.min + ", got '" + values_.at(o.name) + "'");
   if (!o.max.empty() && !(real(o.name) <= std::stod(o.max)))
@@ -141,6 +146,10 @@ std::string usage(const CommandSpec& spec) {
     if (left.size() < 28) left.resize(28, ' ');
     else left += "\n" + std::string(28, ' ');
     os << left << o.help;
+    // The bounds the parser enforces, so that a usage error is no surprise.
+    if (!o.min.empty() && !o.max.empty()) os << " (" << o.min << " .. " << o.max << ")";
+    else if (!o.min.empty()) os << " (at least " << o.min << ")";
+    else if (!o.max.empty()) os << " (at most " << o.max << ")";
     if (!o.value_hint.empty() && !o.default_value.empty()) os << " [default: " << o.default_value << "]";
     os << "\n";
   }

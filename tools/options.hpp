@@ -23,7 +23,7 @@ struct OptionSpec {
   std::string name;           // without the leading "--"
   std::string value_hint;     // empty: a flag without value
   std::string default_value;  // shown in --help; used when absent
-  std::string help;
+  std::string help;  // --help appends the bounds: "(1 .. 1000000)", "(at least 1)"
   std::string min;  // the smallest number allowed (checked when parsed); empty: any
   // The largest: counts that size allocations are bounded so that an absurd
   // value is a usage error, not an out-of-memory abort after the model loads.

@@ -41,6 +41,21 @@ std::vector<std::string> named_files(const std::string& in) {
 
 }  // namespace
 
+void make_output_directory(const std::string& option, const std::string& dir) {
+  std::error_code ec;
+  if (dir.empty() || fs::is_directory(dir, ec)) return;
+  // create_directories fails with "File exists" when a part is a file: say which.
+  for (fs::path p = fs::path(dir); !p.empty() && p != p.root_path(); p = p.parent_path())
+    if (fs::exists(p, ec) && !fs::is_directory(p, ec))
+      throw std::runtime_error("--" + option + " '" + dir + "': '" + p.string() + "' is a file, not a directory");
+  fs::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("--" + option + " '" + dir + "': cannot create the directory: " + ec.message());
+}
+
+void make_parent_directories(const std::string& option, const std::string& path) {
+  make_output_directory(option, fs::path(path).parent_path().string());
+}
+
 OptionSpec force_option() { return {"force", "", "", "overwrite output files that exist"}; }
 
 bool same_path(const std::string& a, const std::string& b) {
@@ -66,6 +81,7 @@ void check_output(const std::string& option, const std::string& path, const std:
     }
   }
   if (exists && !force) throw UsageError("--" + option + " '" + path + "' exists; give --force to overwrite it");
+  make_parent_directories(option, path);
   check_writable(path, kind);
 }
 

@@ -19,9 +19,17 @@ OptionSpec force_option();
 // that exists resolved) are equal.
 bool same_path(const std::string& a, const std::string& b);
 
+// Creates the missing directories above the output `path` given as --`option`
+// (`enf import --out models/x` on a fresh checkout has no models/), before
+// any work; std::runtime_error naming the option when one cannot be made.
+void make_parent_directories(const std::string& option, const std::string& path);
+// The output directory `dir` itself, with its parents (--plots DIR).
+void make_output_directory(const std::string& option, const std::string& dir);
+
 // Checks the output `path` given as --`option`: UsageError when it is one of
 // `inputs` (files or directories; an existing file inside an input directory
-// counts as part of that input) or exists without `force`; std::runtime_error
+// counts as part of that input) or exists without `force`; then creates its
+// missing parent directories (make_parent_directories); std::runtime_error
 // (from check_writable) when it cannot be written. Empty inputs are ignored.
 void check_output(const std::string& option, const std::string& path, const std::vector<std::string>& inputs,
                   bool force, const std::string& kind);

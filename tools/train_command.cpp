@@ -47,8 +47,10 @@ const CommandSpec& train_particles_spec() {
                      system_option("dw4", "particle system (qm9: molecules, see above)", {}),
                      {"data", "FILE", "", "training structures (.npy); default: the shipped split"},
                      {"val-data", "FILE", "", "validation structures (.npy); default: the shipped split"},
-                     {"n-data", "N", "1000", "training structures used (first N rows)", "1"},
-                     {"val-samples", "N", "500", "validation structures used", "1"},
+                     // The shipped splits hold at most 100 000 structures; a --data
+                     // file is read only up to N rows, so larger N only cost memory.
+                     {"n-data", "N", "1000", "training structures used (first N rows)", "1", "10000000"},
+                     {"val-samples", "N", "500", "validation structures used", "1", "100000"},
                  },
                  {});
   return spec;

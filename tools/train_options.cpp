@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -44,8 +45,39 @@ auto as_usage_error(F f) {
 void apply_json_defaults(ParsedOptions& opt, const nlohmann::json& j, const std::string& from) {
   if (!j.is_object()) throw UsageError(from + ": expected a JSON object of option values");
   // Errors about these values, now or when they are used, name the file.
-  for (const auto& [key, value] : j.items())
+  // Values are strings (as run directories before numbers were typed kept
+  // them), numbers or booleans; an array or object is no option value (and
+  // printing a deeply nested one recursed until the stack overflowed: a
+  // fuzzer finding, tests/data/fuzz_regressions/config_*).
+  for (const auto& [key, value] : j.items()) {
+    if (!value.is_string() && !value.is_number() && !value.is_boolean())
+      throw UsageError(from + ": " + key + ": expected a number, string or boolean, got " +
+                       (value.is_null() ? "null" : value.is_array() ? "an array" : "an object"));
     opt.set_default(key, value.is_string() ? value.get<std::string>() : value.dump(), from);
+  }
+}
+
+// An option's value as it is saved (config.json, a checkpoint's training
+// options): flags and BOOL options as booleans, numbers as numbers, the rest
+// (names, paths, choices) as strings. apply_json_defaults reads each back to
+// the same string the command line would give (numbers print exactly: 5e-4
+// as 0.0005, the same double).
+nlohmann::json typed_value(const OptionSpec& o, const std::string& value) {
+  if (o.value_hint.empty()) return value == "1";
+  if (o.value_hint == "BOOL") {
+    for (const char* t : {"true", "yes", "on", "1"})
+      if (value == t) return true;
+    for (const char* f : {"false", "no", "off", "0"})
+      if (value == f) return false;
+    return value;  // not a boolean: kept as given, refused where it is used
+  }
+  // A path is a string even when it reads as a number (a file called "10").
+  for (const char* path_hint : {"FILE", "DIR", "PATH", "CKPT"})
+    if (o.value_hint.find(path_hint) != std::string::npos) return value;
+  const nlohmann::json n = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+  const bool exact = n.is_number_integer() || (n.is_number_float() && std::isfinite(n.get<double>()));
+  // Only a plain number: " 1" or "1 " would not read back as the same text.
+  return exact && !value.empty() && value.find_first_of(" \t\r\n") == std::string::npos ? n : nlohmann::json(value);
 }
 
 // The counters restore_training reads, checked here so that a damaged
@@ -120,16 +152,16 @@ CommandSpec train_spec(std::string summary, std::string details, std::vector<Opt
       {"out", "DIR", "", "run directory (default runs/<system>)"},
       {"resume", "DIR", "", "continue the run in DIR"},
       {"config", "FILE", "", "JSON file with option values"},
-      {"nf", "H", "32", "hidden width", "1"},
-      {"layers", "L", "3", "EGNN layers", "1"},
+      {"nf", "H", "32", "hidden width", "1", "4096"},
+      {"layers", "L", "3", "EGNN layers", "1", "100"},
       {"attention", "BOOL", "true", "attention on messages"},
       {"tanh", "BOOL", "true", "tanh-bounded coordinate updates"},
       {"condition-time", "BOOL", "true", "time as a node feature"},
       {"lr", "LR", "5e-4", "learning rate (AdamW, AMSGrad)"},
       {"weight-decay", "W", "1e-12", "AdamW weight decay"},
-      {"batch", "B", "100", "batch size", "1"},
-      {"epochs", "E", "10", "epochs", "1"},
-      {"val-interval", "E", "1", "validate every E epochs", "1"},
+      {"batch", "B", "100", "batch size", "1", "100000"},
+      {"epochs", "E", "10", "epochs", "1", "1000000"},
+      {"val-interval", "E", "1", "validate every E epochs", "1", "1000000"},
       {"ode-regularization", "L", "0", "weight of the kinetic and Frobenius regularizers"},
       {"gradient", "adjoint|discrete", "adjoint", "gradient: continuous adjoint or backprop through the solver"},
       {"clip", "BOOL", "false", "adaptive gradient clipping (1.5 mean + 2 std of recent norms)"},
@@ -199,7 +231,7 @@ TrainingJob training_job(const ParsedOptions& opt, int rows, const std::string& 
 
 nlohmann::json options_json(const ParsedOptions& opt) {
   nlohmann::json cfg = nlohmann::json::object();
-  for (const auto& [k, v] : opt.values()) cfg[k] = v;
+  for (const auto& [k, v] : opt.values()) cfg[k] = typed_value(opt.spec().option(k), v);
   return cfg;
 }
 
@@ -239,7 +271,7 @@ RunDirectory open_run(ParsedOptions& opt, const std::vector<std::string>& run_ke
     std::error_code ec;
     if ((key == "data" || key == "val-data") && !value.empty() && !is_dataset_name(value) && fs::exists(value, ec))
       value = fs::absolute(value).lexically_normal().string();
-    r.new_config[key] = value;
+    r.new_config[key] = typed_value(opt.spec().option(key), value);
   }
   return r;
 }

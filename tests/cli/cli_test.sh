@@ -151,8 +151,12 @@ for bad in "--threads -3" "--n 0"; do
   out=$("$enf" sample --model "$tmp/A/best" $bad --out "$tmp/never.xyz" 2>&1); code=$?
   check "sample $bad: usage error" bash -c "test $code -eq 2 && grep -q 'must be at least' <<< \"\$0\"" "$out"
 done
-out=$("$enf" sample --model "$tmp/A/best" --n 2 --out "$tmp/nodir/x.xyz" 2>&1); code=$?
-check "sample into a missing directory: exit 1 before sampling" bash -c "test $code -eq 1 && grep -q 'does not exist' <<< \"\$0\"" "$out"
+# A missing directory of an output is made (issue 18), a file in its way is an error before sampling.
+"$enf" sample --model "$tmp/A/best" --n 2 --out "$tmp/nodir/deeper/x.xyz" > /dev/null 2>&1
+check "sample into a missing directory: made, sampled" test -s "$tmp/nodir/deeper/x.xyz"
+touch "$tmp/afile"
+out=$("$enf" sample --model "$tmp/A/best" --n 2 --out "$tmp/afile/sub/x.xyz" 2>&1); code=$?
+check "sample under a file: exit 1, names it" bash -c "test $code -eq 1 && grep -q \"afile' is a file, not a directory\" <<< \"\$0\"" "$out"
 out=$("$enf" score --model "$tmp/A/best" --input "$small" --method foo 2>&1); code=$?
 check "unknown ODE method: usage error naming the valid ones" bash -c "test $code -eq 2 && grep -q 'dopri5' <<< \"\$0\"" "$out"
 out=$("$enf" score --model "$tmp/A/best" --input "$small" --stride 2 2>&1); code=$?

@@ -1,0 +1,125 @@
+// The program's option code (tools/): bounds shown by --help and enforced,
+// the typed config.json of a run and the old all-string one read alike, the
+// --config fuzzer's findings, and the interleaved benchmark timing.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tools/bench_timing.hpp"
+#include "tools/option_groups.hpp"
+#include "tools/options.hpp"
+#include "tools/train_options.hpp"
+
+using namespace enf::cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+const CommandSpec& train_table() {
+  static const CommandSpec s = train_spec(
+      "test", "", {system_option("dw4", "", {}), {"data", "FILE", "", ""}, {"val-data", "FILE", "", ""},
+                   {"n-data", "N", "1000", "", "1", "10000000"}, {"val-samples", "N", "500", "", "1", "100000"}},
+      {});
+  return s;
+}
+
+std::vector<std::string> run_keys() {
+  std::vector<std::string> k = {"system", "data", "val-data", "n-data", "val-samples"};
+  for (const auto& key : common_run_keys()) k.push_back(key);
+  return k;
+}
+
+std::string temp_file(const std::string& name, const std::string& text) {
+  const fs::path p = fs::temp_directory_path() / ("enf_test_cli_options_" + name);
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
+  return p.string();
+}
+
+const std::string kNoRun = (fs::temp_directory_path() / "enf_test_cli_options_no_run").string();
+
+}  // namespace
+
+TEST_CASE("--help shows every option's bounds", "[options]") {
+  const CommandSpec spec{"x", "s", "", {{"n", "N", "10", "count", "1", "1000000"}, {"k", "K", "2", "at least one", "1"},
+                                        {"m", "M", "2", "a cap", "", "5"}, {"f", "", "", "a flag"}}};
+  const std::string u = usage(spec);
+  CHECK_THAT(u, Catch::Contains("count (1 .. 1000000) [default: 10]"));
+  CHECK_THAT(u, Catch::Contains("at least one (at least 1) [default: 2]"));
+  CHECK_THAT(u, Catch::Contains("a cap (at most 5) [default: 2]"));
+  CHECK_THAT(u, Catch::Contains("a flag\n"));
+  // And every bounded row of enf train says so (issue 17: --n-data, --val-samples...).
+  const std::string t = usage(train_table());
+  for (const auto& o : train_table().options)
+    if (!o.min.empty() && !o.max.empty()) CHECK_THAT(t, Catch::Contains("(" + o.min + " .. " + o.max + ")"));
+  CHECK_THAT(t, Catch::Contains("(1 .. 10000000)"));
+}
+
+TEST_CASE("bounds: an absurd count is a usage error; a word default is no number", "[options]") {
+  const CommandSpec spec{"x", "s", "", {{"burn-in", "B", "auto", "", "0", "10000000"}}};
+  CHECK_NOTHROW(ParsedOptions(spec, {}));
+  CHECK_NOTHROW(ParsedOptions(spec, {"--burn-in", "10000000"}));
+  CHECK_THROWS_WITH(ParsedOptions(spec, {"--burn-in", "2000000000"}), Catch::Contains("must be at most 10000000"));
+  CHECK_THROWS_WITH(ParsedOptions(spec, {"--burn-in", "fast"}), Catch::Contains("expects a number"));
+}
+
+TEST_CASE("a new run's config.json types its values; the old all-string one reads the same", "[config]") {
+  ParsedOptions typed(train_table(), {"--out", kNoRun, "--nf", "16", "--lr", "5e-4", "--clip", "yes", "--rtol", "1e-5"});
+  const enf::RunDirectory run = open_run(typed, run_keys());
+  const nlohmann::json& c = run.new_config;
+  CHECK(c.at("nf") == 16);
+  CHECK(c.at("nf").is_number_integer());
+  CHECK(c.at("lr").is_number_float());
+  CHECK(c.at("lr").get<double>() == 5e-4);
+  CHECK(c.at("rtol").get<double>() == 1e-5);
+  CHECK(c.at("clip") == true);
+  CHECK(c.at("attention") == true);
+  CHECK(c.at("seed") == 0);
+  CHECK(c.at("system") == "dw4");
+  CHECK(c.at("precision") == "float");
+  CHECK(c.at("data") == "");  // a path stays a string
+  // Read back (--config, as --resume reads config.json): the same options.
+  ParsedOptions back(train_table(), {"--out", kNoRun, "--config", temp_file("typed.json", c.dump(2))});
+  CHECK(open_run(back, run_keys()).new_config == c);
+  CHECK(back.integer("nf") == 16);
+  CHECK(back.real("lr") == 5e-4);
+  CHECK(back.boolean("clip"));
+  // A run directory written before the values were typed: every value a string.
+  nlohmann::json old = nlohmann::json::object();
+  for (const auto& [k, v] : c.items())
+    old[k] = v.is_string() ? v.get<std::string>() : v.is_boolean() ? (v.get<bool>() ? "true" : "false") : v.dump();
+  old["lr"] = "5e-4";
+  ParsedOptions from_old(train_table(), {"--out", kNoRun, "--config", temp_file("old.json", old.dump(2))});
+  CHECK(open_run(from_old, run_keys()).new_config == c);
+}
+
+TEST_CASE("--config: the fuzzer's findings are refused with a message", "[config][fuzz]") {
+  for (const auto& e : fs::directory_iterator("tests/data/fuzz_regressions")) {
+    if (e.path().filename().string().rfind("config_", 0) != 0) continue;
+    INFO(e.path().string());
+    ParsedOptions opt(train_table(), {"--out", kNoRun, "--config", e.path().string()});
+    CHECK_THROWS_AS(open_run(opt, run_keys()), UsageError);
+  }
+  // Deeper than any regression file: arrays and objects are no option values.
+  const std::string deep = "{\"nf\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  ParsedOptions opt(train_table(), {"--out", kNoRun, "--config", temp_file("deep.json", deep)});
+  CHECK_THROWS_WITH(open_run(opt, run_keys()), Catch::Contains("nf: expected a number, string or boolean"));
+}
+
+TEST_CASE("benchmark: the peak is timed alternately with the kernel", "[bench]") {
+  std::string order;
+  const InterleavedTimes t = time_interleaved([&] { order += 'k'; }, [&] { order += 'P'; }, 0.0);
+  CHECK(t.peak_calls >= 5);
+  CHECK(t.kernel_calls >= t.peak_calls);
+  // After the warm-up (one of each), every peak call is followed by kernel calls:
+  // never all the peaks first and the kernels later.
+  REQUIRE(order.size() > 2);
+  const std::string timed = order.substr(2);
+  CHECK(timed.front() == 'P');
+  CHECK(timed.find("PP") == std::string::npos);
+  CHECK(timed.back() == 'k');
+  CHECK(percent_of_peak(0.873) == "87%");
+  CHECK(percent_of_peak(1.21) == "121% (peak disturbed)");
+  CHECK(bench_median({3, 1, 2}) == 2);
+}
