@@ -149,47 +149,41 @@ FlowMatchingObjective<T>::FlowMatchingObjective(const VectorField<T>& field, int
     : field_(field), threads_(threads > 0 ? threads : omp_get_max_threads()), scratch_(threads_) {}
 
 template <class T>
+double FlowMatchingObjective<T>::evaluate(const T* params, const FlowMatchingBatch& batch, int b, Scratch& s) const {
+  const int n = batch.n, S = n * batch.C;
+  s.z.assign(batch.xt.begin() + std::size_t(b) * S, batch.xt.begin() + std::size_t(b + 1) * S);
+  s.f.resize(S);
+  s.fbar.resize(S);
+  field_.forward(params, s.z.data(), n, T(batch.t[b]), nullptr, s.ws, s.f.data(), nullptr);
+  double e = 0;
+  for (int k = 0; k < S; ++k) {
+    const double d = double(s.f[k]) - batch.target[std::size_t(b) * S + k];
+    e += d * d;
+    s.fbar[k] = T(2 * d / (double(S) * batch.B));  // ∂L/∂f
+  }
+  return e / S;
+}
+
+template <class T>
 double FlowMatchingObjective<T>::loss(const T* params, const FlowMatchingBatch& batch) {
-  const int B = batch.B, n = batch.n, S = n * batch.C;
-  std::vector<double> per(B);
-  parallel_for(B, threads_, [&](int b, int thread) {
-    Scratch& s = scratch_[thread];
-    s.z.assign(batch.xt.begin() + std::size_t(b) * S, batch.xt.begin() + std::size_t(b + 1) * S);
-    s.f.resize(S);
-    field_.forward(params, s.z.data(), n, T(batch.t[b]), nullptr, s.ws, s.f.data(), nullptr);
-    double e = 0;
-    for (int k = 0; k < S; ++k) {
-      const double d = double(s.f[k]) - batch.target[std::size_t(b) * S + k];
-      e += d * d;
-    }
-    per[b] = e / S;
-  });
+  std::vector<double> per(batch.B);
+  parallel_for(batch.B, threads_, [&](int b, int thread) { per[b] = evaluate(params, batch, b, scratch_[thread]); });
   double L = 0;
-  for (double v : per) L += v / B;
+  for (double v : per) L += v / batch.B;
   return L;
 }
 
 template <class T>
 FlowMatchingLoss FlowMatchingObjective<T>::loss_and_gradient(const T* params, const FlowMatchingBatch& batch,
                                                              double* grad) {
-  const int B = batch.B, n = batch.n, S = n * batch.C;
+  const int B = batch.B;
   if (B < 1) throw std::invalid_argument("flow matching: an empty batch");
   const std::size_t P = field_.parameter_count();
   std::vector<double> per(B);
   parallel_gradient_sum(B, P, threads_, group_grad_, grad, [&](int b, int thread, double* acc) {
     Scratch& s = scratch_[thread];
-    s.z.assign(batch.xt.begin() + std::size_t(b) * S, batch.xt.begin() + std::size_t(b + 1) * S);
-    s.f.resize(S);
-    s.fbar.resize(S);
-    s.zbar.resize(S);
-    field_.forward(params, s.z.data(), n, T(batch.t[b]), nullptr, s.ws, s.f.data(), nullptr);
-    double e = 0;
-    for (int k = 0; k < S; ++k) {
-      const double d = double(s.f[k]) - batch.target[std::size_t(b) * S + k];
-      e += d * d;
-      s.fbar[k] = T(2 * d / (double(S) * B));  // ∂L/∂f
-    }
-    per[b] = e / S;
+    per[b] = evaluate(params, batch, b, s);
+    s.zbar.resize(s.z.size());
     s.grad.assign(P, T(0));
     field_.reverse(params, s.ws, s.fbar.data(), nullptr, s.zbar.data(), s.grad.data());
     for (std::size_t k = 0; k < P; ++k) acc[k] += double(s.grad[k]);

@@ -88,6 +88,8 @@ class FlowMatchingObjective {
   };
   std::vector<Scratch> scratch_;
   std::vector<std::vector<double>> group_grad_;
+  // Sample b's squared error / (n·C), leaving f and ∂L/∂f in s.
+  double evaluate(const T* params, const FlowMatchingBatch& batch, int b, Scratch& s) const;
 };
 
 extern template class FlowMatchingObjective<float>;

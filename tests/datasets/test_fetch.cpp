@@ -4,6 +4,7 @@
 #include "datasets/checksum.hpp"
 #include "datasets/download.hpp"
 #include "support/http_server.hpp"
+#include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -26,6 +27,7 @@
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
+using enf::test::TempDir;
 using enf::Checksum;
 using enf::test::HttpServer;
 using enf::test::HttpServerOptions;
@@ -39,19 +41,6 @@ const std::string kDw4Test = "datasets/data/efm_splits/test_split_DW4.npy";
 const std::string kDw4Sha256 = "ef4466793b3502b2fe405aad22d3ae43b34827971594c5bab28684771d828244";
 const std::string kDw4GitBlob = "ca8265e19574e4dd959578bb9262e6e9e48a6a21";  // jarridrb/DEM
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        const auto salt = std::random_device{}() ^ static_cast<unsigned>(
-            std::chrono::steady_clock::now().time_since_epoch().count());
-        path = fs::temp_directory_path() / ("enf_fetch_test_" + std::to_string(salt));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 // Deterministic bytes (splitmix64): 3 MB is long enough to interrupt at 1 MB.
 std::string pseudo_random_bytes(std::size_t n, std::uint64_t seed) {
@@ -85,7 +74,7 @@ enf::DownloadOptions quiet(int retries = 0) {
 
 // A served directory with one 3 MB file, and where downloads go.
 struct Site {
-    TempDir tmp;
+    TempDir tmp{"enf_fetch_test"};
     fs::path root = tmp.path / "www", out = tmp.path / "out";
     std::string data = pseudo_random_bytes(3'000'000, 42);
     Checksum sha = Checksum::sha256(enf::sha256_bytes(data));
@@ -123,7 +112,7 @@ TEST_CASE("checksums: known vectors", "[checksum]") {
     CHECK(enf::git_blob_sha1_bytes("hello world\n") == "3b18e512dba79e4c8300dd08aeb37f8e728b8dad");
     CHECK(enf::git_blob_sha1_bytes("") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
 
-    TempDir tmp;
+    TempDir tmp("enf_fetch_test");
     write_bytes(tmp.path / "hello.txt", "hello world\n");
     CHECK(enf::git_blob_sha1_file((tmp.path / "hello.txt").string()) == "3b18e512dba79e4c8300dd08aeb37f8e728b8dad");
     write_bytes(tmp.path / "empty", "");

@@ -13,31 +13,15 @@
 #include <vector>
 
 #include "datasets/molecule_io.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace enf;
+using enf::test::TempDir;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const auto salt =
-        std::random_device{}() ^ static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
-    path = fs::temp_directory_path() / ("enf_molecule_guards_test_" + std::to_string(salt));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string file = (path / name).string();
-    std::ofstream(file, std::ios::binary) << text;
-    return file;
-  }
-};
 
 struct Atom {
   const char* symbol;
@@ -103,7 +87,7 @@ MoleculeReadOptions skipping() {
 }  // namespace
 
 TEST_CASE("implicit hydrogens are refused, naming the record, the atom and the fix", "[molecule_io][guards]") {
-  TempDir tmp;
+  TempDir tmp("enf_molecule_guards_test");
   // Ethanol as chemists draw it: heavy atoms only.
   const std::string heavy = mol_record("ethanol", "3D", {{"C", 0, 0, 0}, {"C", 1.52, 0, 0}, {"O", 2.0, 1.35, 0.1}},
                                        {{1, 2, 1}, {2, 3, 1}});
@@ -152,7 +136,7 @@ TEST_CASE("implicit hydrogens are refused, naming the record, the atom and the f
 }
 
 TEST_CASE("ions are refused; neutral charge-separated molecules are kept", "[molecule_io][guards]") {
-  TempDir tmp;
+  TempDir tmp("enf_molecule_guards_test");
   // Ammonium without a counter-ion: an ion (quaternary N+).
   const std::vector<Atom> ammonium = {{"N", 0, 0, 0, 1},          {"H", 0.59, 0.59, 0.59}, {"H", -0.59, -0.59, 0.59},
                                       {"H", -0.59, 0.59, -0.59}, {"H", 0.59, -0.59, -0.59}};
@@ -176,7 +160,7 @@ TEST_CASE("ions are refused; neutral charge-separated molecules are kept", "[mol
 }
 
 TEST_CASE("2-D drawings are refused, also in files that claim 3-D; flat molecules are not", "[molecule_io][guards]") {
-  TempDir tmp;
+  TempDir tmp("enf_molecule_guards_test");
   std::vector<Atom> flat = ethane();
   for (Atom& a : flat) a.z = 0;  // the drawing: every hydrogen pressed into the plane
   SECTION("an SDF whose header says 2D, or says nothing with every z = 0") {

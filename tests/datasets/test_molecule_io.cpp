@@ -16,8 +16,10 @@
 #include "datasets/npy.hpp"
 #include "datasets/npz.hpp"
 #include "support/fixtures.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace enf;
+using enf::test::TempDir;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
@@ -53,24 +55,6 @@ MoleculeReadOptions raw() {
   return o;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const auto salt =
-        std::random_device{}() ^ static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
-    path = fs::temp_directory_path() / ("enf_molecule_io_test_" + std::to_string(salt));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(file(name), std::ios::binary) << text;
-    return file(name);
-  }
-};
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -169,7 +153,7 @@ TEST_CASE("integer npy arrays are read only on request", "[molecule_io][npy]") {
   CHECK(num.data[3] == 9);
   CHECK(f.array("positions", true).dtype == "<f4");  // floats unaffected
 
-  TempDir tmp;
+  TempDir tmp("enf_molecule_io_test");
   const auto roundtrip = [&](const std::string& descr, const std::string& data) {
     const std::string path =
         tmp.write("i.npy", make_npy("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (3,), }", data));
@@ -333,7 +317,7 @@ TEST_CASE("element symbols and atomic numbers", "[molecule_io]") {
 // ---- writing -------------------------------------------------------------------------
 
 TEST_CASE("SDF round trip: elements, positions, properties and perceived bonds", "[molecule_io][sdf]") {
-  TempDir tmp;
+  TempDir tmp("enf_molecule_io_test");
   MoleculeReadOptions o = raw();
   o.count = 5;
   std::vector<Molecule> ms = read_molecules(kSdf, o).molecules;
@@ -378,7 +362,7 @@ TEST_CASE("SDF round trip: elements, positions, properties and perceived bonds",
 }
 
 TEST_CASE("XYZ round trip keeps names and properties", "[molecule_io][xyz]") {
-  TempDir tmp;
+  TempDir tmp("enf_molecule_io_test");
   std::vector<Molecule> ms = {read_molecules(original_path(5005), raw()).molecules[0], read_molecules(kNpz,
                                                                                                       [] {
                                                                                                         auto o = raw();
@@ -407,7 +391,7 @@ TEST_CASE("XYZ round trip keeps names and properties", "[molecule_io][xyz]") {
 // ---- bad input ---------------------------------------------------------------------
 
 TEST_CASE("unsupported molecules are errors naming the record, or skipped and counted", "[molecule_io][errors]") {
-  TempDir tmp;
+  TempDir tmp("enf_molecule_io_test");
   const std::string xyz = tmp.write("cl.xyz",
                                     "3\nwater\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n"
                                     "4\nchloromethane-ish\nC 0 0 0\nH 1.09 0 0\nCl -0.6 1.6 0\nH 0 0 1.09\n"
@@ -467,7 +451,7 @@ TEST_CASE("unsupported molecules are errors naming the record, or skipped and co
 }
 
 TEST_CASE("empty, missing and broken files give clear errors", "[molecule_io][errors]") {
-  TempDir tmp;
+  TempDir tmp("enf_molecule_io_test");
   for (const char* name : {"empty.xyz", "empty.sdf", "empty.mol2"}) {
     const std::string path = tmp.write(name, "");
     CHECK_THROWS_WITH(read_molecules(path), Contains("file '" + path + "': no molecules"));

@@ -13,20 +13,14 @@
 #include "datasets/molecule_io.hpp"
 #include "datasets/molecule_metrics.hpp"
 #include "datasets/molecule_writer.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace enf;
+using enf::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("enf_writer_" + std::to_string(::getpid()) + "_" + std::to_string(rand()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::vector<Molecule> some_molecules(int count) {
   MoleculeReadOptions ro;
@@ -47,7 +41,7 @@ long records_in(const fs::path& part, const std::string& ext, const fs::path& di
 }  // namespace
 
 TEST_CASE("Streamed formats hold whole records after every write, and commit renames", "[molecule_writer]") {
-  TempDir dir;
+  TempDir dir("enf_writer");
   const std::vector<Molecule> mols = some_molecules(4);
   for (const std::string ext : {"sdf", "xyz", "mol2"}) {
     const fs::path out = dir.path / ("out." + ext);
@@ -70,7 +64,7 @@ TEST_CASE("Streamed formats hold whole records after every write, and commit ren
 }
 
 TEST_CASE("An uncommitted writer keeps finished records and removes an empty .part", "[molecule_writer]") {
-  TempDir dir;
+  TempDir dir("enf_writer");
   const std::vector<Molecule> mols = some_molecules(2);
   std::string kept, removed;
   {
@@ -90,7 +84,7 @@ TEST_CASE("An uncommitted writer keeps finished records and removes an empty .pa
 }
 
 TEST_CASE("Whole-document formats are written at commit", "[molecule_writer]") {
-  TempDir dir;
+  TempDir dir("enf_writer");
   const std::vector<Molecule> mols = some_molecules(2);
   const fs::path out = dir.path / "pictures.svg";
   MoleculeWriter w(out.string());

@@ -1,5 +1,6 @@
 #include "datasets/npy.hpp"
 #include "datasets/particles.hpp"
+#include "support/temp_dir.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,26 +17,13 @@
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
+using enf::test::TempDir;
 
 namespace {
 
 // Paths are relative to the repository root, which is the tests' working directory.
 const std::string kSplits = "datasets/data/efm_splits/";
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        const auto salt = std::random_device{}() ^ static_cast<unsigned>(
-            std::chrono::steady_clock::now().time_since_epoch().count());
-        path = fs::temp_directory_path() / ("enf_npy_test_" + std::to_string(salt));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 void dump(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -102,7 +90,7 @@ TEST_CASE("npy: real integer array is rejected with its dtype", "[npy][real][err
 }
 
 TEST_CASE("npy: write -> read round trip is bit-exact", "[npy][roundtrip]") {
-    TempDir tmp;
+    TempDir tmp("enf_npy_test");
     const double inf = std::numeric_limits<double>::infinity();
     const std::vector<double> f64 = {0.1, -0.0, 1e-310, inf, -inf, std::nan(""), 3.141592653589793, 1e300,
                                      -7.25, 42.0, 1e-5, 2.0 / 3.0};
@@ -137,7 +125,7 @@ TEST_CASE("npy: write -> read round trip is bit-exact", "[npy][roundtrip]") {
 }
 
 TEST_CASE("npy: Fortran-order arrays are converted to C order", "[npy][fortran]") {
-    TempDir tmp;
+    TempDir tmp("enf_npy_test");
     SECTION("2-d transpose") {
         // C-order matrix [[0,1,2],[3,4,5]] stored column by column.
         const std::string path = tmp.file("f2.npy");
@@ -176,7 +164,7 @@ TEST_CASE("npy: format versions 2.0 and 3.0, and parsing from memory", "[npy]") 
 }
 
 TEST_CASE("npy: malformed or unsupported files give errors naming the file", "[npy][errors]") {
-    TempDir tmp;
+    TempDir tmp("enf_npy_test");
     const std::string path = tmp.file("bad.npy");
     const std::string four = bytes_of<double>({1, 2, 3, 4});
     auto write_and_read = [&](const std::string& bytes) {
@@ -243,7 +231,7 @@ TEST_CASE("npy: malformed or unsupported files give errors naming the file", "[n
 }
 
 TEST_CASE("structures: shape, emptiness and finiteness are checked against the system", "[npy][structures]") {
-    TempDir tmp;
+    TempDir tmp("enf_npy_test");
     const enf::ParticleSystem dw4 = enf::particle_system("dw4");
     auto save = [&](const std::string& name, std::vector<std::int64_t> shape, std::vector<double> v) {
         enf::write_npy(tmp.file(name), shape, v);

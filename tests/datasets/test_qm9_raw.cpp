@@ -23,8 +23,10 @@
 #include "datasets/numpy_random.hpp"
 #include "datasets/qm9_raw.hpp"
 #include "datasets/xyz.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace enf;
+using enf::test::TempDir;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
@@ -45,25 +47,6 @@ std::string member_name(int64_t id) {
 }
 std::string original_text(int64_t id) { return read_file_bytes(kOriginal + member_name(id), "xyz"); }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const auto salt =
-        std::random_device{}() ^ static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
-    path = fs::temp_directory_path() / ("enf_test_qm9_raw_" + std::to_string(salt));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::set<std::string> listing() const {
-    std::set<std::string> names;
-    for (const auto& e : fs::directory_iterator(path)) names.insert(e.path().filename().string());
-    return names;
-  }
-};
 
 using Members = std::vector<std::pair<std::string, std::string>>;  // (name, contents)
 
@@ -208,7 +191,7 @@ TEST_CASE("cormorant's splits from the real excluded list give the shipped test 
 }
 
 TEST_CASE("write_npz writes a stored .npz that NpzFile reads back", "[qm9_raw][npz]") {
-  TempDir dir;
+  TempDir dir("enf_test_qm9_raw");
   const std::string path = dir.file("a.npz");
   const std::vector<int64_t> ints = {-3, 0, int64_t(1) << 40, 7};
   const std::vector<float> floats = {1.5f, -2.25f, 3.0e-7f, 4.0f, 5.0f, 6.0f};
@@ -238,7 +221,7 @@ TEST_CASE("write_npz writes a stored .npz that NpzFile reads back", "[qm9_raw][n
 }
 
 TEST_CASE("a small archive becomes splits equal to the original files", "[qm9_raw]") {
-  TempDir dir;
+  TempDir dir("enf_test_qm9_raw");
   const std::string archive = dir.file("small.tar.bz2"), excluded = dir.file("excluded.txt");
   write_tar(archive, shipped_members(), ARCHIVE_FILTER_BZIP2);
   write_excluded(excluded, kExcluded);
@@ -333,7 +316,7 @@ TEST_CASE("a small archive becomes splits equal to the original files", "[qm9_ra
 }
 
 TEST_CASE("plain and gzip tar archives give the same bytes as bzip2", "[qm9_raw]") {
-  TempDir dir;
+  TempDir dir("enf_test_qm9_raw");
   const std::string excluded = dir.file("excluded.txt");
   write_excluded(excluded, kExcluded);
   // Member order does not matter: rows follow the gdb ids.
@@ -355,7 +338,7 @@ TEST_CASE("plain and gzip tar archives give the same bytes as bzip2", "[qm9_raw]
 }
 
 TEST_CASE("the QM9 counts refuse a small archive, and errors name the member", "[qm9_raw]") {
-  TempDir dir;
+  TempDir dir("enf_test_qm9_raw");
   const std::string archive = dir.file("small.tar.bz2"), excluded = dir.file("excluded.txt");
   write_tar(archive, shipped_members(), ARCHIVE_FILTER_BZIP2);
   write_excluded(excluded, kExcluded);
@@ -446,7 +429,7 @@ TEST_CASE("the QM9 counts refuse a small archive, and errors name the member", "
 }
 
 TEST_CASE("verify_against_shipped_test accepts the shipped split and names a difference", "[qm9_raw]") {
-  TempDir dir;
+  TempDir dir("enf_test_qm9_raw");
   // The shipped split itself passes.
   const Qm9TestCheck same = verify_against_shipped_test(kShippedTest, kShippedTest);
   CHECK(same.molecules == 13083);

@@ -19,8 +19,10 @@
 #include "datasets/molecule_io.hpp"
 #include "datasets/molecule_metrics.hpp"
 #include "datasets/sdf_consistency.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace enf;
+using enf::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -28,20 +30,6 @@ namespace {
 constexpr const char* kSdf = "datasets/data/qm9/qm9_first500.sdf";
 constexpr const char* kOriginal = "datasets/data/qm9/original_xyz/";
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const auto salt =
-        std::random_device{}() ^ static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
-    path = fs::temp_directory_path() / ("enf_sdf_consistency_test_" + std::to_string(salt));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -156,7 +144,7 @@ TEST_CASE("annotate_molecule: one bond assignment for the bond block and every f
 }
 
 TEST_CASE("SDF written by enf, read back by Open Babel: real QM9 molecules", "[sdf][metrics][slow]") {
-  TempDir tmp;
+  TempDir tmp("enf_sdf_consistency_test");
   std::vector<Molecule> ms = read_molecules(kSdf, raw()).molecules;
   for (int id : {1, 2, 3, 5000, 5001, 5005, 100001, 100004}) {
     char name[64];
@@ -170,7 +158,7 @@ TEST_CASE("SDF written by enf, read back by Open Babel: real QM9 molecules", "[s
 TEST_CASE("SDF written by enf, read back by Open Babel: perturbed QM9 molecules", "[sdf][metrics]") {
   // Noise of 0.03–0.18 Å moves atoms across the tables' thresholds: unstable
   // and invalid molecules, missing and extra bonds, split molecules.
-  TempDir tmp;
+  TempDir tmp("enf_sdf_consistency_test");
   MoleculeReadOptions o = raw();
   o.count = 150;
   std::vector<Molecule> ms = read_molecules(kSdf, o).molecules;
@@ -198,7 +186,7 @@ TEST_CASE("SDF written by enf, read back by Open Babel: perturbed QM9 molecules"
 }
 
 TEST_CASE("molecules without bonds are written with Open Babel's perceived bonds, as before", "[sdf]") {
-  TempDir tmp;
+  TempDir tmp("enf_sdf_consistency_test");
   Molecule m = nitromethane();
   const std::string path = tmp.file("perceived.sdf");
   write_molecules(path, {m});

@@ -157,22 +157,6 @@ TEST_CASE("CNF matches the reference with the weights of its mild and perturbed 
 
 namespace {
 
-// The gradient's component along a random unit direction u of parameter
-// space, and the finite difference of `loss(params)` along u.
-template <class Loss>
-std::pair<double, double> along_random_direction(const Parameters<double>& p, const std::vector<double>& grad,
-                                                 Rng& rng, Loss loss) {
-  const std::vector<double> u = unit_direction(p.values.size(), rng);
-  double predicted = 0;
-  for (std::size_t k = 0; k < u.size(); ++k) predicted += u[k] * grad[k];
-  const double fd = derivative([&](double h) {
-    Parameters<double> q = p;
-    for (std::size_t k = 0; k < u.size(); ++k) q.values[k] += h * u[k];
-    return loss(q);
-  });
-  return {predicted, fd};
-}
-
 // A small field for gradient checks (H = 6, L = 2), weights perturbed so the
 // flow is far from the identity.
 FieldConfig tiny_field(int dim) {

@@ -220,14 +220,8 @@ TEST_CASE("Flow-matching loss gradient matches central finite differences", "[fl
     const FlowMatchingLoss L = objective.loss_and_gradient(p.values.data(), batch, grad.data());
     CHECK(L.loss == Approx(objective.loss(p.values.data(), batch)).epsilon(1e-14));
     for (int dir = 0; dir < 3; ++dir) {
-      const std::vector<double> u = unit_direction(p.values.size(), rng);
-      double predicted = 0;
-      for (std::size_t k = 0; k < u.size(); ++k) predicted += u[k] * grad[k];
-      const double fd = derivative([&](double h) {
-        Parameters<double> q = p;
-        for (std::size_t k = 0; k < u.size(); ++k) q.values[k] += h * u[k];
-        return objective.loss(q.values.data(), batch);
-      });
+      const auto [predicted, fd] = along_random_direction(
+          p, grad, rng, [&](const Parameters<double>& q) { return objective.loss(q.values.data(), batch); });
       CHECK(predicted == Approx(fd).epsilon(1e-7).margin(1e-10));
     }
   }

@@ -1,4 +1,5 @@
 #include "engine/safetensors.hpp"
+#include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -13,6 +14,7 @@
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
+using enf::test::TempDir;
 
 namespace {
 
@@ -21,20 +23,6 @@ const std::string kDw4 = "tests/fixtures/models/oracle_dw4_mild/flow.safetensors
 const std::string kQm9Flow = "datasets/models/en_flows_qm9_pretrained/flow.safetensors";
 const std::string kQm9Deq = "datasets/models/en_flows_qm9_pretrained/dequantizer.safetensors";
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        const auto salt = std::random_device{}() ^ static_cast<unsigned>(
-            std::chrono::steady_clock::now().time_since_epoch().count());
-        path = fs::temp_directory_path() / ("enf_safetensors_test_" + std::to_string(salt));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::string slurp(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -121,7 +109,7 @@ TEST_CASE("safetensors: reads the QM9 dequantizer", "[safetensors][real]") {
 }
 
 TEST_CASE("safetensors: F32/F64/I32/I64 round trip is bit-exact", "[safetensors][roundtrip]") {
-    TempDir tmp;
+    TempDir tmp("enf_safetensors_test");
     const std::string path = tmp.file("roundtrip.safetensors");
     const double inf = std::numeric_limits<double>::infinity();
     const std::vector<double> f64 = {0.1, -0.0, 1e-310, inf, -inf, std::nan(""), 3.141592653589793, 1e300};
@@ -159,7 +147,7 @@ TEST_CASE("safetensors: F32/F64/I32/I64 round trip is bit-exact", "[safetensors]
 }
 
 TEST_CASE("safetensors: a real file survives read -> write -> read", "[safetensors][roundtrip][real]") {
-    TempDir tmp;
+    TempDir tmp("enf_safetensors_test");
     const auto orig = enf::read_safetensors(kQm9Flow);
     std::vector<std::pair<std::string, enf::SafeTensor>> tensors;
     for (const auto& name : orig.order) tensors.emplace_back(name, orig.tensors.at(name));
@@ -176,7 +164,7 @@ TEST_CASE("safetensors: a real file survives read -> write -> read", "[safetenso
 }
 
 TEST_CASE("safetensors: reads I32 and F16 written by hand", "[safetensors]") {
-    TempDir tmp;
+    TempDir tmp("enf_safetensors_test");
     const std::string path = tmp.file("dtypes.safetensors");
     // F16 bits: 1.0, -2.0, max normal 65504, smallest subnormal 2^-24, +inf.
     const std::string data = bytes_of<uint16_t>({0x3C00, 0xC000, 0x7BFF, 0x0001, 0x7C00}) + std::string(2, '\0') +
@@ -192,7 +180,7 @@ TEST_CASE("safetensors: reads I32 and F16 written by hand", "[safetensors]") {
 }
 
 TEST_CASE("safetensors: malformed files give errors naming the file and tensor", "[safetensors][errors]") {
-    TempDir tmp;
+    TempDir tmp("enf_safetensors_test");
     const std::string path = tmp.file("bad.safetensors");
     const std::string fname = "bad.safetensors";
     const std::string eight = bytes_of<float>({1.0f, 2.0f});
@@ -270,7 +258,7 @@ TEST_CASE("safetensors: malformed files give errors naming the file and tensor",
 }
 
 TEST_CASE("safetensors: writer rejects inconsistent input", "[safetensors][errors]") {
-    TempDir tmp;
+    TempDir tmp("enf_safetensors_test");
     const std::string path = tmp.file("out.safetensors");
     REQUIRE_THROWS_WITH(enf::write_safetensors(path, {{"w", {"F32", {2, 2}, {1, 2, 3}}}}),
                         Contains("out.safetensors") && Contains("'w'"));

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "egnn/vector_field.hpp"
 #include "engine/initialization.hpp"
 #include "engine/rng.hpp"
+#include "support/finite_difference.hpp"
 
 namespace enf::test {
 
@@ -45,6 +47,22 @@ inline std::vector<double> unit_direction(std::size_t size, Rng& rng) {
   }
   for (double& x : u) x /= std::sqrt(norm);
   return u;
+}
+
+// The gradient's component along a random unit direction u of parameter
+// space, and the finite difference of `loss(params)` along u.
+template <class Loss>
+std::pair<double, double> along_random_direction(const Parameters<double>& p, const std::vector<double>& grad,
+                                                 Rng& rng, Loss loss) {
+  const std::vector<double> u = unit_direction(p.values.size(), rng);
+  double predicted = 0;
+  for (std::size_t k = 0; k < u.size(); ++k) predicted += u[k] * grad[k];
+  const double fd = derivative([&](double h) {
+    Parameters<double> q = p;
+    for (std::size_t k = 0; k < u.size(); ++k) q.values[k] += h * u[k];
+    return loss(q);
+  });
+  return {predicted, fd};
 }
 
 inline FieldConfig small_molecule_field() {
