@@ -68,7 +68,7 @@ template <class T>
 MoleculeScore MoleculeBatch<T>::score_one(const T* params, const MoleculeInput& mol, int b, int draws,
                                           std::uint64_t seed, int thread) {
   MoleculeScore out;
-  if (std::isinf(flow_.node_counts().log_prob(mol.atoms()))) {
+  if (!integrate_impossible_ && std::isinf(flow_.node_counts().log_prob(mol.atoms()))) {
     // Its log-likelihood is −inf whatever the ODE gives: minutes of solving
     // (the exact trace) would change nothing.
     out.impossible_size = true;

@@ -37,6 +37,10 @@ class MoleculeBatch {
   MoleculeBatch(const MoleculeFlow<T>& flow, int threads = 0);
   int threads() const { return threads_; }
   const MoleculeFlow<T>& flow() const { return flow_; }
+  // Whether molecules with p(N) = 0 are integrated all the same (default:
+  // not, see MoleculeScore::impossible_size). Validation needs their
+  // −log p(x, h | N), which does not involve p(N).
+  void integrate_impossible_sizes(bool on) { integrate_impossible_ = on; }
 
   // Told the count of finished molecules, from one thread at a time.
   using Progress = std::function<void(int)>;
@@ -75,6 +79,7 @@ class MoleculeBatch {
 
   const MoleculeFlow<T>& flow_;
   int threads_;
+  bool integrate_impossible_ = false;
   std::vector<typename MoleculeFlow<T>::Scratch> scratch_;
   std::vector<std::vector<double>> group_grad_;
 };

@@ -25,6 +25,7 @@ Validation molecule_validation(const FieldConfig& field, const MoleculeModelConf
                                std::uint64_t seed) {
   MoleculeFlow<double> f64(field, mol, validation_cnf_options(TraceEstimator::Gaussian));
   MoleculeBatch<double> batch(f64, threads);
+  batch.integrate_impossible_sizes(true);  // their NLL given N counts in nll_given_n
   const auto scores = batch.score(params.values.data(), val, 1, seed, [](int) {});
   // −log p(x, h, N) where p(N) > 0, and −log p(x, h | N) of every molecule.
   std::vector<double> nll, given_n;

@@ -13,6 +13,7 @@
 #include "datasets/molecule_io.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/molecule_trainer.hpp"
+#include "engine/validation.hpp"
 
 using namespace enf;
 
@@ -174,4 +175,31 @@ TEST_CASE("resuming from a checkpoint continues bit for bit", "[molecule][traini
   CHECK(resumed.params().values == straight->params().values);
   CHECK(resumed.clipper()->history() == straight->clipper()->history());
   CHECK(resumed.optimizer().v_max() == straight->optimizer().v_max());
+}
+
+TEST_CASE("Validation counts molecules of p(N) = 0 in the NLL given N, and only there", "[molecule][training]") {
+  // A molecule whose atom count the model's p(N) never saw is integrated for
+  // −log p(x, h | N) (which has no p(N) in it) but left out of the NLL.
+  const TinyQm9 P(6);
+  const Parameters<double> params = initial_molecule_parameters(P.field, P.mol, 3);
+  const Validation all = molecule_validation(P.field, P.mol, params, P.mols, 2, 11);
+  CHECK(all.extra["excluded"] == 0);
+  MoleculeModelConfig unseen = P.mol;
+  const int n0 = P.mols[0].atoms();
+  unseen.node_counts[std::size_t(n0)] = 0;
+  long dropped = 0;
+  for (const auto& m : P.mols) dropped += m.atoms() == n0;
+  REQUIRE(dropped < long(P.mols.size()));
+  const Validation some = molecule_validation(P.field, unseen, params, P.mols, 2, 11);
+  CHECK(some.extra["excluded"] == dropped);
+  CHECK(some.extra["molecules"] == long(P.mols.size()) - dropped);
+  CHECK(double(some.extra["nll_given_n"]) == Approx(double(all.extra["nll_given_n"])).epsilon(1e-12));
+  CHECK(std::isfinite(some.nll));
+  // None of the counts seen: the NLL given N stands in, and says so.
+  MoleculeModelConfig none = P.mol;
+  for (double& c : none.node_counts) c = 0;
+  none.node_counts[2] = 1;  // only 2-atom molecules, which the split has none of
+  const Validation given = molecule_validation(P.field, none, params, P.mols, 2, 11);
+  CHECK(given.extra["nll"].is_null());
+  CHECK(given.nll == Approx(double(all.extra["nll_given_n"])).epsilon(1e-12));
 }
