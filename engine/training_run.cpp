@@ -234,6 +234,12 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
     reporter.epoch_ended(epoch);
     if ((epoch + 1) % job.val_interval == 0 || epoch + 1 == job.epochs) {
       const Validation v = job.validate();
+      if (v.interrupted) {
+        // Saved as at the end of the epoch's steps, before its validation
+        // (as a stop after the last step): the resume validates it.
+        save("last", checkpoint(epoch, batches));
+        return {true, state};
+      }
       const bool best = v.nll < state.best_val;
       if (best) state.best_val = v.nll;
       nlohmann::json line{{"type", "validation"}, {"step", state.global_step},          {"epoch", epoch + 1},

@@ -36,6 +36,9 @@ struct TrainingState {
 struct Validation {
   double nll = 0, standard_error = 0;
   nlohmann::json extra = nlohmann::json::object();  // more keys for the metrics line
+  // A stop was asked during the validation: no result; the run saves the
+  // state before it, so a resume validates this epoch again.
+  bool interrupted = false;
 };
 
 struct TrainingJob {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "egnn/vector_field.hpp"
@@ -11,10 +12,15 @@
 
 namespace enf {
 
+// stop() is asked before each structure or molecule starts; once it is true
+// the rest are skipped and the result is Validation{.interrupted = true}.
+using ValidationStop = std::function<bool()>;
+
 // −log p(x) of every structure of x ([rows, n·D]) with the exact trace at
 // rtol = atol = 1e-5: mean ± standard error.
 Validation particle_validation(const FieldConfig& field, const Parameters<double>& params,
-                               const std::vector<double>& x, int rows, int n, int threads, std::uint64_t seed);
+                               const std::vector<double>& x, int rows, int n, int threads, std::uint64_t seed,
+                               const ValidationStop& stop = [] { return false; });
 
 // One dequantization draw per molecule, Gaussian Hutchinson trace at
 // rtol = atol = 1e-5: −log p(x, h, N) over the molecules whose atom count has
@@ -23,6 +29,6 @@ Validation particle_validation(const FieldConfig& field, const Parameters<double
 // p(N) > 0 the NLL is the NLL given N and extra.nll is null.
 Validation molecule_validation(const FieldConfig& field, const MoleculeModelConfig& mol,
                                const Parameters<double>& params, const std::vector<MoleculeInput>& val, int threads,
-                               std::uint64_t seed);
+                               std::uint64_t seed, const ValidationStop& stop = [] { return false; });
 
 }  // namespace enf

@@ -118,7 +118,8 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
     return trainer.step(x, int(rows.size()), sys.n, step_seed);
   };
   job.validate = [&]() {
-    return particle_validation(field, trainer.params(), val_data.x, val_data.rows, sys.n, rt.threads, seed);
+    return particle_validation(field, trainer.params(), val_data.x, val_data.rows, sys.n, rt.threads, seed,
+                               job.stop_requested);
   };
   job.snapshot = [&]() {
     Checkpoint c;

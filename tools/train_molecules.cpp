@@ -199,7 +199,8 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
     return r;
   };
   job.validate = [&]() {
-    const Validation v = molecule_validation(field, mol, trainer.params(), val_in, rt.threads, seed);
+    const Validation v = molecule_validation(field, mol, trainer.params(), val_in, rt.threads, seed, job.stop_requested);
+    if (v.interrupted) return v;
     const std::size_t excluded = v.extra["excluded"], counted = v.extra["molecules"];
     if (excluded > 0)
       std::fprintf(stderr, "  validation: %zu of %zu molecules left out of the NLL (p(N) = 0 for their atom count)\n",

@@ -74,6 +74,24 @@ check "SIGTERM: exit 143, saved and told how to resume" bash -c "test $code -eq 
 "$enf" train --resume "$tmp/T" > /dev/null 2>&1
 check "SIGTERM: resume is exact" same_run "$tmp/T" "$tmp/ref"
 
+# Ctrl-C during a validation stops at once (the validation is dropped, the
+# state saved as before it) and the resume validates that epoch: the same
+# weights and metrics as an uninterrupted run. One step an epoch and a large
+# exact-trace validation (LJ13, about 4 s), so the signal lands in it.
+vrun=(train --system lj13 --n-data 10 --batch 10 --val-samples 150 --nf 16 --layers 2 --epochs 1 --threads 1)
+"$enf" "${vrun[@]}" --out "$tmp/vref" > /dev/null 2>&1
+"$enf" "${vrun[@]}" --out "$tmp/V" > /dev/null 2> "$tmp/V.log" &
+pid=$!
+for _ in $(seq 400); do [ -s "$tmp/V/metrics.jsonl" ] && break; sleep 0.05; done
+sleep 0.3
+kill -INT $pid
+wait $pid
+code=$?
+check "SIGINT in a validation: exit 130, no validation line written" \
+  bash -c "test $code -eq 130 && ! grep -q '\"type\": *\"validation\"' '$tmp/V/metrics.jsonl'"
+"$enf" train --resume "$tmp/V" > /dev/null 2>&1
+check "SIGINT in a validation: resume validates the epoch, exact" same_run "$tmp/V" "$tmp/vref"
+
 # One process trains a run at a time: a second --resume while the first runs
 # is refused and leaves it alone.
 "$enf" "${run[@]}" --out "$tmp/L" > /dev/null 2>&1 &

@@ -202,4 +202,7 @@ TEST_CASE("Validation counts molecules of p(N) = 0 in the NLL given N, and only 
   const Validation given = molecule_validation(P.field, none, params, P.mols, 2, 11);
   CHECK(given.extra["nll"].is_null());
   CHECK(given.nll == Approx(double(all.extra["nll_given_n"])).epsilon(1e-12));
+  // A stop asked during the validation: no result, marked interrupted.
+  CHECK(molecule_validation(P.field, P.mol, params, P.mols, 2, 11, [] { return true; }).interrupted);
+  CHECK_FALSE(all.interrupted);
 }
