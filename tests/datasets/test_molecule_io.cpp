@@ -20,6 +20,7 @@
 
 using namespace enf;
 using enf::test::TempDir;
+using enf::test::slurp;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
@@ -56,12 +57,6 @@ MoleculeReadOptions raw() {
 }
 
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
-}
 
 std::string property(const Molecule& m, const std::string& key) {
   for (const auto& [k, v] : m.properties)

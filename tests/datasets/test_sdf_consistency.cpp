@@ -23,6 +23,7 @@
 
 using namespace enf;
 using enf::test::TempDir;
+using enf::test::slurp;
 namespace fs = std::filesystem;
 
 namespace {
@@ -31,12 +32,6 @@ constexpr const char* kSdf = "datasets/data/qm9/qm9_first500.sdf";
 constexpr const char* kOriginal = "datasets/data/qm9/original_xyz/";
 
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
-}
 
 std::string property(const Molecule& m, const std::string& key) {
   std::string found = "<absent>";

@@ -58,6 +58,17 @@ std::vector<double> transform(const std::vector<double>& y, int n, int D, const 
   return out;
 }
 
+// B states drawn one after another, concatenated [B, n·C].
+template <class Draw>
+std::vector<double> batch_of(int B, Draw draw) {
+  std::vector<double> x;
+  for (int b = 0; b < B; ++b) {
+    const std::vector<double> s = draw();
+    x.insert(x.end(), s.begin(), s.end());
+  }
+  return x;
+}
+
 std::vector<int> random_permutation(int n, Rng& rng) {
   std::vector<int> p(n);
   std::iota(p.begin(), p.end(), 0);
@@ -208,11 +219,7 @@ TEST_CASE("Flow-matching loss gradient matches central finite differences", "[fl
     FlowMatchingObjective<double> objective(field, 2);
     Rng rng(8);
     const int B = 3, n = 5, D = c.dim, C = c.channels();
-    std::vector<double> x0;
-    for (int b = 0; b < B; ++b) {
-      const auto s = random_state(c, n, rng, 1.2);
-      x0.insert(x0.end(), s.begin(), s.end());
-    }
+    const std::vector<double> x0 = batch_of(B, [&] { return random_state(c, n, rng, 1.2); });
     FlowMatchingOptions o;
     o.time = TimeSampling::LogitNormal;
     const FlowMatchingBatch batch = make_flow_matching_batch(o, x0, B, n, D, C, rng);
@@ -240,11 +247,7 @@ TEST_CASE("Flow-matching loss is invariant under rotations, reflections and perm
   FlowMatchingObjective<double> objective(field, 1);
   Rng rng(10);
   const int B = 2, n = 6, D = 3;
-  std::vector<double> x0;
-  for (int b = 0; b < B; ++b) {
-    const auto s = random_structure(n, D, rng);
-    x0.insert(x0.end(), s.begin(), s.end());
-  }
+  const std::vector<double> x0 = batch_of(B, [&] { return random_structure(n, D, rng); });
   FlowMatchingOptions o;
   o.coupling = Coupling::Independent;
   Rng draw(11);

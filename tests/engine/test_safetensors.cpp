@@ -15,6 +15,7 @@
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using enf::test::TempDir;
+using enf::test::slurp;
 
 namespace {
 
@@ -24,10 +25,6 @@ const std::string kQm9Flow = "datasets/models/en_flows_qm9_pretrained/flow.safet
 const std::string kQm9Deq = "datasets/models/en_flows_qm9_pretrained/dequantizer.safetensors";
 
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 void dump(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

@@ -14,26 +14,12 @@
 #include "fuzz_support.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/train_options.hpp"
+#include "../support/train_table.hpp"
 
 namespace {
 
 using namespace enf::cli;
 
-// enf train's particle table (tools/train_command.cpp), rebuilt from the
-// same parts: the common rows are the ones the --config file fills.
-const CommandSpec& spec() {
-  static const CommandSpec s = train_spec(
-      "fuzz", "", {system_option("dw4", "", {}), {"data", "FILE", "", ""}, {"val-data", "FILE", "", ""},
-                   {"n-data", "N", "1000", "", "1", "10000000"}, {"val-samples", "N", "500", "", "1", "100000"}},
-      {});
-  return s;
-}
-
-std::vector<std::string> run_keys() {
-  std::vector<std::string> k = {"system", "data", "val-data", "n-data", "val-samples"};
-  for (const auto& key : common_run_keys()) k.push_back(key);
-  return k;
-}
 
 // Everything train reads from the options before its work.
 void read_all(const ParsedOptions& opt) {
@@ -49,8 +35,8 @@ void read_all(const ParsedOptions& opt) {
 
 nlohmann::json open_config(const std::string& path, const std::string& out) {
   (void)train_system({"--config", path});
-  ParsedOptions opt(spec(), {"--config", path, "--out", out});
-  const enf::RunDirectory run = open_run(opt, run_keys());
+  ParsedOptions opt(enf::test::particle_train_table(), {"--config", path, "--out", out});
+  const enf::RunDirectory run = open_run(opt, enf::test::particle_run_keys());
   read_all(opt);
   return run.new_config;
 }

@@ -1,10 +1,12 @@
 // Test support: a fresh directory under the system's temporary directory,
-// removed with everything in it when the test is done.
+// removed with everything in it when the test is done, and reading a file
+// back whole.
 #pragma once
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <set>
 #include <string>
@@ -40,5 +42,11 @@ struct TempDir {
     return names;
   }
 };
+
+// The bytes of a file ("" when it cannot be read).
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 }  // namespace enf::test

@@ -11,25 +11,13 @@
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 #include "tools/train_options.hpp"
+#include "support/train_table.hpp"
 
 using namespace enf::cli;
 namespace fs = std::filesystem;
 
 namespace {
 
-const CommandSpec& train_table() {
-  static const CommandSpec s = train_spec(
-      "test", "", {system_option("dw4", "", {}), {"data", "FILE", "", ""}, {"val-data", "FILE", "", ""},
-                   {"n-data", "N", "1000", "", "1", "10000000"}, {"val-samples", "N", "500", "", "1", "100000"}},
-      {});
-  return s;
-}
-
-std::vector<std::string> run_keys() {
-  std::vector<std::string> k = {"system", "data", "val-data", "n-data", "val-samples"};
-  for (const auto& key : common_run_keys()) k.push_back(key);
-  return k;
-}
 
 std::string temp_file(const std::string& name, const std::string& text) {
   const fs::path p = fs::temp_directory_path() / ("enf_test_cli_options_" + name);
@@ -50,8 +38,8 @@ TEST_CASE("--help shows every option's bounds", "[options]") {
   CHECK_THAT(u, Catch::Contains("a cap (at most 5) [default: 2]"));
   CHECK_THAT(u, Catch::Contains("a flag\n"));
   // And every bounded row of enf train says so (issue 17: --n-data, --val-samples...).
-  const std::string t = usage(train_table());
-  for (const auto& o : train_table().options)
+  const std::string t = usage(enf::test::particle_train_table());
+  for (const auto& o : enf::test::particle_train_table().options)
     if (!o.min.empty() && !o.max.empty()) CHECK_THAT(t, Catch::Contains("(" + o.min + " .. " + o.max + ")"));
   CHECK_THAT(t, Catch::Contains("(1 .. 10000000)"));
 }
@@ -65,8 +53,8 @@ TEST_CASE("bounds: an absurd count is a usage error; a word default is no number
 }
 
 TEST_CASE("a new run's config.json types its values; the old all-string one reads the same", "[config]") {
-  ParsedOptions typed(train_table(), {"--out", kNoRun, "--nf", "16", "--lr", "5e-4", "--clip", "yes", "--rtol", "1e-5"});
-  const enf::RunDirectory run = open_run(typed, run_keys());
+  ParsedOptions typed(enf::test::particle_train_table(), {"--out", kNoRun, "--nf", "16", "--lr", "5e-4", "--clip", "yes", "--rtol", "1e-5"});
+  const enf::RunDirectory run = open_run(typed, enf::test::particle_run_keys());
   const nlohmann::json& c = run.new_config;
   CHECK(c.at("nf") == 16);
   CHECK(c.at("nf").is_number_integer());
@@ -80,8 +68,8 @@ TEST_CASE("a new run's config.json types its values; the old all-string one read
   CHECK(c.at("precision") == "float");
   CHECK(c.at("data") == "");  // a path stays a string
   // Read back (--config, as --resume reads config.json): the same options.
-  ParsedOptions back(train_table(), {"--out", kNoRun, "--config", temp_file("typed.json", c.dump(2))});
-  CHECK(open_run(back, run_keys()).new_config == c);
+  ParsedOptions back(enf::test::particle_train_table(), {"--out", kNoRun, "--config", temp_file("typed.json", c.dump(2))});
+  CHECK(open_run(back, enf::test::particle_run_keys()).new_config == c);
   CHECK(back.integer("nf") == 16);
   CHECK(back.real("lr") == 5e-4);
   CHECK(back.boolean("clip"));
@@ -90,21 +78,21 @@ TEST_CASE("a new run's config.json types its values; the old all-string one read
   for (const auto& [k, v] : c.items())
     old[k] = v.is_string() ? v.get<std::string>() : v.is_boolean() ? (v.get<bool>() ? "true" : "false") : v.dump();
   old["lr"] = "5e-4";
-  ParsedOptions from_old(train_table(), {"--out", kNoRun, "--config", temp_file("old.json", old.dump(2))});
-  CHECK(open_run(from_old, run_keys()).new_config == c);
+  ParsedOptions from_old(enf::test::particle_train_table(), {"--out", kNoRun, "--config", temp_file("old.json", old.dump(2))});
+  CHECK(open_run(from_old, enf::test::particle_run_keys()).new_config == c);
 }
 
 TEST_CASE("--config: the fuzzer's findings are refused with a message", "[config][fuzz]") {
   for (const auto& e : fs::directory_iterator("tests/data/fuzz_regressions")) {
     if (e.path().filename().string().rfind("config_", 0) != 0) continue;
     INFO(e.path().string());
-    ParsedOptions opt(train_table(), {"--out", kNoRun, "--config", e.path().string()});
-    CHECK_THROWS_AS(open_run(opt, run_keys()), UsageError);
+    ParsedOptions opt(enf::test::particle_train_table(), {"--out", kNoRun, "--config", e.path().string()});
+    CHECK_THROWS_AS(open_run(opt, enf::test::particle_run_keys()), UsageError);
   }
   // Deeper than any regression file: arrays and objects are no option values.
   const std::string deep = "{\"nf\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
-  ParsedOptions opt(train_table(), {"--out", kNoRun, "--config", temp_file("deep.json", deep)});
-  CHECK_THROWS_WITH(open_run(opt, run_keys()), Catch::Contains("nf: expected a number, string or boolean"));
+  ParsedOptions opt(enf::test::particle_train_table(), {"--out", kNoRun, "--config", temp_file("deep.json", deep)});
+  CHECK_THROWS_WITH(open_run(opt, enf::test::particle_run_keys()), Catch::Contains("nf: expected a number, string or boolean"));
 }
 
 TEST_CASE("benchmark: the peak is timed alternately with the kernel", "[bench]") {
