@@ -1,8 +1,10 @@
 #include "engine/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
+#include <utility>
 
 namespace enf {
 
@@ -12,6 +14,24 @@ std::string AdamWOptions::validate() const {
   if (!(eps > 0)) return "eps must be positive";
   if (!(weight_decay >= 0)) return "weight decay must be non-negative";
   return {};
+}
+
+WeightAverage::WeightAverage(double decay, std::vector<double> initial) : decay_(decay), avg_(std::move(initial)) {
+  if (!(decay >= 0 && decay < 1)) throw std::invalid_argument("weight average: decay must lie in [0, 1)");
+}
+
+void WeightAverage::update(std::span<const double> w) {
+  if (w.size() != avg_.size()) throw std::invalid_argument("weight average: the weights' size differs from the average's");
+  const double d = std::min(decay_, double(t_) / (10.0 + double(t_)));
+  ++t_;
+  for (std::size_t k = 0; k < w.size(); ++k) avg_[k] = d * avg_[k] + (1 - d) * w[k];
+}
+
+void WeightAverage::restore(long updates, std::vector<double> values) {
+  if (values.size() != avg_.size())
+    throw std::invalid_argument("weight average: the saved average's size differs from the model's");
+  t_ = updates;
+  avg_ = std::move(values);
 }
 
 AdamW::AdamW(std::size_t size, AdamWOptions opt) : opt_(opt), m_(size, 0.0), v_(size, 0.0), vmax_(size, 0.0) {

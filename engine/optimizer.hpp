@@ -39,6 +39,27 @@ class AdamW {
   std::vector<double> m_, v_, vmax_;
 };
 
+// An exponential moving average of the weights (Polyak averaging): what a
+// flow-matching run validates and saves, since the regression loss is noisy
+// step to step. The decay warms up as min(decay, (1 + t) / (10 + t)), t the
+// updates so far, so that an early average does not keep the random
+// initialisation for thousands of steps (the warm-up of EMA in EDM and EFM).
+class WeightAverage {
+ public:
+  // decay in [0, 1): 0 keeps the latest weights (no averaging).
+  WeightAverage(double decay, std::vector<double> initial);
+  void update(std::span<const double> weights);
+  double decay() const { return decay_; }
+  long updates() const { return t_; }
+  const std::vector<double>& values() const { return avg_; }
+  void restore(long updates, std::vector<double> values);
+
+ private:
+  double decay_;
+  long t_ = 0;
+  std::vector<double> avg_;
+};
+
 // The reference's gradient clipping (utils.gradient_clipping): the allowed
 // norm is 1.5·mean + 2·std (population) of a queue of the last 50 norms,
 // seeded with `initial` (3000 in main_qm9.py). Returns the norm before clipping.

@@ -139,6 +139,34 @@ void cut_metrics(const fs::path& file, const TrainingState& s) {
 }
 }  // namespace
 
+std::string to_string(TrainingObjective o) {
+  return o == TrainingObjective::FlowMatching ? "flow-matching" : "maximum-likelihood";
+}
+
+TrainingObjective parse_objective(const std::string& name) {
+  if (name == "maximum-likelihood") return TrainingObjective::MaximumLikelihood;
+  if (name == "flow-matching") return TrainingObjective::FlowMatching;
+  throw std::invalid_argument("unknown objective '" + name + "' (maximum-likelihood or flow-matching)");
+}
+
+namespace {
+const std::vector<double>* saved_state(const Checkpoint& c, const std::string& name) {
+  for (const auto& [key, values] : c.state)
+    if (key == name) return &values;
+  return nullptr;
+}
+}  // namespace
+
+std::vector<double> training_weights(const Checkpoint& c) {
+  if (const auto* w = saved_state(c, "training.weights")) {
+    if (w->size() != c.params.values.size())
+      throw std::runtime_error("checkpoint: training.weights has " + std::to_string(w->size()) +
+                               " values, the model " + std::to_string(c.params.values.size()));
+    return *w;
+  }
+  return {c.params.values.begin(), c.params.values.end()};
+}
+
 TrainingState restore_training(const Checkpoint& c, AdamW& optimizer, GradientClipper* clipper) {
   if (!c.extra.contains("training_state"))
     throw std::runtime_error("--resume: the last/ checkpoint holds no training state");
@@ -149,6 +177,8 @@ TrainingState restore_training(const Checkpoint& c, AdamW& optimizer, GradientCl
   s.global_step = st.at("global_step");
   // JSON has no infinity: "no validation yet" is stored as null.
   if (st.contains("best_val_nll") && st["best_val_nll"].is_number()) s.best_val = st["best_val_nll"];
+  if (st.contains("seconds") && st["seconds"].is_number()) s.seconds = st["seconds"];
+  if (st.contains("validated_step") && st["validated_step"].is_number_integer()) s.validated_step = st["validated_step"];
   std::vector<double> m, v, vmax;
   for (const auto& [name, values] : c.state) {
     if (name == "adam.m") m = values;
@@ -159,6 +189,25 @@ TrainingState restore_training(const Checkpoint& c, AdamW& optimizer, GradientCl
   optimizer.restore(st.value("optimizer_steps", 0L), m, v, vmax);
   return s;
 }
+
+namespace {
+
+// The weight average of a run (null without one), restored from the
+// checkpoint being resumed: its params are the average when it saved one.
+std::unique_ptr<WeightAverage> weight_average(const TrainingJob& job, const RunDirectory& run) {
+  if (!(job.ema_decay > 0)) return nullptr;
+  if (!job.weights) throw std::logic_error("run_training: a weight average needs job.weights");
+  const auto& w = job.weights->values;
+  auto ema = std::make_unique<WeightAverage>(job.ema_decay, std::vector<double>(w.begin(), w.end()));
+  if (run.resume && saved_state(*run.resume, "training.weights")) {
+    const auto& p = run.resume->params.values;
+    const nlohmann::json& st = run.resume->extra.at("training_state");
+    ema->restore(st.value("ema_updates", 0L), std::vector<double>(p.begin(), p.end()));
+  }
+  return ema;
+}
+
+}  // namespace
 
 TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const RunDirectory& run_dir,
                              TrainingReporter& reporter) {
@@ -173,16 +222,37 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
   lock_run_directory(run);
   repair_run_directory(run);
   cut_metrics(run / "metrics.jsonl", state);
+  const std::unique_ptr<WeightAverage> ema = weight_average(job, run_dir);
+  // Validations and checkpoints see the averaged weights, swapped in for the call.
+  auto averaged = [&](auto f) {
+    if (!ema) return f();
+    auto& w = job.weights->values;
+    const std::vector<double> raw(w.begin(), w.end());
+    std::copy(ema->values().begin(), ema->values().end(), w.begin());
+    struct Restore {
+      decltype(w)& target;
+      const std::vector<double>& raw;
+      ~Restore() { std::copy(raw.begin(), raw.end(), target.begin()); }
+    } restore{w, raw};
+    return f();
+  };
   auto checkpoint = [&](int epoch, int batch_in_epoch) {
-    Checkpoint c = job.snapshot();
+    Checkpoint c = averaged(job.snapshot);
     c.extra["training_state"] = {
         {"epoch", epoch},
         {"batch_in_epoch", batch_in_epoch},
         {"global_step", state.global_step},
         {"best_val_nll", std::isfinite(state.best_val) ? nlohmann::json(state.best_val) : nlohmann::json()},
-        {"optimizer_steps", job.optimizer->steps()}};
+        {"optimizer_steps", job.optimizer->steps()},
+        {"seconds", state.seconds},
+        {"validated_step", state.validated_step}};
     c.state = {{"adam.m", job.optimizer->m()}, {"adam.v", job.optimizer->v()}, {"adam.v_max", job.optimizer->v_max()}};
     if (job.clipper) c.state.emplace_back("clipper.history", job.clipper->history());
+    if (ema) {
+      c.extra["training_state"]["ema_updates"] = ema->updates();
+      c.state.emplace_back("training.weights",
+                           std::vector<double>(job.weights->values.begin(), job.weights->values.end()));
+    }
     return c;
   };
 
@@ -199,9 +269,47 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
   TrainingProgress p;
   p.epochs = job.epochs;
   p.total_steps = long(job.epochs) * batches;
+  p.objective = job.objective;
+  p.max_seconds = job.max_seconds;
   const auto t_start = std::chrono::steady_clock::now();
+  const double seconds_before = state.seconds;
+  auto clock = [&] {
+    p.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    state.seconds = p.run_seconds = seconds_before + p.elapsed_seconds;
+  };
+  const bool budget = job.max_seconds > 0;
+  auto out_of_time = [&] { return budget && state.seconds >= job.max_seconds; };
   const long first_step = state.global_step;
   reporter.started(job, run);
+  // A validation after `epochs_done` epochs (and `batch_in_epoch` batches of
+  // the next), false when a stop interrupted it (nothing written).
+  auto validate = [&](int epochs_done, int batch_in_epoch, bool at_budget) {
+    const Validation v = averaged(job.validate);
+    clock();
+    if (v.interrupted) return false;
+    const bool best = v.nll < state.best_val;
+    if (best) state.best_val = v.nll;
+    state.validated_step = state.global_step;
+    nlohmann::json line{{"type", "validation"}, {"step", state.global_step},          {"epoch", epochs_done},
+                        {"nll", v.nll},         {"standard_error", v.standard_error}, {"best", best}};
+    if (at_budget) line["time_budget"] = true;
+    line.update(v.extra);
+    metrics << line.dump() << '\n' << std::flush;
+    reporter.validated(epochs_done, v, best);
+    if (best) save("best", checkpoint(epochs_done, batch_in_epoch));
+    return true;
+  };
+  if (out_of_time()) {
+    // A resume of a run that used its budget: it only validates what a stop
+    // interrupted before (a larger --max-time continues training).
+    if (state.validated_step != state.global_step) {
+      const bool epoch_done = state.batch_in_epoch == batches;
+      const int e = epoch_done ? state.epoch + 1 : state.epoch, b = epoch_done ? 0 : state.batch_in_epoch;
+      if (!validate(e, b, true)) return {true, false, state};
+      save("last", checkpoint(e, b));
+    }
+    return {false, true, state};
+  }
   const int start_epoch = state.epoch;
   for (int epoch = start_epoch; epoch < job.epochs; ++epoch) {
     const std::vector<int> order = epoch_order(job.rows, job.seed, epoch);
@@ -210,48 +318,49 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
                                   order.begin() + std::size_t(b + 1) * job.batch);
       nlohmann::json line{{"type", "step"}, {"step", state.global_step + 1}, {"epoch", epoch}};
       const StepReport rep = job.step(rows, step_seed(job.seed, state.global_step), line);
+      if (ema) ema->update(job.weights->values);
       ++state.global_step;
-      p.running_nll = state.global_step - first_step == 1 ? rep.nll : 0.95 * p.running_nll + 0.05 * rep.nll;
-      line.update({{"loss", rep.loss},
-                   {"nll", rep.nll},
-                   {"grad_norm", rep.grad_norm},
-                   {"clipped", rep.clipped},
-                   {"nfe_forward", rep.nfe_forward},
-                   {"nfe_backward", rep.nfe_backward},
-                   {"seconds", rep.seconds_total}});
+      const double loss = job.objective == TrainingObjective::FlowMatching ? rep.loss : rep.nll;
+      p.running_loss = state.global_step - first_step == 1 ? loss : 0.95 * p.running_loss + 0.05 * loss;
+      line.update({{"loss", rep.loss}, {"grad_norm", rep.grad_norm}, {"clipped", rep.clipped}});
+      if (job.objective == TrainingObjective::MaximumLikelihood) line["nll"] = rep.nll;
+      line.update({{"nfe_forward", rep.nfe_forward}, {"nfe_backward", rep.nfe_backward}, {"seconds", rep.seconds_total}});
       metrics << line.dump() << '\n' << std::flush;
+      clock();
       p.epoch = epoch;
       p.global_step = state.global_step;
       p.steps_this_session = state.global_step - first_step;
-      p.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
       reporter.stepped(p);
       // The first step saves too, so a run killed within its first epoch
       // resumes (before it, resuming starts the run again).
       const bool stop = job.stop_requested();
       if (stop || state.global_step == 1) save("last", checkpoint(epoch, b + 1));
-      if (stop) return {true, state};
+      if (stop) return {true, false, state};
+      if (out_of_time() && b + 1 < batches) {
+        // The budget ends within the epoch: validate this state, save, end.
+        reporter.epoch_ended(epoch);
+        if (!validate(epoch, b + 1, true)) {
+          save("last", checkpoint(epoch, b + 1));
+          return {true, false, state};
+        }
+        save("last", checkpoint(epoch, b + 1));
+        return {false, true, state};
+      }
     }
     reporter.epoch_ended(epoch);
-    if ((epoch + 1) % job.val_interval == 0 || epoch + 1 == job.epochs) {
-      const Validation v = job.validate();
-      if (v.interrupted) {
-        // Saved as at the end of the epoch's steps, before its validation
-        // (as a stop after the last step): the resume validates it.
+    const bool last_epoch = epoch + 1 == job.epochs || out_of_time();
+    if ((epoch + 1) % job.val_interval == 0 || last_epoch) {
+      // Saved as at the end of the epoch's steps, before its validation (as
+      // a stop after the last step): the resume validates it.
+      if (!validate(epoch + 1, 0, out_of_time())) {
         save("last", checkpoint(epoch, batches));
-        return {true, state};
+        return {true, false, state};
       }
-      const bool best = v.nll < state.best_val;
-      if (best) state.best_val = v.nll;
-      nlohmann::json line{{"type", "validation"}, {"step", state.global_step},          {"epoch", epoch + 1},
-                          {"nll", v.nll},         {"standard_error", v.standard_error}, {"best", best}};
-      line.update(v.extra);
-      metrics << line.dump() << '\n' << std::flush;
-      reporter.validated(epoch + 1, v, best);
-      if (best) save("best", checkpoint(epoch + 1, 0));
     }
     save("last", checkpoint(epoch + 1, 0));
+    if (out_of_time()) return {false, true, state};
   }
-  return {false, state};
+  return {false, false, state};
 }
 
 }  // namespace enf

@@ -31,7 +31,15 @@ struct TrainingState {
   int epoch = 0, batch_in_epoch = 0;
   long global_step = 0;
   double best_val = std::numeric_limits<double>::infinity();
+  double seconds = 0;  // wall time of training so far, over every session (steps and validations)
+  long validated_step = -1;  // the global step of the latest validation (-1: none)
 };
+
+// What a step minimises: the CNF's NLL (maximum likelihood) or the
+// flow-matching regression loss (engine/flow_matching.hpp).
+enum class TrainingObjective { MaximumLikelihood, FlowMatching };
+std::string to_string(TrainingObjective o);
+TrainingObjective parse_objective(const std::string& name);  // "maximum-likelihood", "flow-matching"
 
 struct Validation {
   double nll = 0, standard_error = 0;
@@ -55,6 +63,17 @@ struct TrainingJob {
   std::function<Checkpoint()> snapshot;
   AdamW* optimizer = nullptr;
   GradientClipper* clipper = nullptr;  // null: no clipping
+  TrainingObjective objective = TrainingObjective::MaximumLikelihood;
+  // The weights the steps update. With ema_decay > 0 the loop keeps their
+  // exponential average (WeightAverage) and swaps it in for validations and
+  // checkpoints: a checkpoint's params are the average (what eval, score and
+  // sample use), its state "training.weights" the weights training goes on from.
+  Parameters<double>* weights = nullptr;
+  double ema_decay = 0;
+  // A time budget (seconds of training over all sessions; 0: none): the
+  // step that reaches it is the last; the run then validates (unless the
+  // epoch's validation just did), saves best/ and last/, and ends.
+  double max_seconds = 0;
   // Asked after every step; true saves last/ and stops (the program's Ctrl-C).
   std::function<bool()> stop_requested = [] { return false; };
 };
@@ -107,13 +126,20 @@ nlohmann::json read_json_file(const std::string& path, const std::string& kind);
 // Restores the optimizer (and the clipper, when the checkpoint has its state)
 // from a checkpoint written by run_training; returns where the run stood.
 TrainingState restore_training(const Checkpoint& c, AdamW& optimizer, GradientClipper* clipper);
+// The weights training continues from: the checkpoint's params, or with a
+// weight average its saved "training.weights" (the params are the average).
+std::vector<double> training_weights(const Checkpoint& c);
 
 // What run_training reports as it goes; the default does nothing.
 struct TrainingProgress {
   int epoch = 0, epochs = 0;         // epoch: 0-based, the one running
   long global_step = 0, total_steps = 0, steps_this_session = 0;
-  double running_nll = 0;            // exponential average (0.95) of the batch NLL
+  // Exponential average (0.95) of the batch NLL, or of the flow-matching loss.
+  double running_loss = 0;
+  TrainingObjective objective = TrainingObjective::MaximumLikelihood;
   double elapsed_seconds = 0;        // since this session started
+  double run_seconds = 0;            // of training over every session
+  double max_seconds = 0;            // the time budget (0: none)
 };
 class TrainingReporter {
  public:
@@ -126,10 +152,11 @@ class TrainingReporter {
 
 struct TrainingOutcome {
   bool stopped = false;  // stop_requested: last/ holds the state to resume from
+  bool out_of_time = false;  // ended by the time budget (best/ and last/ saved)
   TrainingState state;
 };
 
-// Trains from `state` to the end of job.epochs, writing metrics.jsonl,
+// Trains from `state` to the end of job.epochs (or job.max_seconds), writing metrics.jsonl,
 // best/ and last/ in the run directory (created, with its config.json, for a
 // new run). last/ is saved after the first step, every epoch and on a stop;
 // resuming cuts metrics.jsonl back to `state`.

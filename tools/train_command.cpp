@@ -98,23 +98,30 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   if (resume) {
     if (resume->params.layout.total_size() != init.layout.total_size())
       throw UsageError("--resume: the saved model's size differs from the options'");
-    init.values = resume->params.values;
+    const std::vector<double> w = training_weights(*resume);
+    std::copy(w.begin(), w.end(), init.values.begin());
   }
   const Runtime rt = parse_runtime(opt);
   Trainer<T> trainer(field, cnf, adam, init, rt.threads, opt.boolean("clip"));
   TrainingState state;
   if (resume) state = restore_training(*resume, trainer.optimizer(), trainer.clipper());
 
-  job.description = sys.name + ", " + std::to_string(train_data.rows) + " training / " + std::to_string(val_data.rows) +
+  const FlowMatchingOptions fm = training_flow_matching_options(opt);
+  const std::string objective =
+      job.objective == TrainingObjective::FlowMatching ? " (flow matching, " + to_string(fm.coupling) + " coupling)" : "";
+  job.description = sys.name + objective + ", " + std::to_string(train_data.rows) + " training / " + std::to_string(val_data.rows) +
                     " validation structures, batch " + std::to_string(job.batch) + ", " + std::to_string(job.epochs) +
                     " epochs, " + std::to_string(trainer.flow().threads()) + " threads";
   job.optimizer = &trainer.optimizer();
   job.clipper = trainer.clipper();
+  job.weights = &trainer.params();
   job.step = [&](const std::vector<int>& rows, std::uint64_t step_seed, nlohmann::json&) {
     std::vector<double> x;
     x.reserve(rows.size() * S);
     for (int r : rows)
       x.insert(x.end(), train_data.x.begin() + std::size_t(r) * S, train_data.x.begin() + std::size_t(r + 1) * S);
+    if (job.objective == TrainingObjective::FlowMatching)
+      return trainer.step_flow_matching(fm, x, int(rows.size()), sys.n, step_seed);
     return trainer.step(x, int(rows.size()), sys.n, step_seed);
   };
   job.validate = [&]() {

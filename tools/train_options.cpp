@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -115,22 +116,34 @@ std::string system_in(const fs::path& path) {
   return {};
 }
 
-// The progress bar with the running NLL and ETA: on a terminal redrawn in
-// place every step, else about twenty lines per session.
+// The progress bar with the running NLL (or flow-matching loss) and ETA: on a
+// terminal redrawn in place every step, else about twenty lines per session.
+// With a time budget the bar and the ETA follow whichever ends first.
 class StderrReporter : public TrainingReporter {
  public:
   void started(const TrainingJob& job, const fs::path& run) override {
     std::fprintf(stderr, "enf train: %s -> %s\n", job.description.c_str(), run.c_str());
   }
   void stepped(const TrainingProgress& p) override {
-    const long left = p.total_steps - p.global_step;
-    if (!tty_ && p.steps_this_session % std::max(1L, p.total_steps / 20) != 0) return;
-    const int width = 24, filled = int(width * double(p.global_step) / p.total_steps);
     const double el = p.elapsed_seconds;
-    std::fprintf(stderr, "%sepoch %d/%d [%s%s] step %ld/%ld  NLL %.3f  %s elapsed, ETA %s%s", tty_ ? "\r" : "",
-                 p.epoch + 1, p.epochs, std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
-                 p.global_step, p.total_steps, p.running_nll, fmt_time(el).c_str(),
-                 fmt_time(el / p.steps_this_session * left).c_str(), tty_ ? "   " : "\n");
+    const long left = p.total_steps - p.global_step;
+    double eta = el / p.steps_this_session * left, done = double(p.global_step) / p.total_steps;
+    if (p.max_seconds > 0) {
+      eta = std::min(eta, std::max(0.0, p.max_seconds - p.run_seconds));
+      done = std::max(done, std::min(1.0, p.run_seconds / p.max_seconds));
+    }
+    const int twentieth = int(done * 20);
+    if (!tty_ && twentieth <= last_twentieth_ && p.steps_this_session > 1) return;
+    last_twentieth_ = twentieth;
+    const int width = 24, filled = int(width * done);
+    // A run bounded by time alone (--max-time without --epochs) has no epoch count to show.
+    const std::string epochs = p.epochs >= kUnboundedEpochs ? "" : "/" + std::to_string(p.epochs);
+    const std::string steps = p.epochs >= kUnboundedEpochs ? "" : "/" + std::to_string(p.total_steps);
+    const char* what = p.objective == TrainingObjective::FlowMatching ? "FM loss" : "NLL";
+    std::fprintf(stderr, "%sepoch %d%s [%s%s] step %ld%s  %s %.3f  %s elapsed, ETA %s%s", tty_ ? "\r" : "",
+                 p.epoch + 1, epochs.c_str(), std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
+                 p.global_step, steps.c_str(), what, p.running_loss, fmt_time(el).c_str(), fmt_time(eta).c_str(),
+                 tty_ ? "   " : "\n");
   }
   void epoch_ended(int) override {
     if (tty_) std::fputc('\n', stderr);
@@ -142,6 +155,7 @@ class StderrReporter : public TrainingReporter {
 
  private:
   bool tty_ = ::isatty(STDERR_FILENO);
+  int last_twentieth_ = -1;
 };
 
 }  // namespace
@@ -160,8 +174,20 @@ CommandSpec train_spec(std::string summary, std::string details, std::vector<Opt
       {"lr", "LR", "5e-4", "learning rate (AdamW, AMSGrad)"},
       {"weight-decay", "W", "1e-12", "AdamW weight decay"},
       {"batch", "B", "100", "batch size", "1", "100000"},
-      {"epochs", "E", "10", "epochs", "1", "1000000"},
-      {"val-interval", "E", "1", "validate every E epochs", "1", "1000000"},
+      {"epochs", "E", "10", "epochs (with --max-time and no --epochs: no limit)", "1", "1000000"},
+      {"max-time", "MINUTES", "0",
+       "time budget: training (over every session) stops after it, validated and saved; 0: none", "0", "10000000"},
+      {"val-interval", "E", "auto",
+       "validate every E epochs (auto: 1; flow matching: every ~1000 steps); the last epoch always", "1", "1000000"},
+      {"objective", "maximum-likelihood|flow-matching", "maximum-likelihood",
+       "what a step minimises: the NLL through the ODE, or the flow-matching regression (no ODE solve)"},
+      {"coupling", "independent|minibatch-ot|equivariant-ot", "equivariant-ot",
+       "flow matching: how data and prior draws are paired in a batch"},
+      {"time-sampling", "uniform|logit-normal", "uniform", "flow matching: distribution of t"},
+      {"sigma-min", "S", "0.01", "flow matching: noise around the straight path", "0", "10"},
+      {"ema", "DECAY", "auto",
+       "average of the weights validated and saved (auto: 0.999 for flow matching, 0 (off) otherwise)", "0",
+       "0.999999"},
       {"ode-regularization", "L", "0", "weight of the kinetic and Frobenius regularizers"},
       {"gradient", "adjoint|discrete", "adjoint", "gradient: continuous adjoint or backprop through the solver"},
       {"clip", "BOOL", "false", "adaptive gradient clipping (1.5 mean + 2 std of recent norms)"},
@@ -193,9 +219,10 @@ CommandSpec train_spec(std::string summary, std::string details, std::vector<Opt
 }
 
 std::vector<std::string> common_run_keys() {
-  std::vector<std::string> k = {"nf",    "layers",       "attention", "tanh",     "condition-time",     "lr",
-                                "weight-decay", "batch", "epochs",    "val-interval", "ode-regularization", "gradient",
-                                "clip"};
+  std::vector<std::string> k = {"nf",           "layers",    "attention",     "tanh",      "condition-time",
+                                "lr",           "weight-decay", "batch",      "epochs",    "max-time",
+                                "val-interval", "objective", "coupling",      "time-sampling", "sigma-min",
+                                "ema",          "ode-regularization", "gradient", "clip"};
   for (const auto& name : solver_option_names()) k.push_back(name);
   k.push_back(kPrecision);
   k.push_back(kSeed);
@@ -218,14 +245,34 @@ AdamWOptions training_adam_options(const ParsedOptions& opt) {
   return adam;
 }
 
+FlowMatchingOptions training_flow_matching_options(const ParsedOptions& opt) {
+  FlowMatchingOptions fm;
+  fm.coupling = opt.parsed("coupling", parse_coupling);
+  fm.time = opt.parsed("time-sampling", parse_time_sampling);
+  fm.sigma_min = opt.real("sigma-min");
+  if (auto e = fm.validate(); !e.empty()) throw UsageError(e);
+  return fm;
+}
+
+TrainingObjective training_objective(const ParsedOptions& opt) { return opt.parsed("objective", parse_objective); }
+
 TrainingJob training_job(const ParsedOptions& opt, int rows, const std::string& what) {
   TrainingJob job;
   job.rows = rows;
   job.batch = opt.integer("batch");
   job.epochs = opt.integer("epochs");
-  job.val_interval = opt.integer("val-interval");  // the option table holds these >= 1
   job.seed = parse_runtime(opt).seed;
+  job.objective = training_objective(opt);
+  job.max_seconds = 60 * opt.real("max-time");
   as_usage_error([&] { return check_batch_fits(job.batch, rows, what), 0; });
+  const bool matching = job.objective == TrainingObjective::FlowMatching;
+  // Flow-matching steps are cheap (one evaluation per sample): a validation
+  // every epoch of a small data set would cost more than the training.
+  const int batches = rows / job.batch;
+  job.val_interval = opt.str("val-interval") != "auto" ? opt.integer("val-interval")
+                     : matching                        ? std::max(1, (1000 + batches - 1) / batches)
+                                                       : 1;
+  job.ema_decay = opt.str("ema") != "auto" ? opt.real("ema") : matching ? 0.999 : 0.0;
   return job;
 }
 
@@ -260,6 +307,9 @@ RunDirectory open_run(ParsedOptions& opt, const std::vector<std::string>& run_ke
     apply_json_defaults(opt, as_usage_error([&] { return read_json_file(path, "config"); }),
                         "config file '" + path + "'");
   }
+  // A time budget without --epochs bounds the run by time alone.
+  if (opt.real("max-time") > 0 && !opt.given("epochs") && opt.label("epochs") == "--epochs")
+    opt.set_default("epochs", std::to_string(kUnboundedEpochs));
   r.path = opt.str("out").empty() ? fs::path("runs") / opt.str("system") : fs::path(opt.str("out"));
   as_usage_error([&] { return check_new_run_directory(r.path), 0; });
   r.new_config = nlohmann::json::object();
@@ -288,6 +338,9 @@ int run_train_job(TrainingJob& job, const TrainingState& state, const RunDirecto
                  (dir / "last").c_str(), dir.c_str());
     return 128 + int(g_interrupted);  // the shell's code for the signal, 130 for Ctrl-C
   }
+  if (out.out_of_time)
+    std::fprintf(stderr, "time budget of %s used (%ld steps); a larger --max-time on --resume continues\n",
+                 fmt_time(job.max_seconds).c_str(), out.state.global_step);
   std::printf(
       "run %s: %ld steps, best validation NLL %.4f\n  best checkpoint: %s\n  last checkpoint: %s\n  metrics: %s\n",
       dir.c_str(), out.state.global_step, out.state.best_val, (dir / "best").c_str(), (dir / "last").c_str(),

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/flow_matching.hpp"
 #include "engine/optimizer.hpp"
 #include "engine/training_run.hpp"
 #include "tools/options.hpp"
@@ -27,10 +28,14 @@ std::vector<std::string> common_run_keys();
 // The common rows' solver and optimizer settings (UsageError when invalid),
 // and every resolved option as JSON (a checkpoint's training configuration).
 CnfOptions training_cnf_options(const ParsedOptions& opt);
+FlowMatchingOptions training_flow_matching_options(const ParsedOptions& opt);
+TrainingObjective training_objective(const ParsedOptions& opt);
+// --epochs of a run bounded by --max-time alone: more than any budget reaches.
+constexpr int kUnboundedEpochs = 1000000;
 AdamWOptions training_adam_options(const ParsedOptions& opt);
 nlohmann::json options_json(const ParsedOptions& opt);
 // A job's schedule from the common rows (--batch, --epochs, --val-interval,
-// --seed) for `rows` training rows, called `what` in errors (UsageError when
+// --seed, --objective, --max-time, --ema) for `rows` training rows, called `what` in errors (UsageError when
 // the batch exceeds the rows); the caller fills in the description, the
 // callbacks, optimizer and clipper.
 TrainingJob training_job(const ParsedOptions& opt, int rows, const std::string& what);
