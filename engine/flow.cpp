@@ -1,6 +1,8 @@
 // BatchFlow (flow.hpp): samples in parallel, each with its own steps and noise.
 #include "engine/flow.hpp"
 
+#include <numeric>
+
 #include <omp.h>
 
 #include <algorithm>
@@ -105,9 +107,10 @@ int BatchFlow<Field>::log_likelihood_each(const T* params, std::vector<double> x
 }
 
 template <class Field>
-std::vector<double> BatchFlow<Field>::sample(const T* params, int B, int n, std::uint64_t seed) {
+std::vector<double> BatchFlow<Field>::sample(const T* params, int B, int n, std::uint64_t seed, long* nfe) {
   const int C = cnf_.field().channels(), D = cnf_.field().dim(), S = n * C;
   std::vector<double> x(std::size_t(B) * S);
+  std::vector<long> evaluations(B, 0);
   run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
     Rng rng = Rng(seed).split(std::uint64_t(b));
     std::vector<double> z(S);
@@ -115,8 +118,10 @@ std::vector<double> BatchFlow<Field>::sample(const T* params, int B, int n, std:
     remove_centre_of_mass(z, 1, n, D, C);
     const auto r = cnf_.reverse(params, z, n, s);
     if (!r.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + r.message);
+    evaluations[b] = r.stats.nfe;
     std::copy(z.begin(), z.end(), x.begin() + std::size_t(b) * S);
   });
+  if (nfe) *nfe = std::accumulate(evaluations.begin(), evaluations.end(), 0L);
   return x;
 }
 

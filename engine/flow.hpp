@@ -56,7 +56,8 @@ class BatchFlow {
                           const std::function<bool()>& stop, const std::function<void(int, ForwardResult&&)>& done);
 
   // B samples: z ~ prior (centre-of-mass free), integrated from t = 1 to 0.
-  std::vector<double> sample(const T* params, int B, int n, std::uint64_t seed);
+  // nfe (when given) receives the field evaluations summed over the samples.
+  std::vector<double> sample(const T* params, int B, int n, std::uint64_t seed, long* nfe = nullptr);
 
   // Mean loss and its gradient (added to grad, P values), by the CNF's gradient mode.
   BatchLoss loss_and_gradient(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed, double* grad);

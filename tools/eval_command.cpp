@@ -68,10 +68,14 @@ void read_training_curve(const fs::path& path, Series& train, Series& val) {
     } catch (const nlohmann::json::exception&) {
       throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": not a JSON metrics line");
     }
-    if (!j.is_object() || !j.contains("step") || !j.contains("nll"))
+    if (!j.is_object() || !j.contains("step"))
       throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": expected an object with step and nll");
     // (value() would throw a bare type_error for a "type" that is no string)
     const bool validation = j.contains("type") && j["type"].is_string() && j["type"] == "validation";
+    // A flow-matching step has a regression loss and no NLL: not on this chart.
+    if (!validation && !j.contains("nll") && j.contains("loss")) continue;
+    if (!j.contains("nll"))
+      throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": expected an object with step and nll");
     Series& s = validation ? val : train;
     s.x.push_back(j["step"].is_number() ? j["step"].get<double>() : NAN);
     s.values.push_back(j["nll"].is_number() ? j["nll"].get<double>() : NAN);

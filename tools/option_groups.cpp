@@ -33,6 +33,13 @@ const OptionSpec& atol_row() {
   static const OptionSpec r{kAtol, "A", "1e-5", "solver absolute tolerance"};
   return r;
 }
+// Fixed-step solvers take a step count, not a tolerance: sampling a flow
+// trained by flow matching (nearly straight paths) in a few rk4 steps.
+const OptionSpec& fixed_steps_row() {
+  static const OptionSpec r{kFixedSteps, "N", "100", "rk4/euler: N equal steps over t in [0, 1] (NFE 4N / N)", "1",
+                            "1000000"};
+  return r;
+}
 const OptionSpec& trace_row() {
   static const OptionSpec r{kTrace, trace_hint(), "exact", "divergence: exact, or Hutchinson with that noise"};
   return r;
@@ -56,7 +63,7 @@ const std::vector<TraceEstimator>& trace_estimators() {
 }
 
 const OptionGroup& solver_group() {
-  static const OptionGroup g{"solver", {method_row(), rtol_row(), atol_row(), trace_row()}};
+  static const OptionGroup g{"solver", {method_row(), rtol_row(), atol_row(), fixed_steps_row(), trace_row()}};
   return g;
 }
 
@@ -115,6 +122,7 @@ CnfOptions parse_solver(const ParsedOptions& opt) {
   if (opt.has(method_row().name)) o.solver.method = opt.parsed(method_row().name, ode::parse_method);
   if (opt.has(rtol_row().name)) o.solver.rtol = opt.real(rtol_row().name);
   if (opt.has(atol_row().name)) o.solver.atol = opt.real(atol_row().name);
+  if (opt.has(fixed_steps_row().name)) o.solver.fixed_step = 1.0 / opt.integer(fixed_steps_row().name);
   o.adjoint_solver = o.solver;
   if (auto e = o.validate(); !e.empty()) throw UsageError(e);
   return o;

@@ -23,6 +23,7 @@ namespace enf::cli {
 // The names of the group rows, spelled once: commands override rows and
 // write output keys through these.
 inline constexpr char kMethod[] = "method", kRtol[] = "rtol", kAtol[] = "atol", kTrace[] = "trace";
+inline constexpr char kFixedSteps[] = "fixed-steps";
 inline constexpr char kThreads[] = "threads", kSeed[] = "seed", kPrecision[] = "precision";
 inline constexpr char kData[] = "data", kLimit[] = "limit";
 

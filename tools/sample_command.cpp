@@ -84,8 +84,10 @@ int sample_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOpt
   Cnf<VectorField<double>> cnf(field, o);
   BatchFlow<VectorField<double>> flow(cnf, rt.threads);
   const auto t0 = Clock::now();
-  const std::vector<double> x = flow.sample(c.params.values.data(), N, n, rt.seed);
-  std::fprintf(stderr, "enf sample: %d samples in %.2f s\n", N, since(t0));
+  long nfe = 0;
+  const std::vector<double> x = flow.sample(c.params.values.data(), N, n, rt.seed, &nfe);
+  std::fprintf(stderr, "enf sample: %d samples in %.2f s, %.1f field evaluations per sample (%s)\n", N, since(t0),
+               double(nfe) / N, ode::to_string(o.solver.method).c_str());
   std::vector<std::string> comments(N);
   if (opt.flag("log-q")) {
     const auto r = flow.log_likelihood(c.params.values.data(), x, N, n, rt.seed + 1);

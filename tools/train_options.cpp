@@ -178,10 +178,10 @@ CommandSpec train_spec(std::string summary, std::string details, std::vector<Opt
       {"max-time", "MINUTES", "0",
        "time budget: training (over every session) stops after it, validated and saved; 0: none", "0", "10000000"},
       {"val-interval", "E", "auto",
-       "validate every E epochs (auto: 1; flow matching: every ~1000 steps); the last epoch always", "1", "1000000"},
+       "validate every E epochs (auto: 1; flow matching: every ~5000 steps); the last epoch always", "1", "1000000"},
       {"objective", "maximum-likelihood|flow-matching", "maximum-likelihood",
        "what a step minimises: the NLL through the ODE, or the flow-matching regression (no ODE solve)"},
-      {"coupling", "independent|minibatch-ot|equivariant-ot", "equivariant-ot",
+      {"coupling", "independent|minibatch-ot|equivariant-ot", "independent",
        "flow matching: how data and prior draws are paired in a batch"},
       {"time-sampling", "uniform|logit-normal", "uniform", "flow matching: distribution of t"},
       {"sigma-min", "S", "0.01", "flow matching: noise around the straight path", "0", "10"},
@@ -266,11 +266,13 @@ TrainingJob training_job(const ParsedOptions& opt, int rows, const std::string& 
   job.max_seconds = 60 * opt.real("max-time");
   as_usage_error([&] { return check_batch_fits(job.batch, rows, what), 0; });
   const bool matching = job.objective == TrainingObjective::FlowMatching;
-  // Flow-matching steps are cheap (one evaluation per sample): a validation
-  // every epoch of a small data set would cost more than the training.
+  // Flow-matching steps are cheap (one evaluation per sample, DW4 ~10 ms,
+  // LJ13 ~40 ms for a batch of 100) and an exact-trace validation is not
+  // (LJ13: ~0.15 s a structure): every epoch of a small data set would cost
+  // more than the training, so validate every ~5000 steps.
   const int batches = rows / job.batch;
   job.val_interval = opt.str("val-interval") != "auto" ? opt.integer("val-interval")
-                     : matching                        ? std::max(1, (1000 + batches - 1) / batches)
+                     : matching                        ? std::max(1, (5000 + batches - 1) / batches)
                                                        : 1;
   job.ema_decay = opt.str("ema") != "auto" ? opt.real("ema") : matching ? 0.999 : 0.0;
   return job;
