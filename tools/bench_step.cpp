@@ -122,9 +122,13 @@ int run_bench_step(const std::vector<std::string>& args) {
     return x;
   };
   std::uint64_t step_seed = seed * 1000003 + 17;
-  auto timed = [&](const std::string& label) {
+  // Median of `repeats` steps; `fm` (when given) times flow-matching steps
+  // with that coupling instead of maximum-likelihood ones.
+  auto timed = [&](const std::string& label, const FlowMatchingOptions* fm = nullptr) {
     std::vector<StepReport> rs;
-    for (int k = 0; k < repeats; ++k) rs.push_back(trainer.step(next_batch(), B, sys.n, step_seed++));
+    for (int k = 0; k < repeats; ++k)
+      rs.push_back(fm ? trainer.step_flow_matching(*fm, next_batch(), B, sys.n, step_seed++)
+                      : trainer.step(next_batch(), B, sys.n, step_seed++));
     std::sort(rs.begin(), rs.end(), [](auto& a, auto& b) { return a.seconds_total < b.seconds_total; });
     const StepReport& m = rs[rs.size() / 2];
     Point p{label, m.seconds_total, m.seconds_forward, m.seconds_backward, m.seconds_optimizer,
@@ -148,6 +152,15 @@ int run_bench_step(const std::vector<std::string>& args) {
   }
   if (steps > 0) std::fputc('\n', stderr);
   points.push_back(timed("after " + std::to_string(steps) + " steps"));
+  // The flow-matching step (issue 14) on the same weights and batches: one
+  // evaluation and one reverse pass per structure, plus the coupling.
+  const std::size_t ml_points = points.size();
+  for (Coupling c : {Coupling::Independent, Coupling::MinibatchOT, Coupling::EquivariantOT}) {
+    FlowMatchingOptions fm;
+    fm.coupling = c;
+    trainer.step_flow_matching(fm, next_batch(), B, sys.n, step_seed++);  // warm-up
+    points.push_back(timed("flow matching, " + to_string(c), &fm));
+  }
 
   // Evaluation: exact trace, 1e-7, float64, with the trained weights.
   CnfOptions ev;
@@ -184,6 +197,7 @@ int run_bench_step(const std::vector<std::string>& args) {
                                  {"nfe_forward_per_sample", p.nfe_f}, {"nfe_backward_per_sample", p.nfe_b},
                                  {"seconds_per_nfe", p.total / (p.nfe_f + p.nfe_b)}, {"loss", p.loss}});
     j["speedup_vs_reference_at_init"] = ref_iter / points[0].total;
+    j["maximum_likelihood_over_flow_matching"] = points[ml_points - 1].total / points[ml_points].total;
     j["evaluation"] = {{"structures", test.rows}, {"seconds", eval_seconds}, {"nfe_per_structure", nfe_eval}, {"nll", nll}};
     j["sampling"] = {{"structures", n_eval}, {"seconds", sample_seconds}};
     std::puts(j.dump(2).c_str());
@@ -198,6 +212,8 @@ int run_bench_step(const std::vector<std::string>& args) {
       std::printf("| %s | %.4f | %.4f | %.4f | %.5f | %.1f + %.1f | %.3f | %s |\n", p.label.c_str(), p.total, p.forward,
                   p.backward, p.optimizer, p.nfe_f, p.nfe_b, 1e3 * p.total / (p.nfe_f + p.nfe_b), ref);
     }
+    std::printf("\nA maximum-likelihood step (trained weights) takes %.1fx the time of a flow-matching step "
+                "(independent coupling).\n", points[ml_points - 1].total / points[ml_points].total);
     std::printf("\n| task | structures | seconds | vs PyTorch |\n|---|---:|---:|---:|\n");
     char r1[32] = "", r2[32] = "";
     if (ref_eval > 0) std::snprintf(r1, sizeof r1, "%.0fx", ref_eval / eval_seconds * test.rows / 1000);

@@ -87,6 +87,36 @@ check "resume after Ctrl-C is exact" cmp -s "$tmp/A/last/weights.safetensors" "$
 "$enf" score --model "$tmp/A/best" --input "$small" --rtol 1e-5 --atol 1e-5 --format json > "$tmp/best.json" 2>/dev/null
 check "a trained checkpoint scores" grep -q '"nll"' "$tmp/best.json"
 
+# Flow matching with a time budget (issue 14): the run ends at the budget
+# with a validation, best/ and last/; the saved model is a CNF like any other
+# (eval, score, sample with a fixed-step solver); resuming with the same
+# budget does nothing, a larger one continues exactly as a run started with it.
+fm=(train --system dw4 --objective flow-matching --n-data 300 --val-samples 100 --batch 50 --nf 16 --layers 2)
+"$enf" "${fm[@]}" --max-time 0.05 --out "$tmp/FM" > "$tmp/FM.out" 2> "$tmp/FM.log"
+check "flow matching: exit 0 at the budget" test $? -eq 0
+check "flow matching: told the budget is used" grep -q 'time budget of' "$tmp/FM.log"
+check "flow matching: a validation at the budget" grep -q '"time_budget":true' "$tmp/FM/metrics.jsonl"
+check "flow matching: best/ and last/" test -d "$tmp/FM/best" -a -d "$tmp/FM/last"
+check "flow matching: no NLL in step lines" bash -c "! grep '\"type\":\"step\"' '$tmp/FM/metrics.jsonl' | grep -q '\"nll\"'"
+check "flow matching: config keeps the objective and budget" bash -c \
+  "grep -q '\"objective\": \"flow-matching\"' '$tmp/FM/config.json' && grep -q '\"max-time\": 0.05' '$tmp/FM/config.json'"
+cp "$tmp/FM/metrics.jsonl" "$tmp/FM.metrics"
+"$enf" train --resume "$tmp/FM" > /dev/null 2>&1
+check "flow matching: resume within a used budget: exit 0, nothing added" \
+  bash -c "test $? -eq 0 && cmp -s '$tmp/FM/metrics.jsonl' '$tmp/FM.metrics'"
+"$enf" "${fm[@]}" --epochs 3 --max-time 0 --out "$tmp/FM3" > /dev/null 2>&1
+"$enf" "${fm[@]}" --epochs 2 --out "$tmp/FM2" > /dev/null 2>&1
+"$enf" train --resume "$tmp/FM2" --epochs 3 > /dev/null 2>&1
+check "flow matching: resume is exact (weights and their average)" \
+  cmp -s "$tmp/FM3/last/weights.safetensors" "$tmp/FM2/last/weights.safetensors"
+check "flow matching: the checkpoint keeps the training weights" \
+  cmp -s "$tmp/FM3/last/state.safetensors" "$tmp/FM2/last/state.safetensors"
+"$enf" eval --model "$tmp/FM/best" --data "$data" --limit 50 --samples 50 --plots "$tmp/fmplots" --run "$tmp/FM" \
+  --format json > "$tmp/fmeval.json" 2>/dev/null
+check "flow matching: eval with the training plot" bash -c "grep -q '\"ess\"' '$tmp/fmeval.json' && test -s '$tmp/fmplots/training.svg'"
+"$enf" sample --model "$tmp/FM/best" --n 20 --out "$tmp/fm.npy" --method rk4 --fixed-steps 5 > /dev/null 2> "$tmp/fms.log"
+check "flow matching: rk4 sampling in 5 steps (20 field evaluations)" grep -q '20.0 field evaluations per sample (rk4)' "$tmp/fms.log"
+
 # Training on molecules (QM9): a tiny model on the first 8 molecules of the shipped
 # split, 2 steps an epoch; p(N) from those 8; resuming is exact.
 qm9=(train --system qm9 --nf 8 --layers 2 --dequantizer-nf 8 --dequantizer-layers 2 --batch 4 --n-data 8 --val-samples 8)
