@@ -141,7 +141,11 @@ TEST_CASE("LJ13 conventions differ by the pair sum only; batch helpers match sin
   CHECK(lj_convention("unordered") == LJConvention::Unordered);
   CHECK_THROWS_WITH(lj_convention("half"), Catch::Contains("use ordered or unordered"));
   CHECK_THROWS_WITH(energies(sys, s.x, s.rows + 1), Catch::Contains("do not hold"));
-  CHECK_THROWS_WITH(energy(ParticleSystem{"lj55", 55, 3}, s.x.data()), Catch::Contains("use dw4 (4×2) or lj13"));
+  // A known name at the wrong size, or a system without a target energy, is refused naming those with one.
+  CHECK_THROWS_WITH(energy(ParticleSystem{"lj13", 55, 3}, s.x.data()),
+                    Catch::Contains("'lj13' (55×3)") && Catch::Contains("use dw4 (4×2) or lj13 (13×3) or lj55 (55×3)"));
+  CHECK_THROWS_WITH(energy(particle_system("qm9_positional"), s.x.data()),
+                    Catch::Contains("no energy for particle system 'qm9_positional'"));
 }
 
 TEST_CASE("LJ13 at coinciding particles is +inf with zero forces, never NaN", "[energies]") {
@@ -290,7 +294,8 @@ TEST_CASE("Bad sampler options and batch-means requests give clear errors", "[mc
   bad.thin = 0;
   CHECK_THROWS_AS(sample_boltzmann(particle_system("dw4"), bad), std::invalid_argument);
   CHECK_THROWS_WITH(sample_boltzmann(particle_system("dw4"), bad), "MCMC options: thin = 0: must be at least 1 step");
-  CHECK_THROWS_WITH(sample_boltzmann(ParticleSystem{"lj55", 55, 3}, McmcOptions{}), Catch::Contains("lj55"));
+  CHECK_THROWS_WITH(sample_boltzmann(particle_system("qm9_positional"), McmcOptions{}),
+                    Catch::Contains("no energy for particle system 'qm9_positional'"));
   CHECK_THROWS_WITH(batch_means({1, 2, 3}, 1, 1), Catch::Contains("at least 2 batches"));
   CHECK_THROWS_WITH(batch_means({1, 2, 3}, 2, 2), Catch::Contains("too few"));
   // Unequal chains (lengths 3 and 2): batches stay inside their chain.
