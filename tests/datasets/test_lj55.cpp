@@ -261,7 +261,7 @@ TEST_CASE("Shipped LJ55 splits are finite, centred, nearly independent rows with
 
 // The shipped rows against a fresh chain from a seed none of them used, with
 // the system's default sampler (single-particle sweeps, target 0.25). τ of E
-// is ~190 sweeps: 4 chains × 75 000 sweeps give a batch-means error of ~0.5,
+// is ~190 sweeps: 4 chains × 60 000 sweeps give a batch-means error of ~0.55,
 // the 3000 shipped rows ~0.25; a wrong temperature, convention or harmonic
 // term moves the mean by tens.
 TEST_CASE("Shipped LJ55 splits have the mean energy of a fresh Metropolis run", "[mcmc][stochastic][data][lj55]") {
@@ -271,8 +271,8 @@ TEST_CASE("Shipped LJ55 splits have the mean energy of a fresh Metropolis run", 
   opt.moves = info.mcmc_single_particle ? McmcMoves::SingleParticle : McmcMoves::All;
   opt.target_acceptance = info.mcmc_target_acceptance;
   opt.chains = 4;
-  opt.samples = 4 * 1500;
-  opt.burn_in = 3000;  // the energy is at its equilibrium level after ~500 sweeps
+  opt.samples = 4 * 1200;
+  opt.burn_in = 2000;  // the energy is at its equilibrium level after ~500 sweeps
   opt.thin = 50;
   opt.seed = 20261206;
   opt.threads = 2;
