@@ -21,7 +21,7 @@ std::vector<SystemInfo> make_systems() {
   // datasets/data/PROVENANCE.md); EFM's are lj55:efm-train etc. once fetched.
   s.push_back({"lj55", SystemKind::Particles, 55, 3, SystemEnergy::LennardJones, false,
                {"lj55:train"}, {"lj55:val"}, {"lj55:test"},
-               "LJ55: 55 Lennard-Jones particles in 3-D", 10000, 400, true, 0.25});
+               "LJ55: 55 Lennard-Jones particles in 3-D", 10000, 400, true});
   s.push_back({"qm9_positional", SystemKind::Particles, 19, 3, SystemEnergy::None, true,
                {"qm9-positional:train"}, {"qm9-positional:val"}, {"qm9-positional:test"},
                "QM9-positional: positions of 19-atom QM9 molecules"});

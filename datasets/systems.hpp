@@ -39,10 +39,6 @@ struct SystemInfo {
   // the n particles) rather than all at once: in many dimensions the
   // all-particle step must shrink as 1/√(n·D) to be accepted.
   bool mcmc_single_particle = false;
-  // The acceptance rate burn-in tunes the step size toward: 0.5 for
-  // all-particle moves; single-particle moves mix faster per sweep at lower
-  // rates (larger steps), measured for LJ55.
-  double mcmc_target_acceptance = 0.5;
 };
 
 // Every system, in the order the command line lists them.

@@ -76,6 +76,8 @@ McmcMoves mcmc_moves(const std::string& name) {
 
 const char* to_string(McmcMoves m) { return m == McmcMoves::All ? "all" : "single"; }
 
+double default_target_acceptance(McmcMoves m) { return m == McmcMoves::All ? 0.5 : 0.25; }
+
 std::string McmcOptions::validate() const {
   auto bad = [](const std::string& what, const std::string& value, const std::string& need) {
     return what + " = " + value + ": " + need;

@@ -51,7 +51,7 @@ const CommandSpec kSpec{
     "\n"
     "--lj-convention ordered (sum over pairs i!=j, each pair twice, as in EFM and\n"
     "DEM) is how the shipped LJ13 and LJ55 data were generated (mean energies\n"
-    "-43.13 and about -325.6); unordered is the i<j sum, a different target.",
+    "-43.13 and -325.7); unordered is the i<j sum, a different target.",
     with_groups({
         {"n", "N", "", "number of structures to write (required)", "1", "1000000"},
         {"out", "FILE.npy", "", "output file (required)"},
@@ -62,7 +62,7 @@ const CommandSpec kSpec{
          "10000000"},
         {"thin", "T", "auto", "steps per chain between rows (auto: dw4 400, lj13 5000, lj55 400 sweeps)", "1", "100000"},
         {"moves", "auto|all|single", "auto", "all particles per step, or sweeps of one-particle moves (auto: single for lj55)"},
-        {"target-acceptance", "P", "auto", "acceptance rate the step size is tuned for (auto: 0.5; lj55 0.25)"},
+        {"target-acceptance", "P", "auto", "acceptance rate the step size is tuned for (auto: 0.5 for all, 0.25 for single moves)"},
         {"lj-convention", "ordered|unordered", "ordered", "Lennard-Jones pair sum (lj13, lj55)"},
         force_option(),
     }, {{runtime_group(), {kSeed, kThreads},
@@ -145,11 +145,11 @@ int run_data_generate(const std::vector<std::string>& args) {
   mc.chains = opt.integer("chains");
   mc.burn_in = auto_or_integer(opt, "burn-in", info.mcmc_burn_in);
   mc.thin = auto_or_integer(opt, "thin", info.mcmc_thin);
-  mc.target_acceptance =
-      opt.str("target-acceptance") == "auto" ? info.mcmc_target_acceptance : opt.real("target-acceptance");
   const std::string moves = opt.choice("moves", {"auto", "all", "single"});
   mc.moves = moves == "auto" ? (info.mcmc_single_particle ? McmcMoves::SingleParticle : McmcMoves::All)
                              : mcmc_moves(moves);
+  mc.target_acceptance = opt.str("target-acceptance") == "auto" ? default_target_acceptance(mc.moves)
+                                                                : opt.real("target-acceptance");
   const int seed = opt.integer(kSeed);
   if (seed < 0) throw UsageError("--seed must be 0 or more, got " + std::to_string(seed));
   mc.seed = std::uint64_t(seed);

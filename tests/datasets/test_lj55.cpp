@@ -176,6 +176,8 @@ TEST_CASE("Single-particle Metropolis is centred, seeded and independent of the 
   }
   for (double acc : a.acceptance) CHECK(acc == Approx(0.25).margin(0.1));
   CHECK(mcmc_moves("single") == McmcMoves::SingleParticle);
+  CHECK(default_target_acceptance(McmcMoves::SingleParticle) == 0.25);
+  CHECK(default_target_acceptance(McmcMoves::All) == 0.5);
   CHECK_THROWS_WITH(mcmc_moves("some"), Catch::Contains("use all or single"));
 }
 
@@ -269,7 +271,7 @@ TEST_CASE("Shipped LJ55 splits have the mean energy of a fresh Metropolis run", 
   const SystemInfo& info = system_info("lj55");
   McmcOptions opt;
   opt.moves = info.mcmc_single_particle ? McmcMoves::SingleParticle : McmcMoves::All;
-  opt.target_acceptance = info.mcmc_target_acceptance;
+  opt.target_acceptance = default_target_acceptance(opt.moves);
   opt.chains = 4;
   opt.samples = 4 * 1200;
   opt.burn_in = 2000;  // the energy is at its equilibrium level after ~500 sweeps
