@@ -36,9 +36,9 @@ double double_well(const double* x, double* f) {
   return e;
 }
 
-double lennard_jones(const double* x, double* f, LJConvention conv) {
+// Any n, D ≤ 3 (LJ13, LJ55): the same conventions for every cluster size.
+double lennard_jones(const double* x, int n, int D, double* f, LJConvention conv) {
   const LennardJonesParams p;
-  constexpr int n = 13, D = 3;
   // Ordered counts each unordered pair twice; computing i<j once and scaling
   // keeps the two conventions exactly proportional in their pair terms.
   const double pair_factor = conv == LJConvention::Ordered ? 2.0 : 1.0;
@@ -48,7 +48,7 @@ double lennard_jones(const double* x, double* f, LJConvention conv) {
   double pair = 0;
   for (int i = 0; i < n; ++i)
     for (int j = i + 1; j < n; ++j) {
-      double d[D], d2 = 0;
+      double d[3], d2 = 0;
       for (int k = 0; k < D; ++k) {
         d[k] = x[i * D + k] - x[j * D + k];
         d2 += d[k] * d[k];
@@ -69,7 +69,7 @@ double lennard_jones(const double* x, double* f, LJConvention conv) {
         }
       }
     }
-  double mean[D] = {0, 0, 0};
+  double mean[3] = {0, 0, 0};
   for (int i = 0; i < n; ++i)
     for (int k = 0; k < D; ++k) mean[k] += x[i * D + k] / n;
   double harmonic = 0;
@@ -83,18 +83,21 @@ double lennard_jones(const double* x, double* f, LJConvention conv) {
   return pair_factor * p.eps * pair + p.harmonic * harmonic;
 }
 
-double dispatch(const ParticleSystem& sys, const double* x, double* f, LJConvention lj) {
+// The system's energy kind, or the error naming those with an energy.
+SystemEnergy energy_kind(const ParticleSystem& sys) {
   const SystemInfo* info = find_system(sys.name);
-  if (info && info->n == sys.n && info->dim == sys.dim) {
-    if (info->energy == SystemEnergy::DoubleWell) return double_well(x, f);
-    if (info->energy == SystemEnergy::LennardJones) return lennard_jones(x, f, lj);
-  }
+  if (info && info->n == sys.n && info->dim == sys.dim && has_energy(*info) && sys.dim <= 3) return info->energy;
   std::string valid;
   for (const auto& s : systems())
     if (has_energy(s))
       valid += (valid.empty() ? "" : " or ") + s.name + " (" + std::to_string(s.n) + "×" + std::to_string(s.dim) + ")";
   throw std::invalid_argument("no energy for particle system '" + sys.name + "' (" + std::to_string(sys.n) + "×" +
                               std::to_string(sys.dim) + "); use " + valid);
+}
+
+double dispatch(const ParticleSystem& sys, const double* x, double* f, LJConvention lj) {
+  if (energy_kind(sys) == SystemEnergy::DoubleWell) return double_well(x, f);
+  return lennard_jones(x, sys.n, sys.dim, f, lj);
 }
 
 void check_rows(const ParticleSystem& sys, const std::vector<double>& x, int rows) {
@@ -104,6 +107,53 @@ void check_rows(const ParticleSystem& sys, const std::vector<double>& x, int row
 }
 
 }  // namespace
+
+double move_energy_change(const ParticleSystem& sys, const double* x, int i, const double* delta, LJConvention lj) {
+  const SystemEnergy kind = energy_kind(sys);
+  const int n = sys.n, D = sys.dim;
+  if (i < 0 || i >= n)
+    throw std::invalid_argument(sys.name + ": no particle " + std::to_string(i) + " (0.." + std::to_string(n - 1) + ")");
+  double moved[3];
+  for (int k = 0; k < D; ++k) moved[k] = x[i * D + k] + delta[k];
+  auto d2_to = [&](const double* p, int j) {
+    double d2 = 0;
+    for (int k = 0; k < D; ++k) d2 += (p[k] - x[j * D + k]) * (p[k] - x[j * D + k]);
+    return d2;
+  };
+  double change = 0;
+  if (kind == SystemEnergy::DoubleWell) {
+    const DoubleWellParams p;
+    auto u = [&](double d2) {
+      const double v = std::sqrt(d2) - p.d0, v2 = v * v;
+      return p.a * v2 * v2 + p.b * v2;  // c cancels in the difference
+    };
+    for (int j = 0; j < n; ++j)
+      if (j != i) change += u(d2_to(moved, j)) - u(d2_to(x + i * D, j));
+    return change;
+  }
+  const LennardJonesParams p;
+  const double min_d2 = (kLJMinDistance * p.rm) * (kLJMinDistance * p.rm), rm2 = p.rm * p.rm;
+  auto u = [&](double d2) {
+    const double s = rm2 / d2, s6 = s * s * s;
+    return s6 * s6 - 2 * s6;
+  };
+  for (int j = 0; j < n; ++j) {
+    if (j == i) continue;
+    const double d2 = d2_to(moved, j);
+    if (!(d2 >= min_d2)) return kInf;
+    change += u(d2) - u(d2_to(x + i * D, j));
+  }
+  change *= (lj == LJConvention::Ordered ? 2.0 : 1.0) * p.eps;
+  // Σ_j ‖x_j − x̄‖² after x_i += δ: the old sum + 2 δ·(x_i − x̄) + ‖δ‖²(1 − 1/n).
+  double harmonic = 0;
+  for (int k = 0; k < D; ++k) {
+    double mean = 0;
+    for (int j = 0; j < n; ++j) mean += x[j * D + k];
+    mean /= n;
+    harmonic += 2 * delta[k] * (x[i * D + k] - mean) + delta[k] * delta[k] * (1 - 1.0 / n);
+  }
+  return change + p.harmonic * harmonic;
+}
 
 LJConvention lj_convention(const std::string& name) {
   if (name == "ordered") return LJConvention::Ordered;
@@ -173,6 +223,41 @@ MeanError batch_means(const std::vector<double>& v, int series, int batches_per_
   MeanError out = mean_and_error(means);
   out.stddev = mean_and_error(v).stddev;
   return out;
+}
+
+double integrated_autocorrelation_time(const std::vector<double>& v, int series, double c) {
+  if (series < 1 || v.size() / std::size_t(series) < 2)
+    throw std::invalid_argument("integrated_autocorrelation_time: " + std::to_string(v.size()) +
+                                " values are too few for " + std::to_string(series) + " series");
+  // Chains as batch_means lays them out: lengths differ by at most one, longer first.
+  const std::size_t base = v.size() / std::size_t(series), extra = v.size() % std::size_t(series);
+  std::vector<std::vector<double>> chains;
+  for (std::size_t s = 0, start = 0; s < std::size_t(series); ++s) {
+    const std::size_t len = base + (s < extra ? 1 : 0);
+    std::vector<double> x(v.begin() + start, v.begin() + start + len);
+    double m = 0;
+    for (double e : x) m += e;
+    m /= double(len);
+    for (double& e : x) e -= m;
+    chains.push_back(std::move(x));
+    start += len;
+  }
+  auto autocovariance = [&](std::size_t t) {
+    double sum = 0, count = 0;
+    for (const auto& x : chains) {
+      for (std::size_t i = 0; i + t < x.size(); ++i) sum += x[i] * x[i + t];
+      count += double(x.size() > t ? x.size() - t : 0);
+    }
+    return count > 0 ? sum / count : 0.0;
+  };
+  const double c0 = autocovariance(0);
+  if (!(c0 > 0)) throw std::invalid_argument("integrated_autocorrelation_time: the values do not vary");
+  double tau = 1;
+  for (std::size_t t = 1; t < base; ++t) {
+    tau += 2 * autocovariance(t) / c0;
+    if (double(t) >= c * tau) break;
+  }
+  return tau;
 }
 
 }  // namespace enf

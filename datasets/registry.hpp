@@ -27,6 +27,9 @@ struct DataFile {
   std::string sha256, git_blob_sha1;
   long long size = -1;   // bytes, -1 when not known
   bool shipped = false;  // comes with enf
+  // For a file without a URL: how it was made ("" for files `enf data
+  // fetch` makes by processing a download).
+  std::string made_by = {};
 };
 
 // A named part ("train", "val", "test") of a dataset: rows [first,

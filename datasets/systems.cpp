@@ -16,6 +16,12 @@ std::vector<SystemInfo> make_systems() {
   s.push_back({"lj13", SystemKind::Particles, 13, 3, SystemEnergy::LennardJones, false,
                {"lj13:val", 0, 9000}, {"lj13:val", 9000, 1000}, {"lj13:test"},
                "LJ13: 13 Lennard-Jones particles in 3-D", 200000, 5000});
+  // LJ55 samples by single-particle moves: a step is a sweep of 55 moves
+  // (engine/mcmc.hpp). Its splits are enf's own (enf data generate, see
+  // datasets/data/PROVENANCE.md); EFM's are lj55:efm-train etc. once fetched.
+  s.push_back({"lj55", SystemKind::Particles, 55, 3, SystemEnergy::LennardJones, false,
+               {"lj55:train"}, {"lj55:val"}, {"lj55:test"},
+               "LJ55: 55 Lennard-Jones particles in 3-D", 10000, 400, true});
   s.push_back({"qm9_positional", SystemKind::Particles, 19, 3, SystemEnergy::None, true,
                {"qm9-positional:train"}, {"qm9-positional:val"}, {"qm9-positional:test"},
                "QM9-positional: positions of 19-atom QM9 molecules"});

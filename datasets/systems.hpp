@@ -35,6 +35,10 @@ struct SystemInfo {
   // MCMC of the target energy (enf data generate): burn-in and thinning in
   // steps per chain, about 50 and twice the energy's integrated autocorrelation time.
   int mcmc_burn_in = 0, mcmc_thin = 0;
+  // Whether MCMC moves one particle at a time (a step is then a sweep over
+  // the n particles) rather than all at once: in many dimensions the
+  // all-particle step must shrink as 1/√(n·D) to be accepted.
+  bool mcmc_single_particle = false;
 };
 
 // Every system, in the order the command line lists them.

@@ -36,7 +36,8 @@ void remove_mean(double* x, int n, int D) {
 std::vector<double> initial_structure(const ParticleSystem& sys, Rng& rng) {
   const SystemInfo* info = find_system(sys.name);
   const bool lj = info && info->energy == SystemEnergy::LennardJones;
-  double radius = lj ? 1.8 : 3.0;
+  // LJ: 1.8 for 13 particles, grown with the volume (n^(1/3)) for larger clusters.
+  double radius = lj ? 1.8 * std::cbrt(sys.n / 13.0) : 3.0;
   const double min_d = lj ? 0.85 : 1.0;
   const int n = sys.n, D = sys.dim;
   std::vector<double> x(std::size_t(n) * D);
@@ -66,6 +67,16 @@ std::vector<double> initial_structure(const ParticleSystem& sys, Rng& rng) {
 }
 
 }  // namespace
+
+McmcMoves mcmc_moves(const std::string& name) {
+  if (name == "all") return McmcMoves::All;
+  if (name == "single") return McmcMoves::SingleParticle;
+  throw std::invalid_argument("unknown MCMC moves '" + name + "' (use all or single)");
+}
+
+const char* to_string(McmcMoves m) { return m == McmcMoves::All ? "all" : "single"; }
+
+double default_target_acceptance(McmcMoves m) { return m == McmcMoves::All ? 0.5 : 0.25; }
 
 std::string McmcOptions::validate() const {
   auto bad = [](const std::string& what, const std::string& value, const std::string& need) {
@@ -138,45 +149,76 @@ McmcResult sample_boltzmann(const ParticleSystem& sys, const McmcOptions& opt, c
     double sigma = opt.initial_step;
     long long pending = 0;
 
-    auto step = [&]() -> bool {
-      for (int k = 0; k < S; ++k) z[k] = sigma * rng.normal();
-      remove_mean(z.data(), n, D);  // stay on the centre-of-mass-free subspace
-      for (int k = 0; k < S; ++k) y[k] = x[k] + z[k];
-      const double ey = energy(sys, y.data(), opt.lj);
-      // log u < −ΔE: an infinite ey gives −inf and is never accepted.
-      const bool accept = std::log(rng.uniform()) < e - ey;
-      if (accept) {
-        x.swap(y);
-        e = ey;
+    // One step: all-particle moves propose every coordinate at once; single-
+    // particle moves sweep the particles in order, each a Metropolis step of
+    // its own (O(n) by move_energy_change), so a step is one sweep. Returns
+    // the fraction of proposals accepted.
+    const bool single = opt.moves == McmcMoves::SingleParticle;
+    auto step = [&]() -> double {
+      double accepted = 0;
+      if (!single) {
+        for (int k = 0; k < S; ++k) z[k] = sigma * rng.normal();
+        remove_mean(z.data(), n, D);  // stay on the centre-of-mass-free subspace
+        for (int k = 0; k < S; ++k) y[k] = x[k] + z[k];
+        const double ey = energy(sys, y.data(), opt.lj);
+        // log u < −ΔE: an infinite ey gives −inf and is never accepted.
+        if (std::log(rng.uniform()) < e - ey) {
+          x.swap(y);
+          e = ey;
+          accepted = 1;
+        }
+      } else {
+        for (int i = 0; i < n; ++i) {
+          double delta[3];
+          for (int d = 0; d < D; ++d) delta[d] = sigma * rng.normal();
+          const double change = move_energy_change(sys, x.data(), i, delta, opt.lj);
+          if (std::log(rng.uniform()) < -change) {
+            // Moving particle i by δ and every particle by −δ/n is the same
+            // structure up to a translation (E is invariant), and keeps x
+            // centred: the proposal is symmetric on the centred subspace.
+            for (int j = 0; j < n; ++j)
+              for (int d = 0; d < D; ++d) x[j * D + d] += (j == i ? delta[d] : 0.0) - delta[d] / n;
+            e += change;
+            accepted += 1;
+          }
+        }
+        accepted /= n;
       }
       if (++pending == kReportEvery) {
         report(pending);
         pending = 0;
       }
-      return accept;
+      return accepted;
     };
 
     // Robbins–Monro on log σ with gain 2/√k at window k: early windows move σ
     // by large factors from a poor start; later ones average over the
     // configurations visited, so the frozen σ is not tuned to one well.
-    int window = 0;
+    double window = 0;
     for (int t = 0, k = 1; t < opt.burn_in; ++t) {
       window += step();
       if ((t + 1) % kAdaptWindow == 0) {
-        sigma *= std::exp(2 / std::sqrt(double(k++)) * (double(window) / kAdaptWindow - opt.target_acceptance));
+        sigma *= std::exp(2 / std::sqrt(double(k++)) * (window / kAdaptWindow - opt.target_acceptance));
+        // Single-particle moves add ΔE at every accepted move: reset the sum
+        // so rounding cannot drift.
+        if (single) e = energy(sys, x.data(), opt.lj);
         window = 0;
       }
     }
 
-    long long accepted = 0;
+    double accepted = 0;
     for (int r = 0; r < res.chain_rows[c]; ++r) {
       for (int k = 0; k < opt.thin; ++k) accepted += step();
+      if (single) {
+        remove_mean(x.data(), n, D);  // undo rounding drift of the δ/n shifts
+        e = energy(sys, x.data(), opt.lj);
+      }
       double* out = res.x.data() + std::size_t(first[c] + r) * S;
       std::copy(x.begin(), x.end(), out);
       remove_mean(out, n, D);  // undo rounding drift of the random walk
       res.energy[first[c] + r] = e;
     }
-    res.acceptance[c] = double(accepted) / (double(res.chain_rows[c]) * opt.thin);
+    res.acceptance[c] = accepted / (double(res.chain_rows[c]) * opt.thin);
     res.step_size[c] = sigma;
     report(pending);
   });

@@ -80,9 +80,10 @@ int run_data_list(const std::vector<std::string>& args) {
                              {"url", f.url},
                              {"size", f.size},
                              {"sha256", f.sha256},
-                             {"git_blob_sha1", f.git_blob_sha1}});
+                             {"git_blob_sha1", f.git_blob_sha1},
+                             {"made_by", f.made_by}});
       text += "    file " + f.path + "  [" + st + ", " + human_size(f.size) + "]\n      " +
-              (f.url.empty() ? std::string("made by 'enf data fetch " + d.name + "'") : f.url) + "\n      " +
+              (!f.url.empty() ? f.url : !f.made_by.empty() ? f.made_by : "made by 'enf data fetch " + d.name + "'") + "\n      " +
               checksum(f) + "\n";
     }
     if (!d.processing.empty()) text += "    (fetch downloads the raw files and processes them into the splits)\n";

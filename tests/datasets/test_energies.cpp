@@ -141,7 +141,11 @@ TEST_CASE("LJ13 conventions differ by the pair sum only; batch helpers match sin
   CHECK(lj_convention("unordered") == LJConvention::Unordered);
   CHECK_THROWS_WITH(lj_convention("half"), Catch::Contains("use ordered or unordered"));
   CHECK_THROWS_WITH(energies(sys, s.x, s.rows + 1), Catch::Contains("do not hold"));
-  CHECK_THROWS_WITH(energy(ParticleSystem{"lj55", 55, 3}, s.x.data()), Catch::Contains("use dw4 (4×2) or lj13"));
+  // A known name at the wrong size, or a system without a target energy, is refused naming those with one.
+  CHECK_THROWS_WITH(energy(ParticleSystem{"lj13", 55, 3}, s.x.data()),
+                    Catch::Contains("'lj13' (55×3)") && Catch::Contains("use dw4 (4×2) or lj13 (13×3) or lj55 (55×3)"));
+  CHECK_THROWS_WITH(energy(particle_system("qm9_positional"), s.x.data()),
+                    Catch::Contains("no energy for particle system 'qm9_positional'"));
 }
 
 TEST_CASE("LJ13 at coinciding particles is +inf with zero forces, never NaN", "[energies]") {
@@ -290,10 +294,30 @@ TEST_CASE("Bad sampler options and batch-means requests give clear errors", "[mc
   bad.thin = 0;
   CHECK_THROWS_AS(sample_boltzmann(particle_system("dw4"), bad), std::invalid_argument);
   CHECK_THROWS_WITH(sample_boltzmann(particle_system("dw4"), bad), "MCMC options: thin = 0: must be at least 1 step");
-  CHECK_THROWS_WITH(sample_boltzmann(ParticleSystem{"lj55", 55, 3}, McmcOptions{}), Catch::Contains("lj55"));
+  CHECK_THROWS_WITH(sample_boltzmann(particle_system("qm9_positional"), McmcOptions{}),
+                    Catch::Contains("no energy for particle system 'qm9_positional'"));
   CHECK_THROWS_WITH(batch_means({1, 2, 3}, 1, 1), Catch::Contains("at least 2 batches"));
   CHECK_THROWS_WITH(batch_means({1, 2, 3}, 2, 2), Catch::Contains("too few"));
   // Unequal chains (lengths 3 and 2): batches stay inside their chain.
   const MeanError m = batch_means({1, 1, 9, 5, 5}, 2, 1);
   CHECK(m.mean == Approx(3.0));  // batch means 1 and 5; the 9 is chain 0's leftover
+}
+
+// The estimator behind the MCMC defaults (engine/mcmc.hpp): for an AR(1)
+// series x_t = ρ x_{t−1} + noise, τ = (1 + ρ)/(1 − ρ) exactly (19 for ρ = 0.9).
+// 4 series × 50 000 values: the estimate's relative error is ~4.5% (Sokal:
+// √(2(2M + 1)/N) for a window M ≈ 5τ), the tolerance 12%.
+TEST_CASE("The integrated autocorrelation time of an AR(1) series is (1 + rho)/(1 - rho)", "[mcmc]") {
+  Rng rng(19);
+  std::vector<double> v;
+  for (int s = 0; s < 4; ++s) {
+    double x = rng.normal() / std::sqrt(1 - 0.81);  // stationary from the start
+    for (int t = 0; t < 50000; ++t) v.push_back(x = 0.9 * x + rng.normal());
+  }
+  CHECK(integrated_autocorrelation_time(v, 4) == Approx(19.0).epsilon(0.12));
+  std::vector<double> white;
+  for (int t = 0; t < 20000; ++t) white.push_back(rng.normal());
+  CHECK(integrated_autocorrelation_time(white) == Approx(1.0).margin(0.1));
+  CHECK_THROWS_WITH(integrated_autocorrelation_time({1, 1, 1}), Catch::Contains("do not vary"));
+  CHECK_THROWS_WITH(integrated_autocorrelation_time({1, 2, 3}, 2), Catch::Contains("too few"));
 }

@@ -46,6 +46,10 @@ TEST_CASE("dataset names resolve to the shipped files", "[registry]") {
   CHECK(t.first == 0);
   CHECK(t.count == -1);
   CHECK(fs::equivalent(resolve_data("lj13:val").path, "datasets/data/efm_splits/val_split_LJ13-1000.npy"));
+  // LJ55's default parts are enf's own generated splits; EFM's are efm-*.
+  CHECK(fs::equivalent(resolve_data("lj55:train").path, "datasets/data/lj55/train.npy"));
+  CHECK(fs::equivalent(resolve_data("lj55:val").path, "datasets/data/lj55/val.npy"));
+  CHECK(fs::equivalent(resolve_data("lj55:test").path, "datasets/data/lj55/test.npy"));
   // QM9's EDM split says "valid", the particle splits "val": both spellings work.
   CHECK(fs::equivalent(resolve_data("qm9:test").path, "datasets/data/qm9/edm_cormorant_npz/test.npz"));
   const ResolvedData v = resolve_data("qm9-positional:valid");
@@ -63,6 +67,8 @@ TEST_CASE("unknown parts and unfetched data are errors that say what to do", "[r
   REQUIRE_THROWS_WITH(resolve_data("dw4:bogus"), Contains("dw4:train") && Contains("dw4:test"));
   REQUIRE_THROWS_WITH(resolve_data("qm9:train"), Contains("enf data fetch qm9"));
   REQUIRE_THROWS_WITH(resolve_data("lj13:train"), Contains("enf data fetch lj13"));
+  REQUIRE_THROWS_WITH(resolve_data("lj55:efm-test"), Contains("enf data fetch lj55"));
+  REQUIRE_THROWS_WITH(resolve_data("lj55:bogus"), Contains("lj55:train") && Contains("lj55:efm-train"));
   REQUIRE_THROWS_WITH(dataset("nope"), Contains("dw4") && Contains("qm9") && Contains("lj55"));
   REQUIRE_THROWS_WITH(read_molecules("qm9-positional:train"), Contains("positions only"));
 }
@@ -100,6 +106,14 @@ TEST_CASE("a part's rows are the rows loaders see", "[registry]") {
   const SplitSpec lj_train = shipped_split(particle_system("lj13"), "train");
   CHECK(lj_train.count == 9000);
   CHECK(fs::equivalent(lj_train.path, "datasets/data/efm_splits/val_split_LJ13-1000.npy"));
+  // LJ55's default splits are its shipped parts, whole.
+  for (const std::string split : {"train", "val", "test"}) {
+    const SplitSpec s = shipped_split(particle_system("lj55"), split);
+    CHECK(fs::equivalent(s.path, "datasets/data/lj55/" + split + ".npy"));
+    CHECK(s.first == 0);
+    CHECK(s.count == -1);
+    CHECK(load_structures(s.path, particle_system("lj55"), s.first, s.count).rows == 1000);
+  }
 
   CHECK(read_molecules("qm9:test").molecules.size() == 13083);
 }
@@ -125,7 +139,7 @@ TEST_CASE("the registry's checksums are the shipped files' own", "[registry]") {
       CHECK(static_cast<long long>(fs::file_size(path)) == f.size);
       if (!f.git_blob_sha1.empty()) CHECK(git_blob_sha1_file(path) == f.git_blob_sha1);
     }
-  CHECK(shipped == 7);
+  CHECK(shipped == 10);
   // Every part of every dataset names one of its files (or, for the derived
   // qm9-positional, a file of qm9).
   for (const Dataset& d : datasets())
