@@ -9,9 +9,9 @@ namespace enf {
 
 Validation particle_validation(const FieldConfig& field, const Parameters<double>& params,
                                const std::vector<double>& x, int rows, int n, int threads, std::uint64_t seed,
-                               const ValidationStop& stop) {
+                               const ValidationStop& stop, TraceEstimator trace) {
   VectorField<double> f64(field, params.layout);
-  Cnf<VectorField<double>> c64(f64, validation_cnf_options(TraceEstimator::Exact));
+  Cnf<VectorField<double>> c64(f64, validation_cnf_options(trace));
   BatchFlow<VectorField<double>> flow(c64, threads);
   std::vector<double> nll(rows);
   const int done = flow.log_likelihood_each(params.values.data(), x, rows, n, seed, stop,

@@ -16,11 +16,12 @@ namespace enf {
 // the rest are skipped and the result is Validation{.interrupted = true}.
 using ValidationStop = std::function<bool()>;
 
-// −log p(x) of every structure of x ([rows, n·D]) with the exact trace at
-// rtol = atol = 1e-5: mean ± standard error.
+// −log p(x) of every structure of x ([rows, n·D]) with `trace` (exact by
+// default; Hutchinson noise from seed) at rtol = atol = 1e-5: mean ± standard error.
 Validation particle_validation(const FieldConfig& field, const Parameters<double>& params,
                                const std::vector<double>& x, int rows, int n, int threads, std::uint64_t seed,
-                               const ValidationStop& stop = [] { return false; });
+                               const ValidationStop& stop = [] { return false; },
+                               TraceEstimator trace = TraceEstimator::Exact);
 
 // One dequantization draw per molecule, Gaussian Hutchinson trace at
 // rtol = atol = 1e-5: −log p(x, h, N) over the molecules whose atom count has

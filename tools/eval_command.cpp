@@ -31,7 +31,7 @@ namespace fs = std::filesystem;
 
 const CommandSpec kEval{
     "eval",
-    "Evaluate a DW4/LJ13 flow: test NLL, importance-sampling ESS, and plots.",
+    "Evaluate a DW4, LJ13 or LJ55 flow: test NLL, importance-sampling ESS, and plots.",
     "NLL: mean ± standard error of −log p(x) over --data (exact trace, --rtol/--atol).\n"
     "ESS: --samples structures drawn from the model with their log q(x); importance\n"
     "weights w = exp(−E(x) − log q(x)) against the target energy; Kish's ESS\n"
@@ -43,7 +43,7 @@ const CommandSpec kEval{
     with_groups({
         {"model", "CKPT", "", "checkpoint directory"},
         {"samples", "N", "1000", "model samples for the ESS and the plots", "2", "1000000"},
-        {"lj-convention", "ordered|unordered", "ordered", "LJ13 pair sum: i≠j (as the shipped data) or i<j"},
+        {"lj-convention", "ordered|unordered", "ordered", "Lennard-Jones pair sum (LJ13, LJ55): i≠j (as the shipped data) or i<j"},
         {"plots", "DIR", "", "write SVG plots to DIR"},
         {"run", "DIR", "", "run directory whose training curve to plot"},
         {"format", "table|json", "table", "output format on stdout"},
@@ -107,7 +107,7 @@ int run_eval(const std::vector<std::string>& args) {
   if (!opt.str("run").empty()) read_training_curve(fs::path(opt.str("run")) / "metrics.jsonl", train, val);
   const Checkpoint c = load_checkpoint(opt.str("model"));
   if (!has_target_energy(c.system))
-    throw std::runtime_error("enf eval needs a DW4 or LJ13 model (its ESS and plots use their energies); for this " +
+    throw std::runtime_error("enf eval needs a DW4, LJ13 or LJ55 model (its ESS and plots use their energies); for this " +
                              c.system + " model use enf score (NLL)" +
                              (c.molecule ? ", enf sample and enf metrics (generated molecules)" : ""));
   const ParticleSystem sys = particle_system(c.system);

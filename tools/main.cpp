@@ -22,7 +22,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> c = {
       {"train", "train a flow on DW4, LJ13 or QM9 (run directory, checkpoints, resume)", run_train},
       {"import", "import a model trained with the reference PyTorch code", run_import},
-      {"eval", "test NLL, importance-sampling ESS and plots of a DW4/LJ13 flow", run_eval},
+      {"eval", "test NLL, importance-sampling ESS and plots of a DW4/LJ13/LJ55 flow", run_eval},
       {"data list",
        "the datasets and models enf knows by name (dw4:test, qm9:train,\n"
        "qm9-pretrained): shipped or fetched, source, checksum",
@@ -31,7 +31,7 @@ const std::vector<Command>& commands() {
        "download a dataset (qm9, lj13, lj55) from its source or a\n"
        "mirror, verify it, convert it, keep it in the data directory",
        run_data_fetch},
-      {"data generate", "sample DW4/LJ13 Boltzmann distributions by MCMC", run_data_generate},
+      {"data generate", "sample DW4/LJ13/LJ55 Boltzmann distributions by MCMC", run_data_generate},
       {"metrics",
        "stability, validity, uniqueness and novelty of molecules (QM9),\n"
        "as E-NF/EDM report them",

@@ -60,7 +60,7 @@ const CommandSpec kSample{
             {"n", "N", "100", "number of samples", "1", "1000000"},
             {"out", "FILE", "", "output: molecules .sdf, .xyz or an Open Babel format; particles .xyz or .npy"},
             {"log-q", "", "", "also compute log q(x), E(x) and log w of every sample"},
-            {"lj-convention", "ordered|unordered", "ordered", "LJ13 pair sum for E(x)"},
+            {"lj-convention", "ordered|unordered", "ordered", "Lennard-Jones pair sum for E(x) (LJ13, LJ55)"},
             {"atoms", "K", "0", "molecules: atoms per molecule (0: drawn from the model's p(N))"},
             {"no-score", "", "", "molecules: do not compute each molecule's log-likelihood"},
             force_option(),

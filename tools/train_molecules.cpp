@@ -53,7 +53,7 @@ const CommandSpec& train_molecules_spec() {
       "Run directory, --resume, --config and Ctrl-C as for particles ('enf train --help').\n"
       "\nexample:\n  enf train --system qm9 --n-data 2000 --epochs 5 --out runs/qm9",
       {
-          system_option("qm9", "molecules (dw4|lj13: 'enf train --help')", is_molecules),
+          system_option("qm9", "molecules (particle systems: 'enf train --help')", is_molecules),
           {"data", "FILE", kDefaultData, "training molecules"},
           {"val-data", "FILE", "", "validation molecules (default: the end of --data)"},
           {"n-data", "N", "0", "training molecules: the first N of --data (0: all but the validation ones)", "0",
