@@ -97,7 +97,10 @@ class FlowMatchingObjective {
   int threads_;
   struct Scratch {
     FieldWorkspace<T> ws;
-    std::vector<T> z, f, fbar, zbar, grad;
+    // 64-byte aligned (AlignedVector): the field's vectorised kernels peel
+    // unaligned heads, so with malloc's addresses (a per-thread arena) the
+    // last bits of a gradient depended on the thread that computed it.
+    AlignedVector<T> z, f, fbar, zbar, grad;
   };
   std::vector<Scratch> scratch_;
   std::vector<std::vector<double>> group_grad_;
