@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <stdexcept>
 
 #include "egnn/parallel.hpp"
@@ -114,15 +115,47 @@ std::vector<double> couple(Coupling c, const std::vector<double>& x0, const std:
   return out;
 }
 
-FlowMatchingBatch make_flow_matching_batch(const FlowMatchingOptions& o, const std::vector<double>& x0, int B, int n,
+FlowMatchingBatch make_flow_matching_batch(const FlowMatchingOptions& o, const std::vector<std::vector<double>>& x0,
                                            int D, int C, Rng& rng, int threads) {
   if (const std::string e = o.validate(); !e.empty()) throw std::invalid_argument("flow matching: " + e);
-  const std::size_t S = std::size_t(n) * C;
-  if (B < 1 || x0.size() != B * S) throw std::invalid_argument("flow matching: a batch of the wrong size");
+  const int B = int(x0.size());
+  if (B < 1) throw std::invalid_argument("flow matching: an empty batch");
   FlowMatchingBatch r;
-  r.B = B, r.n = n, r.C = C;
-  const std::vector<double> x1 = couple(o.coupling, x0, prior_draws(B, n, D, C, rng), B, n, D, C, threads);
-  const std::vector<double> eps = prior_draws(B, n, D, C, rng);
+  r.B = B, r.C = C;
+  r.offset.assign(1, 0);
+  for (const auto& s : x0) {
+    if (s.empty() || s.size() % C != 0) throw std::invalid_argument("flow matching: a state is not n × C values");
+    r.atoms.push_back(int(s.size() / C));
+    r.offset.push_back(r.offset.back() + s.size());
+  }
+  r.n = std::all_of(r.atoms.begin(), r.atoms.end(), [&](int n) { return n == r.atoms[0]; }) ? r.atoms[0] : 0;
+  const std::size_t total = r.offset.back();
+  std::vector<double> x1(total), eps(total), flat0(total);
+  for (int b = 0; b < B; ++b) std::copy(x0[b].begin(), x0[b].end(), flat0.begin() + r.offset[b]);
+  auto draw = [&](std::vector<double>& into) {
+    for (int b = 0; b < B; ++b) {
+      const std::vector<double> z = prior_draws(1, r.atoms[b], D, C, rng);
+      std::copy(z.begin(), z.end(), into.begin() + r.offset[b]);
+    }
+  };
+  draw(x1);
+  // The coupling within each group of equal size, groups by increasing n.
+  if (o.coupling != Coupling::Independent) {
+    std::map<int, std::vector<int>> groups;
+    for (int b = 0; b < B; ++b) groups[r.atoms[b]].push_back(b);
+    for (const auto& [n, members] : groups) {
+      const std::size_t S = std::size_t(n) * C;
+      const int G = int(members.size());
+      std::vector<double> g0(G * S), g1(G * S);
+      for (int k = 0; k < G; ++k) {
+        std::copy_n(flat0.begin() + r.offset[members[k]], S, g0.begin() + k * S);
+        std::copy_n(x1.begin() + r.offset[members[k]], S, g1.begin() + k * S);
+      }
+      const std::vector<double> paired = couple(o.coupling, g0, g1, G, n, D, C, threads);
+      for (int k = 0; k < G; ++k) std::copy_n(paired.begin() + k * S, S, x1.begin() + r.offset[members[k]]);
+    }
+  }
+  draw(eps);
   r.t.resize(B);
   for (double& t : r.t) {
     if (o.time == TimeSampling::Uniform) {
@@ -131,17 +164,26 @@ FlowMatchingBatch make_flow_matching_batch(const FlowMatchingOptions& o, const s
       t = 1 / (1 + std::exp(-(o.logit_mean + o.logit_std * rng.normal())));
     }
   }
-  r.xt.resize(B * S);
-  r.target.resize(B * S);
+  r.xt.resize(total);
+  r.target.resize(total);
   for (int b = 0; b < B; ++b) {
     const double t = r.t[b];
-    for (std::size_t k = b * S; k < (b + 1) * S; ++k) {
-      r.xt[k] = (1 - t) * x0[k] + t * x1[k] + o.sigma_min * eps[k];
-      r.target[k] = x1[k] - x0[k];
+    for (std::size_t k = r.offset[b]; k < r.offset[b + 1]; ++k) {
+      r.xt[k] = (1 - t) * flat0[k] + t * x1[k] + o.sigma_min * eps[k];
+      r.target[k] = x1[k] - flat0[k];
     }
-    r.transport_cost += squared_distance(&x0[b * S], &x1[b * S], S) / B;
+    r.transport_cost += squared_distance(&flat0[r.offset[b]], &x1[r.offset[b]], r.offset[b + 1] - r.offset[b]) / B;
   }
   return r;
+}
+
+FlowMatchingBatch make_flow_matching_batch(const FlowMatchingOptions& o, const std::vector<double>& x0, int B, int n,
+                                           int D, int C, Rng& rng, int threads) {
+  const std::size_t S = std::size_t(n) * C;
+  if (B < 1 || x0.size() != B * S) throw std::invalid_argument("flow matching: a batch of the wrong size");
+  std::vector<std::vector<double>> states(B);
+  for (int b = 0; b < B; ++b) states[b].assign(x0.begin() + b * S, x0.begin() + (b + 1) * S);
+  return make_flow_matching_batch(o, states, D, C, rng, threads);
 }
 
 template <class T>
@@ -150,14 +192,15 @@ FlowMatchingObjective<T>::FlowMatchingObjective(const VectorField<T>& field, int
 
 template <class T>
 double FlowMatchingObjective<T>::evaluate(const T* params, const FlowMatchingBatch& batch, int b, Scratch& s) const {
-  const int n = batch.n, S = n * batch.C;
-  s.z.assign(batch.xt.begin() + std::size_t(b) * S, batch.xt.begin() + std::size_t(b + 1) * S);
+  const int n = batch.atoms[b], S = n * batch.C;
+  const std::size_t at = batch.offset[b];
+  s.z.assign(batch.xt.begin() + at, batch.xt.begin() + at + S);
   s.f.resize(S);
   s.fbar.resize(S);
   field_.forward(params, s.z.data(), n, T(batch.t[b]), nullptr, s.ws, s.f.data(), nullptr);
   double e = 0;
   for (int k = 0; k < S; ++k) {
-    const double d = double(s.f[k]) - batch.target[std::size_t(b) * S + k];
+    const double d = double(s.f[k]) - batch.target[at + k];
     e += d * d;
     s.fbar[k] = T(2 * d / (double(S) * batch.B));  // ∂L/∂f
   }

@@ -11,7 +11,11 @@
 //   u   = x1 − x0                          (the target: d x_t / dt)
 //   L   = 1/B Σ_b 1/(n·C) |f(x_t, t) − u|²
 // so the regression target points from data to latent, the direction the
-// forward solve integrates. This is the independent-coupling CFM of Tong et
+// forward solve integrates. The states of a batch may differ in size (QM9
+// molecules: n·C values each, n the molecule's atoms); each is evaluated
+// alone and weighs 1/B whatever its n. Couplings pair states of equal size
+// only: minibatch and equivariant OT run the Hungarian over each group of
+// equal n in the batch (an x1 of another size cannot be the partner of x0). This is the independent-coupling CFM of Tong et
 // al. with constant σ = σ_min; with σ_min → 0 the marginal path is the
 // straight interpolation.
 #pragma once
@@ -45,9 +49,12 @@ Coupling parse_coupling(const std::string& name);  // independent, minibatch-ot,
 std::string to_string(TimeSampling t);
 TimeSampling parse_time_sampling(const std::string& name);  // uniform, logit-normal
 
-// The batch's regression problem: B states x_t [B, n·C], their times and targets.
+// The batch's regression problem: B states x_t, their times and targets,
+// concatenated; state b holds atoms[b] nodes of C channels from offset[b].
 struct FlowMatchingBatch {
-  int B = 0, n = 0, C = 0;
+  int B = 0, n = 0, C = 0;  // n: the common node count (0 when the sizes differ)
+  std::vector<int> atoms;
+  std::vector<std::size_t> offset;  // B + 1 entries
   std::vector<double> xt, target, t;
   double transport_cost = 0;  // mean over the batch of |x1 − x0|² after coupling
 };
@@ -56,6 +63,12 @@ struct FlowMatchingBatch {
 // each node); rng draws x1, t and ε. Deterministic for a given rng state,
 // whatever the thread count (threads: the coupling's pairwise alignments).
 FlowMatchingBatch make_flow_matching_batch(const FlowMatchingOptions& o, const std::vector<double>& x0, int B, int n,
+                                           int D, int C, Rng& rng, int threads = 1);
+
+// The same for states of any sizes (x0[b]: n_b·C values, positions centred):
+// x1, ε and t are drawn in the order above (state after state), so equal
+// sizes give exactly the batch of the form above.
+FlowMatchingBatch make_flow_matching_batch(const FlowMatchingOptions& o, const std::vector<std::vector<double>>& x0,
                                            int D, int C, Rng& rng, int threads = 1);
 
 // The coupling alone: x1 [B, n·C] reordered over the batch (and, for
@@ -84,7 +97,10 @@ class FlowMatchingObjective {
   int threads_;
   struct Scratch {
     FieldWorkspace<T> ws;
-    std::vector<T> z, f, fbar, zbar, grad;
+    // 64-byte aligned (AlignedVector): the field's vectorised kernels peel
+    // unaligned heads, so with malloc's addresses (a per-thread arena) the
+    // last bits of a gradient depended on the thread that computed it.
+    AlignedVector<T> z, f, fbar, zbar, grad;
   };
   std::vector<Scratch> scratch_;
   std::vector<std::vector<double>> group_grad_;

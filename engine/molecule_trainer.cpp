@@ -1,12 +1,14 @@
 // MoleculeTrainer (molecule_trainer.hpp): one optimisation step of the QM9 flow.
 #include "engine/molecule_trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <span>
 #include <stdexcept>
 
 #include "engine/initialization.hpp"
+#include "engine/molecule_flow_matching.hpp"
 
 namespace enf {
 
@@ -26,6 +28,7 @@ MoleculeTrainer<T>::MoleculeTrainer(const FieldConfig& field, const MoleculeMode
     : master_(std::move(params)),
       flow_(field, mol, cnf),
       batch_(flow_, threads),
+      matching_(flow_.cnf().field(), batch_.threads()),
       adam_(master_.values.size(), adam),
       clip_(clip_gradients),
       actnorm_ready_(actnorm_initialized || !mol.actnorm),
@@ -58,6 +61,14 @@ MoleculeStepReport MoleculeTrainer<T>::step(const std::vector<MoleculeInput>& mo
   const MoleculeBatchLoss L = batch_.loss_and_gradient(p.values.data(), mols, seed, grad.data());
   const auto t1 = Clock::now();
   MoleculeStepReport r;
+  apply(grad, r);
+  fill_step_report(r, L, t0, t1, Clock::now());
+  r.max_reconstruction_error = L.max_reconstruction_error;
+  return r;
+}
+
+template <class T>
+void MoleculeTrainer<T>::apply(AlignedVector<double>& grad, MoleculeStepReport& r) {
   double sq = 0, sq_flow = 0;
   for (std::size_t k = 0; k < grad.size(); ++k) {
     sq += grad[k] * grad[k];
@@ -70,8 +81,39 @@ MoleculeStepReport MoleculeTrainer<T>::step(const std::vector<MoleculeInput>& mo
     r.clipped = clipper_.last_clipped();
   }
   adam_.step(master_.values, grad);
-  fill_step_report(r, L, t0, t1, Clock::now());
-  r.max_reconstruction_error = L.max_reconstruction_error;
+}
+
+template <class T>
+MoleculeStepReport MoleculeTrainer<T>::step_flow_matching(const FlowMatchingOptions& o,
+                                                          const std::vector<MoleculeInput>& mols, std::uint64_t seed) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  if (const std::string e = molecule_flow_matching_unsupported(flow_.config()); !e.empty())
+    throw std::invalid_argument("flow matching: " + e);
+  if (!actnorm_ready_) initialize_actnorm(mols, seed);
+  const Parameters<T> p = master_.template cast<T>();
+  const FlowMatchingBatch batch = molecule_flow_matching_batch(o, flow_, p.values.data(), mols, seed, batch_.threads());
+  // The regression's gradient covers the field only (the objective fills
+  // the first field-size entries, the field's tensors leading the layout).
+  AlignedVector<double> grad(master_.values.size(), 0.0);
+  const FlowMatchingLoss L = matching_.loss_and_gradient(p.values.data(), batch, grad.data());
+  const auto t1 = Clock::now();
+  // ActNorm (and everything after it in the layout) is held at its value:
+  // the regression defines no gradient for it (moving it would move the
+  // data states the field is fitted to), and AdamW would still shift it by
+  // weight decay, or by moments a maximum-likelihood run left, on a zero
+  // gradient. Restored after the update, so an FM step leaves it bit for bit.
+  const std::size_t frozen = flow_.actnorm_offset();
+  const std::vector<double> held(master_.values.begin() + frozen, master_.values.end());
+  MoleculeStepReport r;
+  apply(grad, r);
+  std::copy(held.begin(), held.end(), master_.values.begin() + frozen);
+  const auto t2 = Clock::now();
+  r.loss = L.loss;
+  r.nfe_forward = r.nfe_backward = L.evaluations;
+  r.seconds_forward = std::chrono::duration<double>(t1 - t0).count();  // states, coupling, evaluation and reverse pass
+  r.seconds_optimizer = std::chrono::duration<double>(t2 - t1).count();
+  r.seconds_total = std::chrono::duration<double>(t2 - t0).count();
   return r;
 }
 

@@ -14,12 +14,18 @@
 // Clipping follows main_qm9.py's utils.gradient_clipping(flow, queue): only
 // the flow's parameters (the field and ActNorm) are measured and clipped; the
 // dequantizer's gradient is applied as it is.
+//
+// step_flow_matching (issue 14, engine/molecule_flow_matching.hpp) regresses
+// the CNF's field on the CNF's input ActNorm([x, v]); ActNorm is initialised
+// from the first batch as above and then held fixed, and the (uniform)
+// dequantizer has nothing to train: only the field's parameters move.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "engine/initialization.hpp"
+#include "engine/flow_matching.hpp"
 #include "engine/molecule_batch.hpp"
 #include "engine/optimizer.hpp"
 #include "engine/trainer.hpp"
@@ -63,16 +69,26 @@ class MoleculeTrainer {
 
   // One step on a batch of molecules; seed picks every molecule's noise.
   MoleculeStepReport step(const std::vector<MoleculeInput>& mols, std::uint64_t seed);
+  // One flow-matching step on the same kind of batch: the regression loss of
+  // molecule_flow_matching.hpp, the same optimizer and clipping; nfe counts
+  // one field evaluation and one reverse pass per molecule.
+  // std::invalid_argument for a model flow matching cannot train.
+  MoleculeStepReport step_flow_matching(const FlowMatchingOptions& o, const std::vector<MoleculeInput>& mols,
+                                        std::uint64_t seed);
 
  private:
   Parameters<double> master_;
   MoleculeFlow<T> flow_;
   MoleculeBatch<T> batch_;
+  FlowMatchingObjective<T> matching_;
   AdamW adam_;
   bool clip_;
   GradientClipper clipper_;
   bool actnorm_ready_;
   std::size_t flow_size_;  // the field's and ActNorm's parameters come first in the layout
+
+  // The gradient's norms, clipping of the flow's part, the AdamW update.
+  void apply(AlignedVector<double>& grad, MoleculeStepReport& r);
 };
 
 // Compiled once, in molecule_trainer.cpp.

@@ -182,7 +182,10 @@ MoleculeSet read_scored_molecules(const ParsedOptions& opt, const Checkpoint& c)
   const int stride = opt.integer("stride"), limit = opt.integer("limit");
   MoleculeReadOptions ro;
   ro.skip_unsupported = opt.flag("skip-unsupported");
-  ro.count = limit > 0 && stride == 1 ? limit : -1;
+  // Read no further than the last record kept: a record past it (e.g. one
+  // larger than the model takes) is no concern of this score. Not when
+  // skipping with a stride, which counts the records kept, not read.
+  ro.count = limit > 0 && (stride == 1 || !ro.skip_unsupported) ? (limit - 1) * stride + 1 : -1;
   ro.max_atoms = int(c.molecule->node_counts.size()) - 1;
   MoleculeSet set = read_molecules(opt.str("input"), ro);
   if (stride > 1 || limit > 0) {

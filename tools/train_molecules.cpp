@@ -12,6 +12,8 @@
 
 #include "datasets/molecule_io.hpp"
 #include "engine/checkpoint.hpp"
+#include "engine/data_split.hpp"
+#include "engine/molecule_flow_matching.hpp"
 #include "engine/molecule_trainer.hpp"
 #include "engine/validation.hpp"
 #include "tools/options.hpp"
@@ -31,7 +33,7 @@ const std::string kDefaultData = "qm9:test";
 
 const CommandSpec& train_molecules_spec() {
   static const CommandSpec spec = train_spec(
-      "Train an E(n) equivariant flow on molecules (QM9) by maximum likelihood.",
+      "Train an E(n) equivariant flow on molecules (QM9) by maximum likelihood or flow matching.",
       "The model and defaults of the reference's main_qm9.py: the QM9 vector field (H = 64,\n"
       "L = 6), argmax-variational dequantization of atom types and charges (its EGNN: width\n"
       "64, 4 layers), data-initialised ActNorm, p(N) from the training molecules' atom counts\n"
@@ -42,16 +44,32 @@ const CommandSpec& train_molecules_spec() {
       "Data: any molecule file (.npz with num_atoms/charges/positions, .xyz, .sdf, ...;\n"
       "elements H, C, N, O, F, at most 29 atoms). The default is the EDM/cormorant QM9 test\n"
       "split, the only QM9 split shipped (13 083 molecules), so a model trained on it has no\n"
-      "held-out QM9 test set. Training uses the first --n-data molecules of --data;\n"
-      "validation the first --val-samples of --val-data or, without it, the last\n"
-      "--val-samples of --data, never a training molecule (--n-data 0: all the others).\n"
+      "held-out QM9 test set of its own. --split first: training uses the first --n-data\n"
+      "molecules of --data; validation the first --val-samples of --val-data or, without it,\n"
+      "the last --val-samples of --data, never a training molecule (--n-data 0: all the\n"
+      "others). --split tenth holds out every molecule whose 0-based position in --data is\n"
+      "divisible by 10 (after --skip-unsupported), never trained on: training uses the first\n"
+      "--n-data of the others (0: all), validation the first --val-samples of the held-out\n"
+      "ones. The whole held-out tenth is what `enf score --input FILE --stride 10` scores.\n"
       "Validation: NLL (−log p(x, h, N), one dequantization draw per molecule) in float64,\n"
       "Hutchinson trace with Gaussian noise (fixed seed) at rtol = atol = 1e-5, over the\n"
       "molecules whose atom count occurs in the training data (p(N) > 0; the others are\n"
       "counted); metrics.jsonl also has nll_given_n, −log p(x, h | N) over all of them, which\n"
       "picks the best checkpoint when no atom count occurs in training (tiny runs).\n"
+      "--objective flow-matching (issue 14) regresses the CNF's vector field on the path from\n"
+      "the CNF's input ActNorm([x, v]) (positions and dequantized features) to a prior draw\n"
+      "(centre-of-mass-free Gaussian positions, standard normal features: the prior of the\n"
+      "likelihood), one molecule at a time, loss = mean over molecules of |f − u|² / (9 n).\n"
+      "Its dequantization is uniform (--dequantization auto; the variational ones are trained\n"
+      "through the likelihood and are refused), so `enf score` gives the same bound as for a\n"
+      "maximum-likelihood model. ActNorm is initialised from the first batch, then fixed.\n"
+      "--coupling minibatch-ot and equivariant-ot pair molecules of equal atom count within\n"
+      "the batch (the Hungarian per atom count; equivariant OT also aligns each pair by\n"
+      "permutation and rotation/reflection, the features moving with their atoms); a\n"
+      "molecule alone with its atom count keeps its independent draw. Validation is the NLL.\n"
       "Run directory, --resume, --config and Ctrl-C as for particles ('enf train --help').\n"
-      "\nexample:\n  enf train --system qm9 --n-data 2000 --epochs 5 --out runs/qm9",
+      "\nexamples:\n  enf train --system qm9 --n-data 2000 --epochs 5 --out runs/qm9\n"
+      "  enf train --system qm9 --objective flow-matching --split tenth --max-time 180 --out runs/qm9fm",
       {
           system_option("qm9", "molecules (particle systems: 'enf train --help')", is_molecules),
           {"data", "FILE", kDefaultData, "training molecules"},
@@ -59,9 +77,11 @@ const CommandSpec& train_molecules_spec() {
           {"n-data", "N", "0", "training molecules: the first N of --data (0: all but the validation ones)", "0",
            "10000000"},
           {"val-samples", "N", "500", "validation molecules", "1", "100000"},
+          {"split", "first|tenth", "first",
+           "first: train on the start of --data; tenth: hold out every position divisible by 10"},
           {"skip-unsupported", "", "", "skip molecules with other elements or over 29 atoms (else: an error)"},
-          {"dequantization", "uniform|variational|argmax_variational", "argmax_variational",
-           "dequantization of atom types and charges"},
+          {"dequantization", "auto|uniform|variational|argmax_variational", "auto",
+           "dequantization of atom types and charges (auto: argmax_variational; uniform for flow matching)"},
           {"dequantizer-nf", "H", "64", "width of the dequantizer's EGNN", "1", "4096"},
           {"dequantizer-layers", "L", "4", "layers of the dequantizer's EGNN", "1", "100"},
           {"actnorm", "BOOL", "true", "ActNorm before the CNF, initialised from the first batch"},
@@ -79,7 +99,7 @@ const CommandSpec& train_molecules_spec() {
 
 std::vector<std::string> run_keys() {
   std::vector<std::string> k = {
-      "system",         "data",           "val-data",           "n-data", "val-samples", "skip-unsupported",
+      "system",         "data",           "val-data",           "n-data", "val-samples", "split", "skip-unsupported",
       "dequantization", "dequantizer-nf", "dequantizer-layers", "actnorm"};
   for (const auto& key : common_run_keys()) k.push_back(key);
   return k;
@@ -105,6 +125,31 @@ MoleculeSet read(const std::string& path, bool skip) {
   return s;
 }
 
+// --split tenth: the held-out tenth of --data (every_kth_held_out) validates, the rest trains.
+MoleculeData held_out_tenth(const ParsedOptions& opt, MoleculeSet all, const std::string& path) {
+  const long n = opt.integer("n-data"), v = opt.integer("val-samples");
+  if (!opt.str("val-data").empty())
+    throw UsageError("--split tenth validates on the held-out tenth of --data: leave out --val-data");
+  const HeldOutSplit split = every_kth_held_out(int(all.molecules.size()), 10);
+  const long trainable = long(split.train.size()), held = long(split.held_out.size());
+  if (n > trainable)
+    throw UsageError("--n-data " + std::to_string(n) + " exceeds the " + std::to_string(trainable) +
+                     " molecules of " + path + " outside its held-out tenth");
+  if (v > held || trainable == 0)
+    throw UsageError("--val-samples " + std::to_string(v) + ": " + path + " has " + std::to_string(held) +
+                     " held-out molecules (positions divisible by 10) and " + std::to_string(trainable) +
+                     " others");
+  MoleculeData d;
+  d.skipped = all.skipped;
+  const long used = n == 0 ? trainable : n;
+  for (long k = 0; k < used; ++k) d.train.push_back(std::move(all.molecules[split.train[k]]));
+  for (long k = 0; k < v; ++k) d.val.push_back(std::move(all.molecules[split.held_out[k]]));
+  d.train_source = path + ": the first " + std::to_string(used) + " of its molecules at positions not divisible by 10";
+  d.val_source = path + ": the first " + std::to_string(v) + " of its " + std::to_string(held) +
+                 " held-out molecules (positions divisible by 10)";
+  return d;
+}
+
 MoleculeData load_data(const ParsedOptions& opt) {
   const bool skip = opt.flag("skip-unsupported");
   const long n = opt.integer("n-data"), v = opt.integer("val-samples");
@@ -112,6 +157,7 @@ MoleculeData load_data(const ParsedOptions& opt) {
   MoleculeData d;
   const std::string path = opt.str("data");
   MoleculeSet all = read(path, skip);
+  if (opt.choice("split", {"first", "tenth"}) == "tenth") return held_out_tenth(opt, std::move(all), path);
   d.skipped = all.skipped;
   std::vector<Molecule>& m = all.molecules;
   const long total = long(m.size());
@@ -160,13 +206,17 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   field.condition_time = opt.boolean("condition-time");
   if (auto e = field.validate(); !e.empty()) throw UsageError(e);
   MoleculeModelConfig mol;
-  mol.dequantization =
-      parse_dequantization(opt.choice("dequantization", {"uniform", "variational", "argmax_variational"}));
+  const bool matching = job.objective == TrainingObjective::FlowMatching;
+  const std::string deq = opt.choice("dequantization", {"auto", "uniform", "variational", "argmax_variational"});
+  mol.dequantization = parse_dequantization(deq != "auto" ? deq : matching ? "uniform" : "argmax_variational");
   mol.actnorm = opt.boolean("actnorm");
   mol.dequantizer_hidden = opt.integer("dequantizer-nf");
   mol.dequantizer_layers = opt.integer("dequantizer-layers");
   for (long c : node_count_histogram(data.train)) mol.node_counts.push_back(double(c));
   if (auto e = mol.validate(); !e.empty()) throw UsageError(e);
+  if (const std::string e = molecule_flow_matching_unsupported(mol); matching && !e.empty())
+    throw UsageError("--objective flow-matching with --dequantization " + deq + ": " + e);
+  const FlowMatchingOptions fm = training_flow_matching_options(opt);
   const CnfOptions cnf = training_cnf_options(opt);
   const AdamWOptions adam = training_adam_options(opt);
   const std::uint64_t seed = job.seed;
@@ -187,16 +237,20 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   job.description = "qm9, " + std::to_string(train_in.size()) + " training / " + std::to_string(val_in.size()) +
                     " validation molecules, " + std::to_string(trainer.params().values.size()) + " parameters, batch " +
                     std::to_string(job.batch) + ", " + std::to_string(job.epochs) + " epochs, " +
-                    std::to_string(trainer.batch().threads()) + " threads";
+                    std::to_string(trainer.batch().threads()) + " threads" +
+                    (matching ? ", flow matching (" + to_string(fm.coupling) + " coupling)" : "");
   job.optimizer = &trainer.optimizer();
   job.clipper = trainer.clipper();
   job.weights = &trainer.params();
-  if (job.objective == TrainingObjective::FlowMatching)
-    throw UsageError("--objective flow-matching: not yet available for molecules (DW4, LJ13 and LJ55 have it)");
   job.step = [&](const std::vector<int>& rows, std::uint64_t step_seed, nlohmann::json& line) -> StepReport {
     std::vector<MoleculeInput> batch;
     batch.reserve(rows.size());
     for (int r : rows) batch.push_back(train_in[r]);
+    if (matching) {
+      const MoleculeStepReport r = trainer.step_flow_matching(fm, batch, step_seed);
+      line.update({{"flow_grad_norm", r.flow_grad_norm}});
+      return r;
+    }
     const MoleculeStepReport r = trainer.step(batch, step_seed);
     line.update({{"regularization", r.regularization},
                  {"flow_grad_norm", r.flow_grad_norm},

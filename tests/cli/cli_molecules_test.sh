@@ -66,4 +66,23 @@ check "unwritable format: exit 1 before sampling" bash -c "test $rc -eq 1 && gre
 err=$("$enf" sample --model "$tmp/qm9" --n 2 --atoms 40 --out "$tmp/big.sdf" 2>&1 >/dev/null); rc=$?
 check "--atoms beyond p(N): usage error" bash -c "test $rc -eq 2 && grep -q 'atoms' <<< \"$err\""
 
+# Flow matching on molecules (issue 14), on the held-out split: a tiny run, then score and sample its model.
+fm=(--system qm9 --objective flow-matching --n-data 64 --val-samples 8 --nf 8 --layers 1 --batch 16 --epochs 1)
+"$enf" train "${fm[@]}" --split tenth --out "$tmp/fm" > "$tmp/fm.log" 2>&1
+check "train qm9 flow matching: exit 0" test $? -eq 0
+check "flow matching: uniform dequantization by default" grep -q '"dequantization": "uniform"' "$tmp/fm/best/model.json"
+check "flow matching: FM loss on every step line" bash -c "test \$(grep -c '\"loss\".*\"type\":\"step\"' '$tmp/fm/metrics.jsonl') -eq 4"
+check "--split tenth: in config.json" grep -q '"split": "tenth"' "$tmp/fm/config.json"
+check "--split tenth: the checkpoint names the held-out molecules" grep -q 'held-out molecules (positions divisible by 10)' "$tmp/fm/best/model.json"
+# The validation molecules are the first 8 of the tenth: what enf score --stride 10 --limit 8 reads.
+"$enf" score --model "$tmp/fm/best" --input qm9:test --stride 10 --limit 8 "${fast[@]}" --format json > "$tmp/fm_score.json" 2> "$tmp/fm_score.log"
+check "score the flow-matching model on the held-out tenth: exit 0" test $? -eq 0
+check "score: records at rows 0, 10, ..., 70 of the file" bash -c "test \$(grep -oE 'row [0-9]+ \\(' '$tmp/fm_score.json' | tr -dc '0-9\\n' | paste -sd,) = 0,10,20,30,40,50,60,70"
+check "sample the flow-matching model" bash -c "'$enf' sample --model '$tmp/fm/best' --n 2 --no-score --out '$tmp/fm.xyz' >/dev/null 2>&1 && test \$(grep -c 'enf sample' '$tmp/fm.xyz') -eq 2"
+err=$("$enf" train "${fm[@]}" --dequantization argmax_variational --out "$tmp/fm2" 2>&1 >/dev/null); rc=$?
+check "flow matching refuses a variational dequantizer: usage error, nothing written" \
+  bash -c "test $rc -eq 2 && grep -q 'trained through the likelihood' <<< \"$err\" && test ! -e '$tmp/fm2/config.json'"
+err=$("$enf" train "${fm[@]}" --split tenth --val-data qm9:test --out "$tmp/fm3" 2>&1 >/dev/null); rc=$?
+check "--split tenth with --val-data: usage error" bash -c "test $rc -eq 2 && grep -q 'leave out --val-data' <<< \"$err\""
+
 finish

@@ -15,6 +15,7 @@
 #include "engine/flow_matching.hpp"
 #include "support/finite_difference.hpp"
 #include "support/fixtures.hpp"
+#include "support/orthogonal.hpp"
 #include "support/random_model.hpp"
 
 using namespace enf;
@@ -34,15 +35,6 @@ std::vector<double> random_structure(int n, int D, Rng& rng) {
     for (int i = 0; i < n; ++i) x[i * D + d] -= m;
   }
   return x;
-}
-
-Eigen::MatrixXd random_orthogonal(int D, Rng& rng, bool reflect) {
-  Eigen::MatrixXd A(D, D);
-  for (int i = 0; i < D; ++i)
-    for (int j = 0; j < D; ++j) A(i, j) = rng.normal();
-  Eigen::MatrixXd Q = Eigen::HouseholderQR<Eigen::MatrixXd>(A).householderQ();
-  if (reflect == (Q.determinant() > 0)) Q.col(0) *= -1;  // det −1 when asked for a reflection, else +1
-  return Q;
 }
 
 // y' = Q·y with the points permuted: y'_i = Q·y_{perm[i]}.
@@ -67,13 +59,6 @@ std::vector<double> batch_of(int B, Draw draw) {
     x.insert(x.end(), s.begin(), s.end());
   }
   return x;
-}
-
-std::vector<int> random_permutation(int n, Rng& rng) {
-  std::vector<int> p(n);
-  std::iota(p.begin(), p.end(), 0);
-  for (int i = n - 1; i > 0; --i) std::swap(p[i], p[int(rng.uniform() * (i + 1))]);
-  return p;
 }
 
 }  // namespace
