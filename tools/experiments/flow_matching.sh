@@ -65,6 +65,6 @@ steps=$(grep -c '"type":"step"' "$run/metrics.jsonl")
 import json
 s=[json.loads(l)['seconds'] for l in open('$run/metrics.jsonl') if '\"type\":\"step\"' in l]
 print('%.4f s' % (sum(s)/len(s)))")"
-  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "enf: $("$enf" --version | head -n 2 | tr -s " \n" " ")"
 } > "$out/run.txt"
 cat "$out/run.txt" "$out/eval.md" "$out/sampling_nfe.txt"
