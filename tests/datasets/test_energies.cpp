@@ -12,9 +12,11 @@
 #include "engine/mcmc.hpp"
 #include "support/random_model.hpp"
 #include "engine/rng.hpp"
+#include "support/energy_checks.hpp"
 #include "support/finite_difference.hpp"
 
 using namespace enf;
+using test::check_forces;
 
 namespace {
 
@@ -27,27 +29,6 @@ Structures shipped(const std::string& system, const std::string& split, long cou
 std::vector<double> row(const Structures& s, const ParticleSystem& sys, int r) {
   const std::size_t S = std::size_t(sys.n) * sys.dim;
   return {s.x.begin() + r * S, s.x.begin() + (r + 1) * S};
-}
-
-// Directional derivatives of E along random unit directions equal −F·v.
-void check_forces(const ParticleSystem& sys, const std::vector<double>& x, LJConvention conv, Rng& rng) {
-  std::vector<double> f(x.size());
-  energy_and_forces(sys, x.data(), f.data(), conv);
-  double fnorm = 0;
-  for (double e : f) fnorm += e * e;
-  fnorm = std::sqrt(fnorm);
-  for (int k = 0; k < 4; ++k) {
-    const std::vector<double> v = test::unit_direction(x.size(), rng);
-    const double fd = test::derivative([&](double h) {
-      std::vector<double> y = x;
-      for (std::size_t i = 0; i < y.size(); ++i) y[i] += h * v[i];
-      return energy(sys, y.data(), conv);
-    });
-    double analytic = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) analytic -= f[i] * v[i];
-    INFO(sys.name << " " << to_string(conv) << ": dE/dv analytic " << analytic << ", finite difference " << fd);
-    CHECK(std::abs(analytic - fd) <= 1e-7 * std::max(1.0, fnorm));
-  }
 }
 
 // A random rotation (3-D: from a uniform unit quaternion; 2-D: an angle),

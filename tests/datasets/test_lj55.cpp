@@ -15,6 +15,7 @@
 #include "datasets/systems.hpp"
 #include "engine/mcmc.hpp"
 #include "engine/rng.hpp"
+#include "support/energy_checks.hpp"
 #include "support/finite_difference.hpp"
 #include "support/random_model.hpp"
 
@@ -92,23 +93,7 @@ TEST_CASE("LJ55 forces are minus the finite-difference gradient of the energy", 
       for (double shift : {0.0, 0.5}) {  // not centred: the harmonic term's x̄ dependence must cancel
         std::vector<double> x = row(s, 165, r);
         x[0] += shift;
-        std::vector<double> f(x.size());
-        energy_and_forces(sys, x.data(), f.data(), conv);
-        double fnorm = 0;
-        for (double e : f) fnorm += e * e;
-        fnorm = std::sqrt(fnorm);
-        for (int k = 0; k < 3; ++k) {
-          const std::vector<double> v = test::unit_direction(x.size(), rng);
-          const double fd = test::derivative([&](double h) {
-            std::vector<double> y = x;
-            for (std::size_t i = 0; i < y.size(); ++i) y[i] += h * v[i];
-            return energy(sys, y.data(), conv);
-          });
-          double analytic = 0;
-          for (std::size_t i = 0; i < x.size(); ++i) analytic -= f[i] * v[i];
-          INFO(to_string(conv) << " row " << r << ": dE/dv analytic " << analytic << ", finite difference " << fd);
-          CHECK(std::abs(analytic - fd) <= 1e-7 * std::max(1.0, fnorm));
-        }
+        test::check_forces(sys, x, conv, rng, 3);
       }
 }
 
