@@ -429,10 +429,7 @@ TEST_CASE("training is deterministic under a seed and lowers the loss on DW4", "
   FieldConfig cfg = particle_field(2);
   cfg.hidden = 16;
   cfg.layers = 2;
-  CnfOptions o;
-  o.trace = TraceEstimator::Rademacher;
-  o.solver.rtol = o.solver.atol = 1e-4;
-  o.adjoint_solver = o.solver;
+  const CnfOptions o = training_options(1e-4);
   AdamWOptions adam;
   adam.lr = 3e-3;
   Parameters<double> init(field_layout(cfg));

@@ -14,6 +14,7 @@
 #include "engine/initialization.hpp"
 #include "engine/trainer.hpp"
 #include "engine/validation.hpp"
+#include "support/cnf_options.hpp"
 #include "support/fixtures.hpp"
 
 using namespace enf;
@@ -36,10 +37,7 @@ struct Setup {
 // Test NLL (exact trace, 1e-5) of the flow after `steps` steps of batch 50
 // through the training data in order, by either objective.
 double train_and_score(const Setup& s, bool flow_matching, int steps, std::uint64_t seed) {
-  CnfOptions o;
-  o.trace = TraceEstimator::Rademacher;
-  o.solver.rtol = o.solver.atol = 1e-4;
-  o.adjoint_solver = o.solver;
+  const CnfOptions o = training_options(1e-4);
   AdamWOptions adam;
   adam.lr = 2e-3;
   Parameters<double> init(field_layout(s.field));

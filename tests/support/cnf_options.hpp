@@ -22,4 +22,12 @@ inline CnfOptions exact_options(double tol) {
   return o;
 }
 
+// Training's settings: Hutchinson with Rademacher noise, both solves at `tol`.
+inline CnfOptions training_options(double tol) {
+  CnfOptions o;
+  o.trace = TraceEstimator::Rademacher;
+  o.solver = o.adjoint_solver = tight(tol);
+  return o;
+}
+
 }  // namespace enf::test
