@@ -32,15 +32,14 @@ std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng) {
   return e;
 }
 
-void BatchLoss::add(double sample_loss, double sample_nll, const ForwardResult& forward,
-                    const ode::SolveResult& backward, double seconds_forward, double seconds_backward, int B) {
-  loss += sample_loss;
-  nll += sample_nll / B;
-  regularization += (forward.kinetic + forward.frobenius) / B;
-  nfe_forward += forward.solve.stats.nfe;
-  nfe_backward += backward.stats.nfe;
-  cpu_seconds_forward += seconds_forward;
-  cpu_seconds_backward += seconds_backward;
+void BatchLoss::add(const SampleLoss& s, int B) {
+  loss += s.loss;
+  nll += s.nll / B;
+  regularization += s.regularization / B;
+  nfe_forward += s.nfe_forward;
+  nfe_backward += s.nfe_backward;
+  cpu_seconds_forward += s.seconds_forward;
+  cpu_seconds_backward += s.seconds_backward;
 }
 
 template <class Field>
@@ -74,7 +73,7 @@ std::vector<ForwardResult> BatchFlow<Field>::log_likelihood(const T* params, std
 template <class Field>
 int BatchFlow<Field>::log_likelihood_each(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed,
                                           const std::function<bool()>& stop,
-                                          const std::function<void(int, ForwardResult&&)>& done) {
+                                          const std::function<void(int, ForwardResult&&)>& done, std::uint64_t first) {
   const int C = cnf_.field().channels(), S = n * C;
   check(x, B, n);
   remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
@@ -83,9 +82,9 @@ int BatchFlow<Field>::log_likelihood_each(const T* params, std::vector<double> x
   run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
     if (failed || stop()) return;
     std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
-    Rng rng = Rng(seed).split(std::uint64_t(b));
+    Rng rng = Rng(seed).split(first + std::uint64_t(b));
     ForwardResult r = cnf_.forward(params, xb, n, noise(S, rng), s);
-    if (!r.solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + r.solve.message);
+    if (!r.solve.ok()) throw std::runtime_error("sample " + std::to_string(first + b) + ": " + r.solve.message);
     // An exception must not leave the critical region (its lock would stay
     // taken): rethrown outside it, and no further sample starts.
     std::exception_ptr error;
@@ -107,17 +106,18 @@ int BatchFlow<Field>::log_likelihood_each(const T* params, std::vector<double> x
 }
 
 template <class Field>
-std::vector<double> BatchFlow<Field>::sample(const T* params, int B, int n, std::uint64_t seed, long* nfe) {
+std::vector<double> BatchFlow<Field>::sample(const T* params, int B, int n, std::uint64_t seed, long* nfe,
+                                             std::uint64_t first) {
   const int C = cnf_.field().channels(), D = cnf_.field().dim(), S = n * C;
   std::vector<double> x(std::size_t(B) * S);
   std::vector<long> evaluations(B, 0);
   run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
-    Rng rng = Rng(seed).split(std::uint64_t(b));
+    Rng rng = Rng(seed).split(first + std::uint64_t(b));
     std::vector<double> z(S);
     for (double& v : z) v = rng.normal();
     remove_centre_of_mass(z, 1, n, D, C);
     const auto r = cnf_.reverse(params, z, n, s);
-    if (!r.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + r.message);
+    if (!r.ok()) throw std::runtime_error("sample " + std::to_string(first + b) + ": " + r.message);
     evaluations[b] = r.stats.nfe;
     std::copy(z.begin(), z.end(), x.begin() + std::size_t(b) * S);
   });
@@ -132,19 +132,20 @@ BatchLoss BatchFlow<Field>::loss_and_gradient(const T* params, std::vector<doubl
   const std::size_t P = cnf_.field().parameter_count();
   check(x, B, n);
   remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
-  std::vector<AdjointResult> res(B);
-  parallel_gradient_sum(B, P, threads_, group_grad_, grad, [&](int b, int thread, double* acc) {
+  std::vector<SampleLoss> res;
+  BatchLoss L;
+  L.shards = distributed_gradient_sum(*comm_, B, P, threads_, group_grad_, grad, res, {},
+                                      [&](int b, int thread, double* acc, SampleLoss& out) {
     std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
     Rng rng = Rng(seed).split(std::uint64_t(b));
-    res[b] = cnf_.gradient(params, xb, n, noise(S, rng), 1.0 / B, scratch_[thread], acc);
-    if (!res[b].forward.solve.ok())
-      throw std::runtime_error("sample " + std::to_string(b) + ": " + res[b].forward.solve.message);
-    if (!res[b].backward.ok())
-      throw std::runtime_error("sample " + std::to_string(b) + " (adjoint): " + res[b].backward.message);
+    const AdjointResult r = cnf_.gradient(params, xb, n, noise(S, rng), 1.0 / B, scratch_[thread], acc);
+    if (!r.forward.solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + r.forward.solve.message);
+    if (!r.backward.ok())
+      throw std::runtime_error("sample " + std::to_string(b) + " (adjoint): " + r.backward.message);
+    out = {r.loss, -r.forward.log_px, r.forward.kinetic + r.forward.frobenius, r.forward.solve.stats.nfe,
+           r.backward.stats.nfe, r.seconds_forward, r.seconds_backward, 0.0};
   });
-  BatchLoss L;
-  for (const auto& r : res)
-    L.add(r.loss, -r.forward.log_px, r.forward, r.backward, r.seconds_forward, r.seconds_backward, B);
+  for (const SampleLoss& r : res) L.add(r, B);
   return L;
 }
 

@@ -11,6 +11,8 @@
 #include <functional>
 #include <vector>
 
+#include "egnn/communicator.hpp"
+#include "egnn/distributed_sum.hpp"
 #include "egnn/vector_field.hpp"
 #include "engine/cnf.hpp"
 #include "engine/rng.hpp"
@@ -24,6 +26,16 @@ void remove_centre_of_mass(std::vector<double>& x, int B, int n, int dim, int ch
 // Rademacher when the trace is exact (only the Frobenius regularizer uses it).
 std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng);
 
+// What one sample of a training batch reports (it travels between ranks as bytes).
+struct SampleLoss {
+  double loss = 0;            // its weighted loss, already divided by B
+  double nll = 0;             // its −log p
+  double regularization = 0;  // its K + R
+  long nfe_forward = 0, nfe_backward = 0;
+  double seconds_forward = 0, seconds_backward = 0;  // CPU time of its solves
+  double reconstruction_error = 0;  // molecules: of the continuous adjoint's backward solve
+};
+
 // A batch's loss: particles' (BatchFlow) and, with more, molecules' (MoleculeBatch).
 struct BatchLoss {
   double loss = 0;  // mean over samples of −log p(x) + λ(K + R)
@@ -32,10 +44,10 @@ struct BatchLoss {
   long nfe_forward = 0, nfe_backward = 0;  // summed over samples
   double cpu_seconds_forward = 0, cpu_seconds_backward = 0;  // summed over samples (all threads)
 
-  // Adds one of B samples: its weighted loss (already divided by B), its
-  // −log p, and its CNF solves (K, R and the forward NFE from `forward`).
-  void add(double sample_loss, double sample_nll, const ForwardResult& forward, const ode::SolveResult& backward,
-           double seconds_forward, double seconds_backward, int B);
+  ShardTiming shards;  // where the gradient's time went, per rank (distributed_sum.hpp)
+
+  // Adds one of B samples.
+  void add(const SampleLoss& s, int B);
 };
 
 template <class Field>
@@ -45,6 +57,8 @@ class BatchFlow {
 
   BatchFlow(const Cnf<Field>& cnf, int threads = 0);
   int threads() const { return threads_; }
+  // The ranks loss_and_gradient shares its samples with (single_process() by default).
+  void set_communicator(Communicator& comm) { comm_ = &comm; }
 
   // log p(x) and z(1) of each sample. Throws naming the sample when a solve fails.
   std::vector<ForwardResult> log_likelihood(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed);
@@ -52,12 +66,17 @@ class BatchFlow {
   // The same, streamed: stop() is asked before each sample starts (true: no
   // further sample starts; those in progress finish), done(b, result) is
   // called from one thread at a time, in any order of b. Returns the count done.
+  // first: the index of x's first structure in the whole job (a rank's share
+  // starts there): structure b draws its noise as structure first + b would.
   int log_likelihood_each(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed,
-                          const std::function<bool()>& stop, const std::function<void(int, ForwardResult&&)>& done);
+                          const std::function<bool()>& stop, const std::function<void(int, ForwardResult&&)>& done,
+                          std::uint64_t first = 0);
 
   // B samples: z ~ prior (centre-of-mass free), integrated from t = 1 to 0.
-  // nfe (when given) receives the field evaluations summed over the samples.
-  std::vector<double> sample(const T* params, int B, int n, std::uint64_t seed, long* nfe = nullptr);
+  // nfe (when given) receives the field evaluations summed over the samples;
+  // sample b is the job's sample first + b (its noise).
+  std::vector<double> sample(const T* params, int B, int n, std::uint64_t seed, long* nfe = nullptr,
+                             std::uint64_t first = 0);
 
   // Mean loss and its gradient (added to grad, P values), by the CNF's gradient mode.
   BatchLoss loss_and_gradient(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed, double* grad);
@@ -65,6 +84,7 @@ class BatchFlow {
  private:
   const Cnf<Field>& cnf_;
   int threads_;
+  Communicator* comm_ = &single_process();
   std::vector<typename Cnf<Field>::Scratch> scratch_;
   std::vector<std::vector<double>> group_grad_;
 

@@ -222,16 +222,19 @@ FlowMatchingLoss FlowMatchingObjective<T>::loss_and_gradient(const T* params, co
   const int B = batch.B;
   if (B < 1) throw std::invalid_argument("flow matching: an empty batch");
   const std::size_t P = field_.parameter_count();
-  std::vector<double> per(B);
-  parallel_gradient_sum(B, P, threads_, group_grad_, grad, [&](int b, int thread, double* acc) {
+  std::vector<double> cost(B);
+  for (int b = 0; b < B; ++b) cost[b] = double(batch.atoms[b]) * batch.atoms[b];
+  std::vector<double> per;
+  FlowMatchingLoss r;
+  r.shards = distributed_gradient_sum(*comm_, B, P, threads_, group_grad_, grad, per, cost,
+                                      [&](int b, int thread, double* acc, double& error) {
     Scratch& s = scratch_[thread];
-    per[b] = evaluate(params, batch, b, s);
+    error = evaluate(params, batch, b, s);
     s.zbar.resize(s.z.size());
     s.grad.assign(P, T(0));
     field_.reverse(params, s.ws, s.fbar.data(), nullptr, s.zbar.data(), s.grad.data());
     for (std::size_t k = 0; k < P; ++k) acc[k] += double(s.grad[k]);
   });
-  FlowMatchingLoss r;
   for (double v : per) r.loss += v / B;
   r.evaluations = B;
   return r;

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "egnn/communicator.hpp"
+#include "egnn/distributed_sum.hpp"
 #include "egnn/vector_field.hpp"
 #include "engine/rng.hpp"
 
@@ -79,6 +81,7 @@ std::vector<double> couple(Coupling c, const std::vector<double>& x0, const std:
 struct FlowMatchingLoss {
   double loss = 0;  // L above
   long evaluations = 0;
+  ShardTiming shards;  // where the gradient's time went, per rank
 };
 
 // L and its gradient wrt the field's parameters (added to grad, double),
@@ -88,6 +91,9 @@ template <class T>
 class FlowMatchingObjective {
  public:
   FlowMatchingObjective(const VectorField<T>& field, int threads);
+  // The ranks loss_and_gradient shares its samples with (single_process() by
+  // default), balanced by their cost (nodes², for batches of mixed sizes).
+  void set_communicator(Communicator& comm) { comm_ = &comm; }
   FlowMatchingLoss loss_and_gradient(const T* params, const FlowMatchingBatch& batch, double* grad);
   // L alone (for finite-difference checks and validation).
   double loss(const T* params, const FlowMatchingBatch& batch);
@@ -95,6 +101,7 @@ class FlowMatchingObjective {
  private:
   const VectorField<T>& field_;
   int threads_;
+  Communicator* comm_ = &single_process();
   struct Scratch {
     FieldWorkspace<T> ws;
     // 64-byte aligned (AlignedVector): the field's vectorised kernels peel

@@ -65,7 +65,7 @@ MoleculeBatch<T>::MoleculeBatch(const MoleculeFlow<T>& flow, int threads) : flow
 }
 
 template <class T>
-MoleculeScore MoleculeBatch<T>::score_one(const T* params, const MoleculeInput& mol, int b, int draws,
+MoleculeScore MoleculeBatch<T>::score_one(const T* params, const MoleculeInput& mol, std::uint64_t b, int draws,
                                           std::uint64_t seed, int thread) {
   MoleculeScore out;
   if (!integrate_impossible_ && std::isinf(flow_.node_counts().log_prob(mol.atoms()))) {
@@ -76,7 +76,7 @@ MoleculeScore MoleculeBatch<T>::score_one(const T* params, const MoleculeInput& 
     out.first.log_pN = out.first.log_p = out.log_p = out.log_p_iw = -std::numeric_limits<double>::infinity();
     return out;
   }
-  Rng rng = Rng(seed).split(std::uint64_t(b));
+  Rng rng = Rng(seed).split(b);
   std::vector<double> lp(draws);
   for (int d = 0; d < draws; ++d) {
     const MoleculeNoise noise = flow_.draw_noise(mol.atoms(), rng);
@@ -113,13 +113,13 @@ std::vector<MoleculeScore> MoleculeBatch<T>::score(const T* params, const std::v
 template <class T>
 int MoleculeBatch<T>::score_each(const T* params, const std::vector<MoleculeInput>& mols, int draws,
                                  std::uint64_t seed, const Stop& stop,
-                                 const std::function<void(int, MoleculeScore&&)>& done) {
+                                 const std::function<void(int, MoleculeScore&&)>& done, std::uint64_t first) {
   if (draws < 1) throw std::invalid_argument("draws must be at least 1");
   int finished = 0;
   std::atomic<bool> failed{false};
   parallel_for(int(mols.size()), threads_, [&](int b, int thread) {
     if (failed || stop()) return;
-    MoleculeScore r = score_one(params, mols[b], b, draws, seed, thread);
+    MoleculeScore r = score_one(params, mols[b], first + std::uint64_t(b), draws, seed, thread);
     handed_over(failed, [&] {
       ++finished;
       done(b, std::move(r));
@@ -134,19 +134,25 @@ MoleculeBatchLoss MoleculeBatch<T>::loss_and_gradient(const T* params, const std
   const int B = int(mols.size());
   if (B < 1) throw std::invalid_argument("an empty batch");
   const std::size_t P = flow_.parameter_count();
-  std::vector<MoleculeGradientResult> res(B);
-  parallel_gradient_sum(B, P, threads_, group_grad_, grad, [&](int b, int thread, double* acc) {
+  // A molecule's cost grows with its edges: atoms².
+  std::vector<double> cost(B);
+  for (int b = 0; b < B; ++b) cost[b] = double(mols[b].atoms()) * mols[b].atoms();
+  std::vector<SampleLoss> res;
+  MoleculeBatchLoss L;
+  L.shards = distributed_gradient_sum(*comm_, B, P, threads_, group_grad_, grad, res, cost,
+                                      [&](int b, int thread, double* acc, SampleLoss& out) {
     Rng rng = Rng(seed).split(std::uint64_t(b));
     const MoleculeNoise noise = flow_.draw_noise(mols[b].atoms(), rng);
-    res[b] = flow_.gradient(params, mols[b], noise, 1.0 / B, scratch_[thread], acc);
-    if (!res[b].likelihood.ode.solve.ok())
-      throw std::runtime_error("molecule " + std::to_string(b) + ": " + res[b].likelihood.ode.solve.message);
-    if (!res[b].backward.ok())
-      throw std::runtime_error("molecule " + std::to_string(b) + " (gradient): " + res[b].backward.message);
+    const MoleculeGradientResult r = flow_.gradient(params, mols[b], noise, 1.0 / B, scratch_[thread], acc);
+    const auto& ode = r.likelihood.ode;
+    if (!ode.solve.ok()) throw std::runtime_error("molecule " + std::to_string(b) + ": " + ode.solve.message);
+    if (!r.backward.ok())
+      throw std::runtime_error("molecule " + std::to_string(b) + " (gradient): " + r.backward.message);
+    out = {r.loss, r.likelihood.nll(), ode.kinetic + ode.frobenius, ode.solve.stats.nfe, r.backward.stats.nfe,
+           r.seconds_forward, r.seconds_backward, r.reconstruction_error};
   });
-  MoleculeBatchLoss L;
-  for (const auto& r : res) {
-    L.add(r.loss, r.likelihood.nll(), r.likelihood.ode, r.backward, r.seconds_forward, r.seconds_backward, B);
+  for (const SampleLoss& r : res) {
+    L.add(r, B);
     L.max_reconstruction_error = std::max(L.max_reconstruction_error, r.reconstruction_error);
   }
   return L;
@@ -167,21 +173,22 @@ std::vector<typename MoleculeFlow<T>::Sample> MoleculeBatch<T>::sample(const T* 
 
 template <class T>
 int MoleculeBatch<T>::sample_each(const T* params, const std::vector<int>& atoms, std::uint64_t seed, int score_draws,
-                                  std::uint64_t score_seed, const Stop& stop, const SampleDone& done) {
+                                  std::uint64_t score_seed, const Stop& stop, const SampleDone& done,
+                                  std::uint64_t first) {
   int finished = 0;
   std::atomic<bool> failed{false};
   parallel_for(int(atoms.size()), threads_, [&](int b, int thread) {
     if (failed || stop()) return;
-    Rng rng = Rng(seed).split(std::uint64_t(b));
+    Rng rng = Rng(seed).split(first + std::uint64_t(b));
     typename MoleculeFlow<T>::Sample s = flow_.sample(params, atoms[b], rng, scratch_[thread]);
-    if (!s.solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + s.solve.message);
+    if (!s.solve.ok()) throw std::runtime_error("sample " + std::to_string(first + b) + ": " + s.solve.message);
     MoleculeScore score;
     if (score_draws > 0) {
       // As molecule_input() of the written molecule: the same centred
       // positions and types, so the score is the one enf score would give.
       MoleculeInput in{s.x, s.types};
       remove_centre_of_mass(in.x, 1, in.atoms(), 3, 3);
-      score = score_one(params, in, b, score_draws, score_seed, thread);
+      score = score_one(params, in, first + std::uint64_t(b), score_draws, score_seed, thread);
     }
     handed_over(failed, [&] {
       ++finished;

@@ -37,6 +37,9 @@ class MoleculeBatch {
   MoleculeBatch(const MoleculeFlow<T>& flow, int threads = 0);
   int threads() const { return threads_; }
   const MoleculeFlow<T>& flow() const { return flow_; }
+  // The ranks loss_and_gradient shares its molecules with (single_process()
+  // by default), balanced by their cost (atoms²).
+  void set_communicator(Communicator& comm) { comm_ = &comm; }
   // Whether molecules with p(N) = 0 are integrated all the same (default:
   // not, see MoleculeScore::impossible_size). Validation needs their
   // −log p(x, h | N), which does not involve p(N).
@@ -64,21 +67,24 @@ class MoleculeBatch {
   // it is true no further molecule starts, and those in progress finish.
   // done(b, result) is called from one thread at a time (any order of b; the
   // caller restores the order it wants). Return the count of molecules done.
+  // first: the index of mols[0] / atoms[0] in the whole job (a rank's share
+  // starts there): molecule b draws its noise as molecule first + b would.
   using Stop = std::function<bool()>;
   int score_each(const T* params, const std::vector<MoleculeInput>& mols, int draws, std::uint64_t seed,
-                 const Stop& stop, const std::function<void(int, MoleculeScore&&)>& done);
+                 const Stop& stop, const std::function<void(int, MoleculeScore&&)>& done, std::uint64_t first = 0);
   // Each sample, and with score_draws > 0 its score (as score() of the
   // centred sample with seed score_seed; empty without), in the same worker.
   using SampleDone = std::function<void(int, typename MoleculeFlow<T>::Sample&&, MoleculeScore*)>;
   int sample_each(const T* params, const std::vector<int>& atoms, std::uint64_t seed, int score_draws,
-                  std::uint64_t score_seed, const Stop& stop, const SampleDone& done);
+                  std::uint64_t score_seed, const Stop& stop, const SampleDone& done, std::uint64_t first = 0);
 
  private:
-  MoleculeScore score_one(const T* params, const MoleculeInput& mol, int b, int draws, std::uint64_t seed,
+  MoleculeScore score_one(const T* params, const MoleculeInput& mol, std::uint64_t b, int draws, std::uint64_t seed,
                           int thread);
 
   const MoleculeFlow<T>& flow_;
   int threads_;
+  Communicator* comm_ = &single_process();
   bool integrate_impossible_ = false;
   std::vector<typename MoleculeFlow<T>::Scratch> scratch_;
   std::vector<std::vector<double>> group_grad_;

@@ -60,6 +60,11 @@ class MoleculeTrainer {
   MoleculeBatch<T>& batch() { return batch_; }
   AdamW& optimizer() { return adam_; }
   GradientClipper* clipper() { return clip_ ? &clipper_ : nullptr; }  // null when clipping is off
+  // Shares every step's molecules with the ranks of comm (as Trainer's).
+  void set_communicator(Communicator& comm) {
+    batch_.set_communicator(comm);
+    matching_.set_communicator(comm);
+  }
   bool actnorm_initialized() const { return actnorm_ready_; }
 
   // ActNorm from the states [x, v] of `mols` dequantized with the current

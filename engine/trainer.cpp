@@ -12,6 +12,7 @@ void fill_step_report(StepReport& r, const BatchLoss& L, std::chrono::steady_clo
   r.regularization = L.regularization;
   r.nfe_forward = L.nfe_forward;
   r.nfe_backward = L.nfe_backward;
+  r.shards = L.shards;
   const double grad_wall = std::chrono::duration<double>(t1 - t0).count();
   const double cpu = L.cpu_seconds_forward + L.cpu_seconds_backward;
   r.seconds_forward = cpu > 0 ? grad_wall * L.cpu_seconds_forward / cpu : 0;
@@ -77,6 +78,7 @@ StepReport Trainer<T>::step_flow_matching(const FlowMatchingOptions& o, const st
   apply_gradient(grad, clip_, clipper_, adam_, master_.values, r);
   const auto t2 = Clock::now();
   r.loss = L.loss;
+  r.shards = L.shards;
   r.nfe_forward = r.nfe_backward = L.evaluations;
   r.seconds_forward = std::chrono::duration<double>(t1 - t0).count();  // coupling, evaluation and reverse pass
   r.seconds_optimizer = std::chrono::duration<double>(t2 - t1).count();

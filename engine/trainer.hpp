@@ -21,6 +21,7 @@ struct StepReport {
   long nfe_forward = 0, nfe_backward = 0;                                   // summed over the batch
   double seconds_total = 0;                                                 // wall clock of the step
   double seconds_forward = 0, seconds_backward = 0, seconds_optimizer = 0;  // wall, split by CPU share
+  ShardTiming shards;  // the gradient's time per rank (one entry in a single process)
 };
 
 // What every trainer reports of a step, from its batch loss (BatchLoss,
@@ -41,6 +42,12 @@ class Trainer {
   BatchFlow<VectorField<T>>& flow() { return flow_; }
   AdamW& optimizer() { return adam_; }
   GradientClipper* clipper() { return clip_ ? &clipper_ : nullptr; }  // null when clipping is off
+  // Shares every step's samples with the ranks of comm (distributed_sum.hpp):
+  // each rank takes the same steps, bit for bit, as one process would.
+  void set_communicator(Communicator& comm) {
+    flow_.set_communicator(comm);
+    matching_.set_communicator(comm);
+  }
 
   // One step on the batch x [B, n, C]; seed picks the samples' noise.
   StepReport step(const std::vector<double>& x, int B, int n, std::uint64_t seed);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <numeric>
@@ -209,19 +210,66 @@ std::unique_ptr<WeightAverage> weight_average(const TrainingJob& job, const RunD
 
 }  // namespace
 
+namespace {
+
+// Rank 0's validation on every rank, interrupted when any rank's was.
+Validation agree(Communicator& comm, Validation v) {
+  if (comm.size() == 1) return v;
+  const bool interrupted = comm.any(v.interrupted);
+  std::string bytes;
+  if (comm.is_root())
+    bytes = nlohmann::json{{"nll", v.nll}, {"se", v.standard_error}, {"extra", v.extra}}.dump();
+  comm.broadcast(bytes, 0);
+  const nlohmann::json j = nlohmann::json::parse(bytes);
+  v.nll = j.at("nll");
+  v.standard_error = j.at("se");
+  v.extra = j.at("extra");
+  v.interrupted = interrupted;
+  return v;
+}
+
+// After a step: whether any rank was asked to stop, and rank 0's clock.
+bool agree_after_step(Communicator& comm, bool stop, double& seconds) {
+  if (comm.size() == 1) return stop;
+  std::string mine(1, stop ? '1' : '0');
+  put_bytes(mine, &seconds, 1);
+  const std::vector<std::string> all = comm.allgather(mine);
+  bool any = false;
+  for (const std::string& m : all) any = any || m[0] == '1';
+  std::memcpy(&seconds, all[0].data() + 1, sizeof seconds);
+  return any;
+}
+
+// A step's line gains the ranks' computing time and how long each waited
+// for the slowest (when the job has more than one).
+void add_rank_times(nlohmann::json& line, const ShardTiming& t) {
+  if (t.busy.size() < 2) return;
+  const double slowest = *std::max_element(t.busy.begin(), t.busy.end());
+  std::vector<double> idle;
+  for (double b : t.busy) idle.push_back(slowest - b);
+  line["rank_busy"] = t.busy;
+  line["rank_idle"] = idle;
+}
+
+}  // namespace
+
 TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const RunDirectory& run_dir,
                              TrainingReporter& reporter) {
   const fs::path& run = run_dir.path;
-  if (!run_dir.new_config.is_null()) {
+  Communicator& comm = *job.comm;
+  const bool root = comm.is_root();
+  if (root && !run_dir.new_config.is_null()) {
     std::error_code ec;
     fs::create_directories(run, ec);
     if (ec) throw std::runtime_error("run directory '" + run.string() + "': cannot create it: " + ec.message());
     lock_run_directory(run);
     write_file_atomically((run / "config.json").string(), run_dir.new_config.dump(2) + "\n", "run config");
   }
-  lock_run_directory(run);
-  repair_run_directory(run);
-  cut_metrics(run / "metrics.jsonl", state);
+  if (root) {
+    lock_run_directory(run);
+    repair_run_directory(run);
+    cut_metrics(run / "metrics.jsonl", state);
+  }
   const std::unique_ptr<WeightAverage> ema = weight_average(job, run_dir);
   // Validations and checkpoints see the averaged weights, swapped in for the call.
   auto averaged = [&](auto f) {
@@ -256,11 +304,16 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
     return c;
   };
 
-  std::ofstream metrics(run / "metrics.jsonl", std::ios::app);
-  if (!metrics) throw std::runtime_error("cannot write " + (run / "metrics.jsonl").string());
+  // Rank 0 writes; the other ranks' stream goes nowhere.
+  std::ofstream metrics;
+  if (root) {
+    metrics.open(run / "metrics.jsonl", std::ios::app);
+    if (!metrics) throw std::runtime_error("cannot write " + (run / "metrics.jsonl").string());
+  }
   // The metrics reach the disk before a checkpoint that includes them: after
   // a power loss, resuming cuts lines but could not restore lost ones.
   auto save = [&](const char* name, const Checkpoint& c) {
+    if (!root) return;
     metrics.flush();
     sync_file((run / "metrics.jsonl").string());
     save_checkpoint((run / name).string(), c);
@@ -284,8 +337,9 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
   // A validation after `epochs_done` epochs (and `batch_in_epoch` batches of
   // the next), false when a stop interrupted it (nothing written).
   auto validate = [&](int epochs_done, int batch_in_epoch, bool at_budget) {
-    const Validation v = averaged(job.validate);
+    const Validation v = agree(comm, averaged(job.validate));
     clock();
+    state.seconds = comm.broadcast_value(state.seconds);
     if (v.interrupted) return false;
     const bool best = v.nll < state.best_val;
     if (best) state.best_val = v.nll;
@@ -294,7 +348,7 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
                         {"nll", v.nll},         {"standard_error", v.standard_error}, {"best", best}};
     if (at_budget) line["time_budget"] = true;
     line.update(v.extra);
-    metrics << line.dump() << '\n' << std::flush;
+    if (root) metrics << line.dump() << '\n' << std::flush;
     reporter.validated(epochs_done, v, best);
     if (best) save("best", checkpoint(epochs_done, batch_in_epoch));
     return true;
@@ -325,15 +379,16 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
       line.update({{"loss", rep.loss}, {"grad_norm", rep.grad_norm}, {"clipped", rep.clipped}});
       if (job.objective == TrainingObjective::MaximumLikelihood) line["nll"] = rep.nll;
       line.update({{"nfe_forward", rep.nfe_forward}, {"nfe_backward", rep.nfe_backward}, {"seconds", rep.seconds_total}});
-      metrics << line.dump() << '\n' << std::flush;
+      add_rank_times(line, rep.shards);
+      if (root) metrics << line.dump() << '\n' << std::flush;
       clock();
+      const bool stop = agree_after_step(comm, job.stop_requested(), state.seconds);
       p.epoch = epoch;
       p.global_step = state.global_step;
       p.steps_this_session = state.global_step - first_step;
       reporter.stepped(p);
       // The first step saves too, so a run killed within its first epoch
       // resumes (before it, resuming starts the run again).
-      const bool stop = job.stop_requested();
       if (stop || state.global_step == 1) save("last", checkpoint(epoch, b + 1));
       if (stop) return {true, false, state};
       if (out_of_time() && b + 1 < batches) {

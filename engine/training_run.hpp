@@ -76,6 +76,12 @@ struct TrainingJob {
   double max_seconds = 0;
   // Asked after every step; true saves last/ and stops (the program's Ctrl-C).
   std::function<bool()> stop_requested = [] { return false; };
+  // The ranks of the job (issue 16). Every rank runs the loop and every
+  // step (the trainer shares each step's samples among them); rank 0 alone
+  // writes the run directory. After every step the ranks agree: any rank's
+  // stop stops all, and rank 0's clock is the run's (the time budget).
+  // Each rank calls validate (which may share its work); rank 0's result counts.
+  Communicator* comm = &single_process();
 };
 
 // Throws std::invalid_argument (naming `what`, e.g. "structures") when one

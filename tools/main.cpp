@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tools/commands.hpp"
+#include "tools/mpi_world.hpp"
 #include "tools/options.hpp"
 
 namespace {
@@ -160,9 +161,15 @@ std::string printable(const std::string& s) {
   return out;
 }
 
-}  // namespace
+// "enf: error: ..." (one process) or "enf: error (rank 1 of 4): ..." (one of
+// a job's ranks, each of which may say it).
+void say_error(const std::string& what) {
+  enf::Communicator& w = enf::cli::world();
+  const std::string who = w.size() > 1 ? " (rank " + std::to_string(w.rank()) + " of " + std::to_string(w.size()) + ")" : "";
+  std::fprintf(stderr, "enf: error%s: %s\n", who.c_str(), what.c_str());
+}
 
-int main(int argc, char** argv) {
+int dispatch(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   // "enf help train" is "enf train --help".
   if (args.size() >= 2 && args[0] == "help") {
@@ -187,19 +194,33 @@ int main(int argc, char** argv) {
   try {
     return cmd->run({args.begin() + std::ptrdiff_t(words), args.end()});
   } catch (const enf::cli::UsageError& e) {
-    std::fprintf(stderr, "enf: %s (see 'enf %s --help')\n", printable(e.what()).c_str(), cmd->name.c_str());
+    // The options are the same on every rank: each finds the same mistake, rank 0 says it.
+    if (enf::cli::world().is_root())
+      std::fprintf(stderr, "enf: %s (see 'enf %s --help')\n", printable(e.what()).c_str(), cmd->name.c_str());
     return 2;
+  } catch (const enf::CollectiveError& e) {
+    // Every rank has it (a collective told them): said once, every rank ends normally.
+    if (enf::cli::world().is_root()) say_error(printable(e.what()));
+    return 1;
   } catch (const std::bad_alloc&) {
     // A fallback: sizes read from files are checked before allocating, and
     // such errors name the file; this says what happened if one slips through.
-    std::fprintf(stderr, "enf: error: out of memory while running 'enf %s'\n", cmd->name.c_str());
-    return 1;
+    say_error("out of memory while running 'enf " + cmd->name + "'");
   } catch (const std::length_error& e) {
-    std::fprintf(stderr, "enf: error: out of memory while running 'enf %s' (%s)\n", cmd->name.c_str(),
-                 printable(e.what()).c_str());
-    return 1;
+    say_error("out of memory while running 'enf " + cmd->name + "' (" + printable(e.what()) + ")");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "enf: error: %s\n", printable(e.what()).c_str());
-    return 1;
+    say_error(printable(e.what()));
   }
+  // An error of this rank alone: the others must not wait for it.
+  enf::cli::abort_world(1);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  enf::cli::init_world(argc, argv);
+  const int code = dispatch(argc, argv);
+  enf::cli::finalize_world();
+  return code;
 }

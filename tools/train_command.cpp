@@ -17,6 +17,7 @@
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
 #include "tools/option_groups.hpp"
+#include "tools/mpi_world.hpp"
 #include "tools/train_options.hpp"
 
 namespace enf::cli {
@@ -119,6 +120,7 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   const Runtime rt = parse_runtime(opt);
   const TraceEstimator val_trace = opt.parsed("val-trace", parse_trace_estimator);
   Trainer<T> trainer(field, cnf, adam, init, rt.threads, opt.boolean("clip"));
+  trainer.set_communicator(world());
   TrainingState state;
   if (resume) state = restore_training(*resume, trainer.optimizer(), trainer.clipper());
 
@@ -142,7 +144,7 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   };
   job.validate = [&]() {
     return particle_validation(field, trainer.params(), val_data.x, val_data.rows, sys.n, rt.threads, seed,
-                               job.stop_requested, val_trace);
+                               job.stop_requested, val_trace, world());
   };
   job.snapshot = [&]() {
     Checkpoint c;

@@ -18,6 +18,7 @@
 #include "engine/validation.hpp"
 #include "tools/options.hpp"
 #include "tools/option_groups.hpp"
+#include "tools/mpi_world.hpp"
 #include "tools/train_options.hpp"
 
 namespace enf::cli {
@@ -231,6 +232,7 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   const Runtime rt = parse_runtime(opt);
   MoleculeTrainer<T> trainer(field, mol, cnf, adam, std::move(init), resume != nullptr, rt.threads,
                              opt.boolean("clip"));
+  trainer.set_communicator(world());
   TrainingState state;
   if (resume) state = restore_training(*resume, trainer.optimizer(), trainer.clipper());
 
@@ -258,8 +260,9 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
     return r;
   };
   job.validate = [&]() {
-    const Validation v = molecule_validation(field, mol, trainer.params(), val_in, rt.threads, seed, job.stop_requested);
-    if (v.interrupted) return v;
+    const Validation v =
+        molecule_validation(field, mol, trainer.params(), val_in, rt.threads, seed, job.stop_requested, world());
+    if (v.interrupted || !world().is_root()) return v;
     const std::size_t excluded = v.extra["excluded"], counted = v.extra["molecules"];
     if (excluded > 0)
       std::fprintf(stderr, "  validation: %zu of %zu molecules left out of the NLL (p(N) = 0 for their atom count)\n",

@@ -11,6 +11,7 @@
 
 #include "datasets/file_io.hpp"
 #include "datasets/registry.hpp"
+#include "tools/mpi_world.hpp"
 #include "tools/option_groups.hpp"
 
 namespace enf::cli {
@@ -300,7 +301,14 @@ RunDirectory open_run(ParsedOptions& opt, const std::vector<std::string>& run_ke
     r.path = opt.str("resume");
     const nlohmann::json cfg = as_usage_error([&] { return read_run_config(r.path); });
     apply_json_defaults(opt, cfg, "run config file '" + (r.path / "config.json").string() + "'");
-    r.resume = load_last_checkpoint(r.path);
+    // Rank 0 locks and repairs the run directory, then the others read
+    // last/ (a file system every rank sees, as on a cluster).
+    Communicator& comm = world();
+    if (comm.is_root()) r.resume = load_last_checkpoint(r.path);
+    if (comm.size() > 1) {
+      comm.any(false);  // every rank waits until rank 0 has repaired the directory
+      if (!comm.is_root() && fs::exists(r.path / "last")) r.resume = std::make_unique<Checkpoint>(load_checkpoint((r.path / "last").string()));
+    }
     check_training_state(*r.resume, (r.path / "last" / "model.json").string());
     return r;
   }
@@ -332,8 +340,14 @@ int run_train_job(TrainingJob& job, const TrainingState& state, const RunDirecto
   job.stop_requested = [] { return g_interrupted != 0; };
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
-  StderrReporter reporter;
-  const TrainingOutcome out = run_training(job, state, run, reporter);
+  // One rank reports (rank 0), the others train silently beside it.
+  Communicator& comm = world();
+  job.comm = &comm;
+  if (comm.size() > 1) job.description += ", " + std::to_string(comm.size()) + " ranks (MPI)";
+  StderrReporter stderr_reporter;
+  TrainingReporter silent;
+  const TrainingOutcome out = run_training(job, state, run, comm.is_root() ? stderr_reporter : silent);
+  if (!comm.is_root()) return out.stopped ? 128 + int(g_interrupted ? g_interrupted : SIGTERM) : 0;
   const fs::path& dir = run.path;
   if (out.stopped) {
     std::fprintf(stderr, "\ninterrupted: state saved to %s; continue with: enf train --resume %s\n",

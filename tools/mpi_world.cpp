@@ -1,0 +1,137 @@
+// The job's ranks (mpi_world.hpp): MPI_COMM_WORLD as a Communicator.
+#include "tools/mpi_world.hpp"
+
+#include <climits>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#ifdef ENF_WITH_MPI
+#include <mpi.h>
+#include <unistd.h>
+#endif
+
+namespace enf::cli {
+
+#ifdef ENF_WITH_MPI
+namespace {
+
+// Started by a launcher: Open MPI's mpirun, Slurm's srun (PMI/PMIx) or MPICH's hydra.
+bool launched_by_mpi() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+void check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  throw std::runtime_error(std::string("MPI: ") + what + " failed (" + std::string(text, len) +
+                           "): another rank of the job was lost or the network failed");
+}
+
+class MpiWorld final : public Communicator {
+ public:
+  MpiWorld() {
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    // Failures come back as codes (thrown with a clear line), not as MPI's own abort.
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  std::vector<std::string> allgather(const std::string& mine) override {
+    const std::uint64_t n = mine.size();
+    std::vector<std::uint64_t> sizes(size_);
+    check(MPI_Allgather(&n, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD), "allgather (sizes)");
+    std::vector<int> counts(size_), displs(size_);
+    std::uint64_t total = 0;
+    for (int r = 0; r < size_; ++r) {
+      if (sizes[r] > std::uint64_t(INT_MAX) || total + sizes[r] > std::uint64_t(INT_MAX))
+        throw CollectiveError("MPI: a message between ranks exceeds 2 GiB");
+      counts[r] = int(sizes[r]);
+      displs[r] = int(total);
+      total += sizes[r];
+    }
+    std::string all(total, '\0');
+    check(MPI_Allgatherv(mine.data(), int(n), MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE,
+                         MPI_COMM_WORLD),
+          "allgather");
+    std::vector<std::string> out(size_);
+    for (int r = 0; r < size_; ++r) out[r] = all.substr(std::size_t(displs[r]), std::size_t(counts[r]));
+    return out;
+  }
+
+  void broadcast(std::string& data, int root) override {
+    std::uint64_t n = data.size();
+    check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD), "broadcast (size)");
+    if (n > std::uint64_t(INT_MAX)) throw CollectiveError("MPI: a broadcast exceeds 2 GiB");
+    data.resize(n);
+    check(MPI_Bcast(data.data(), int(n), MPI_BYTE, root, MPI_COMM_WORLD), "broadcast");
+  }
+
+ private:
+  int rank_ = 0, size_ = 1;
+};
+
+MpiWorld* g_world = nullptr;
+char g_term_line[160];
+std::size_t g_term_len = 0;
+
+// mpirun ends the other ranks with SIGTERM when one dies (and Slurm on a
+// lost node or a cancel): each says so in one line before it goes; the
+// handler the command installs afterwards (a graceful stop) replaces this.
+extern "C" void on_job_ended(int sig) {
+  if (g_term_len) [[maybe_unused]] auto w = ::write(2, g_term_line, g_term_len);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+}  // namespace
+
+void init_world(int& argc, char**& argv) {
+  if (!launched_by_mpi()) return;
+  int provided = 0;
+  // Only the main thread calls MPI; OpenMP threads compute between the calls.
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  static MpiWorld world;
+  g_world = &world;
+  if (world.size() > 1) {
+    const std::string line = "enf: rank " + std::to_string(world.rank()) + " of " + std::to_string(world.size()) +
+                             ": ended by the job (another rank failed, a node was lost or the job was cancelled); "
+                             "checkpoints are written whole or not at all\n";
+    g_term_len = line.copy(g_term_line, sizeof g_term_line - 1);
+    std::signal(SIGTERM, on_job_ended);
+  }
+}
+
+Communicator& world() { return g_world ? static_cast<Communicator&>(*g_world) : single_process(); }
+bool built_with_mpi() { return true; }
+
+void abort_world(int code) {
+  if (g_world && g_world->size() > 1) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+void finalize_world() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (g_world && !finalized) MPI_Finalize();
+}
+
+#else
+
+void init_world(int&, char**&) {}
+Communicator& world() { return single_process(); }
+bool built_with_mpi() { return false; }
+void abort_world(int) {}
+void finalize_world() {}
+
+#endif
+
+}  // namespace enf::cli
