@@ -12,13 +12,14 @@ std::vector<int> assign_groups(int B, int groups, int ranks, const std::vector<d
       group_cost[g] += cost.empty() ? 1.0 : std::max(cost[b], 0.0);
     total += group_cost[g];
   }
-  // A group goes to the rank whose share of the total holds its midpoint:
-  // non-decreasing in g, so each rank owns one contiguous run.
+  // A group goes to the rank whose share of the total holds its start:
+  // non-decreasing in g (each rank owns one contiguous run, rank 0 the
+  // first), and no rank holds more than its share plus one group.
   std::vector<int> owner(groups, 0);
   double before = 0;
   for (int g = 0; g < groups; ++g) {
-    const double mid = total > 0 ? (before + group_cost[g] / 2) / total : (g + 0.5) / groups;
-    owner[g] = std::min(ranks - 1, int(mid * ranks));
+    const double start = total > 0 ? before / total : double(g) / groups;
+    owner[g] = std::min(ranks - 1, int(start * ranks));
     before += group_cost[g];
   }
   return owner;

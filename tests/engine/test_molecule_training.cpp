@@ -14,8 +14,10 @@
 #include "engine/checkpoint.hpp"
 #include "engine/molecule_trainer.hpp"
 #include "engine/validation.hpp"
+#include "support/tiny_qm9.hpp"
 
 using namespace enf;
+using enf::test::TinyQm9;
 
 namespace {
 
@@ -28,40 +30,6 @@ constexpr double kZeroMean = 1e-10;
 // What a handful of steps must gain on the fixed-noise NLL of the training
 // molecules (nats per molecule; measured: 40 nats in 20 steps, 127 → 88).
 constexpr double kMinimumGain = 20.0;
-
-// The tiny model of the brief: field H = 8, L = 2; dequantizer width 8, 2 layers.
-struct TinyQm9 {
-  FieldConfig field = qm9_field_config(8, 2);
-  MoleculeModelConfig mol;
-  CnfOptions cnf;
-  AdamWOptions adam;
-  std::vector<MoleculeInput> mols;
-
-  explicit TinyQm9(int count) {
-    MoleculeReadOptions ro;
-    ro.count = count;
-    const MoleculeSet set = read_molecules(kQm9, ro);
-    for (const auto& m : set.molecules) mols.push_back(molecule_input(m));
-    mol.dequantizer_hidden = 8;
-    mol.dequantizer_layers = 2;
-    for (long c : node_count_histogram(set.molecules)) mol.node_counts.push_back(double(c));
-    cnf.trace = TraceEstimator::Gaussian;
-    cnf.ode_regularization = 1e-3;
-    cnf.solver.rtol = cnf.solver.atol = 1e-4;
-    cnf.adjoint_solver = cnf.solver;
-    adam.lr = 5e-3;
-  }
-  template <class T>
-  std::unique_ptr<MoleculeTrainer<T>> trainer(std::uint64_t seed, bool clip = true) const {
-    return std::make_unique<MoleculeTrainer<T>>(field, mol, cnf, adam, initial_molecule_parameters(field, mol, seed),
-                                                false, 1, clip);
-  }
-  std::vector<MoleculeInput> batch(int first, int size) const {
-    std::vector<MoleculeInput> b;
-    for (int k = 0; k < size; ++k) b.push_back(mols[(first + k) % mols.size()]);
-    return b;
-  }
-};
 
 }  // namespace
 
