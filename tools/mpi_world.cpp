@@ -1,6 +1,7 @@
 // The job's ranks (mpi_world.hpp): MPI_COMM_WORLD as a Communicator.
 #include "tools/mpi_world.hpp"
 
+#include <atomic>
 #include <climits>
 #include <csignal>
 #include <cstdint>
@@ -84,11 +85,11 @@ MpiWorld* g_world = nullptr;
 char g_term_line[160];
 std::size_t g_term_len = 0;
 
-// mpirun ends the other ranks with SIGTERM when one dies (and Slurm on a
-// lost node or a cancel): each says so in one line before it goes; the
-// handler the command installs afterwards (a graceful stop) replaces this.
+std::atomic<bool> g_noted{false};
+
+// Until a command installs its own (graceful) handler: say why, then die of the signal.
 extern "C" void on_job_ended(int sig) {
-  if (g_term_len) [[maybe_unused]] auto w = ::write(2, g_term_line, g_term_len);
+  note_stop_signal();
   std::signal(sig, SIG_DFL);
   std::raise(sig);
 }
@@ -104,9 +105,10 @@ void init_world(int& argc, char**& argv) {
   g_world = &world;
   if (world.size() > 1) {
     const std::string line = "enf: rank " + std::to_string(world.rank()) + " of " + std::to_string(world.size()) +
-                             ": ended by the job (another rank failed, a node was lost or the job was cancelled); "
-                             "checkpoints are written whole or not at all\n";
+                             ": told to stop (SIGTERM/SIGINT: another rank failed, a node was lost or the job "
+                             "was cancelled); checkpoints are written whole or not at all\n";
     g_term_len = line.copy(g_term_line, sizeof g_term_line - 1);
+    static_assert(std::atomic<bool>::is_always_lock_free, "note_stop_signal runs in signal handlers");
     std::signal(SIGTERM, on_job_ended);
   }
 }
@@ -116,6 +118,10 @@ bool built_with_mpi() { return true; }
 
 void abort_world(int code) {
   if (g_world && g_world->size() > 1) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+void note_stop_signal() {
+  if (g_term_len && !g_noted.exchange(true)) [[maybe_unused]] auto w = ::write(2, g_term_line, g_term_len);
 }
 
 void finalize_world() {
@@ -131,6 +137,7 @@ Communicator& world() { return single_process(); }
 bool built_with_mpi() { return false; }
 void abort_world(int) {}
 void finalize_world() {}
+void note_stop_signal() {}
 
 #endif
 

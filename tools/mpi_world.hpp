@@ -19,5 +19,11 @@ bool built_with_mpi();
 void abort_world(int code);
 // Leaves the job (MPI_Finalize), at the end of main.
 void finalize_world();
+// For signal handlers (async-signal-safe): on a rank of a job of several,
+// says in one line on stderr, once, that this rank was told to end. mpirun
+// sends SIGTERM to every rank when one dies (and Slurm on a cancel or a
+// lost node); a rank blocked in a collective with a dead peer is killed
+// soon after, so it says why first. Does nothing in a single process.
+void note_stop_signal();
 
 }  // namespace enf::cli

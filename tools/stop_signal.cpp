@@ -1,5 +1,7 @@
 #include "tools/stop_signal.hpp"
 
+#include "tools/mpi_world.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +33,7 @@ void write_all(const char* p, std::size_t n) {
 extern "C" void on_signal(int sig) {
   int expected = 0;
   if (g_signal.compare_exchange_strong(expected, sig)) {
+    note_stop_signal();
     write_all(g_first, g_first_size);
     return;
   }

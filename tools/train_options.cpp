@@ -23,7 +23,10 @@ namespace {
 // The signal that asked to stop: SIGINT (Ctrl-C) or SIGTERM (what Slurm,
 // systemd and container runtimes send before they kill).
 volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_stop_signal(int sig) { g_interrupted = sig; }
+extern "C" void on_stop_signal(int sig) {
+  g_interrupted = sig;
+  note_stop_signal();
+}
 
 std::string fmt_time(double s) {
   char b[32];
@@ -352,7 +355,8 @@ int run_train_job(TrainingJob& job, const TrainingState& state, const RunDirecto
   if (out.stopped) {
     std::fprintf(stderr, "\ninterrupted: state saved to %s; continue with: enf train --resume %s\n",
                  (dir / "last").c_str(), dir.c_str());
-    return 128 + int(g_interrupted);  // the shell's code for the signal, 130 for Ctrl-C
+    // The shell's code for the signal, 130 for Ctrl-C (another rank's signal: SIGTERM's).
+    return 128 + int(g_interrupted ? g_interrupted : SIGTERM);
   }
   if (out.out_of_time)
     std::fprintf(stderr, "time budget of %s used (%ld steps); a larger --max-time on --resume continues\n",
