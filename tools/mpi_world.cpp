@@ -4,6 +4,7 @@
 #include <atomic>
 #include <climits>
 #include <csignal>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
@@ -20,9 +21,9 @@ namespace enf::cli {
 #ifdef ENF_WITH_MPI
 namespace {
 
-// Started by a launcher: Open MPI's mpirun, Slurm's srun (PMI/PMIx) or MPICH's hydra.
+// Started by a launcher: Open MPI's mpirun, Slurm's srun --mpi=pmix/pmi2, MPICH's hydra.
 bool launched_by_mpi() {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"})
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
     if (std::getenv(v)) return true;
   return false;
 }
@@ -132,7 +133,19 @@ void finalize_world() {
 
 #else
 
-void init_world(int&, char**&) {}
+// Started by mpirun with several ranks but built without MPI, each process
+// would run the whole job alone (and fight over its outputs): refused.
+void init_world(int&, char**&) {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (const char* n = std::getenv(v); n && std::atoi(n) > 1) {
+      std::fprintf(stderr,
+                   "enf: error: started as one of %s processes (%s), but this enf was built without MPI: each "
+                   "would run the whole job alone. Rebuild with cmake -DENF_MPI=ON (Debian: libopenmpi-dev "
+                   "openmpi-bin), or run one process.\n",
+                   n, v);
+      std::exit(2);
+    }
+}
 Communicator& world() { return single_process(); }
 bool built_with_mpi() { return false; }
 void abort_world(int) {}

@@ -5,9 +5,10 @@
 set -euo pipefail
 
 # libcurl and OpenSSL: enf data fetch (downloads, SHA-256); libarchive: the QM9 archive;
-# git: the commit enf --version names.
+# git: the commit enf --version names; Open MPI: mpirun -np K enf (ENF_MPI=ON);
+# ccache: a second build configuration (tools/test.sh builds without MPI too) recompiles nothing.
 ENF_PACKAGES=(build-essential cmake git libeigen3-dev libboost-dev libopenbabel-dev nlohmann-json3-dev catch2 zlib1g-dev
-              libcurl4-openssl-dev libssl-dev libarchive-dev)
+              libcurl4-openssl-dev libssl-dev libarchive-dev libopenmpi-dev openmpi-bin ccache)
 
 enf_install_packages() {
   local missing=()
@@ -31,8 +32,16 @@ enf_install_packages() {
 enf_build() {
   local dir="$1"
   shift
-  cmake -S "$ENF_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="${ENF_BUILD_TYPE:-Release}" "$@" >&2
-  cmake --build "$dir" -j "$(nproc)" >&2
+  local launcher=()
+  if command -v ccache > /dev/null; then
+    # Paths relative to the checkout, so that build directories share the cache.
+    export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ENF_ROOT}"
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  fi
+  cmake -S "$ENF_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="${ENF_BUILD_TYPE:-Release}" "${launcher[@]}" "$@" >&2
+  # ENF_TARGETS (space-separated): build only those.
+  # shellcheck disable=SC2086
+  cmake --build "$dir" -j "$(nproc)" ${ENF_TARGETS:+--target $ENF_TARGETS} >&2
 }
 
 ENF_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

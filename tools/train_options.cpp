@@ -218,6 +218,16 @@ CommandSpec train_spec(std::string summary, std::string details, std::vector<Opt
     if (!found) throw std::logic_error("train_spec: no option --" + name + " to give a default");
   }
   specific.insert(specific.end(), common.begin(), common.end());
+  // Several processes: the same paragraph for particles and molecules, before the examples.
+  const std::string ranks =
+      "Several processes (enf built with ENF_MPI=ON): mpirun -np K enf train ... (or srun)\n"
+      "shares every batch among K ranks (each with --threads threads) and takes the same\n"
+      "steps, bit for bit, as one process with the same options: a run resumes on any K.\n"
+      "Rank 0 writes the run directory (on a file system every rank sees); a stop of any\n"
+      "rank stops all; a rank that dies ends the job, the last checkpoint intact.\n";
+  const std::size_t examples = details.find("\nexamples:");
+  if (examples == std::string::npos) details += "\n" + ranks.substr(0, ranks.size() - 1);
+  else details.insert(examples, ranks);
   return CommandSpec{"train", std::move(summary), std::move(details),
                      with_groups(std::move(specific), {{solver_group(), {}, solver}, {runtime_group(), {}, runtime}})};
 }
