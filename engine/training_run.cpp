@@ -270,6 +270,18 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
     repair_run_directory(run);
     cut_metrics(run / "metrics.jsonl", state);
   }
+  // Rank 0's weights on every rank: they start equal by construction (the
+  // seed, the same checkpoint), and a rank that got different ones (another
+  // build of a library, a file changed between reads) must not train apart.
+  if (comm.size() > 1 && job.weights) {
+    auto& w = job.weights->values;
+    std::string bytes;
+    put_bytes(bytes, w.data(), w.size());
+    comm.broadcast(bytes, 0);
+    if (bytes.size() != w.size() * sizeof(double))  // this rank alone: the job is ended (MPI_Abort)
+      throw std::runtime_error("this rank's model differs in size from rank 0's");
+    ByteReader(bytes).get(w.data(), w.size());
+  }
   const std::unique_ptr<WeightAverage> ema = weight_average(job, run_dir);
   // Validations and checkpoints see the averaged weights, swapped in for the call.
   auto averaged = [&](auto f) {
