@@ -7,7 +7,10 @@
 # checkpoint. Run by ctest only when enf is built with ENF_MPI=ON.
 #   tests/cli/cli_mpi_train_test.sh ENF
 source "$(dirname "$0")/cli_lib.sh"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# As root in CI, more ranks than cores, and no ssh needed: every rank is local
+# (Open MPI looks for an ssh or rsh agent even then; /bin/false satisfies it).
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
+  OMPI_MCA_plm_rsh_agent=false
 mpi() {  # mpi K args...: enf on K ranks, bounded so that a hang fails instead of waiting
   local k=$1; shift
   timeout 120 mpirun -np "$k" "$enf" "$@"
