@@ -191,6 +191,16 @@ int dispatch(int argc, char** argv) {
     std::fprintf(stderr, "enf: unknown command '%s' (see 'enf --help' for the commands)\n", printable(args[0]).c_str());
     return 2;
   }
+  // Commands that share their work among ranks; the others would run K
+  // times over and write their outputs K times.
+  const bool shares_work = cmd->name == "train" || cmd->name == "score" || cmd->name == "sample" ||
+                           cmd->name == "bench step";
+  if (enf::cli::world().size() > 1 && !shares_work) {
+    if (enf::cli::world().is_root())
+      std::fprintf(stderr, "enf: error: 'enf %s' runs as one process (started as %d ranks); under mpirun or srun "
+                   "run enf train, score, sample or bench step\n", cmd->name.c_str(), enf::cli::world().size());
+    return 2;
+  }
   try {
     return cmd->run({args.begin() + std::ptrdiff_t(words), args.end()});
   } catch (const enf::cli::UsageError& e) {
