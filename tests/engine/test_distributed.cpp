@@ -157,20 +157,30 @@ TEST_CASE("Shards cover the items in order and values gather in that order", "[d
 
 namespace {
 
+// A small 2-D particle field and `rows` random structures of 4 nodes.
+struct SmallParticles {
+  FieldConfig cfg;
+  std::vector<double> x;
+  static constexpr int n = 4;
+  SmallParticles(int rows, std::uint64_t seed) : cfg(test::particle_field(2)) {
+    cfg.hidden = 8;
+    cfg.layers = 2;
+    Rng rng(seed);
+    for (int b = 0; b < rows; ++b) {
+      const std::vector<double> s = test::random_state(cfg, n, rng, 1.0);
+      x.insert(x.end(), s.begin(), s.end());
+    }
+  }
+};
+
 // Particle training (maximum likelihood and flow matching) on K ranks: the
 // weights after a few steps, as bytes.
 std::vector<double> particle_weights_after_steps(int K, int threads, TrainingObjective objective) {
-  FieldConfig cfg = test::particle_field(2);
-  cfg.hidden = 8;
-  cfg.layers = 2;
+  const int B = 10, n = SmallParticles::n;
+  const SmallParticles data(B, 5);
+  const FieldConfig& cfg = data.cfg;
+  const std::vector<double>& x = data.x;
   const Parameters<double> init = test::random_params(cfg, 3, 0.1);
-  const int B = 10, n = 4;
-  Rng rng(5);
-  std::vector<double> x;
-  for (int b = 0; b < B; ++b) {
-    const std::vector<double> s = test::random_state(cfg, n, rng, 1.0);
-    x.insert(x.end(), s.begin(), s.end());
-  }
   std::vector<std::vector<double>> out(K);
   ThreadRanks ranks(K);
   ranks.run([&](Communicator& comm) {
@@ -233,17 +243,11 @@ TEST_CASE("Molecule training on several ranks takes one process's steps, bit for
 }
 
 TEST_CASE("Validation shared among ranks gives one process's NLL", "[distributed][validation]") {
-  FieldConfig cfg = test::particle_field(2);
-  cfg.hidden = 8;
-  cfg.layers = 2;
+  const int rows = 11, n = SmallParticles::n;
+  const SmallParticles data(rows, 6);
+  const FieldConfig& cfg = data.cfg;
+  const std::vector<double>& x = data.x;
   const Parameters<double> p = test::random_params(cfg, 4, 0.1);
-  const int rows = 11, n = 4;
-  Rng rng(6);
-  std::vector<double> x;
-  for (int b = 0; b < rows; ++b) {
-    const std::vector<double> s = test::random_state(cfg, n, rng, 1.0);
-    x.insert(x.end(), s.begin(), s.end());
-  }
   for (TraceEstimator trace : {TraceEstimator::Exact, TraceEstimator::Rademacher}) {
     const Validation one = particle_validation(cfg, p, x, rows, n, 1, 9, [] { return false; }, trace);
     ThreadRanks ranks(3);

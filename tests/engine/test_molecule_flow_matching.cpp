@@ -14,6 +14,7 @@
 #include <set>
 
 #include "datasets/molecule_io.hpp"
+#include "support/tiny_qm9.hpp"
 #include "engine/data_split.hpp"
 #include "engine/molecule_flow_matching.hpp"
 #include "engine/molecule_trainer.hpp"
@@ -25,7 +26,6 @@ using namespace enf::test;
 
 namespace {
 
-const std::string kQm9 = "datasets/data/qm9/edm_cormorant_npz/test.npz";
 
 // The brief's small field (H = 8, one layer) with uniform dequantization;
 // `count` molecules of the test split.
@@ -37,12 +37,8 @@ struct SmallQm9 {
   std::vector<MoleculeInput> mols;
 
   explicit SmallQm9(int count) {
-    MoleculeReadOptions ro;
-    ro.count = count;
-    const MoleculeSet set = read_molecules(kQm9, ro);
-    for (const auto& m : set.molecules) mols.push_back(molecule_input(m));
+    mols = test::test_split_molecules(count, mol);
     mol.dequantization = Dequantization::Uniform;
-    for (long c : node_count_histogram(set.molecules)) mol.node_counts.push_back(double(c));
     adam.lr = 5e-3;
   }
   // The reference initialisation perturbed (no layer near the identity),

@@ -21,7 +21,6 @@ using enf::test::TinyQm9;
 
 namespace {
 
-const std::string kQm9 = "datasets/data/qm9/edm_cormorant_npz/test.npz";
 
 // ActNorm standardises with sqrt(var + 1e-5): a unit variance up to that.
 constexpr double kUnitVariance = 1e-4;

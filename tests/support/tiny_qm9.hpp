@@ -12,6 +12,18 @@
 
 namespace enf::test {
 
+// The first `count` molecules of the shipped test split; their atom counts
+// become mol's p(N).
+inline std::vector<MoleculeInput> test_split_molecules(int count, MoleculeModelConfig& mol) {
+  MoleculeReadOptions ro;
+  ro.count = count;
+  const MoleculeSet set = read_molecules("datasets/data/qm9/edm_cormorant_npz/test.npz", ro);
+  std::vector<MoleculeInput> mols;
+  for (const auto& m : set.molecules) mols.push_back(molecule_input(m));
+  for (long c : node_count_histogram(set.molecules)) mol.node_counts.push_back(double(c));
+  return mols;
+}
+
 // The tiny model of the brief: field H = 8, L = 2; dequantizer width 8, 2 layers.
 struct TinyQm9 {
   FieldConfig field = qm9_field_config(8, 2);
@@ -21,13 +33,9 @@ struct TinyQm9 {
   std::vector<MoleculeInput> mols;
 
   explicit TinyQm9(int count) {
-    MoleculeReadOptions ro;
-    ro.count = count;
-    const MoleculeSet set = read_molecules("datasets/data/qm9/edm_cormorant_npz/test.npz", ro);
-    for (const auto& m : set.molecules) mols.push_back(molecule_input(m));
+    mols = test_split_molecules(count, mol);
     mol.dequantizer_hidden = 8;
     mol.dequantizer_layers = 2;
-    for (long c : node_count_histogram(set.molecules)) mol.node_counts.push_back(double(c));
     cnf.trace = TraceEstimator::Gaussian;
     cnf.ode_regularization = 1e-3;
     cnf.solver.rtol = cnf.solver.atol = 1e-4;
