@@ -1,6 +1,7 @@
 // The job's ranks (mpi_world.hpp): MPI_COMM_WORLD as a Communicator.
 #include "tools/mpi_world.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <csignal>
@@ -13,6 +14,7 @@
 
 #ifdef ENF_WITH_MPI
 #include <mpi.h>
+#include <omp.h>
 #include <unistd.h>
 #endif
 
@@ -104,6 +106,12 @@ void init_world(int& argc, char**& argv) {
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   static MpiWorld world;
   g_world = &world;
+  // Ranks on one node share its cores: --threads 0 ("all cores") means this
+  // rank's share, unless OMP_NUM_THREADS says otherwise.
+  if (const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE"); local && !std::getenv("OMP_NUM_THREADS")) {
+    const int ranks_here = std::atoi(local), cores = omp_get_num_procs();
+    if (ranks_here > 1) omp_set_num_threads(std::max(1, cores / ranks_here));
+  }
   if (world.size() > 1) {
     const std::string line = "enf: rank " + std::to_string(world.rank()) + " of " + std::to_string(world.size()) +
                              ": told to stop (SIGTERM/SIGINT: another rank failed, a node was lost or the job "

@@ -221,8 +221,9 @@ CommandSpec train_spec(std::string summary, std::string details, std::vector<Opt
   // Several processes: the same paragraph for particles and molecules, before the examples.
   const std::string ranks =
       "Several processes (enf built with ENF_MPI=ON): mpirun -np K enf train ... (or srun)\n"
-      "shares every batch among K ranks (each with --threads threads) and takes the same\n"
-      "steps, bit for bit, as one process with the same options: a run resumes on any K.\n"
+      "shares every batch among K ranks (each --threads threads; 0: its share of the node's\n"
+      "cores) and takes the same steps, bit for bit, as one process with the same options:\n"
+      "a run resumes on any K.\n"
       "Rank 0 writes the run directory (on a file system every rank sees); a stop of any\n"
       "rank stops all; a rank that dies ends the job, the last checkpoint intact.\n";
   const std::size_t examples = details.find("\nexamples:");
