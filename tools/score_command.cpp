@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
-#include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -22,7 +22,9 @@
 #include "tools/model_io.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
+#include "tools/mpi_world.hpp"
 #include "tools/progress.hpp"
+#include "tools/sharded_rounds.hpp"
 #include "tools/stop_signal.hpp"
 
 namespace enf::cli {
@@ -48,7 +50,10 @@ const CommandSpec kScore{
     "input order: csv: a header, one row per structure, the summary on stderr; json: JSON\n"
     "lines, one object per structure (index, log_likelihood, the terms, nfe), then one\n"
     "{\"summary\": ...} line. Ctrl-C or SIGTERM: no new structures start, those in progress\n"
-    "finish and are printed, then the summary of the rows printed; exit 130 or 143.",
+    "finish and are printed, then the summary of the rows printed; exit 130 or 143.\n"
+    "mpirun -np K enf score ... (a build with ENF_MPI): the structures are shared among the\n"
+    "K ranks in rounds, rank 0 prints; the rows are those of one process, byte for byte (the\n"
+    "summary's seconds aside). A stop on any rank stops the job after its current round.",
     with_groups(
         {
             {"model", "CKPT", "", "checkpoint directory (enf train or enf import)"},
@@ -66,32 +71,6 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Rows arrive from the worker threads in any order (one thread at a time);
-// row b is emitted once rows 0..b are, so the output is in input order.
-template <class R>
-class InOrder {
- public:
-  explicit InOrder(std::function<void(int, R&)> emit) : emit_(std::move(emit)) {}
-  void add(int b, R&& r) {
-    pending_.emplace(b, std::move(r));
-    while (!pending_.empty() && pending_.begin()->first == next_) {
-      emit_(next_++, pending_.begin()->second);
-      pending_.erase(pending_.begin());
-    }
-  }
-  // After an interruption: rows finished after a gap (a row that never
-  // started) are still printed, in order.
-  void flush() {
-    for (auto& [b, r] : pending_) emit_(b, r);
-    pending_.clear();
-  }
-
- private:
-  std::function<void(int, R&)> emit_;
-  std::map<int, R> pending_;
-  int next_ = 0;
-};
-
 // JSON has no infinity: −inf (p(N) = 0) is written as null.
 nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
@@ -100,11 +79,16 @@ void print_json_line(const nlohmann::json& j) {
   std::fflush(stdout);
 }
 
-StopSignal score_stop_signal() {
-  return StopSignal(
-      "\nenf score: stopping: no new rows are started; those in progress finish and are printed, then the summary "
-      "(a second Ctrl-C exits at once; the rows printed so far stay)\n",
-      "\nenf score: second signal: exiting at once\n");
+StopSignal score_stop_signal(Communicator& comm) {
+  if (comm.size() == 1)
+    return StopSignal(
+        "\nenf score: stopping: no new rows are started; those in progress finish and are printed, then the summary "
+        "(a second Ctrl-C exits at once; the rows printed so far stay)\n",
+        "\nenf score: second signal: exiting at once\n");
+  const std::string who = "\nenf score (rank " + std::to_string(comm.rank()) + " of " + std::to_string(comm.size()) + "): ";
+  return StopSignal(who + "stopping: the job stops after its current round; the rows finished are printed, then the "
+                          "summary (a second signal ends this rank at once, and the job)\n",
+                    who + "second signal: exiting at once\n");
 }
 
 // Structures [rows, n·D] from .npy ([rows, n·D] or [rows, n, D]) or .xyz.
@@ -123,62 +107,90 @@ std::vector<double> read_structures(const std::string& path, const std::string& 
   return x;
 }
 
+// A structure's row, as it travels between ranks.
+struct ParticleRow {
+  double log_px, delta_logp, log_pz;
+  long nfe;
+};
+
+// The structures of the job, in rounds over its ranks (sharded_rounds.hpp).
 template <class T>
-int score_as(const Checkpoint& c, const CnfOptions& o, const std::vector<double>& x, int rows, const Runtime& rt,
-             const std::function<void(int, ForwardResult&&)>& done) {
+void score_as(const Checkpoint& c, const CnfOptions& o, const std::vector<double>& x, int rows, const Runtime& rt,
+              std::optional<ShardedRounds>& rounds, const ShardedRounds::Emit& emit) {
   const Parameters<T> p = c.params.template cast<T>();
   VectorField<T> field(c.field, p.layout);
   Cnf<VectorField<T>> cnf(field, o);
   BatchFlow<VectorField<T>> flow(cnf, rt.threads);
+  rounds.emplace(world(), rows, flow.threads());
   const int n = int(x.size() / rows / c.field.dim);
-  return flow.log_likelihood_each(p.values.data(), x, rows, n, rt.seed, stop_requested, done);
+  const std::size_t S = x.size() / std::size_t(rows);
+  rounds->run(
+      [&](int begin, int end, const ShardedRounds::Put& put) {
+        std::vector<double> part(x.begin() + std::ptrdiff_t(begin * S), x.begin() + std::ptrdiff_t(end * S));
+        flow.log_likelihood_each(
+            p.values.data(), std::move(part), end - begin, n, rt.seed, stop_requested,
+            [&](int b, ForwardResult&& r) {
+              put(begin + b, to_bytes(ParticleRow{r.log_px, r.delta_logp, r.log_pz, r.solve.stats.nfe}));
+            },
+            std::uint64_t(begin));
+      },
+      emit);
 }
 
 int score_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOptions& o, const Runtime& rt,
                     const std::string& format) {
   for (const char* name : {"samples", "stride", "limit", "skip-unsupported"})
     if (opt.given(name)) throw UsageError(std::string("--") + name + " applies to molecule models only");
+  Communicator& comm = world();
+  const bool root = comm.is_root();
   int rows = 0;
-  const std::vector<double> x = read_structures(opt.str("input"), c.system, particles_in(c), c.field.dim, rows);
-  std::fprintf(stderr, "enf score: %d structures from %s\n", rows, opt.str("input").c_str());
+  std::vector<double> x;
+  on_every_rank(comm, [&] {
+    x = read_structures(opt.str("input"), c.system, particles_in(c), c.field.dim, rows);
+    return std::string();
+  });
+  if (root) std::fprintf(stderr, "enf score: %d structures from %s\n", rows, opt.str("input").c_str());
   const bool json = format == "json";
-  if (!json) std::printf("index,log_likelihood,delta_logp,log_pz,nfe\n");
+  if (root && !json) std::printf("index,log_likelihood,delta_logp,log_pz,nfe\n");
   std::fflush(stdout);
   std::vector<double> log_p;
-  InOrder<ForwardResult> rows_out([&](int b, ForwardResult& r) {
+  const auto emit = [&](int b, const std::string& bytes) {
+    const ParticleRow r = from_bytes<ParticleRow>(bytes);
     log_p.push_back(r.log_px);
     if (json)
       print_json_line({{"index", b}, {"log_likelihood", r.log_px}, {"delta_logp", r.delta_logp}, {"log_pz", r.log_pz},
-                       {"nfe", r.solve.stats.nfe}});
+                       {"nfe", r.nfe}});
     else {
-      std::printf("%d,%.12g,%.12g,%.12g,%ld\n", b, r.log_px, r.delta_logp, r.log_pz, r.solve.stats.nfe);
+      std::printf("%d,%.12g,%.12g,%.12g,%ld\n", b, r.log_px, r.delta_logp, r.log_pz, r.nfe);
       std::fflush(stdout);
     }
-  });
-  const StopSignal stop = score_stop_signal();
+  };
+  const StopSignal stop = score_stop_signal(comm);
   const auto t0 = Clock::now();
-  const auto add = [&](int b, ForwardResult&& r) { rows_out.add(b, std::move(r)); };
-  rt.single() ? score_as<float>(c, o, x, rows, rt, add) : score_as<double>(c, o, x, rows, rt, add);
-  rows_out.flush();
+  std::optional<ShardedRounds> rounds;
+  rt.single() ? score_as<float>(c, o, x, rows, rt, rounds, emit) : score_as<double>(c, o, x, rows, rt, rounds, emit);
+  rounds->flush();
+  if (!root) return rounds->exit_code();
   const double seconds = since(t0);
   const int done = int(log_p.size());
   const MeanError m = done > 0 ? mean_standard_error(log_p) : MeanError{};
   if (json) {
     nlohmann::json j{{"model", opt.str("model")}, {"input", opt.str("input")}, {"count", done}, {"rows", rows},
-                     {"interrupted", stop_requested()}, {"seconds", seconds}};
+                     {"interrupted", rounds->interrupted()}, {"seconds", seconds}};
     add_solver_json(j, o);
     if (done > 0) j.update({{"mean_log_likelihood", m.mean}, {"standard_error", m.error}, {"nll", -m.mean}});
     print_json_line({{"summary", j}});
   }
-  if (stop_requested()) std::fprintf(stderr, "\nenf score: interrupted: %d of %d structures scored\n", done, rows);
+  if (rounds->interrupted()) std::fprintf(stderr, "\nenf score: interrupted: %d of %d structures scored\n", done, rows);
   if (done > 0)
     std::fprintf(stderr, "NLL %.4f ± %.4f (standard error) over %d structures in %.2f s\n", -m.mean, m.error, done,
                  seconds);
-  return stop_requested() ? stop_exit_code() : 0;
+  return rounds->exit_code();
 }
 
 // The records of --input to score (after --stride and --limit).
-MoleculeSet read_scored_molecules(const ParsedOptions& opt, const Checkpoint& c) {
+// (Rank 0 says which were skipped.)
+MoleculeSet read_scored_molecules(const ParsedOptions& opt, const Checkpoint& c, bool say) {
   const int stride = opt.integer("stride"), limit = opt.integer("limit");
   MoleculeReadOptions ro;
   ro.skip_unsupported = opt.flag("skip-unsupported");
@@ -194,7 +206,7 @@ MoleculeSet read_scored_molecules(const ParsedOptions& opt, const Checkpoint& c)
       kept.push_back(std::move(set.molecules[b]));
     set.molecules = std::move(kept);
   }
-  if (set.skipped > 0) {
+  if (say && set.skipped > 0) {
     std::fprintf(stderr, "enf score: skipped %ld molecules:\n", set.skipped);
     for (const auto& r : set.skip_reasons) std::fprintf(stderr, "  %s\n", r.c_str());
   }
@@ -203,20 +215,35 @@ MoleculeSet read_scored_molecules(const ParsedOptions& opt, const Checkpoint& c)
 
 constexpr char kImpossibleNote[] = "p(N) = 0 for this atom count: not integrated; excluded from the summary";
 
+// A molecule's row, as it travels between ranks.
+struct MoleculeRow {
+  double log_p, log_p_iw, log_pz_x, log_pz_h, delta_logp_ode, actnorm_logdet, log_q_v, log_pN;
+  long nfe;
+  int atoms;
+  bool impossible_size;
+};
+
 int score_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOptions& cnf, const Runtime& rt,
                     const std::string& format) {
   const int draws = opt.integer("samples");
-  const MoleculeSet set = read_scored_molecules(opt, c);
+  Communicator& comm = world();
+  const bool root = comm.is_root();
+  MoleculeSet set;
   std::vector<MoleculeInput> mols;
-  for (const auto& m : set.molecules) mols.push_back(molecule_input(m));
+  on_every_rank(comm, [&] {
+    set = read_scored_molecules(opt, c, root);
+    for (const auto& m : set.molecules) mols.push_back(molecule_input(m));
+    return std::string();
+  });
   const int rows = int(mols.size());
-  std::fprintf(stderr, "enf score: %d molecules from %s, %d dequantization draw%s each, trace %s, rtol %g\n", rows,
-               opt.str("input").c_str(), draws, draws == 1 ? "" : "s", to_string(cnf.trace).c_str(),
-               cnf.solver.rtol);
+  if (root)
+    std::fprintf(stderr, "enf score: %d molecules from %s, %d dequantization draw%s each, trace %s, rtol %g\n", rows,
+                 opt.str("input").c_str(), draws, draws == 1 ? "" : "s", to_string(cnf.trace).c_str(),
+                 cnf.solver.rtol);
   MoleculeFlow<double> flow(c.field, *c.molecule, cnf);
   MoleculeBatch<double> batch(flow, rt.threads);
   const bool json = format == "json";
-  if (!json)
+  if (root && !json)
     std::printf("index,name,atoms,log_likelihood,log_likelihood_iw,log_pz_x,log_pz_h,delta_logp_ode,actnorm_logdet,"
                 "log_q_v,log_pN,nfe,note\n");
   std::fflush(stdout);
@@ -225,48 +252,64 @@ int score_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOpti
   long excluded = 0;
   int done = 0;
   Progress progress("scored", rows);
-  InOrder<MoleculeScore> rows_out([&](int b, MoleculeScore& r) {
-    const MoleculeLikelihood& L = r.first;
+  const auto emit = [&](int b, const std::string& bytes) {
+    const MoleculeRow r = from_bytes<MoleculeRow>(bytes);
     ++done;
     if (r.impossible_size) {
       ++excluded;
     } else {
       log_p.push_back(r.log_p);
-      atoms += L.atoms;
+      atoms += r.atoms;
     }
     if (json) {
-      nlohmann::json j{{"index", b}, {"name", set.molecules[b].name}, {"atoms", L.atoms},
+      nlohmann::json j{{"index", b}, {"name", set.molecules[b].name}, {"atoms", r.atoms},
                        {"log_likelihood", finite_or_null(r.log_p)}, {"log_likelihood_iw", finite_or_null(r.log_p_iw)},
                        {"nll", finite_or_null(-r.log_p)}};
       if (r.impossible_size) {
         j["excluded"] = true;
         j["note"] = kImpossibleNote;
       } else {
-        j["first_draw"] = {{"log_pz_x", L.log_pz_x},         {"log_pz_h", L.log_pz_h},
-                           {"delta_logp_ode", L.ode.delta_logp}, {"actnorm_logdet", L.actnorm_logdet},
-                           {"log_q_v", L.dequantizer.log_q_v},   {"log_pN", L.log_pN}};
+        j["first_draw"] = {{"log_pz_x", r.log_pz_x},         {"log_pz_h", r.log_pz_h},
+                           {"delta_logp_ode", r.delta_logp_ode}, {"actnorm_logdet", r.actnorm_logdet},
+                           {"log_q_v", r.log_q_v},           {"log_pN", r.log_pN}};
       }
       j["nfe"] = r.nfe;
       print_json_line(j);
-      return;
+    } else {
+      std::string name = set.molecules[b].name;
+      std::replace(name.begin(), name.end(), ',', ';');
+      if (r.impossible_size)
+        std::printf("%d,%s,%d,-inf,-inf,,,,,,-inf,0,%s\n", b, name.c_str(), r.atoms, kImpossibleNote);
+      else
+        std::printf("%d,%s,%d,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%ld,\n", b, name.c_str(), r.atoms,
+                    r.log_p, r.log_p_iw, r.log_pz_x, r.log_pz_h, r.delta_logp_ode, r.actnorm_logdet, r.log_q_v,
+                    r.log_pN, r.nfe);
+      std::fflush(stdout);
     }
-    std::string name = set.molecules[b].name;
-    std::replace(name.begin(), name.end(), ',', ';');
-    if (r.impossible_size)
-      std::printf("%d,%s,%d,-inf,-inf,,,,,,-inf,0,%s\n", b, name.c_str(), L.atoms, kImpossibleNote);
-    else
-      std::printf("%d,%s,%d,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%ld,\n", b, name.c_str(), L.atoms, r.log_p,
-                  r.log_p_iw, L.log_pz_x, L.log_pz_h, L.ode.delta_logp, L.actnorm_logdet, L.dequantizer.log_q_v,
-                  L.log_pN, r.nfe);
-    std::fflush(stdout);
-  });
-  const StopSignal stop = score_stop_signal();
-  const auto t0 = Clock::now();
-  batch.score_each(c.params.values.data(), mols, draws, rt.seed, stop_requested, [&](int b, MoleculeScore&& r) {
-    rows_out.add(b, std::move(r));
     progress(done);
-  });
-  rows_out.flush();
+  };
+  const StopSignal stop = score_stop_signal(comm);
+  const auto t0 = Clock::now();
+  // A molecule's cost grows with its edges: atoms² (the shares of a round).
+  std::vector<double> cost;
+  for (const MoleculeInput& m : mols) cost.push_back(double(m.atoms()) * m.atoms());
+  ShardedRounds rounds(comm, rows, batch.threads(), cost);
+  rounds.run(
+      [&](int begin, int end, const ShardedRounds::Put& put) {
+        const std::vector<MoleculeInput> part(mols.begin() + begin, mols.begin() + end);
+        batch.score_each(
+            c.params.values.data(), part, draws, rt.seed, stop_requested,
+            [&](int b, MoleculeScore&& r) {
+              const MoleculeLikelihood& L = r.first;
+              put(begin + b, to_bytes(MoleculeRow{r.log_p, r.log_p_iw, L.log_pz_x, L.log_pz_h, L.ode.delta_logp,
+                                                  L.actnorm_logdet, L.dequantizer.log_q_v, L.log_pN, r.nfe, L.atoms,
+                                                  r.impossible_size}));
+            },
+            std::uint64_t(begin));
+      },
+      emit);
+  rounds.flush();
+  if (!root) return rounds.exit_code();
   const double seconds = since(t0);
   const int scored = int(log_p.size());
   if (excluded > 0)
@@ -275,24 +318,25 @@ int score_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOpti
                  "(it comes from the training data): not integrated, log-likelihood -inf, excluded from the summary\n",
                  excluded);
   const MeanError m = scored > 0 ? mean_standard_error(log_p) : MeanError{};
+  const bool interrupted = rounds.interrupted();
   if (json) {
     nlohmann::json j{{"model", opt.str("model")}, {"input", opt.str("input")}, {"samples", draws},
                      {"skipped", set.skipped}, {"molecules", rows}, {"done", done}, {"count", scored},
-                     {"excluded", excluded}, {"interrupted", stop_requested()}, {"seconds", seconds}};
+                     {"excluded", excluded}, {"interrupted", interrupted}, {"seconds", seconds}};
     add_solver_json(j, cnf);
     if (scored > 0)
       j.update({{"mean_log_likelihood", m.mean}, {"standard_error", m.error}, {"nll", -m.mean},
                 {"nll_per_atom", -m.mean * scored / atoms}, {"seconds_per_molecule", seconds / done}});
     print_json_line({{"summary", j}});
   }
-  if (stop_requested()) std::fprintf(stderr, "\nenf score: interrupted: %d of %d molecules done\n", done, rows);
+  if (interrupted) std::fprintf(stderr, "\nenf score: interrupted: %d of %d molecules done\n", done, rows);
   const std::string excl = excluded > 0 ? " (" + std::to_string(excluded) + " excluded: p(N) = 0)" : "";
   if (scored > 0)
     std::fprintf(stderr, "NLL %.4f ± %.4f (standard error) over %d molecules%s in %.1f s (%.3f s per molecule)\n",
                  -m.mean, m.error, scored, excl.c_str(), seconds, seconds / std::max(done, 1));
   else
     std::fprintf(stderr, "NLL: no molecule scored%s\n", excl.c_str());
-  return stop_requested() ? stop_exit_code() : 0;
+  return rounds.exit_code();
 }
 
 }  // namespace
