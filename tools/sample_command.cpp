@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,10 +25,12 @@
 #include "engine/statistics.hpp"
 #include "tools/commands.hpp"
 #include "tools/model_io.hpp"
+#include "tools/mpi_world.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 #include "tools/outputs.hpp"
 #include "tools/progress.hpp"
+#include "tools/sharded_rounds.hpp"
 #include "tools/stop_signal.hpp"
 
 namespace enf::cli {
@@ -53,7 +55,10 @@ const CommandSpec kSample{
     ".npy [N, n*D]. --log-q adds each sample's log q(x) (a forward solve with the exact\n"
     "trace), its energy E(x) and log importance weight log w = −E(x) − log q(x) to the XYZ\n"
     "comment lines; the per-sample CSV goes to stdout when it is a file or pipe, and a\n"
-    "terminal gets a summary (mean log q, mean log w, ESS) instead (LJ13: --lj-convention).",
+    "terminal gets a summary (mean log q, mean log w, ESS) instead (LJ13: --lj-convention).\n"
+    "mpirun -np K enf sample ... (a build with ENF_MPI): the samples are shared among the K\n"
+    "ranks (molecules in rounds), rank 0 writes --out: the same bytes as one process's. A stop\n"
+    "on any rank stops the job after its current round.",
     with_groups(
         {
             {"model", "CKPT", "", "checkpoint directory"},
@@ -83,34 +88,77 @@ int sample_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOpt
   VectorField<double> field(c.field, c.params.layout);
   Cnf<VectorField<double>> cnf(field, o);
   BatchFlow<VectorField<double>> flow(cnf, rt.threads);
+  // Each rank draws its share (sample b as one process's sample b); rank 0
+  // gathers them in order and writes.
+  Communicator& comm = world();
+  const bool root = comm.is_root();
+  const Shard mine = my_shard(comm, N);
   const auto t0 = Clock::now();
+  std::vector<double> mine_x;  // this rank's samples
   long nfe = 0;
-  const std::vector<double> x = flow.sample(c.params.values.data(), N, n, rt.seed, &nfe);
-  std::fprintf(stderr, "enf sample: %d samples in %.2f s, %.1f field evaluations per sample (%s)\n", N, since(t0),
-               double(nfe) / N, ode::to_string(o.solver.method).c_str());
+  std::vector<double> x;
+  for (const std::string& part : on_every_rank(comm, [&] {
+         long mine_nfe = 0;
+         if (mine.size() > 0)
+           mine_x = flow.sample(c.params.values.data(), mine.size(), n, rt.seed, &mine_nfe, std::uint64_t(mine.begin));
+         std::string bytes;
+         put_bytes(bytes, &mine_nfe, 1);
+         put_bytes(bytes, mine_x.data(), mine_x.size());
+         return bytes;
+       })) {
+    ByteReader in(part);
+    long part_nfe = 0;
+    in.get(&part_nfe, 1);
+    nfe += part_nfe;
+    const std::size_t at = x.size(), values = (part.size() - sizeof part_nfe) / sizeof(double);
+    x.resize(at + values);
+    in.get(x.data() + at, values);
+  }
+  if (root)
+    std::fprintf(stderr, "enf sample: %d samples in %.2f s, %.1f field evaluations per sample (%s)\n", N, since(t0),
+                 double(nfe) / N, ode::to_string(o.solver.method).c_str());
   std::vector<std::string> comments(N);
+  // log q(x) of each rank's share: as one process's log_likelihood (noise of sample b from seed + 1).
+  std::vector<double> lq;
+  if (opt.flag("log-q"))
+    for (const std::string& part : on_every_rank(comm, [&] {
+           std::vector<double> mine_lq(mine.size());
+           if (mine.size() > 0)
+             flow.log_likelihood_each(
+                 c.params.values.data(), mine_x, mine.size(), n, rt.seed + 1, [] { return false; },
+                 [&](int b, ForwardResult&& r) { mine_lq[b] = r.log_px; }, std::uint64_t(mine.begin));
+           std::string bytes;
+           put_bytes(bytes, mine_lq.data(), mine_lq.size());
+           return bytes;
+         })) {
+      const std::size_t at = lq.size();
+      lq.resize(at + part.size() / sizeof(double));
+      ByteReader(part).get(lq.data() + at, part.size() / sizeof(double));
+    }
+  if (!root) return 0;
   if (opt.flag("log-q")) {
-    const auto r = flow.log_likelihood(c.params.values.data(), x, N, n, rt.seed + 1);
     const bool known = has_target_energy(c.system);
     const std::vector<double> E = known ? energies(particle_system(c.system), x, N, lj) : std::vector<double>(N, NAN);
     // A thousand rows scroll the terminal away: the CSV is for files and
-    // pipes; a terminal gets the summary and where the values are.
-    const bool to_terminal = ::isatty(STDOUT_FILENO);
+    // pipes; a terminal gets the summary and where the values are. Under
+    // mpirun rank 0's stdout is mpirun's pseudo-terminal whatever mpirun's
+    // own stdout is: several ranks print the CSV (a job's output is a file).
+    const bool to_terminal = comm.size() == 1 && ::isatty(STDOUT_FILENO);
     if (!to_terminal) std::printf(known ? "index,log_q,energy,log_w\n" : "index,log_q\n");
     std::vector<double> log_q(N), log_w;
     for (int b = 0; b < N; ++b) {
-      log_q[b] = r[b].log_px;
-      if (known) log_w.push_back(-E[b] - r[b].log_px);
+      log_q[b] = lq[b];
+      if (known) log_w.push_back(-E[b] - lq[b]);
       std::ostringstream cs;
       cs.precision(12);
-      cs << "log_q=" << r[b].log_px;
+      cs << "log_q=" << lq[b];
       if (known) cs << " energy=" << E[b] << " log_w=" << log_w.back();
       comments[b] = cs.str();
       if (to_terminal) continue;
       if (known)
-        std::printf("%d,%.12g,%.12g,%.12g\n", b, r[b].log_px, E[b], log_w.back());
+        std::printf("%d,%.12g,%.12g,%.12g\n", b, lq[b], E[b], log_w.back());
       else
-        std::printf("%d,%.12g\n", b, r[b].log_px);
+        std::printf("%d,%.12g\n", b, lq[b]);
     }
     if (to_terminal) {
       const auto mean = [](const std::vector<double>& v) {
@@ -162,10 +210,47 @@ std::string estimate(double seconds, int finished, int N) {
   return text;
 }
 
+// A sampled molecule (and its score) as it travels between ranks.
+std::string encode_sample(const MoleculeFlow<double>::Sample& s, const MoleculeScore* r) {
+  std::string bytes;
+  const std::int32_t n = std::int32_t(s.types.size());
+  put_bytes(bytes, &n, 1);
+  put_bytes(bytes, s.x.data(), s.x.size());
+  put_bytes(bytes, s.types.data(), s.types.size());
+  put_bytes(bytes, s.charges.data(), s.charges.size());
+  const char scored = r ? 1 : 0;
+  const double log_p = r ? r->log_p : 0.0;
+  put_bytes(bytes, &scored, 1);
+  put_bytes(bytes, &log_p, 1);
+  return bytes;
+}
+
+// Molecule b as written: the sample and, when scored, its log_likelihood.
+Molecule decode_sample(int b, const std::string& bytes) {
+  ByteReader in(bytes);
+  std::int32_t n = 0;
+  in.get(&n, 1);
+  MoleculeFlow<double>::Sample s;
+  s.x.resize(std::size_t(n) * 3);
+  s.types.resize(n);
+  s.charges.resize(n);
+  in.get(s.x.data(), s.x.size());
+  in.get(s.types.data(), s.types.size());
+  in.get(s.charges.data(), s.charges.size());
+  char scored = 0;
+  double log_p = 0;
+  in.get(&scored, 1);
+  in.get(&log_p, 1);
+  Molecule m = to_molecule(b, s);
+  if (scored) m.properties.emplace_back("log_likelihood", number(log_p));
+  return m;
+}
+
 // Each molecule is sampled, scored (one dequantization draw), annotated and
 // appended to the output as soon as it and every molecule before it are
 // done, so the file is in index order whatever the threads, and an
-// interrupted run keeps every finished molecule (issue 18).
+// interrupted run keeps every finished molecule (issue 18). Over the ranks
+// of a job, in rounds (sharded_rounds.hpp): rank 0 writes.
 int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions cnf, const Runtime& rt) {
   const std::string out = opt.str("out");
   check_molecule_output(out);
@@ -187,69 +272,89 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions c
   }
   MoleculeFlow<double> flow(c.field, mol, cnf);
   MoleculeBatch<double> batch(flow, rt.threads);
-  // A .part file left by a run stopped at once (a second Ctrl-C) holds that
-  // run's molecules: not silently truncated by this one.
-  if (std::error_code ec; std::filesystem::exists(out + ".part", ec) && !opt.flag("force"))
-    throw UsageError("'" + out + ".part' exists: the molecules of an interrupted enf sample (rename it to keep them, "
-                     "or give --force to replace it)");
-  MoleculeWriter writer(out);
-  const StopSignal stop(
-      "\nenf sample: stopping: no new molecules are started; those in progress are finished and written "
-      "(a second Ctrl-C exits at once" +
-          (writer.streamed() ? ", leaving the finished molecules in " + writer.part_path() + ")\n"
-                             : "; ." + out.substr(out.rfind('.') + 1) + " is written at the end, so nothing is kept)\n"),
-      "\nenf sample: second signal: exiting at once" +
-          (writer.streamed() ? "; the finished molecules are in " + writer.part_path() + "\n" : "\n"));
+  Communicator& comm = world();
+  const bool root = comm.is_root();
+  std::optional<MoleculeWriter> writer;  // rank 0's
+  on_every_rank(comm, [&] {
+    if (!root) return std::string();
+    // A .part file left by a run stopped at once (a second Ctrl-C) holds that
+    // run's molecules: not silently truncated by this one.
+    if (std::error_code ec; std::filesystem::exists(out + ".part", ec) && !opt.flag("force"))
+      throw UsageError("'" + out + ".part' exists: the molecules of an interrupted enf sample (rename it to keep them, "
+                       "or give --force to replace it)");
+    writer.emplace(out);
+    return std::string();
+  });
+  const std::string who =
+      comm.size() > 1 ? " (rank " + std::to_string(comm.rank()) + " of " + std::to_string(comm.size()) + ")" : "";
+  const StopSignal stop =
+      !root ? StopSignal("\nenf sample" + who + ": stopping: the job stops after its current round; rank 0 writes the "
+                         "finished molecules (a second signal ends this rank at once, and the job)\n",
+                         "\nenf sample" + who + ": second signal: exiting at once\n")
+            : StopSignal("\nenf sample: stopping: no new molecules are started" +
+                             std::string(comm.size() > 1 ? " after the current round" : "") +
+                             "; those in progress are finished and written (a second Ctrl-C exits at once" +
+                             (writer->streamed() ? ", leaving the finished molecules in " + writer->part_path() + ")\n"
+                                                 : "; ." + out.substr(out.rfind('.') + 1) +
+                                                       " is written at the end, so nothing is kept)\n"),
+                         "\nenf sample: second signal: exiting at once" +
+                             (writer->streamed() ? "; the finished molecules are in " + writer->part_path() + "\n"
+                                                 : "\n"));
   // Announced once the handlers are in place: a signal from now on is caught.
-  std::fprintf(stderr, "enf sample: %d molecules on %d threads, %s; %s\n", N, batch.threads(),
-               score ? ("scored with the " + to_string(cnf.trace) + " trace").c_str() : "not scored (--no-score)",
-               writer.streamed() ? ("each appended to " + writer.part_path() + " when done").c_str()
-                                 : ("written to " + out + " at the end").c_str());
+  if (root)
+    std::fprintf(stderr, "enf sample: %d molecules on %d threads%s, %s; %s\n", N, batch.threads(),
+                 comm.size() > 1 ? (" x " + std::to_string(comm.size()) + " ranks").c_str() : "",
+                 score ? ("scored with the " + to_string(cnf.trace) + " trace").c_str() : "not scored (--no-score)",
+                 writer->streamed() ? ("each appended to " + writer->part_path() + " when done").c_str()
+                                    : ("written to " + out + " at the end").c_str());
   const auto t0 = Clock::now();
   Progress progress("molecules", N);
-  std::map<int, Molecule> ready;  // finished, waiting for an earlier index
   std::vector<MoleculeQuality> quality;
+  // A molecule's cost grows with its edges: atoms² (the shares of a round).
+  std::vector<double> cost;
+  for (int a : atoms) cost.push_back(double(a) * a);
+  ShardedRounds rounds(comm, N, batch.threads(), cost);
+  // The time estimate once every thread has finished its first molecule (one
+  // process), or after the first round (several ranks).
+  const int first_batch = std::min(N, comm.size() > 1 ? rounds.items_per_round() : batch.threads());
   int finished = 0;
-  const int first_batch = std::min(N, batch.threads());
-  const auto write_ready = [&](bool all) {
-    while (!ready.empty() && (all || ready.begin()->first == int(writer.written()))) {
-      Molecule& m = ready.begin()->second;
-      quality.push_back(annotate_molecule(m));
-      writer.write(m);
-      ready.erase(ready.begin());
-    }
-  };
   try {
-    batch.sample_each(c.params.values.data(), atoms, seed, score ? 1 : 0, seed + 1, stop_requested,
-                      [&](int b, MoleculeFlow<double>::Sample&& s, MoleculeScore* r) {
-                        Molecule m = to_molecule(b, s);
-                        if (r) m.properties.emplace_back("log_likelihood", number(r->log_p));
-                        ready.emplace(b, std::move(m));
-                        write_ready(false);
-                        if (++finished == first_batch && N > first_batch)  // every thread's first molecule
-                          progress.note(estimate(since(t0), finished, N));
-                        progress(finished);
-                      });
+    rounds.run(
+        [&](int begin, int end, const ShardedRounds::Put& put) {
+          const std::vector<int> part(atoms.begin() + begin, atoms.begin() + end);
+          batch.sample_each(
+              c.params.values.data(), part, seed, score ? 1 : 0, seed + 1, stop_requested,
+              [&](int b, MoleculeFlow<double>::Sample&& s, MoleculeScore* r) { put(begin + b, encode_sample(s, r)); },
+              std::uint64_t(begin));
+        },
+        [&](int b, const std::string& bytes) {
+          Molecule m = decode_sample(b, bytes);
+          quality.push_back(annotate_molecule(m));
+          writer->write(m);
+          if (++finished == first_batch && N > first_batch) progress.note(estimate(since(t0), finished, N));
+          progress(finished);
+        });
     // A molecule started just before the stop can finish after one that was
     // never started: the finished ones after such a gap are kept too, in order.
-    write_ready(true);
+    rounds.flush();
     // Stopped before the first molecule: no empty output (the writer's
     // destructor removes the empty .part file).
-    if (writer.written() > 0 || !stop_requested()) writer.commit();
+    if (root && (writer->written() > 0 || !rounds.interrupted())) writer->commit();
   } catch (const std::exception&) {
     // A failed molecule (a solve that did not converge) ends the run, as
     // before streaming; the molecules finished after it are kept as well.
     try {
-      write_ready(true);
+      rounds.flush();
     } catch (const std::exception&) {  // the first error is the one to report
     }
-    if (writer.streamed() && writer.written() > 0)
-      std::fprintf(stderr, "\nenf sample: %ld finished molecules are kept in %s\n", writer.written(),
-                   writer.part_path().c_str());
+    if (root && writer->streamed() && writer->written() > 0)
+      std::fprintf(stderr, "\nenf sample: %ld finished molecules are kept in %s\n", writer->written(),
+                   writer->part_path().c_str());
     throw;
   }
+  if (!root) return rounds.exit_code();
   const double seconds = since(t0);
-  const long written = writer.written();
+  const long written = writer->written();
   if (written > 0) {
     const QualitySummary s = summarize_quality(quality);
     std::printf("molecules,atom_stability,molecule_stability,validity,uniqueness,seconds_per_molecule\n");
@@ -258,12 +363,12 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions c
     std::fprintf(stderr,
                  "%swrote %ld of %d molecules to %s (atom stability %.1f %%, molecule stability %.1f %%, validity "
                  "%.1f %%)\n",
-                 stop_requested() ? "\nenf sample: interrupted: " : "", written, N, out.c_str(), 100 * s.atom_stability,
-                 100 * s.molecule_stability, 100 * s.validity);
+                 rounds.interrupted() ? "\nenf sample: interrupted: " : "", written, N, out.c_str(),
+                 100 * s.atom_stability, 100 * s.molecule_stability, 100 * s.validity);
   } else {
     std::fprintf(stderr, "\nenf sample: interrupted before any molecule was finished: %s not written\n", out.c_str());
   }
-  return stop_requested() ? stop_exit_code() : 0;
+  return rounds.exit_code();
 }
 
 }  // namespace
@@ -274,9 +379,18 @@ int run_sample(const std::vector<std::string>& args) {
   if (opt.str("model").empty() || opt.str("out").empty()) throw UsageError("--model and --out are required");
   opt.integer("n");  // a bad --n is a usage error before the model is read
   const Runtime rt = parse_runtime(opt);
-  // Before the model is read and the samples drawn (issue 17).
-  check_output("out", opt.str("out"), {opt.str("model")}, opt.flag("force"), "output");
-  const Checkpoint c = load_checkpoint(opt.str("model"));
+  Communicator& comm = world();
+  // Before the model is read and the samples drawn (issue 17); by rank 0,
+  // which writes it (a refusal is every rank's).
+  on_every_rank(comm, [&] {
+    if (comm.is_root()) check_output("out", opt.str("out"), {opt.str("model")}, opt.flag("force"), "output");
+    return std::string();
+  });
+  Checkpoint c;
+  on_every_rank(comm, [&] {  // a model every rank fails to read is said once
+    c = load_checkpoint(opt.str("model"));
+    return std::string();
+  });
   const CnfOptions o = parse_solver(opt);
   return c.molecule ? sample_molecules(opt, c, o, rt) : sample_particles(opt, c, o, rt);
 }

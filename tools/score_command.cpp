@@ -347,7 +347,11 @@ int run_score(const std::vector<std::string>& args) {
   if (opt.str("model").empty() || opt.str("input").empty()) throw UsageError("--model and --input are required");
   const std::string format = opt.choice("format", {"csv", "json"});
   const Runtime rt = parse_runtime(opt);
-  const Checkpoint c = load_checkpoint(opt.str("model"));
+  Checkpoint c;
+  on_every_rank(world(), [&] {  // a model every rank fails to read is said once
+    c = load_checkpoint(opt.str("model"));
+    return std::string();
+  });
   const CnfOptions o = parse_solver(opt);
   return c.molecule ? score_molecules(opt, c, o, rt, format) : score_particles(opt, c, o, rt, format);
 }
