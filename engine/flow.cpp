@@ -75,7 +75,7 @@ int BatchFlow<Field>::log_likelihood_each(const T* params, std::vector<double> x
                                           const std::function<bool()>& stop,
                                           const std::function<void(int, ForwardResult&&)>& done, std::uint64_t first) {
   const int C = cnf_.field().channels(), S = n * C;
-  check(x, B, n);
+  check(x, B, n, first);
   remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
   int finished = 0;
   std::atomic<bool> failed{false};
@@ -155,7 +155,7 @@ std::vector<double> BatchFlow<Field>::noise(int S, Rng& rng) const {
 }
 
 template <class Field>
-void BatchFlow<Field>::check(const std::vector<double>& x, int B, int n) const {
+void BatchFlow<Field>::check(const std::vector<double>& x, int B, int n, std::uint64_t first) const {
   const std::size_t want = std::size_t(B) * n * cnf_.field().channels();
   if (B < 1 || n < 2) throw std::invalid_argument("a batch needs at least one sample of at least 2 nodes");
   if (x.size() != want)
@@ -163,7 +163,7 @@ void BatchFlow<Field>::check(const std::vector<double>& x, int B, int n) const {
                                 " values, expected B·n·C = " + std::to_string(want));
   for (std::size_t k = 0; k < x.size(); ++k)
     if (!std::isfinite(x[k]))
-      throw std::invalid_argument("sample " + std::to_string(k / (want / B)) + ": input is not finite");
+      throw std::invalid_argument("sample " + std::to_string(first + k / (want / B)) + ": input is not finite");
 }
 
 template class BatchFlow<VectorField<float>>;

@@ -89,7 +89,8 @@ class BatchFlow {
   std::vector<std::vector<double>> group_grad_;
 
   std::vector<double> noise(int S, Rng& rng) const;
-  void check(const std::vector<double>& x, int B, int n) const;
+  // first: the index of x[0] in the job (named in the messages).
+  void check(const std::vector<double>& x, int B, int n, std::uint64_t first = 0) const;
   template <class Fn>
   void run(int B, Fn fn);
 };
