@@ -253,7 +253,11 @@ Molecule decode_sample(int b, const std::string& bytes) {
 // of a job, in rounds (sharded_rounds.hpp): rank 0 writes.
 int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions cnf, const Runtime& rt) {
   const std::string out = opt.str("out");
-  check_molecule_output(out);
+  Communicator& comm = world();
+  on_every_rank(comm, [&] {  // a format no rank can write is said once
+    check_molecule_output(out);
+    return std::string();
+  });
   const int N = opt.integer("n"), K = opt.integer("atoms");
   const MoleculeModelConfig& mol = *c.molecule;
   const NodeCountDistribution counts(mol.node_counts);
@@ -272,7 +276,6 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions c
   }
   MoleculeFlow<double> flow(c.field, mol, cnf);
   MoleculeBatch<double> batch(flow, rt.threads);
-  Communicator& comm = world();
   const bool root = comm.is_root();
   std::optional<MoleculeWriter> writer;  // rank 0's
   on_every_rank(comm, [&] {
