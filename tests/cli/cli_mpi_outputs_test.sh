@@ -63,8 +63,8 @@ mol_score=(score --model "$tmp/qm9" --input "$sdf" --limit 30 --threads 1 "${fas
 "$enf" "${mol_score[@]}" > "$tmp/m1.csv" 2> /dev/null
 "$enf" "${mol_score[@]}" --format json > "$tmp/m1.json" 2> /dev/null
 check "molecules: one process scored 30 rows" test "$(wc -l < "$tmp/m1.csv")" -eq 31
-mol_sample=(sample --model "$tmp/qm9" --n 5 --seed 4 --threads 1 --no-score "${fast[@]}")
-"$enf" "${mol_sample[@]}" --out "$tmp/m1.sdf" > /dev/null 2>&1
+mol_sample=(sample --model "$tmp/qm9" --seed 4 --threads 1 --no-score "${fast[@]}")
+"$enf" "${mol_sample[@]}" --n 5 --out "$tmp/m1.sdf" > /dev/null 2>&1
 # Scored samples: each record's log_likelihood comes from the rank that drew it.
 "$enf" sample --model "$tmp/qm9" --n 2 --seed 6 --threads 1 "${fast[@]}" --out "$tmp/ms1.sdf" > /dev/null 2>&1
 for k in 2 3; do
@@ -74,7 +74,7 @@ for k in 2 3; do
   mpi $k "${mol_score[@]}" --format json > "$tmp/m$k.json" 2> /dev/null
   same_as_one "molecules score json, -np $k = one process (seconds aside)" <(no_clock "$tmp/m1.json") \
     <(no_clock "$tmp/m$k.json")
-  mpi $k "${mol_sample[@]}" --out "$tmp/m$k.sdf" > /dev/null 2>&1
+  mpi $k "${mol_sample[@]}" --n 5 --out "$tmp/m$k.sdf" > /dev/null 2>&1
   same_as_one "molecules sample .sdf, -np $k = one process (time stamps aside)" <(no_stamp "$tmp/m1.sdf") \
     <(no_stamp "$tmp/m$k.sdf")
 done
@@ -141,5 +141,28 @@ check "SIGTERM to rank 1: rows 0..n-1 in order, each as one process prints it" b
    cmp <(head -n $((n < 30 ? n + 1 : 31)) '$tmp/t.csv') <(head -n $((n < 30 ? n + 1 : 31)) '$tmp/m1.csv')"
 check "SIGTERM to rank 1: the summary of the rows printed, once" bash -c \
   "grep -q 'interrupted: $n of 500' '$tmp/t.log' && test \$(grep -c '^NLL' '$tmp/t.log') -eq 1"
+
+# The same for enf sample (molecules, SDF), killed once 5 records are written: --out holds the molecules written
+# (no .part left), in index order, the first 5 as one process's --n 5 run.
+sdf_records() { grep -c '^\$\$\$\$' "$1"; }
+mpi 2 "${mol_sample[@]}" --n 200 --out "$tmp/ts.sdf" > /dev/null 2> "$tmp/ts.log" &
+job=$!
+r1=""
+for _ in $(seq 300); do
+  [ -z "$r1" ] && r1=$(rank_pid $job 1)
+  [ -n "$r1" ] && [ -f "$tmp/ts.sdf.part" ] && [ "$(sdf_records "$tmp/ts.sdf.part")" -ge 5 ] && break
+  sleep 0.1
+done
+[ -n "$r1" ] && kill -TERM "$r1"
+wait $job
+rc=$?
+n=$(grep -o 'wrote [0-9]* of 200' "$tmp/ts.log" | grep -o '[0-9]*' | head -1)
+check "sample, SIGTERM to rank 1 (pid ${r1:-not found}): exit 143 (got $rc), --out written, no .part" bash -c \
+  "test $rc -eq 143 && test -f '$tmp/ts.sdf' && test ! -e '$tmp/ts.sdf.part'"
+check "sample, SIGTERM to rank 1: the records it reports (${n:-?}), in index order" bash -c \
+  "test '${n:-0}' -ge 5 && test '${n:-0}' -lt 200 &&
+   diff <(grep '^enf sample' '$tmp/ts.sdf') <(for i in \$(seq 0 $((${n:-1} - 1))); do echo \"enf sample \$i\"; done)"
+check "sample, SIGTERM to rank 1: the first 5 records = one process's --n 5" \
+  cmp <(no_stamp "$tmp/ts.sdf" | head -n "$(wc -l < "$tmp/m1.sdf")") <(no_stamp "$tmp/m1.sdf")
 
 finish
