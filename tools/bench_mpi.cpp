@@ -225,8 +225,9 @@ int run_bench_step_mpi(const ParsedOptions& opt) {
   std::vector<Series> series;
   series.push_back(run_series("maximum likelihood", false));
   series.push_back(run_series("flow matching, independent", true));
-  const bool weights_identical =
-      !ref || std::memcmp(ref->params().values.data(), dist.params().values.data(), P * sizeof(double)) == 0;
+  // Rank 0 holds the reference; every rank exits alike (1: the promise broken).
+  const bool weights_identical = comm.broadcast_value<bool>(
+      !ref || std::memcmp(ref->params().values.data(), dist.params().values.data(), P * sizeof(double)) == 0);
   // Every rank's median wait, for rank 0's report.
   std::vector<std::vector<double>> waits;
   for (const Series& s : series) waits.push_back(allgather_values(comm, std::vector<double>{bench_median(s.wait)}));
@@ -249,7 +250,8 @@ int run_bench_step_mpi(const ParsedOptions& opt) {
                                         allreduce_half_payloads(K, Q), exchange_repeats, 2));
     }
   }
-  if (!root) return 0;
+  const int code = weights_identical ? 0 : 1;
+  if (!root) return code;
   std::fprintf(stderr, "  (%.1f s)\n", since(t_start));
 
   nlohmann::json j{{"system", sys.name},   {"batch", B},          {"ranks", K},
@@ -290,7 +292,7 @@ int run_bench_step_mpi(const ParsedOptions& opt) {
   }
   if (format == "json") {
     std::puts(j.dump(2).c_str());
-    return 0;
+    return code;
   }
   auto list = [](const std::vector<double>& v, const char* f) {
     std::string out;
@@ -326,7 +328,7 @@ int run_bench_step_mpi(const ParsedOptions& opt) {
                   e["bytes_sent_max"].get<double>() / 1e6, e["bytes_received_max"].get<double>() / 1e6,
                   1e3 * e["seconds"].get<double>(), e["gigabytes_per_second"].get<double>());
   }
-  return 0;
+  return code;
 }
 
 }  // namespace enf::cli

@@ -46,7 +46,8 @@ const CommandSpec kSpec{
     "stayed bit for bit those of one process. Then the exchange alone, repeated: the\n"
     "allgather of the 16 group gradients (G x P doubles), half a ring allreduce of P\n"
     "doubles (an allgather of P / K per rank) for comparison, and a 1-byte allgather\n"
-    "(latency). --train-steps and --eval-samples do not apply. Ranks vs threads: compare\n"
+    "(latency). --train-steps and --eval-samples do not apply; --threads 0 gives each rank\n"
+    "its host's cores shared among the ranks there. Ranks vs threads: compare\n"
     "'mpirun -np 2 enf bench step --mpi --threads 1' with 'enf bench step --mpi --threads 2'\n"
     "(tools/experiments/mpi_scaling.sh; the cluster model: tools/experiments/mpi_model.py).",
     with_groups(
