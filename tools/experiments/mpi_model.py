@@ -180,6 +180,20 @@ def cap_table(w, T):
     return lines
 
 
+def compact_table(workloads, T):
+    """Strong-scaling efficiency of every workload, 10 GbE / IB HDR."""
+    lines = ["| K | " + " | ".join(f"{w.name} (P = {w.P // 1000} k, B = {w.B})" for w in workloads) + " |",
+             "|" + "---:|" * (1 + len(workloads))]
+    for K in KS:
+        cells = []
+        for w in workloads:
+            t1 = w.serial + w.B * w.per_sample
+            effs = [t1 / (K * sum(step_seconds(w, w.B, K, T, net))) for net in (NETWORKS[0], NETWORKS[-1])]
+            cells.append(" / ".join(f"{100 * e:.0f}%" for e in effs))
+        lines.append(f"| {K} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def stops(w, T):
     """Per network: the K of the shortest step (beyond it, more ranks are
     slower) and the largest K at >= 50 % strong-scaling efficiency."""
@@ -306,7 +320,9 @@ def main():
     out += [f"## Model: K ranks of {T} thread{'s' if T > 1 else ''}, one per node", "",
             "Networks (bandwidth, MPI latency): " + "; ".join(
                 f"{n} {bw / 1e9:.3g} GB/s, {lat * 1e6:.0f} us" for n, bw, lat in NETWORKS) +
-            f"; received bytes also copied at {COPY[0] / 1e9:.3g} GB/s.", ""]
+            f"; received bytes also copied at {COPY[0] / 1e9:.3g} GB/s.", "",
+            f"Strong scaling efficiency T1 / (K TK), {NETWORKS[0][0]} / {NETWORKS[-1][0]}:", ""]
+    out += compact_table(workloads, T) + [""]
     for w in workloads:
         t1 = w.serial + w.B * w.per_sample
         out += [f"### {w.name}: P = {w.P}, batch {w.B}, {w.per_sample * 1e3:.3g} ms per sample and core, "
