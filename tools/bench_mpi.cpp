@@ -11,9 +11,12 @@
 // weights are bit for bit those of one process (the promise).
 //
 // A waiting rank spins in MPI (Open MPI polls): while rank 0 takes its
-// reference step, the others hold their cores. With ranks × threads ≤ cores
-// that costs the reference nothing; oversubscribed, nothing here is a
-// scaling measurement, and the report says so.
+// reference step, the others hold their cores. When every rank has a core
+// of its own that costs the reference nothing; on a machine loaded by other
+// work (load average above cores − ranks × threads) the spinning takes CPU
+// from rank 0 and the reference runs slow, so the report gives the load and
+// warns; oversubscribed by the job itself, nothing here is a scaling
+// measurement, and the report says so.
 #include <sched.h>
 #include <unistd.h>
 
@@ -48,6 +51,7 @@ struct Series {
   std::string label;
   std::vector<double> reference, reference_busy;  // rank 0 alone (K > 1 only)
   std::vector<double> total;                      // the distributed step, as rank 0 saw it
+  std::vector<double> before_optimizer, optimizer;  // its parts: batch preparation + gradient, the update
   std::vector<std::vector<double>> busy;          // [repeat][rank]
   std::vector<double> wait;                       // this rank's, per repeat
   // Per repeat: the slowest rank's busy time less the fastest's (the load
@@ -84,6 +88,16 @@ int allowed_cpus() {
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) != 0) return int(std::thread::hardware_concurrency());
   return CPU_COUNT(&set);
+}
+
+// The 1-minute load average (Linux; -1 when unknown).
+double load_average() {
+  double l = -1;
+  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &l) != 1) l = -1;
+    std::fclose(f);
+  }
+  return l;
 }
 
 // One exchange, timed on every rank (median of `repeats` after one warm-up,
@@ -136,6 +150,30 @@ std::vector<std::size_t> allreduce_half_payloads(int K, std::size_t P) {
   return bytes;
 }
 
+// The step's own exchange path (distributed_gradient_sum with samples that
+// add nothing): the allgather plus the payload's assembly, the copies out
+// of it and the sum of the G buffers, as a training step pays them.
+Exchange time_gradient_sum(Communicator& comm, const std::string& label, int B, std::size_t P, int repeats) {
+  const int K = comm.size();
+  std::vector<std::vector<double>> buffers;
+  std::vector<double> grad(P, 0.0);
+  std::vector<SampleLoss> records;
+  std::vector<double> t;
+  for (int k = -1; k < repeats; ++k) {
+    comm.any(false);
+    const auto t0 = Clock::now();
+    distributed_gradient_sum(comm, B, P, 1, buffers, grad.data(), records, {},
+                             [](int, int, double*, SampleLoss&) {});
+    if (k >= 0) t.push_back(since(t0));
+  }
+  const std::vector<std::size_t> bytes = gradient_payloads(B, K, P, sizeof(SampleLoss));
+  Exchange e{label, allgather_values(comm, std::vector<double>{bench_median(t)}), {}, 0, 1};
+  double total = 0;
+  for (std::size_t b : bytes) total += double(b), e.sent_max = std::max(e.sent_max, double(b));
+  for (int r = 0; r < K; ++r) e.received.push_back(total - double(bytes[r]));
+  return e;
+}
+
 }  // namespace
 
 int run_bench_step_mpi(const ParsedOptions& opt) {
@@ -162,6 +200,7 @@ int run_bench_step_mpi(const ParsedOptions& opt) {
   // on some host, or a rank bound to fewer CPUs than its threads.
   const bool over = comm.any(on_my_host * threads > cores);
   const bool bound = comm.any(allowed_cpus() < threads);
+  const double load = load_average();  // before the job's own work starts
 
   const SplitSpec train_split = shipped_split(sys, "train");
   const Structures train = load_structures(train_split.path, sys, train_split.first, 1000);
@@ -182,6 +221,9 @@ int run_bench_step_mpi(const ParsedOptions& opt) {
     std::fprintf(stderr, "enf bench step --mpi: %s, batch %d, %d rank%s x %d thread%s on %zu host%s, P = %zu, G = %d%s\n",
                  sys.name.c_str(), B, K, K > 1 ? "s" : "", threads, threads > 1 ? "s" : "", distinct.size(),
                  distinct.size() > 1 ? "s" : "", P, G, over ? " (OVERSUBSCRIBED: more threads than cores)" : "");
+  if (root && load > cores - on_my_host * threads + 0.5)
+    std::fprintf(stderr, "  warning: load average %.2f on %d cores before the run: other work competes with the ranks, "
+                         "and waiting ranks poll (spin), so the K = 1 reference runs slow\n", load, cores);
   if (root && bound)
     std::fprintf(stderr, "  warning: a rank may run on fewer CPUs than its %d threads (mpirun binds ranks to cores: "
                          "add --bind-to none or --map-by slot:PE=%d)\n", threads, threads);
@@ -209,6 +251,8 @@ int run_bench_step_mpi(const ParsedOptions& opt) {
         s.reference_busy.push_back(r1.shards.busy.empty() ? 0 : r1.shards.busy[0]);
       }
       s.total.push_back(rk.seconds_total);
+      s.before_optimizer.push_back(rk.seconds_forward + rk.seconds_backward);
+      s.optimizer.push_back(rk.seconds_optimizer);
       s.busy.push_back(rk.shards.busy);
       s.wait.push_back(rk.shards.wait);
       const auto [lo, hi] = std::minmax_element(rk.shards.busy.begin(), rk.shards.busy.end());
@@ -236,6 +280,8 @@ int run_bench_step_mpi(const ParsedOptions& opt) {
   std::vector<Exchange> exchanges;
   if (K > 1) {
     const std::size_t record = sizeof(SampleLoss);
+    exchanges.push_back(time_gradient_sum(comm, "gradient: the step's exchange path, no compute", B, P,
+                                          exchange_repeats));
     exchanges.push_back(time_exchange(comm, "gradient: allgather of G x P doubles", gradient_payloads(B, K, P, record),
                                       exchange_repeats));
     exchanges.push_back(time_exchange(comm, "ring allreduce of P doubles (2 x allgather of P/K)",
@@ -244,6 +290,8 @@ int run_bench_step_mpi(const ParsedOptions& opt) {
                                       exchange_repeats));
     if (extra_P > 0) {
       const std::size_t Q = std::size_t(extra_P);
+      exchanges.push_back(time_gradient_sum(comm, "gradient, P = " + std::to_string(Q) + ": the step's exchange path",
+                                            B, Q, exchange_repeats));
       exchanges.push_back(time_exchange(comm, "gradient, P = " + std::to_string(Q) + ": allgather of G x P doubles",
                                         gradient_payloads(B, K, Q, record), exchange_repeats));
       exchanges.push_back(time_exchange(comm, "ring allreduce of P = " + std::to_string(Q) + " doubles",
@@ -255,7 +303,7 @@ int run_bench_step_mpi(const ParsedOptions& opt) {
   std::fprintf(stderr, "  (%.1f s)\n", since(t_start));
 
   nlohmann::json j{{"system", sys.name},   {"batch", B},          {"ranks", K},
-                   {"threads_per_rank", threads}, {"hosts", distinct.size()}, {"oversubscribed", over},
+                   {"threads_per_rank", threads}, {"hosts", distinct.size()}, {"oversubscribed", over}, {"load_average", load},
                    {"parameters", P},      {"groups", G},         {"gradient", to_string(gradient)},
                    {"repeats", repeats},   {"weights_identical_to_one_process", weights_identical},
                    {"exchange_bytes_total", double(G) * double(P) * 8}};
@@ -263,6 +311,8 @@ int run_bench_step_mpi(const ParsedOptions& opt) {
     const Series& s = series[i];
     nlohmann::json o{{"objective", s.label},
                      {"seconds", bench_median(s.total)},
+                     {"gradient_seconds", bench_median(s.before_optimizer)},
+                     {"optimizer_seconds", bench_median(s.optimizer)},
                      {"busy_seconds_per_rank", median_per_rank(s.busy, K)},
                      {"wait_seconds_per_rank", waits[i]},
                      {"imbalance_seconds", bench_median(s.imbalance)},
@@ -303,9 +353,10 @@ int run_bench_step_mpi(const ParsedOptions& opt) {
     }
     return out;
   };
-  std::printf("%s, batch %d: %d rank%s x %d thread%s on %zu host%s; P = %zu parameters, G = %d groups%s\n\n",
+  std::printf("%s, batch %d: %d rank%s x %d thread%s on %zu host%s; P = %zu parameters, G = %d groups; "
+              "load average %.2f before%s\n\n",
               sys.name.c_str(), B, K, K > 1 ? "s" : "", threads, threads > 1 ? "s" : "", distinct.size(),
-              distinct.size() > 1 ? "s" : "", P, G, over ? "; OVERSUBSCRIBED (not a scaling measurement)" : "");
+              distinct.size() > 1 ? "s" : "", P, G, load, over ? "; OVERSUBSCRIBED (not a scaling measurement)" : "");
   std::printf("| step (median of %d) | K = 1: s | K = %d: s | speed-up | efficiency | busy per rank, s | "
               "exchange wait per rank, s | imbalance, s | exchange in step, s | NFE fwd + bwd |\n"
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|\n", repeats, K);
