@@ -17,6 +17,7 @@
 #include "engine/trainer.hpp"
 #include "tools/bench_step.hpp"
 #include "tools/commands.hpp"
+#include "tools/mpi_world.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 
@@ -99,6 +100,8 @@ int run_bench_step(const std::vector<std::string>& args) {
     return 0;
   }
   if (opt.flag("mpi")) return run_bench_step_mpi(opt);
+  // Without --mpi every rank would time the same steps and print them K times.
+  if (world().size() > 1) throw UsageError("as several ranks (mpirun, srun), bench step needs --mpi");
   const ParticleSystem sys = particle_system(parse_system(opt, has_energy).name);
   const Runtime rt = parse_runtime(opt);
   const std::string format = opt.choice("format", {"table", "json"});
