@@ -3,19 +3,21 @@
 // Rademacher noise, dopri5 rtol = atol = 1e-4, continuous adjoint, float32
 // field), at initialisation and after --train-steps steps on the shipped data;
 // then log-likelihood evaluation (exact trace, 1e-7, float64) and sampling
-// (1e-4) of --eval-samples structures.
+// (1e-4) of --eval-samples structures. --mpi: the same step over the ranks of
+// an MPI job (tools/bench_mpi.cpp).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <numeric>
 #include <string>
 #include <vector>
 
 #include "datasets/particles.hpp"
 #include "engine/initialization.hpp"
 #include "engine/trainer.hpp"
+#include "tools/bench_step.hpp"
 #include "tools/commands.hpp"
+#include "tools/mpi_world.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 
@@ -35,7 +37,20 @@ const CommandSpec kSpec{
     "rtol = atol = 1e-7, float64. Sampling: --eval-samples draws at 1e-4, float32.\n"
     "PyTorch reference on this machine class (2 cores, at initialisation): DW4 0.49 s\n"
     "per iteration (14 + 20 NFE), LJ13 4.6 s (14 + 26); evaluation of 1000 DW4 samples\n"
-    "8.0 s; sampling 1000: 0.34 s DW4, 3.6 s LJ13.",
+    "8.0 s; sampling 1000: 0.34 s DW4, 3.6 s LJ13.\n"
+    "--mpi (an MPI build started as 'mpirun -np K enf bench step --mpi'; also alone, K = 1):\n"
+    "the same training step, maximum likelihood and flow matching (independent coupling),\n"
+    "with the gradient shared among the K ranks (each with --threads threads), at\n"
+    "initialisation; rank 0 first takes every step alone too (the K = 1 reference, the\n"
+    "other ranks waiting), so the report holds both, the speed-up, the efficiency\n"
+    "T1 / (K TK), each rank's busy and exchange-wait seconds and whether the weights\n"
+    "stayed bit for bit those of one process. Then the exchange alone, repeated: the\n"
+    "allgather of the 16 group gradients (G x P doubles), half a ring allreduce of P\n"
+    "doubles (an allgather of P / K per rank) for comparison, and a 1-byte allgather\n"
+    "(latency). --train-steps and --eval-samples do not apply; --threads 0 gives each rank\n"
+    "its host's cores shared among the ranks there. Ranks vs threads: compare\n"
+    "'mpirun -np 2 enf bench step --mpi --threads 1' with 'enf bench step --mpi --threads 2'\n"
+    "(tools/experiments/mpi_scaling.sh; the cluster model: tools/experiments/mpi_model.py).",
     with_groups(
         {
             system_option("dw4", "particle system", has_energy),
@@ -46,6 +61,12 @@ const CommandSpec kSpec{
             {"repeats", "N", "5", "timed iterations at each point (the median is reported)", "1", "1000"},
             {"eval-samples", "N", "1000", "structures for the evaluation and sampling timings", "1", "100000"},
             {"gradient", "adjoint|discrete", "adjoint", "gradient mode"},
+            {"mpi", "", "", "time the step over the ranks of an MPI job (mpirun -np K), with the K = 1 reference"},
+            {"exchange-repeats", "N", "30", "--mpi: timed repetitions of each exchange (the median is reported)", "1",
+             "100000"},
+            {"exchange-parameters", "P", "0",
+             "--mpi: also time the exchange for a gradient of P values (e.g. 294000: the full-size QM9 model); 0: no",
+             "0", "100000000"},
         },
         {{runtime_group(), {kThreads, kSeed}, {{kSeed, "0", "seed of the initialisation, batches and noise"}}}})};
 
@@ -78,6 +99,9 @@ int run_bench_step(const std::vector<std::string>& args) {
     std::fputs(usage(kSpec).c_str(), stdout);
     return 0;
   }
+  if (opt.flag("mpi")) return run_bench_step_mpi(opt);
+  // Without --mpi every rank would time the same steps and print them K times.
+  if (world().size() > 1) throw UsageError("as several ranks (mpirun, srun), bench step needs --mpi");
   const ParticleSystem sys = particle_system(parse_system(opt, has_energy).name);
   const Runtime rt = parse_runtime(opt);
   const std::string format = opt.choice("format", {"table", "json"});
@@ -91,36 +115,14 @@ int run_bench_step(const std::vector<std::string>& args) {
   const Structures test = load_structures(test_split.path, sys, test_split.first, n_eval);
   const int S = sys.n * sys.dim;
 
-  FieldConfig field;
-  field.dim = sys.dim;
-  field.hidden = 32;
-  field.layers = 3;
-  CnfOptions cnf;
-  cnf.trace = TraceEstimator::Rademacher;
-  cnf.gradient = parse_gradient_mode(opt.choice("gradient", {"adjoint", "discrete"}));
-  cnf.solver.rtol = cnf.solver.atol = 1e-4;
-  cnf.adjoint_solver = cnf.solver;
+  const FieldConfig field = bench_field_config(sys.dim);
+  const CnfOptions cnf = bench_cnf_options(parse_gradient_mode(opt.choice("gradient", {"adjoint", "discrete"})));
   Parameters<double> init(field_layout(field));
   Rng rng(seed);
   initialize_egnn(field.egnn(), init, rng);
   Trainer<float> trainer(field, cnf, AdamWOptions{}, init, rt.threads);
-
-  std::vector<int> order(train.rows);
-  std::iota(order.begin(), order.end(), 0);
-  long cursor = train.rows;
-  Rng shuffle = rng.split(1);
-  auto next_batch = [&]() {
-    std::vector<double> x;
-    for (int b = 0; b < B; ++b) {
-      if (cursor >= train.rows) {
-        for (int i = train.rows - 1; i > 0; --i) std::swap(order[i], order[int(shuffle.uniform() * (i + 1))]);
-        cursor = 0;
-      }
-      const int r = order[cursor++];
-      x.insert(x.end(), train.x.begin() + std::size_t(r) * S, train.x.begin() + std::size_t(r + 1) * S);
-    }
-    return x;
-  };
+  BatchStream batches(train, S, B, rng.split(1));
+  auto next_batch = [&] { return batches.next(); };
   std::uint64_t step_seed = seed * 1000003 + 17;
   // Median of `repeats` steps; `fm` (when given) times flow-matching steps
   // with that coupling instead of maximum-likelihood ones.
