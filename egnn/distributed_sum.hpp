@@ -38,8 +38,9 @@ struct ShardTiming {
 // The first sample of group g of `groups` over B samples.
 inline int group_begin(int B, int groups, int g) { return int(std::int64_t(B) * g / groups); }
 
-// The rank owning each group: contiguous runs, cut where the running cost
-// (cost[b] per sample; equal costs when empty) passes r/K of the total.
+// The rank owning each group: contiguous runs (rank 0's first) whose largest
+// total cost (cost[b] per sample; equal costs when empty) is the smallest
+// possible; with more ranks than groups the last ranks get none.
 std::vector<int> assign_groups(int B, int groups, int ranks, const std::vector<double>& cost);
 
 // fn(b, thread, group_grad, record) adds sample b's gradient to group_grad

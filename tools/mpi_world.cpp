@@ -63,12 +63,14 @@ class MpiWorld final : public Communicator {
       displs[r] = int(total);
       total += sizes[r];
     }
-    std::string all(total, '\0');
-    check(MPI_Allgatherv(mine.data(), int(n), MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE,
+    // A receive buffer kept between calls: a step's exchange (G×P doubles)
+    // would otherwise be zeroed and page-faulted afresh every time.
+    if (received_.size() < total) received_.resize(total);
+    check(MPI_Allgatherv(mine.data(), int(n), MPI_BYTE, received_.data(), counts.data(), displs.data(), MPI_BYTE,
                          MPI_COMM_WORLD),
           "allgather");
     std::vector<std::string> out(size_);
-    for (int r = 0; r < size_; ++r) out[r] = all.substr(std::size_t(displs[r]), std::size_t(counts[r]));
+    for (int r = 0; r < size_; ++r) out[r].assign(received_.data() + displs[r], std::size_t(counts[r]));
     return out;
   }
 
@@ -82,6 +84,7 @@ class MpiWorld final : public Communicator {
 
  private:
   int rank_ = 0, size_ = 1;
+  std::vector<char> received_;
 };
 
 MpiWorld* g_world = nullptr;

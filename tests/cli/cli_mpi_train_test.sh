@@ -95,6 +95,11 @@ check "... within seconds (no hang)" test $((SECONDS - start)) -lt 60
 check "the surviving rank says why in one line" grep -q '^enf: rank [01] of 2: told to stop' "$tmp/kill.err"
 "$enf" train --resume "$tmp/kill" --epochs 2 --threads 1 > /dev/null 2> "$tmp/kill_resume.err"
 check "the last checkpoint is whole: one process resumes it" test $? -eq 0
+# The scaling benchmark runs (its figures are measured by tools/experiments/mpi_scaling.sh)
+# and checks that its shared steps equal one process's.
+out=$(mpi 2 bench step --mpi --batch 8 --repeats 1 --exchange-repeats 2 --threads 1 2>&1)
+check "bench step --mpi on 2 ranks: the weights are one process's" contains "$out" "bit for bit"
+
 # Commands that do not share their work refuse to run K times over.
 out=$(mpi 2 eval --model "$tmp/one/best" --data dw4:test 2>&1)
 check "enf eval under mpirun -np 2: refused in one line" contains "$out" "'enf eval' runs as one process (started as 2 ranks)"

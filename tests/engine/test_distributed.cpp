@@ -7,6 +7,9 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <limits>
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -100,6 +103,28 @@ TEST_CASE("Groups go to ranks in contiguous runs balanced by cost", "[distribute
       for (int b = group_begin(B, groups, g); b < group_begin(B, groups, g + 1); ++b) load[owner[g]] += cost[b];
     const double total = 16 * 9.0 + 48 * 1.0, largest_group = 4 * 9.0;
     for (double l : load) CHECK(l <= total / K + largest_group + 1e-12);
+  }
+  // The largest load is the smallest any contiguous split gives (brute force over the cuts).
+  std::vector<double> gcost(groups, 0.0);
+  for (int g = 0; g < groups; ++g)
+    for (int b = group_begin(B, groups, g); b < group_begin(B, groups, g + 1); ++b) gcost[g] += cost[b];
+  std::function<double(int, int)> optimum = [&](int first, int k) {  // groups [first, G) on k ranks
+    double run = 0, best = std::numeric_limits<double>::infinity();
+    if (k == 1) {
+      for (int g = first; g < groups; ++g) run += gcost[g];
+      return run;
+    }
+    for (int end = first; end <= groups; ++end) {
+      if (end > first) run += gcost[end - 1];
+      best = std::min(best, std::max(run, optimum(end, k - 1)));
+    }
+    return best;
+  };
+  for (int K : {2, 3, 4}) {
+    const std::vector<int> owner = assign_groups(B, groups, K, cost);
+    std::vector<double> load(K, 0.0);
+    for (int g = 0; g < groups; ++g) load[owner[g]] += gcost[g];
+    CHECK(*std::max_element(load.begin(), load.end()) == Approx(optimum(0, K)).epsilon(1e-15));
   }
   // Equal costs: an even split.
   const std::vector<int> even = assign_groups(B, groups, 4, {});
