@@ -66,12 +66,30 @@ def group_sizes(B, G):
 
 
 def owners(B, G, K):
-    """assign_groups (egnn/distributed_sum.cpp) with a sample's cost 1."""
+    """assign_groups (egnn/distributed_sum.cpp) with a sample's cost 1: the
+    contiguous split of the groups into at most K runs whose largest load is
+    smallest (ties: the latest cut, so ranks left without work are the last)."""
     sizes = group_sizes(B, G)
-    total, before, out = sum(sizes), 0, []
+    Kr = min(K, G)
+    prefix = [0]
     for s in sizes:
-        out.append(min(K - 1, int(before / total * K)))
-        before += s
+        prefix.append(prefix[-1] + s)
+    inf = float("inf")
+    best = [[inf] * (G + 1) for _ in range(Kr + 1)]
+    cut = [[0] * (G + 1) for _ in range(Kr + 1)]
+    best[0][0] = 0
+    for k in range(1, Kr + 1):
+        for g in range(G + 1):
+            for c in range(g + 1):
+                load = max(best[k - 1][c], prefix[g] - prefix[c])
+                if load <= best[k][g]:
+                    best[k][g], cut[k][g] = load, c
+    out, g = [0] * G, G
+    for k in range(Kr, 0, -1):
+        c = cut[k][g]
+        for i in range(c, g):
+            out[i] = k - 1
+        g = c
     return out
 
 
