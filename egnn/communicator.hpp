@@ -67,6 +67,7 @@ inline Shard my_shard(Communicator& comm, int count) { return shard_of(count, co
 template <class V>
 void put_bytes(std::string& out, const V* v, std::size_t count) {
   static_assert(std::is_trivially_copyable_v<V>);
+  if (count == 0) return;  // v may be null (an empty vector's data()), which append must not see
   out.append(reinterpret_cast<const char*>(v), count * sizeof(V));
 }
 class ByteReader {
@@ -77,6 +78,7 @@ class ByteReader {
     static_assert(std::is_trivially_copyable_v<V>);
     const std::size_t n = count * sizeof(V);
     if (at_ + n > s_.size()) throw std::runtime_error("a message between ranks is shorter than expected");
+    if (n == 0) return;  // v may be null (an empty vector's data()): memcpy must not see it
     std::memcpy(static_cast<void*>(v), s_.data() + at_, n);
     at_ += n;
   }

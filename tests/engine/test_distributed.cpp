@@ -156,6 +156,18 @@ TEST_CASE("A sample that fails on one rank fails every rank alike, naming both",
   for (const std::string& m : messages) CHECK(m == "rank 2: sample 29: step size underflow");
 }
 
+TEST_CASE("Empty payloads pass through the byte helpers (null data pointers included)", "[distributed]") {
+  // An empty share's vector has data() == nullptr: neither append nor memcpy may see it (UBSan found this).
+  std::vector<double> none;
+  std::string bytes;
+  put_bytes(bytes, none.data(), none.size());
+  CHECK(bytes.empty());
+  ByteReader reader(bytes);
+  reader.get(none.data(), 0);
+  double one = 0;
+  CHECK_THROWS_AS(reader.get(&one, 1), std::runtime_error);  // and nothing past the end
+}
+
 TEST_CASE("Shards cover the items in order and values gather in that order", "[distributed]") {
   for (int K : {1, 2, 3, 8})
     for (int count : {0, 1, 7, 100}) {
