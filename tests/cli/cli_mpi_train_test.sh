@@ -11,6 +11,10 @@ source "$(dirname "$0")/cli_lib.sh"
 # (Open MPI looks for an ssh or rsh agent even then; /bin/false satisfies it).
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
   OMPI_MCA_plm_rsh_agent=false
+# A job that takes longer than this has hung (a rank waiting for a dead peer);
+# the sanitizers' build runs ~10× slower, so it gets ten times the bound.
+hang_limit=120
+"$enf" --version | grep -q sanitizers && hang_limit=$((120 * 10))
 # mpi K args...: enf on K ranks, bounded so that a hang fails instead of waiting.
 # Under the sanitizers the ranks run without LeakSanitizer: Open MPI 4.1 leaves
 # its own allocations at MPI_Finalize, from plugins it has unloaded by then (no
@@ -18,7 +22,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 # with ranks as threads (test_distributed) and as one process (below).
 mpi() {
   local k=$1; shift
-  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" timeout 120 mpirun -np "$k" "$enf" "$@"
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" timeout "$hang_limit" mpirun -np "$k" "$enf" "$@"
 }
 rank_pids() {  # rank_pids RUN_DIR: the pids of the enf ranks training RUN_DIR, in rank order of start
   local p
