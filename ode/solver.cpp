@@ -1,10 +1,10 @@
 // Adaptive and fixed-step integration on Boost.Odeint steppers (see solver.hpp).
 #include "ode/solver.hpp"
+#include "ode/rk_step.hpp"
 #include "ode/tableau.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <stdexcept>
 #include <utility>
 
@@ -14,6 +14,9 @@ namespace enf::ode {
 
 namespace odeint = boost::numeric::odeint;
 using State = std::vector<double>;
+using detail::all_finite;
+using detail::fmt;
+using detail::Run;
 
 // ---- names and options ------------------------------------------------------------
 
@@ -26,12 +29,6 @@ constexpr struct {
     {Method::Dopri5, "dopri5"}, {Method::CashKarp54, "cash_karp"}, {Method::Fehlberg78, "fehlberg78"},
     {Method::RK4, "rk4"},       {Method::Euler, "euler"},
 };
-
-std::string fmt(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.12g", v);
-  return buf;
-}
 
 }  // namespace
 
@@ -103,66 +100,17 @@ struct Counted {
   }
 };
 
-bool all_finite(const State& v) {
-  return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
-}
-
-// Shared bookkeeping of one solve: the result and the messages of its failures.
-struct Run {
-  Method method;
-  double t0, t1;
-  SolveResult res;
-  const StepObserver* observer = nullptr;
-
-  SolveResult& fail(Status s, double t, const std::string& why) {
-    res.status = s;
-    res.t_failed = t;
-    res.message = to_string(method) + ": " + why + " (integrating from t = " + fmt(t0) + " to " + fmt(t1) + ")";
-    return res;
-  }
-  SolveResult& non_finite_state(double t, double t_last) {
-    return fail(Status::NonFinite, t,
-                "non-finite state at t = " + fmt(t) + "; last finite state at t = " + fmt(t_last));
-  }
-  SolveResult& max_steps(double t, long max) {
-    return fail(Status::MaxStepsExceeded, t,
-                "maximum number of steps (" + std::to_string(max) + ") exceeded at t = " + fmt(t) + " (" +
-                    std::to_string(res.stats.accepted) + " accepted, " + std::to_string(res.stats.rejected) +
-                    " rejected steps)");
-  }
-};
-
-// RMS of v_i / (atol + rtol·|y_i|) (torchdiffeq's norm; 0 for an empty state).
-double scaled_rms(const State& v, const State& y, double rtol, double atol) {
-  if (v.empty()) return 0;
-  double s = 0;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const double r = v[i] / (atol + rtol * std::abs(y[i]));
-    s += r * r;
-  }
-  return std::sqrt(s / double(v.size()));
-}
-
 // Hairer–Nørsett–Wanner II.4 starting step with torchdiffeq's constants
-// (fixtures README §3.2); one evaluation, f0 = f(y0, t0) given. `order` is the
-// order of the error estimate (4 for dopri5, giving torchdiffeq's 1/5). Returns
-// a signed step pointing from t0 to t1, at most |t1 − t0| long. Its evaluation
-// fills quadrature slot 1, which the first step's second stage overwrites.
+// (fixtures README §3.2; the arithmetic is rk_step.hpp's, shared with the batch
+// solver); one evaluation, f0 = f(y0, t0) given. `order` is the order of the
+// error estimate (4 for dopri5, giving torchdiffeq's 1/5). Returns a signed
+// step pointing from t0 to t1, at most |t1 − t0| long. Its evaluation fills
+// quadrature slot 1, which the first step's second stage overwrites.
 double initial_step(const Counted& sys, const State& y0, const State& f0, double t0, double t1, int order,
                     double rtol, double atol, State& y1, State& f1) {
-  const double dir = t1 > t0 ? 1.0 : -1.0, span = std::abs(t1 - t0);
-  const double d0 = scaled_rms(y0, y0, rtol, atol), d1 = scaled_rms(f0, y0, rtol, atol);
-  double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
-  h0 = std::min(h0, span);
-  for (std::size_t i = 0; i < y0.size(); ++i) y1[i] = y0[i] + dir * h0 * f0[i];
-  sys.eval(y1, f1, t0 + dir * h0, 1);
-  for (std::size_t i = 0; i < y0.size(); ++i) y1[i] = f1[i] - f0[i];  // reuse y1 as f1 − f0
-  const double d2 = scaled_rms(y1, y0, rtol, atol) / h0;
-  // f blows up within h0: start with h0 and let the controller shrink it.
-  if (!std::isfinite(d2)) return dir * h0;
-  const double dmax = std::max(d1, d2);
-  const double h1 = dmax <= 1e-15 ? std::max(1e-6, 1e-3 * h0) : std::pow(0.01 / dmax, 1.0 / (order + 1));
-  return dir * std::min({100 * h0, h1, span});
+  const detail::InitialStep s = detail::initial_step_probe(y0, f0, t0, t1, rtol, atol, y1);
+  sys.eval(y1, f1, s.t, 1);
+  return detail::initial_step_finish(s, y0, f0, f1, order, rtol, atol, y1);  // reuse y1 as f1 − f0
 }
 
 // The controlled-stepper loop. Fsal: Dopri5, whose try_step carries f(y) from
@@ -178,7 +126,7 @@ void adaptive(Controlled& ctl, int error_order, const Counted& sys, State& y, co
 
   sys.eval(y, dydt, t0, 0);  // the first step's first stage: quadrature slot 0
   if (!all_finite(dydt)) {
-    run.fail(Status::NonFinite, t0, "non-finite derivative f(y0, t0) at t = " + fmt(t0));
+    run.non_finite_derivative();
     return;
   }
   double dt = opt.initial_step > 0
@@ -197,8 +145,7 @@ void adaptive(Controlled& ctl, int error_order, const Counted& sys, State& y, co
       return;
     }
     if (!std::isfinite(dt) || t + dt == t) {
-      run.fail(Status::StepSizeUnderflow, t,
-               "step size underflow at t = " + fmt(t) + " (step " + fmt(dt) + " no longer advances t)");
+      run.step_size_underflow(t, dt);
       return;
     }
     ++attempts;
@@ -235,9 +182,7 @@ void fixed(const Counted& sys, State& y, const SolverOptions& opt, Run& run) {
   // The slack absorbs rounding in the ratio (0.3 / 0.1 must give 3 steps, not 4).
   const double ratio = std::abs(t1 - t0) / opt.fixed_step * (1 - 1e-12);
   if (!(ratio <= double(opt.max_steps))) {
-    run.fail(Status::MaxStepsExceeded, t0,
-             "fixed step " + fmt(opt.fixed_step) + " needs " + fmt(std::ceil(ratio)) + " steps, more than max_steps (" +
-                 std::to_string(opt.max_steps) + ")");
+    run.fixed_steps_exceeded(opt.fixed_step, ratio, opt.max_steps);
     return;
   }
   const long steps = std::max(1L, long(std::ceil(ratio)));
@@ -269,11 +214,7 @@ class PrefixErrorChecker {
       : atol_(atol), rtol_(rtol), components_(components) {}
   template <class Algebra>
   double error(Algebra&, const State& x, const State& dxdt, State& err, double dt) const {
-    const std::size_t m = components_ == 0 ? x.size() : std::min(components_, x.size());
-    double worst = 0;
-    for (std::size_t i = 0; i < m; ++i)
-      worst = std::max(worst, std::abs(err[i]) / (atol_ + rtol_ * (std::abs(x[i]) + std::abs(dt) * std::abs(dxdt[i]))));
-    return worst;
+    return detail::error_norm(atol_, rtol_, components_, x, dxdt, err, dt);
   }
 
  private:
@@ -289,7 +230,9 @@ using ErrorChecker = PrefixErrorChecker;
 // slot and an accepted step can add h·b_i·g_i for its stages. The compiler
 // fuses multiply-adds (-ffp-contract) where it likes, so now and then a value
 // rounds differently from Boost's (tests/ode/test_rk.cpp: steps and states
-// agree to rounding); plain solves therefore stay on Boost's stepper.
+// agree to rounding); plain solves therefore stay on Boost's stepper. The
+// arithmetic is rk_step.hpp's, which the batch solver (batch_solver.hpp) uses
+// too: a sample's dopri5 solve there is this one, to the bit.
 // slot_[i] is stage i's slot; the last stage, f at the new state, becomes the
 // next step's first, so accepting swaps the first and last slots.
 class Dopri5Stepper {
@@ -298,6 +241,7 @@ class Dopri5Stepper {
       : tab_(tableau(Method::Dopri5)), checker_(checker), accumulate_(accumulate) {
     const int s = tab_.stages();
     k_.resize(s);
+    k_ptr_.resize(s);
     slot_.resize(s);
     for (int i = 0; i < s; ++i) slot_[i] = i;
   }
@@ -307,38 +251,27 @@ class Dopri5Stepper {
     const int s = tab_.stages();
     const std::size_t n = y.size();
     // Stage 0 is dydt, the last stage dydt_new (evaluated at ynew).
-    for (int i = 1; i + 1 < s; ++i) {
-      stage_state(y, dydt, i, dt, x_tmp_);
-      k_[i].resize(n);
-      sys.eval(x_tmp_, k_[i], t + dt * tab_.c[i], slot_[i]);
-    }
-    stage_state(y, dydt, s - 1, dt, ynew);
-    sys.eval(ynew, dydt_new, t + dt * tab_.c[s - 1], slot_[s - 1]);
-    // err = Σ (dt·e_i) k_i, first term a product (Boost's scale_sum).
+    for (int i = 1; i + 1 < s; ++i) k_[i].resize(n);
+    x_tmp_.resize(n);
     err_.resize(n);
-    bool first = true;
-    for (int i = 0; i < s; ++i) {
-      if (tab_.e[i] == 0) continue;
-      const double w = dt * tab_.e[i];
-      const State& k = stage(i, dydt, dydt_new);
-      for (std::size_t m = 0; m < n; ++m) err_[m] = first ? w * k[m] : err_[m] + w * k[m];
-      first = false;
+    k_ptr_[0] = dydt.data();
+    for (int i = 1; i + 1 < s; ++i) k_ptr_[i] = k_[i].data();
+    k_ptr_[s - 1] = dydt_new.data();
+    for (int i = 1; i + 1 < s; ++i) {
+      detail::stage_state(tab_, i, dt, y, k_ptr_, x_tmp_);
+      sys.eval(x_tmp_, k_[i], detail::stage_time(tab_, i, t, dt), slot_[i]);
     }
+    detail::stage_state(tab_, s - 1, dt, y, k_ptr_, ynew);
+    sys.eval(ynew, dydt_new, detail::stage_time(tab_, s - 1, t, dt), slot_[s - 1]);
+    detail::error_estimate(tab_, dt, k_ptr_, err_);
     odeint::range_algebra algebra;
     const double max_rel_err = checker_.error(algebra, y, dydt, err_, dt);
-    if (max_rel_err > 1.0) {
-      dt *= std::max(9.0 / 10.0 * std::pow(max_rel_err, -1.0 / (tab_.error_order - 1)), 1.0 / 5.0);
-      return odeint::fail;
-    }
+    const double h = dt;
+    if (!detail::control_step(tab_, max_rel_err, t, dt)) return odeint::fail;
     if (accumulate_)
       for (int i = 0; i < tab_.solution_stages(); ++i)
-        if (const double w = dt * tab_.b[i]; w != 0) (*accumulate_)(slot_[i], w);
+        if (const double w = h * tab_.b[i]; w != 0) (*accumulate_)(slot_[i], w);
     std::swap(slot_[0], slot_[s - 1]);
-    t += dt;
-    if (max_rel_err < 0.5) {
-      const double err = std::max(std::pow(5.0, -double(tab_.order)), max_rel_err);
-      dt *= 9.0 / 10.0 * std::pow(err, -1.0 / tab_.order);
-    }
     return odeint::success;
   }
 
@@ -347,23 +280,9 @@ class Dopri5Stepper {
   ErrorChecker checker_;
   const std::function<void(int, double)>* accumulate_;
   std::vector<State> k_;  // stages 1 … s−2
+  std::vector<const double*> k_ptr_;  // every stage (dydt, k_…, dydt_new)
   std::vector<int> slot_;
   State x_tmp_, err_;
-
-  const State& stage(int i, const State& first, const State& last) const {
-    return i == 0 ? first : i == tab_.stages() - 1 ? last : k_[i];
-  }
-  // out = y + Σ_{j<i} (dt·a_ij) k_j over the nonzero a_ij, summed left to right.
-  void stage_state(const State& y, const State& dydt, int i, double dt, State& out) const {
-    out.resize(y.size());
-    std::copy(y.begin(), y.end(), out.begin());
-    for (int j = 0; j < i; ++j) {
-      if (tab_.a[i][j] == 0) continue;
-      const double w = dt * tab_.a[i][j];
-      const State& k = j == 0 ? dydt : k_[j];
-      for (std::size_t m = 0; m < y.size(); ++m) out[m] += w * k[m];
-    }
-  }
 };
 
 template <class ErrorStepper>
@@ -385,15 +304,12 @@ namespace {
 
 SolveResult solve(const System* f, const Quadrature* q, std::vector<double>& y, double t0, double t1,
                   const SolverOptions& opt, const StepObserver& observer) {
-  if (const std::string err = validate(opt); !err.empty()) throw std::invalid_argument("ODE solver options: " + err);
-  if (!std::isfinite(t0) || !std::isfinite(t1))
-    throw std::invalid_argument("ODE integration interval must be finite (t0 = " + fmt(t0) + ", t1 = " + fmt(t1) +
-                                ")");
+  detail::check_arguments(opt, t0, t1);
   if (f ? !*f : !q->system) throw std::invalid_argument("ODE system is empty");
 
   Run run{opt.method, t0, t1, {}, observer ? &observer : nullptr};
   if (t0 == t1) return run.res;
-  if (!all_finite(y)) return run.fail(Status::NonFinite, t0, "non-finite initial state at t = " + fmt(t0));
+  if (!all_finite(y)) return run.non_finite_initial_state();
 
   Counted sys{f, q, &run.res.stats.nfe};
   State cur(y);  // work on a copy: on failure y receives the last finite state
