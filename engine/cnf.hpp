@@ -41,7 +41,6 @@
 #include "egnn/parameters.hpp"
 #include "egnn/trace.hpp"
 #include "egnn/vector_field.hpp"
-#include "ode/batch_solver.hpp"
 #include "ode/solver.hpp"
 
 namespace enf {
@@ -146,11 +145,6 @@ class Cnf {
     std::vector<T> z, f, eps, fbar, zbar, f_extra, zbar_extra;
     AlignedVector<T> grad;  // written through Eigen maps: aligned (see parameters.hpp)
     detail::Mat<T> V, JV, JVbar;
-    // Lockstep solves: the active samples' sizes, times and state offsets,
-    // their exact traces and their Hutchinson sums (εᵀJε, ‖Jε‖²).
-    std::vector<int> sizes, offsets;
-    std::vector<T> times, traces;
-    std::vector<double> sums;
   };
 
   // x → z(1) with ℓ, K, R. eps: n·C noise (ignored unless needs_noise()).
@@ -159,25 +153,6 @@ class Cnf {
 
   // z(1) → x: integrates dz/dt = f from 1 down to 0, in place.
   ode::SolveResult reverse(const T* params, std::vector<double>& z, int n, Scratch& s) const;
-
-  // Many samples at once (cnf_lockstep_impl.hpp): ode::integrate_batch
-  // advances them stage by stage, each with its own steps, and every stage of
-  // every still-active sample is one stacked evaluation of the field. Each
-  // sample's result is bit for bit what it gives alone through forward_alone /
-  // reverse_alone below (the same solver arithmetic, a dopri5 equal to Boost's
-  // to rounding), whatever the other samples (VectorField's stacked forward).
-  // x[b]: sample b's state (n[b]·C values), eps[b] its noise (see forward).
-  std::vector<ForwardResult> forward_lockstep(const T* params, const std::vector<std::vector<double>>& x,
-                                              const std::vector<int>& n, const std::vector<std::vector<double>>& eps,
-                                              Scratch& s) const;
-  std::vector<ode::SolveResult> reverse_lockstep(const T* params, std::vector<std::vector<double>>& z,
-                                                 const std::vector<int>& n, Scratch& s) const;
-  // One sample through the same solver as the lockstep solves (the reference
-  // they are tested against).
-  ForwardResult forward_alone(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
-                              Scratch& s) const {
-    return forward_lockstep(params, {x}, {n}, {eps}, s)[0];
-  }
 
   // Loss w·(−log p(x) + λ(K + R)) and its parameter gradient, accumulated
   // into grad (parameter_count() values), by the method of options().gradient.
@@ -217,10 +192,6 @@ class Cnf {
   ForwardResult forward_recorded(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
                                  Scratch& s, const ode::StepObserver& obs) const;
   void load_noise(const std::vector<double>& eps, int S, Scratch& s) const;
-  // [z, ℓ, K, R]' of the active samples of a lockstep solve, one stacked evaluation.
-  void augmented_stack(const T* params, const ode::BatchEval& ev, const std::vector<int>& n,
-                       const std::vector<std::vector<double>>& eps, Scratch& s) const;
-  ForwardResult finish_forward(const std::vector<double>& y, int n, ode::SolveResult solve) const;
   // [z, ℓ, K, R]' at t.
   void augmented(const T* params, const std::vector<double>& y, std::vector<double>& dy, int n, double t,
                  Scratch& s) const;

@@ -12,16 +12,6 @@
 
 namespace enf {
 
-// Σ a_k b_k accumulated in double in index order: the same sum for a sample
-// whether its values sit alone or inside a stack of samples (Eigen's dot
-// would peel and vectorise by the address). Hutchinson's εᵀJε and ‖Jε‖².
-template <class T>
-double in_order_dot(const T* a, const T* b, int size) {
-  double sum = 0;
-  for (int k = 0; k < size; ++k) sum += double(a[k]) * double(b[k]);
-  return sum;
-}
-
 template <class Field>
 ForwardResult Cnf<Field>::forward(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
                                   Scratch& s) const {
@@ -57,14 +47,6 @@ ForwardResult Cnf<Field>::forward_recorded(const T* params, const std::vector<do
   r.solve = ode::integrate(
       [&](const std::vector<double>& yy, std::vector<double>& dy, double t) { augmented(params, yy, dy, n, t, s); }, y,
       0.0, 1.0, opt_.solver, obs);
-  return finish_forward(y, n, std::move(r.solve));
-}
-
-template <class Field>
-ForwardResult Cnf<Field>::finish_forward(const std::vector<double>& y, int n, ode::SolveResult solve) const {
-  const int S = n * field_.channels();
-  ForwardResult r;
-  r.solve = std::move(solve);
   r.z.assign(y.begin(), y.begin() + S);
   r.delta_logp = y[S];
   r.kinetic = y[S + 1];
@@ -99,12 +81,12 @@ void Cnf<Field>::augmented(const T* params, const std::vector<double>& y, std::v
     if (reg) {
       s.f_extra.resize(S);
       field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f_extra.data(), &s.JV);
-      jeps2 = in_order_dot(s.JV.data(), s.JV.data(), S);
+      jeps2 = double(s.JV.row(0).squaredNorm());
     }
   } else {
     field_.forward(params, s.z.data(), n, T(t), &s.V, s.ws, s.f.data(), &s.JV);
-    tr = in_order_dot(s.V.data(), s.JV.data(), S);
-    jeps2 = in_order_dot(s.JV.data(), s.JV.data(), S);
+    tr = double(s.V.row(0).dot(s.JV.row(0)));
+    jeps2 = double(s.JV.row(0).squaredNorm());
   }
   double f2 = 0;
   for (int k = 0; k < S; ++k) {

@@ -5,7 +5,6 @@
 #include "engine/cnf_adjoint_impl.hpp"
 #include "engine/cnf_discrete_impl.hpp"
 #include "engine/cnf_forward_impl.hpp"
-#include "engine/cnf_lockstep_impl.hpp"
 
 namespace enf {
 

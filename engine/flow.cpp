@@ -54,30 +54,19 @@ void BatchFlow<Field>::run(int B, Fn fn) {
   parallel_for(B, threads_, [&](int b, int thread) { fn(b, scratch_[thread]); });
 }
 
-// Samples per lockstep solve: every sample's stages go into one stacked
-// evaluation of blocks × n(n − 1) edge rows (blocks: 1 + the tangents of one
-// call), at most kLockstepEdgeRows of them, and at least one group per thread.
-// Measured (DW4, 1 thread, float64, 1000 exact-trace scores / 2000 samples):
-// 1 sample per group 36.3 s / 9.9 s, 256 rows 37.7 / 9.7, 1024 rows 48.8 /
-// 11.2, 4096 rows 60.3 / 13.3: a layer keeps ~15 records of rows × H values,
-// and past a few hundred rows they leave the core's L2 and every elementwise
-// pass streams from memory. Larger stacks pay only once layers are fused.
-constexpr long kLockstepEdgeRows = 256;
-
-template <class Field>
-int BatchFlow<Field>::lockstep_group(int B, int n, int tangents) const {
-  const long rows = long(1 + tangents) * n * (n - 1);
-  const int by_memory = int(std::max(1L, kLockstepEdgeRows / rows));
-  const int by_threads = (B + threads_ - 1) / threads_;
-  return std::max(1, std::min(by_memory, by_threads));
-}
-
 template <class Field>
 std::vector<ForwardResult> BatchFlow<Field>::log_likelihood(const T* params, std::vector<double> x, int B, int n,
                                                             std::uint64_t seed) {
+  const int C = cnf_.field().channels(), S = n * C;
+  check(x, B, n);
+  remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
   std::vector<ForwardResult> out(B);
-  log_likelihood_each(params, std::move(x), B, n, seed, [] { return false; },
-                      [&](int b, ForwardResult&& r) { out[b] = std::move(r); });
+  run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
+    std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
+    Rng rng = Rng(seed).split(std::uint64_t(b));
+    out[b] = cnf_.forward(params, xb, n, noise(S, rng), s);
+    if (!out[b].solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + out[b].solve.message);
+  });
   return out;
 }
 
@@ -88,33 +77,22 @@ int BatchFlow<Field>::log_likelihood_each(const T* params, std::vector<double> x
   const int C = cnf_.field().channels(), S = n * C;
   check(x, B, n, first);
   remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
-  const int tangents = cnf_.options().trace == TraceEstimator::Exact ? trace_chunk_size(S) : 1;
-  const int per = lockstep_group(B, n, tangents), groups = (B + per - 1) / per;
   int finished = 0;
   std::atomic<bool> failed{false};
-  run(groups, [&](int group, typename Cnf<Field>::Scratch& s) {
+  run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
     if (failed || stop()) return;
-    const int b0 = group * per, b1 = std::min(B, b0 + per);
-    std::vector<std::vector<double>> xs, eps;
-    for (int b = b0; b < b1; ++b) {
-      xs.emplace_back(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
-      Rng rng = Rng(seed).split(first + std::uint64_t(b));
-      eps.push_back(noise(S, rng));
-    }
-    std::vector<ForwardResult> rs = cnf_.forward_lockstep(params, xs, std::vector<int>(b1 - b0, n), eps, s);
-    for (int b = b0; b < b1; ++b)
-      if (!rs[b - b0].solve.ok())
-        throw std::runtime_error("sample " + std::to_string(first + b) + ": " + rs[b - b0].solve.message);
+    std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
+    Rng rng = Rng(seed).split(first + std::uint64_t(b));
+    ForwardResult r = cnf_.forward(params, xb, n, noise(S, rng), s);
+    if (!r.solve.ok()) throw std::runtime_error("sample " + std::to_string(first + b) + ": " + r.solve.message);
     // An exception must not leave the critical region (its lock would stay
-    // taken): rethrown outside it, and no further group starts.
+    // taken): rethrown outside it, and no further sample starts.
     std::exception_ptr error;
 #pragma omp critical(enf_flow_done)
     {
       try {
-        for (int b = b0; b < b1; ++b) {
-          ++finished;
-          done(b, std::move(rs[b - b0]));
-        }
+        ++finished;
+        done(b, std::move(r));
       } catch (...) {
         error = std::current_exception();
       }
@@ -133,23 +111,15 @@ std::vector<double> BatchFlow<Field>::sample(const T* params, int B, int n, std:
   const int C = cnf_.field().channels(), D = cnf_.field().dim(), S = n * C;
   std::vector<double> x(std::size_t(B) * S);
   std::vector<long> evaluations(B, 0);
-  const int per = lockstep_group(B, n, 0), groups = (B + per - 1) / per;
-  run(groups, [&](int group, typename Cnf<Field>::Scratch& s) {
-    const int b0 = group * per, b1 = std::min(B, b0 + per);
-    std::vector<std::vector<double>> zs;
-    for (int b = b0; b < b1; ++b) {
-      Rng rng = Rng(seed).split(first + std::uint64_t(b));
-      std::vector<double> z(S);
-      for (double& v : z) v = rng.normal();
-      remove_centre_of_mass(z, 1, n, D, C);
-      zs.push_back(std::move(z));
-    }
-    const auto rs = cnf_.reverse_lockstep(params, zs, std::vector<int>(b1 - b0, n), s);
-    for (int b = b0; b < b1; ++b) {
-      if (!rs[b - b0].ok()) throw std::runtime_error("sample " + std::to_string(first + b) + ": " + rs[b - b0].message);
-      evaluations[b] = rs[b - b0].stats.nfe;
-      std::copy(zs[b - b0].begin(), zs[b - b0].end(), x.begin() + std::size_t(b) * S);
-    }
+  run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
+    Rng rng = Rng(seed).split(first + std::uint64_t(b));
+    std::vector<double> z(S);
+    for (double& v : z) v = rng.normal();
+    remove_centre_of_mass(z, 1, n, D, C);
+    const auto r = cnf_.reverse(params, z, n, s);
+    if (!r.ok()) throw std::runtime_error("sample " + std::to_string(first + b) + ": " + r.message);
+    evaluations[b] = r.stats.nfe;
+    std::copy(z.begin(), z.end(), x.begin() + std::size_t(b) * S);
   });
   if (nfe) *nfe = std::accumulate(evaluations.begin(), evaluations.end(), 0L);
   return x;

@@ -2,9 +2,6 @@
 // Each sample integrates with its own adaptive steps and draws its own noise
 // from Rng(seed).split(index), so its result depends on neither the batch it
 // came in nor the thread count; gradients are summed in a fixed order.
-// Log-likelihoods and sampling solve groups of samples in lockstep (one
-// stacked field evaluation per stage: Cnf::forward_lockstep), each group on
-// one thread; a sample's result is bit for bit the same in any group.
 //
 // Layout: x [B, n, C] node-major (positions first in each node's C channels).
 // Positions are centred (centre of mass removed) on the way in.
@@ -66,8 +63,8 @@ class BatchFlow {
   // log p(x) and z(1) of each sample. Throws naming the sample when a solve fails.
   std::vector<ForwardResult> log_likelihood(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed);
 
-  // The same, streamed: stop() is asked before each group of samples starts
-  // (true: no further group starts; those in progress finish), done(b, result) is
+  // The same, streamed: stop() is asked before each sample starts (true: no
+  // further sample starts; those in progress finish), done(b, result) is
   // called from one thread at a time, in any order of b. Returns the count done.
   // first: the index of x's first structure in the whole job (a rank's share
   // starts there): structure b draws its noise as structure first + b would.
@@ -92,8 +89,6 @@ class BatchFlow {
   std::vector<std::vector<double>> group_grad_;
 
   std::vector<double> noise(int S, Rng& rng) const;
-  // Samples per lockstep solve of n-node samples with `tangents` tangent blocks per evaluation.
-  int lockstep_group(int B, int n, int tangents) const;
   // first: the index of x[0] in the job (named in the messages).
   void check(const std::vector<double>& x, int B, int n, std::uint64_t first = 0) const;
   template <class Fn>
