@@ -11,10 +11,7 @@
 // connected graphs of sizes n_1 … n_G (n = Σ n_g; samples stacked, molecules of
 // different sizes packed without padding). No edge joins two graphs, so each
 // graph's outputs are those it gives alone, while every layer's products run
-// over all graphs' rows at once. Bit for bit those it gives alone: products
-// run row by row (row_products.hpp), and the elementwise kernels see whole
-// SIMD packets as long as the hidden width is a multiple of the SIMD width
-// (16 floats with AVX-512; every shipped model: 32 or 64) — otherwise to rounding. A tangent block then is a direction of the
+// over all graphs' rows at once. A tangent block then is a direction of the
 // whole stack: J is block diagonal, so one tangent can carry one direction of
 // every graph.
 #pragma once
