@@ -17,19 +17,6 @@ BatchField<T>::BatchField(const VectorField<T>& field, int threads) : field_(fie
   scratch_.resize(threads_);
 }
 
-// Every thread's workspace holds the weights prepared once for the whole
-// batch call (VectorField::pin) rather than once per sample.
-template <class T>
-struct BatchField<T>::Pinned {
-  BatchField& batch;
-  Pinned(BatchField& b, const T* params) : batch(b) {
-    for (Scratch& s : batch.scratch_) batch.field_.pin(params, s.ws);
-  }
-  ~Pinned() {
-    for (Scratch& s : batch.scratch_) VectorField<T>::unpin(s.ws);
-  }
-};
-
 template <class T>
 void BatchField<T>::check(const BatchInput<T>& in) const {
   const int C = field_.config().channels();
@@ -118,7 +105,6 @@ T time_of(const BatchInput<T>& in, int b) {
 template <class T>
 void BatchField<T>::velocity(const T* params, const BatchInput<T>& in, T* f) {
   check(in);
-  const Pinned pinned(*this, params);
   const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
   std::fill_n(f, in.batch * S, T(0));
   for_each_sample(in.batch, [&](int b, Scratch& s) {
@@ -132,7 +118,6 @@ void BatchField<T>::velocity(const T* params, const BatchInput<T>& in, T* f) {
 template <class T>
 void BatchField<T>::jvp(const T* params, const BatchInput<T>& in, int K, const T* V, T* f, T* JV) {
   check(in);
-  const Pinned pinned(*this, params);
   if (K < 1) throw std::invalid_argument("jvp needs at least one tangent direction");
   const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
   std::fill_n(f, in.batch * S, T(0));
@@ -151,7 +136,6 @@ template <class T>
 void BatchField<T>::vjp(const T* params, const BatchInput<T>& in, int K, const T* V, const T* fbar, const T* JVbar,
                         T* zbar, T* grad) {
   check(in);
-  const Pinned pinned(*this, params);
   const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
   std::fill_n(zbar, in.batch * S, T(0));
   for_each_sample_grad(in.batch, grad, [&](int b, Scratch& s, T* g) {
@@ -179,7 +163,6 @@ void BatchField<T>::vjp(const T* params, const BatchInput<T>& in, int K, const T
 template <class T>
 void BatchField<T>::divergence(const T* params, const BatchInput<T>& in, T* f, T* div) {
   check(in);
-  const Pinned pinned(*this, params);
   const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
   std::fill_n(f, in.batch * S, T(0));
   for_each_sample(in.batch, [&](int b, Scratch& s) {
@@ -194,7 +177,6 @@ void BatchField<T>::divergence(const T* params, const BatchInput<T>& in, T* f, T
 template <class T>
 void BatchField<T>::hutchinson(const T* params, const BatchInput<T>& in, const T* eps, T* f, T* est) {
   check(in);
-  const Pinned pinned(*this, params);
   const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
   std::fill_n(f, in.batch * S, T(0));
   for_each_sample(in.batch, [&](int b, Scratch& s) {
@@ -211,7 +193,6 @@ template <class T>
 void BatchField<T>::adjoint_vjp(const T* params, const BatchInput<T>& in, const T* eps, const T* a, const T* a_l,
                                 T* zbar, T* grad) {
   check(in);
-  const Pinned pinned(*this, params);
   const std::size_t S = std::size_t(in.nodes) * field_.config().channels();
   std::fill_n(zbar, in.batch * S, T(0));
   for_each_sample_grad(in.batch, grad, [&](int b, Scratch& s, T* g) {

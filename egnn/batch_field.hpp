@@ -70,7 +70,6 @@ class BatchField {
   std::vector<Scratch> scratch_;  // one per thread
   std::vector<AlignedVector<T>> group_grad_;  // aligned: see parameters.hpp
 
-  struct Pinned;
   void check(const BatchInput<T>& in) const;
   // Gathers sample b's real nodes into s.nodes and s.z; returns their number.
   int compact(const BatchInput<T>& in, int b, Scratch& s) const;

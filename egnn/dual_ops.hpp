@@ -10,8 +10,6 @@
 #include <Eigen/Core>
 #include <cmath>
 
-#include "egnn/row_products.hpp"
-
 namespace enf::detail {
 
 template <class T>
@@ -97,7 +95,8 @@ void scalar_reverse(const Vec<T>& s, const Vec<T>& d1, const Vec<T>& d2, int blo
 // Y = X Wᵀ (+ b on block 0). W is [out, in] as PyTorch stores it.
 template <class T>
 void linear_forward(const Mat<T>& X, const ConstMatMap<T>& W, const T* bias, int blocks, Mat<T>& Y) {
-  times_transposed<T>(X, W.data(), W.cols(), W.rows(), Y, false);  // row by row: row_products.hpp
+  Y.resize(X.rows(), W.rows());
+  Y.noalias() = X * W.transpose();
   if (bias) {
     const Eigen::Index rows = X.rows() / blocks;
     Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>> b(bias, W.rows());
@@ -106,22 +105,17 @@ void linear_forward(const Mat<T>& X, const ConstMatMap<T>& W, const T* bias, int
   (void)blocks;
 }
 
-// linear_forward with Wᵀ given contiguous ([in, out]).
-template <class T>
-void linear_forward_transposed(const Mat<T>& X, const T* Wt, Eigen::Index out, const T* bias, int blocks, Mat<T>& Y) {
-  times<T>(X, Wt, out, out, Y, false);
-  if (bias) {
-    const Eigen::Index rows = X.rows() / blocks;
-    Y.topRows(rows).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, out);
-  }
-}
-
 // Reverse of linear_forward: X̄ (+)= Ȳ W, W̄ += Ȳᵀ X over every block,
 // b̄ += Σ rows of block 0 of Ȳ.
 template <class T>
 void linear_reverse(const Mat<T>& X, const Mat<T>& Ybar, const ConstMatMap<T>& W, int blocks, Mat<T>* Xbar,
                     bool accumulate_x, T* Wbar, T* bbar) {
-  if (Xbar) times<T>(Ybar, W.data(), W.cols(), W.cols(), *Xbar, accumulate_x);  // row by row: row_products.hpp
+  if (Xbar) {
+    if (accumulate_x)
+      Xbar->noalias() += Ybar * W;
+    else
+      Xbar->noalias() = Ybar * W;
+  }
   Eigen::Map<Mat<T>> Wb(Wbar, W.rows(), W.cols());
   Wb.noalias() += Ybar.transpose() * X;
   if (bbar) {

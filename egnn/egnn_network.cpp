@@ -1,6 +1,5 @@
 #include "egnn/egnn_network.hpp"
 
-#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -81,52 +80,8 @@ EgnnNetwork<T>::EgnnNetwork(EgnnConfig cfg, const ParameterLayout& layout) : cfg
       o.aw = get(g + "att_mlp.0.weight", {1, H});
       o.ab = get(g + "att_mlp.0.bias", {1});
     }
-    for (std::size_t* t : {&o.tP, &o.tQ, &o.te2, &o.tc0, &o.tn0h, &o.tn0s, &o.tn2}) {
-      *t = t_size_;
-      t_size_ += std::size_t(H) * H;
-    }
     off_.push_back(o);
   }
-  t_emb_ = t_size_;
-  t_size_ += std::size_t(H) * cfg_.in_node_nf;
-  t_out_ = t_size_;
-  t_size_ += std::size_t(H) * cfg_.out_node_nf;
-}
-
-namespace {
-
-// dst [in, out] = the block [out, in] of a row-major matrix with row stride ld, transposed.
-template <class T>
-void transpose_into(const T* W, Eigen::Index out, Eigen::Index in, Eigen::Index ld, T* dst) {
-  using Map = Eigen::Map<const detail::Mat<T>, 0, Eigen::OuterStride<>>;
-  Eigen::Map<detail::Mat<T>>(dst, in, out) = Map(W, out, in, Eigen::OuterStride<>(ld)).transpose();
-}
-
-}  // namespace
-
-template <class T>
-void EgnnNetwork<T>::transpose_weights(const T* p, EgnnWorkspace<T>& ws) const {
-  const int H = cfg_.hidden, edge_in = 2 * H + 1 + (cfg_.edge_attr ? 1 : 0);
-  ws.wt.resize(t_size_);
-  T* w = ws.wt.data();
-  for (const LayerOffsets& o : off_) {
-    transpose_into(p + o.e0w, H, H, edge_in, w + o.tP);
-    transpose_into(p + o.e0w + H, H, H, edge_in, w + o.tQ);
-    transpose_into(p + o.e2w, H, H, H, w + o.te2);
-    transpose_into(p + o.c0w, H, H, H, w + o.tc0);
-    transpose_into(p + o.n0w, H, H, 2 * H, w + o.tn0h);
-    transpose_into(p + o.n0w + H, H, H, 2 * H, w + o.tn0s);
-    transpose_into(p + o.n2w, H, H, H, w + o.tn2);
-  }
-  transpose_into(p + emb_w_, H, cfg_.in_node_nf, cfg_.in_node_nf, w + t_emb_);
-  transpose_into(p + out_w_, cfg_.out_node_nf, H, H, w + t_out_);
-  ws.wt_params = p;
-}
-
-template <class T>
-void EgnnNetwork<T>::pin(const T* p, EgnnWorkspace<T>& ws) const {
-  transpose_weights(p, ws);
-  ws.pinned = true;
 }
 
 template <class T>
@@ -148,43 +103,24 @@ double EgnnNetwork<T>::forward_madds(int n, EgnnRequest req) const {
 }
 
 template <class T>
-void EgnnNetwork<T>::build_graphs(std::span<const int> sizes, EgnnWorkspace<T>& ws) const {
-  if (sizes.empty()) throw std::invalid_argument("EGNN forward: no graph");
-  for (int g : sizes)
-    if (g < 2) throw std::invalid_argument("EGNN needs at least 2 nodes");
-  if (ws.sizes.size() == sizes.size() && std::equal(sizes.begin(), sizes.end(), ws.sizes.begin())) return;
-  ws.sizes.assign(sizes.begin(), sizes.end());
-  ws.recv.clear();
-  ws.send.clear();
-  ws.first_edge.assign(1, 0);
-  ws.coord_scale.clear();
-  int offset = 0;
-  for (int g : sizes) {
-    const T scale = cfg_.aggregation == Aggregation::Mean ? T(1) / T(g - 1) : T(1);
-    for (int i = 0; i < g; ++i) {
-      for (int j = 0; j < g; ++j)
-        if (i != j) {
-          ws.recv.push_back(offset + i);
-          ws.send.push_back(offset + j);
-        }
-      ws.first_edge.push_back(int(ws.recv.size()));
-      ws.coord_scale.push_back(scale);
-    }
-    offset += g;
-  }
-  ws.n = offset;
-}
-
-template <class T>
-void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const int> sizes, int blocks,
-                             EgnnRequest req, EgnnWorkspace<T>& ws) const {
+void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, int n, int blocks, EgnnRequest req,
+                             EgnnWorkspace<T>& ws) const {
   const int L = cfg_.layers, H = cfg_.hidden;
-  build_graphs(sizes, ws);
-  const int n = ws.n;
+  if (n < 2) throw std::invalid_argument("EGNN needs at least 2 nodes");
   if (x.rows() != Eigen::Index(blocks) * n || x.cols() != cfg_.dim || h0.rows() != x.rows() ||
       h0.cols() != cfg_.in_node_nf)
     throw std::invalid_argument("EGNN forward: input shapes do not match the configuration");
-  if (!ws.pinned || ws.wt_params != p) transpose_weights(p, ws);
+  if (ws.n != n) {
+    ws.recv.clear();
+    ws.send.clear();
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j)
+        if (i != j) {
+          ws.recv.push_back(i);
+          ws.send.push_back(j);
+        }
+    ws.n = n;
+  }
   ws.blocks = blocks;
   ws.request = req;
   ws.xs.resize(L + 1);
@@ -192,23 +128,23 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const i
   ws.layers.resize(L);
   ws.xs[0] = x;
   ws.h0 = std::move(h0);
-  const T* wt = ws.wt.data();
-  detail::linear_forward_transposed<T>(ws.h0, wt + t_emb_, H, p + emb_b_, blocks, ws.hs[0]);
+  detail::linear_forward<T>(ws.h0, ConstMatMap<T>(p + emb_w_, H, cfg_.in_node_nf), p + emb_b_, blocks, ws.hs[0]);
   for (int l = 0; l < L; ++l) {
     const bool last = l == L - 1;
-    layer_forward(p, l, blocks, !last || req.positions, !last || req.features, ws);
+    layer_forward(p, l, n, blocks, !last || req.positions, !last || req.features, ws);
   }
   if (req.features)
-    detail::linear_forward_transposed<T>(ws.hs[L], wt + t_out_, cfg_.out_node_nf, p + out_b_, blocks, ws.h_out);
+    detail::linear_forward<T>(ws.hs[L], ConstMatMap<T>(p + out_w_, cfg_.out_node_nf, H), p + out_b_, blocks,
+                              ws.h_out);
 }
 
 template <class T>
-void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bool node,
+void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool coord, bool node,
                                    EgnnWorkspace<T>& ws) const {
   using Vec = detail::Vec<T>;
   const LayerOffsets& o = off_[l];
   EgnnLayerRecord<T>& R = ws.layers[l];
-  const int D = cfg_.dim, H = cfg_.hidden, n = ws.n, E = int(ws.recv.size()), B = blocks;
+  const int D = cfg_.dim, H = cfg_.hidden, E = n * (n - 1), B = blocks;
   const int edge_in = 2 * H + 1 + (cfg_.edge_attr ? 1 : 0);
   const Mat& x = ws.xs[l];
   const Mat& h = ws.hs[l];
@@ -241,9 +177,10 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
   // edge_mlp.0 on [h_i, h_j, r, a] = A h_i + B h_j + w_r r + w_a a + b: the
   // node parts are multiplied once per node, not once per edge.
   ConstMatMap<T> W0(p + o.e0w, H, edge_in);
-  const T* wt = ws.wt.data();
-  detail::times<T>(h, wt + o.tP, H, H, R.P, false);
-  detail::times<T>(h, wt + o.tQ, H, H, R.Q, false);
+  R.P.resize(h.rows(), H);
+  R.Q.resize(h.rows(), H);
+  R.P.noalias() = h * W0.leftCols(H).transpose();
+  R.Q.noalias() = h * W0.middleCols(H, H).transpose();
   // The r and a columns of W0, made contiguous; a zero bias for tangent blocks.
   ws.wr = W0.col(2 * H);
   ws.wa = cfg_.edge_attr ? Vec(W0.col(2 * H + 1)) : Vec::Zero(H);
@@ -262,7 +199,7 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
     }
   }
   detail::silu_forward<T>(R.pre1, B, R.y1, R.sig1, R.dy1);
-  detail::linear_forward_transposed<T>(R.y1, wt + o.te2, H, p + o.e2b, B, R.pre2);
+  detail::linear_forward<T>(R.y1, ConstMatMap<T>(p + o.e2w, H, H), p + o.e2b, B, R.pre2);
   detail::silu_forward<T>(R.pre2, B, R.m0, R.sig2, R.dm0);
 
   // Attention: m = m0 · σ(att·m0 + b);  mᵏ = m0ᵏ α⁰ + m0⁰ αᵏ.
@@ -290,7 +227,7 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
   Mat& xo = ws.xs[l + 1];
   xo = x;
   if (coord) {
-    detail::linear_forward_transposed<T>(m, wt + o.tc0, H, p + o.c0b, B, R.c1);
+    detail::linear_forward<T>(m, ConstMatMap<T>(p + o.c0w, H, H), p + o.c0b, B, R.c1);
     detail::silu_forward<T>(R.c1, B, R.y3, R.sig3, R.dy3);
     Eigen::Map<const Vec> c2(p + o.c2w, H);
     R.phi_raw = R.y3 * c2;
@@ -309,12 +246,11 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
     } else {
       R.phi = R.phi_raw;
     }
-    const T* scale = ws.coord_scale.data();
-    for (int e = 0; e < E; ++e) xo.row(ws.recv[e]) += (scale[ws.recv[e]] * R.phi[e]) * R.u.row(e);
+    const T scale = cfg_.aggregation == Aggregation::Mean ? T(1) / T(n - 1) : T(1);
+    for (int e = 0; e < E; ++e) xo.row(ws.recv[e]) += (scale * R.phi[e]) * R.u.row(e);
     for (int b = 1; b < B; ++b)
       for (int e = 0; e < E; ++e)
-        xo.row(b * n + ws.recv[e]) +=
-            scale[ws.recv[e]] * (R.u.row(b * E + e) * R.phi[e] + R.u.row(e) * R.phi[b * E + e]);
+        xo.row(b * n + ws.recv[e]) += scale * (R.u.row(b * E + e) * R.phi[e] + R.u.row(e) * R.phi[b * E + e]);
   }
 
   // Nodes: h' = h + node_mlp([h, Σ_j m_ij]).
@@ -323,14 +259,14 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
     // Edges are grouped by receiver: node i's n − 1 messages are contiguous rows.
     R.s.resize(h.rows(), H);
     for (int b = 0; b < B; ++b)
-      for (int i = 0; i < n; ++i)
-        R.s.row(b * n + i) =
-            m.middleRows(std::size_t(b) * E + ws.first_edge[i], ws.first_edge[i + 1] - ws.first_edge[i]).colwise().sum();
-    detail::times<T>(h, wt + o.tn0h, H, H, R.pren, false);
-    detail::times<T>(R.s, wt + o.tn0s, H, H, R.pren, true);
+      for (int i = 0; i < n; ++i) R.s.row(b * n + i) = m.middleRows(std::size_t(b) * E + i * (n - 1), n - 1).colwise().sum();
+    ConstMatMap<T> N0(p + o.n0w, H, 2 * H);
+    R.pren.resize(h.rows(), H);
+    R.pren.noalias() = h * N0.leftCols(H).transpose();
+    R.pren.noalias() += R.s * N0.rightCols(H).transpose();
     R.pren.topRows(n).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(p + o.n0b, H);
     detail::silu_forward<T>(R.pren, B, R.yn, R.sign, R.dyn);
-    detail::linear_forward_transposed<T>(R.yn, wt + o.tn2, H, p + o.n2b, B, ho);
+    detail::linear_forward<T>(R.yn, ConstMatMap<T>(p + o.n2w, H, H), p + o.n2b, B, ho);
     ho += h;
   } else {
     ho = h;
@@ -352,9 +288,9 @@ void EgnnNetwork<T>::reverse(const T* p, const Mat* xbar_out, const Mat* hbar_ou
   } else {
     ws.hbar.setZero(rows, H);
   }
-  ws.abar.setZero(Eigen::Index(B) * Eigen::Index(ws.recv.size()));
+  ws.abar.setZero(Eigen::Index(B) * n * (n - 1));
   for (int l = L - 1; l >= 0; --l) {
-    layer_reverse(p, l, B, ws, grad);
+    layer_reverse(p, l, n, B, ws, grad);
     std::swap(ws.xbar, ws.xbar_next);
     std::swap(ws.hbar, ws.hbar_next);
   }
@@ -366,11 +302,11 @@ void EgnnNetwork<T>::reverse(const T* p, const Mat* xbar_out, const Mat* hbar_ou
 // Reverse of layer_forward. Reads ws.xbar/ws.hbar (cotangents of the layer's
 // outputs), writes ws.xbar_next/ws.hbar_next (of its inputs).
 template <class T>
-void EgnnNetwork<T>::layer_reverse(const T* p, int l, int B, EgnnWorkspace<T>& ws, T* grad) const {
+void EgnnNetwork<T>::layer_reverse(const T* p, int l, int n, int B, EgnnWorkspace<T>& ws, T* grad) const {
   using Vec = detail::Vec<T>;
   const LayerOffsets& o = off_[l];
   EgnnLayerRecord<T>& R = ws.layers[l];
-  const int D = cfg_.dim, H = cfg_.hidden, n = ws.n, E = int(ws.recv.size());
+  const int D = cfg_.dim, H = cfg_.hidden, E = n * (n - 1);
   const int edge_in = 2 * H + 1 + (cfg_.edge_attr ? 1 : 0);
   const Mat& h = ws.hs[l];
   const Mat& m = cfg_.attention ? R.m : R.m0;
@@ -389,24 +325,23 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int B, EgnnWorkspace<T>& w
                               grad + o.n2b);
     detail::silu_reverse<T>(R.pren, R.sign, R.dyn, B, ws.ybar, ws.mix);  // ybar now holds p̄ren
     ConstMatMap<T> N0(p + o.n0w, H, 2 * H);
-    detail::times<T>(ws.ybar, N0.data(), 2 * H, H, hin, true);
-    detail::times<T>(ws.ybar, N0.data() + H, 2 * H, H, ws.sbar, false);
+    hin.noalias() += ws.ybar * N0.leftCols(H);
+    ws.sbar.noalias() = ws.ybar * N0.rightCols(H);
     Eigen::Map<detail::Mat<T>> gN0(grad + o.n0w, H, 2 * H);
     gN0.leftCols(H).noalias() += ws.ybar.transpose() * h;
     gN0.rightCols(H).noalias() += ws.ybar.transpose() * R.s;
     Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(grad + o.n0b, H) += ws.ybar.topRows(n).colwise().sum();
     for (int b = 0; b < B; ++b)
       for (int i = 0; i < n; ++i)
-        ws.mbar.middleRows(std::size_t(b) * E + ws.first_edge[i], ws.first_edge[i + 1] - ws.first_edge[i])
-            .rowwise() = ws.sbar.row(b * n + i);
+        ws.mbar.middleRows(std::size_t(b) * E + i * (n - 1), n - 1).rowwise() = ws.sbar.row(b * n + i);
   }
 
   // Coordinate update: x'_i = x_i + scale Σ_j u φ;  (uφ)ᵏ = uᵏ φ⁰ + u⁰ φᵏ.
   ws.ubar.setZero(BE, D);
   if (R.coord_done) {
+    const T scale = cfg_.aggregation == Aggregation::Mean ? T(1) / T(n - 1) : T(1);
     ws.phibar.resize(BE);
     for (int e = 0; e < E; ++e) {
-      const T scale = ws.coord_scale[ws.recv[e]];
       const auto w0 = xbar.row(ws.recv[e]) * scale;  // cotangent of (uφ)⁰
       ws.ubar.row(e) = w0 * R.phi[e];
       T pb0 = w0.dot(R.u.row(e));
@@ -475,10 +410,7 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int B, EgnnWorkspace<T>& w
   ws.Qbar.setZero(h.rows(), H);
   for (int b = 0; b < B; ++b)
     for (int i = 0; i < n; ++i)
-      ws.Pbar.row(b * n + i) =
-          pre1bar.middleRows(std::size_t(b) * E + ws.first_edge[i], ws.first_edge[i + 1] - ws.first_edge[i])
-              .colwise()
-              .sum();
+      ws.Pbar.row(b * n + i) = pre1bar.middleRows(std::size_t(b) * E + i * (n - 1), n - 1).colwise().sum();
   for (int b = 0; b < B; ++b)
     for (int e = 0; e < E; ++e) {
       T* dst = ws.Qbar.data() + (std::size_t(b) * n + ws.send[e]) * H;
@@ -486,8 +418,8 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int B, EgnnWorkspace<T>& w
 #pragma omp simd
       for (int c = 0; c < H; ++c) dst[c] += src[c];
     }
-  detail::times<T>(ws.Pbar, W0.data(), edge_in, H, hin, true);
-  detail::times<T>(ws.Qbar, W0.data() + H, edge_in, H, hin, true);
+  hin.noalias() += ws.Pbar * W0.leftCols(H);
+  hin.noalias() += ws.Qbar * W0.middleCols(H, H);
   gW0.leftCols(H).noalias() += ws.Pbar.transpose() * h;
   gW0.middleCols(H, H).noalias() += ws.Qbar.transpose() * h;
 

@@ -6,17 +6,8 @@
 // Shapes: a "stacked" matrix has 1+K row blocks of n rows each (block 0 the
 // value, block k the k-th tangent); positions are [n, D], node features [n, F].
 // Edges are all ordered pairs i != j; node i receives (sums) over its j.
-//
-// Several graphs at once: the n rows of a block may hold G disjoint fully
-// connected graphs of sizes n_1 … n_G (n = Σ n_g; samples stacked, molecules of
-// different sizes packed without padding). No edge joins two graphs, so each
-// graph's outputs are those it gives alone, while every layer's products run
-// over all graphs' rows at once. A tangent block then is a direction of the
-// whole stack: J is block diagonal, so one tangent can carry one direction of
-// every graph.
 #pragma once
 
-#include <span>
 #include <string>
 #include <vector>
 
@@ -79,11 +70,8 @@ template <class T>
 struct EgnnWorkspace {
   using Mat = detail::Mat<T>;
   using Vec = detail::Vec<T>;
-  int n = 0, blocks = 0;                // n: rows per block (Σ of the graph sizes)
-  std::vector<int> sizes;              // the graphs' sizes, in row order
+  int n = 0, blocks = 0;
   std::vector<int> recv, send;         // edge e: recv[e] <- send[e]
-  std::vector<int> first_edge;         // node i's edges (grouped by receiver): [first_edge[i], first_edge[i + 1])
-  std::vector<T> coord_scale;          // per node: 1/(n_g − 1) under mean aggregation, else 1
   Mat h0;                              // embedding input (kept for the reverse pass)
   std::vector<Mat> xs, hs;             // inputs of layer l (xs[L], hs[L]: network output)
   std::vector<EgnnLayerRecord<T>> layers;
@@ -93,12 +81,6 @@ struct EgnnWorkspace {
   Mat xbar, hbar, xbar_next, hbar_next, mbar, m0bar, Pbar, Qbar, ybar, ubar, dbar, sbar, mix;
   Vec rbar, abar, phibar, gbar;
   Vec wr, wa, zero;  // per-layer contiguous copies of W0's r and a columns
-  // The forward pass's weights transposed ([in, out], row by row products:
-  // row_products.hpp), made from `wt_params` at the start of every forward
-  // call, or once for many calls while pinned (EgnnNetwork::pin).
-  std::vector<T> wt;
-  const T* wt_params = nullptr;
-  bool pinned = false;
 };
 
 template <class T>
@@ -114,13 +96,6 @@ class EgnnNetwork {
   // x: [B·n, D], h0: [B·n, in_node_nf] stacked with B = 1 + K blocks.
   // Results stay in the workspace: ws.xs[L] (positions) and ws.h_out.
   void forward(const T* params, const Mat& x, Mat h0, int n, int blocks, EgnnRequest req,
-               EgnnWorkspace<T>& ws) const {
-    const int one[1] = {n};
-    forward(params, x, std::move(h0), std::span<const int>(one), blocks, req, ws);
-  }
-  // The same over G disjoint graphs (sizes: n_1 … n_G, each ≥ 2) stacked in
-  // every block: x: [B·Σn_g, D].
-  void forward(const T* params, const Mat& x, Mat h0, std::span<const int> sizes, int blocks, EgnnRequest req,
                EgnnWorkspace<T>& ws) const;
 
   // Reverse of the last forward on `ws`: given cotangents of the stacked
@@ -129,31 +104,19 @@ class EgnnNetwork {
   void reverse(const T* params, const Mat* xbar_out, const Mat* hbar_out, EgnnWorkspace<T>& ws, Mat& xbar_in,
                Mat& h0bar, T* grad) const;
 
-  // Transposes the weights of `params` into `ws` once for every forward call
-  // on `ws` until unpin(ws): the caller promises `params` does not change
-  // meanwhile (one ODE solve). Without a pin each forward call transposes.
-  void pin(const T* params, EgnnWorkspace<T>& ws) const;
-  static void unpin(EgnnWorkspace<T>& ws) { ws.pinned = false; }
-
   // Multiply-adds of one forward pass over n nodes, per block (value or tangent).
   double forward_madds(int n, EgnnRequest req) const;
 
  private:
   struct LayerOffsets {
     std::size_t e0w, e0b, e2w, e2b, n0w, n0b, n2w, n2b, c0w, c0b, c2w, aw = 0, ab = 0;
-    // In ws.wt: W0's receiver and sender parts, edge_mlp.2, coord_mlp.0, node_mlp.0's h and s parts, node_mlp.2.
-    std::size_t tP, tQ, te2, tc0, tn0h, tn0s, tn2;
   };
-  std::size_t t_emb_ = 0, t_out_ = 0, t_size_ = 0;  // ws.wt: the embeddings, and the whole
   EgnnConfig cfg_;
   std::size_t emb_w_, emb_b_, out_w_, out_b_;
   std::vector<LayerOffsets> off_;
 
-  void layer_forward(const T* p, int l, int blocks, bool coord, bool node, EgnnWorkspace<T>& ws) const;
-  void layer_reverse(const T* p, int l, int blocks, EgnnWorkspace<T>& ws, T* grad) const;
-  // The edge lists of the disjoint complete graphs of `sizes` (kept while the sizes repeat).
-  void build_graphs(std::span<const int> sizes, EgnnWorkspace<T>& ws) const;
-  void transpose_weights(const T* params, EgnnWorkspace<T>& ws) const;
+  void layer_forward(const T* p, int l, int n, int blocks, bool coord, bool node, EgnnWorkspace<T>& ws) const;
+  void layer_reverse(const T* p, int l, int n, int blocks, EgnnWorkspace<T>& ws, T* grad) const;
 };
 
 extern template class EgnnNetwork<float>;

@@ -52,55 +52,45 @@ double VectorField<T>::reverse_madds(int n, int K) const {
 }
 
 template <class T>
-void VectorField<T>::forward(const T* params, const T* z, std::span<const int> sizes, std::span<const T> t,
-                             const Mat* V, FieldWorkspace<T>& ws, T* f, Mat* JV) const {
+void VectorField<T>::forward(const T* params, const T* z, int n, T t, const Mat* V, FieldWorkspace<T>& ws, T* f,
+                             Mat* JV) const {
   const int D = cfg_.dim, F = cfg_.features, C = cfg_.channels();
   const int K = V ? int(V->rows()) : 0, B = 1 + K;
   const int in_nf = net_.config().in_node_nf;
-  if (t.size() != sizes.size())
-    throw std::invalid_argument("vector field: " + std::to_string(t.size()) + " times for " +
-                                std::to_string(sizes.size()) + " samples");
-  int n = 0;
-  for (int g : sizes) n += g;
   if (V && V->cols() != Eigen::Index(n) * C)
     throw std::invalid_argument("vector field: tangent directions have " + std::to_string(V->cols()) +
                                 " columns, expected n·C = " + std::to_string(n * C));
   ws.n = n;
   ws.K = K;
-  ws.sizes.assign(sizes.begin(), sizes.end());
   ws.x.resize(Eigen::Index(B) * n, D);
   ws.h0.setZero(Eigen::Index(B) * n, in_nf);
-  for (std::size_t g = 0, i = 0; g < sizes.size(); ++g)
-    for (int end = int(i) + sizes[g]; int(i) < end; ++i) {
-      for (int d = 0; d < D; ++d) ws.x(i, d) = z[i * C + d];
-      for (int c = 0; c < F; ++c) ws.h0(i, c) = z[i * C + D + c];
-      if (F == 0)
-        ws.h0(i, 0) = cfg_.condition_time ? t[g] : T(1);
-      else if (cfg_.condition_time)
-        ws.h0(i, F) = t[g];  // the time slot carries no tangent
-    }
+  for (int i = 0; i < n; ++i) {
+    for (int d = 0; d < D; ++d) ws.x(i, d) = z[i * C + d];
+    for (int c = 0; c < F; ++c) ws.h0(i, c) = z[i * C + D + c];
+    if (F == 0)
+      ws.h0(i, 0) = cfg_.condition_time ? t : T(1);
+    else if (cfg_.condition_time)
+      ws.h0(i, F) = t;  // the time slot carries no tangent
+  }
   for (int k = 0; k < K; ++k)
     for (int i = 0; i < n; ++i) {
       for (int d = 0; d < D; ++d) ws.x((k + 1) * n + i, d) = (*V)(k, i * C + d);
       for (int c = 0; c < F; ++c) ws.h0((k + 1) * n + i, c) = (*V)(k, i * C + D + c);
     }
   EgnnRequest req{true, F > 0};
-  net_.forward(params, ws.x, ws.h0, sizes, B, req, ws.net);
+  net_.forward(params, ws.x, ws.h0, n, B, req, ws.net);
 
-  // v = x_L − x_0, then each sample's centre of mass is removed (per block: it is linear).
+  // v = x_L − x_0, then the centre of mass is removed (per block: it is linear).
   const Mat& xL = ws.net.xs.back();
   if (JV) JV->resize(K, Eigen::Index(n) * C);
   for (int b = 0; b < B; ++b) {
+    Eigen::Matrix<T, 1, Eigen::Dynamic> mean = Eigen::Matrix<T, 1, Eigen::Dynamic>::Zero(D);
+    for (int i = 0; i < n; ++i) mean += xL.row(b * n + i) - ws.x.row(b * n + i);
+    mean /= T(n);
     T* out = b == 0 ? f : JV->row(b - 1).data();
-    for (int g = 0, i0 = 0; g < int(sizes.size()); i0 += sizes[g++]) {
-      const int ng = sizes[g];
-      Eigen::Matrix<T, 1, Eigen::Dynamic> mean = Eigen::Matrix<T, 1, Eigen::Dynamic>::Zero(D);
-      for (int i = i0; i < i0 + ng; ++i) mean += xL.row(b * n + i) - ws.x.row(b * n + i);
-      mean /= T(ng);
-      for (int i = i0; i < i0 + ng; ++i) {
-        for (int d = 0; d < D; ++d) out[i * C + d] = xL(b * n + i, d) - ws.x(b * n + i, d) - mean[d];
-        for (int c = 0; c < F; ++c) out[i * C + D + c] = ws.net.h_out(b * n + i, c);
-      }
+    for (int i = 0; i < n; ++i) {
+      for (int d = 0; d < D; ++d) out[i * C + d] = xL(b * n + i, d) - ws.x(b * n + i, d) - mean[d];
+      for (int c = 0; c < F; ++c) out[i * C + D + c] = ws.net.h_out(b * n + i, c);
     }
   }
 }
@@ -116,17 +106,14 @@ void VectorField<T>::reverse(const T* params, FieldWorkspace<T>& ws, const T* fb
   for (int b = 0; b < B; ++b) {
     const T* in = b == 0 ? fbar : (JVbar ? JVbar->row(b - 1).data() : nullptr);
     if (!in) continue;
-    // Reverse of each sample's mean removal: x̄_L = f̄ − mean(f̄).
-    for (int g = 0, i0 = 0; g < int(ws.sizes.size()); i0 += ws.sizes[g++]) {
-      const int ng = ws.sizes[g];
-      Eigen::Matrix<T, 1, Eigen::Dynamic> mean = Eigen::Matrix<T, 1, Eigen::Dynamic>::Zero(D);
-      for (int i = i0; i < i0 + ng; ++i)
-        for (int d = 0; d < D; ++d) mean[d] += in[i * C + d];
-      mean /= T(ng);
-      for (int i = i0; i < i0 + ng; ++i) {
-        for (int d = 0; d < D; ++d) ws.xbar_out(b * n + i, d) = in[i * C + d] - mean[d];
-        for (int c = 0; c < F; ++c) ws.hbar_out(b * n + i, c) = in[i * C + D + c];
-      }
+    // Reverse of the mean removal: x̄_L = f̄ − mean(f̄).
+    Eigen::Matrix<T, 1, Eigen::Dynamic> mean = Eigen::Matrix<T, 1, Eigen::Dynamic>::Zero(D);
+    for (int i = 0; i < n; ++i)
+      for (int d = 0; d < D; ++d) mean[d] += in[i * C + d];
+    mean /= T(n);
+    for (int i = 0; i < n; ++i) {
+      for (int d = 0; d < D; ++d) ws.xbar_out(b * n + i, d) = in[i * C + d] - mean[d];
+      for (int c = 0; c < F; ++c) ws.hbar_out(b * n + i, c) = in[i * C + D + c];
     }
   }
   net_.reverse(params, &ws.xbar_out, F > 0 ? &ws.hbar_out : nullptr, ws.net, ws.xbar_in, ws.h0bar, grad);

@@ -8,9 +8,7 @@
 // ([x, y, (z), h_1 … h_F]); the Jacobian's row is the output index.
 #pragma once
 
-#include <span>
 #include <string>
-#include <vector>
 
 #include "egnn/egnn_network.hpp"
 
@@ -40,8 +38,7 @@ struct FieldWorkspace {
   using Mat = detail::Mat<T>;
   EgnnWorkspace<T> net;
   Mat x, h0, xbar_out, hbar_out, xbar_in, h0bar;
-  int n = 0, K = 0;        // n: nodes of all graphs
-  std::vector<int> sizes;  // of the graphs of the last forward
+  int n = 0, K = 0;
 };
 
 template <class T>
@@ -63,33 +60,11 @@ class VectorField {
   // One sample of n nodes (no padding). z: n·C values. V: K×(n·C) tangent
   // directions or null. f: n·C out. JV: K×(n·C) out (when V is given).
   void forward(const T* params, const T* z, int n, T t, const Mat* V, FieldWorkspace<T>& ws, T* f,
-               Mat* JV) const {
-    const int sizes[1] = {n};
-    const T times[1] = {t};
-    forward(params, z, std::span<const int>(sizes), std::span<const T>(times), V, ws, f, JV);
-  }
+               Mat* JV) const;
 
-  // G samples at once, each at its own time: sizes n_1 … n_G, z the G states
-  // one after the other (Σ n_g·C values; f likewise), t[g] sample g's time.
-  // V: K × (Σ n_g·C) directions of the whole stack; as the stack's Jacobian is
-  // block diagonal, row k of J·V restricted to sample g is J_g V_g. Each
-  // sample's results are those forward() gives it alone, to rounding (the
-  // products over the stacked rows may round differently from one sample's).
-  void forward(const T* params, const T* z, std::span<const int> sizes, std::span<const T> t, const Mat* V,
-               FieldWorkspace<T>& ws, T* f, Mat* JV) const;
-
-  // Reverse of the last forward on `ws` (one sample or G). fbar: n·C (or
-  // null), JVbar: K×(n·C) (or null), n the nodes of all samples. zbar: n·C
-  // out (overwritten). grad: accumulated, summed over the samples.
+  // Reverse of the last forward on `ws`. fbar: n·C (or null), JVbar: K×(n·C)
+  // (or null). zbar: n·C out (overwritten). grad: accumulated.
   void reverse(const T* params, FieldWorkspace<T>& ws, const T* fbar, const Mat* JVbar, T* zbar, T* grad) const;
-
-  // The network's weights prepared once for every call on `ws` until unpin:
-  // `params` must not change meanwhile (one ODE solve). EgnnNetwork::pin.
-  void pin(const T* params, FieldWorkspace<T>& ws) const { net_.pin(params, ws.net); }
-  static void unpin(FieldWorkspace<T>& ws) { EgnnNetwork<T>::unpin(ws.net); }
-  static bool pinned(const FieldWorkspace<T>& ws, const T* params) {
-    return ws.net.pinned && ws.net.wt_params == params;
-  }
 
   // Multiply-adds of one evaluation with K tangents, and of its reverse pass.
   double forward_madds(int n, int K) const;

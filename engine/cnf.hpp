@@ -99,33 +99,6 @@ struct AdjointResult {
   double seconds_forward = 0, seconds_backward = 0;  // this thread's time in each pass
 };
 
-// For the length of one solve, the field's weights prepared once rather than
-// at every evaluation (VectorField::pin): params cannot change during a solve.
-// Nested guards on the same workspace leave the outer one in charge. Fields
-// without pin (the tests' linear field) need none.
-template <class Field>
-class WeightPin {
- public:
-  WeightPin(const Field& field, const typename Field::Scalar* params, typename Field::Workspace& ws) : ws_(ws) {
-    if constexpr (requires { field.pin(params, ws); }) {
-      if (!Field::pinned(ws, params)) {
-        field.pin(params, ws);
-        owner_ = true;
-      }
-    }
-  }
-  ~WeightPin() {
-    if constexpr (requires { Field::unpin(ws_); })
-      if (owner_) Field::unpin(ws_);
-  }
-  WeightPin(const WeightPin&) = delete;
-  WeightPin& operator=(const WeightPin&) = delete;
-
- private:
-  typename Field::Workspace& ws_;
-  bool owner_ = false;
-};
-
 template <class Field>
 class Cnf {
  public:

@@ -17,7 +17,6 @@ template <class Field>
 AdjointResult Cnf<Field>::adjoint(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
                                   double weight, Scratch& s, double* grad) const {
   const int S = n * field_.channels();
-  const WeightPin<Field> pin(field_, params, s.ws);
   const std::size_t P = field_.parameter_count();
   AdjointResult r;
   auto start = Clock::now();

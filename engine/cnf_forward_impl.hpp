@@ -22,7 +22,6 @@ template <class Field>
 ode::SolveResult Cnf<Field>::reverse(const T* params, std::vector<double>& z, int n, Scratch& s) const {
   const int S = n * field_.channels();
   check_state(z, S, "reverse");
-  const WeightPin<Field> pin(field_, params, s.ws);
   return ode::integrate(
       [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
         to_scalar(yy.data(), S, s.z);
@@ -39,7 +38,6 @@ ForwardResult Cnf<Field>::forward_recorded(const T* params, const std::vector<do
                                            const ode::StepObserver& obs) const {
   const int S = n * field_.channels();
   check_state(x, S, "forward");
-  const WeightPin<Field> pin(field_, params, s.ws);
   load_noise(eps, S, s);
   std::vector<double> y(S + 3, 0.0);
   std::copy(x.begin(), x.end(), y.begin());
