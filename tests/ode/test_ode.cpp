@@ -19,27 +19,7 @@
 using namespace enf::ode;
 using Vec = std::vector<double>;
 
-// Every (unaligned) operator new of this test executable is counted, to check
-// that the solvers allocate per solve and never per step. All unaligned forms
-// are replaced together so that new and delete always pair up (AddressSanitizer
-// checks that).
-static std::atomic<long> g_allocations{0};
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  ++g_allocations;
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new(std::size_t n) {
-  if (void* p = operator new(n, std::nothrow)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return operator new(n, std::nothrow); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+#include "support/count_allocations.hpp"  // g_allocations: every operator new of this executable
 
 namespace {
 
