@@ -22,23 +22,7 @@ namespace {
 using State = std::vector<double>;
 using detail::all_finite;
 
-// The step grid of the fixed-step methods, the same for every sample (fixed<>
-// in solver.cpp).
-struct FixedGrid {
-  double ratio = 0;  // |t1 − t0| / fixed_step, less the slack
-  long steps = 0;    // 0: more than max_steps
-  double h = 0;
-};
-
-FixedGrid fixed_grid(const SolverOptions& opt, double t0, double t1) {
-  FixedGrid g;
-  // The slack absorbs rounding in the ratio (0.3 / 0.1 must give 3 steps, not 4).
-  g.ratio = std::abs(t1 - t0) / opt.fixed_step * (1 - 1e-12);
-  if (!(g.ratio <= double(opt.max_steps))) return g;
-  g.steps = std::max(1L, long(std::ceil(g.ratio)));
-  g.h = (t1 - t0) / double(g.steps);
-  return g;
-}
+using detail::FixedGrid;
 
 class Sample {
  public:
@@ -189,7 +173,7 @@ class Sample {
 
   // fixed<>: step step_ of the shared grid.
   void begin_fixed_step() {
-    t_next_ = step_ + 1 == grid_.steps ? run_.t1 : run_.t0 + double(step_ + 1) * grid_.h;
+    t_next_ = grid_.end(step_, run_.t0, run_.t1);
     dt_ = t_next_ - t_;
     phase_ = Phase::Stage;
     stage_ = 0;
@@ -224,7 +208,7 @@ BatchSolveResult integrate_batch(const BatchSystem& f, std::vector<std::vector<d
   if (t0 == t1) return out;
 
   const Tableau& tab = tableau(opt.method);
-  const FixedGrid grid = is_adaptive(opt.method) ? FixedGrid{} : fixed_grid(opt, t0, t1);
+  const FixedGrid grid = is_adaptive(opt.method) ? FixedGrid{} : detail::fixed_grid(opt, t0, t1);
   // Every sample works on its own copy: y is written only at the end, so an
   // exception from f leaves it untouched (as integrate() does).
   std::vector<Sample> samples;

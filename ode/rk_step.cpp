@@ -173,4 +173,14 @@ double initial_step_finish(const InitialStep& s, std::span<const double> y0, std
   return s.dir * std::min({100 * s.h0, h1, s.span});
 }
 
+FixedGrid fixed_grid(const SolverOptions& opt, double t0, double t1) {
+  FixedGrid g;
+  // The slack absorbs rounding in the ratio (0.3 / 0.1 must give 3 steps, not 4).
+  g.ratio = std::abs(t1 - t0) / opt.fixed_step * (1 - 1e-12);
+  if (!(g.ratio <= double(opt.max_steps))) return g;
+  g.steps = std::max(1L, long(std::ceil(g.ratio)));
+  g.h = (t1 - t0) / double(g.steps);
+  return g;
+}
+
 }  // namespace enf::ode::detail

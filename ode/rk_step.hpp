@@ -75,6 +75,18 @@ double error_norm(double atol, double rtol, std::size_t components, std::span<co
 // (by ≤ 5×, with the method's order). Returns whether the step is accepted.
 bool control_step(const Tableau& tab, double err, double& t, double& dt);
 
+// ---- the fixed-step grid ----------------------------------------------------------------
+
+// rk4 / euler: n = ceil(|t1 − t0| / fixed_step) equal steps, the same for every sample.
+struct FixedGrid {
+  double ratio = 0;  // |t1 − t0| / fixed_step, less a slack for rounding
+  long steps = 0;    // 0: more than max_steps (the solve fails before any evaluation)
+  double h = 0;
+  // The end of step k (exactly t1 for the last).
+  double end(long k, double t0, double t1) const { return k + 1 == steps ? t1 : t0 + double(k + 1) * h; }
+};
+FixedGrid fixed_grid(const SolverOptions& opt, double t0, double t1);
+
 // ---- the first step ---------------------------------------------------------------------
 
 // The Hairer–Nørsett–Wanner II.4 starting step with torchdiffeq's constants

@@ -179,20 +179,17 @@ void adaptive(Controlled& ctl, int error_order, const Counted& sys, State& y, co
 template <class Stepper>
 void fixed(const Counted& sys, State& y, const SolverOptions& opt, Run& run) {
   const double t0 = run.t0, t1 = run.t1;
-  // The slack absorbs rounding in the ratio (0.3 / 0.1 must give 3 steps, not 4).
-  const double ratio = std::abs(t1 - t0) / opt.fixed_step * (1 - 1e-12);
-  if (!(ratio <= double(opt.max_steps))) {
-    run.fixed_steps_exceeded(opt.fixed_step, ratio, opt.max_steps);
+  const detail::FixedGrid grid = detail::fixed_grid(opt, t0, t1);
+  if (grid.steps == 0) {
+    run.fixed_steps_exceeded(opt.fixed_step, grid.ratio, opt.max_steps);
     return;
   }
-  const long steps = std::max(1L, long(std::ceil(ratio)));
-  const double h = (t1 - t0) / double(steps);
   Stepper stepper;
   State ynew(y.size());
   SolveStats& st = run.res.stats;
   double t = t0;
-  for (long k = 0; k < steps; ++k) {
-    const double t_next = k + 1 == steps ? t1 : t0 + double(k + 1) * h;
+  for (long k = 0; k < grid.steps; ++k) {
+    const double t_next = grid.end(k, t0, t1);
     stepper.do_step(sys, y, t, ynew, t_next - t);
     ++st.accepted;
     if (run.observer) (*run.observer)(t, t_next - t, y);
