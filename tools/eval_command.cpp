@@ -5,22 +5,29 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "datasets/checksum.hpp"
 #include "datasets/energies.hpp"
 #include "datasets/file_io.hpp"
+#include "datasets/npy.hpp"
 #include "datasets/particles.hpp"
 #include "datasets/systems.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/flow.hpp"
+#include "engine/result_journal.hpp"
 #include "engine/statistics.hpp"
 #include "tools/commands.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 #include "tools/outputs.hpp"
+#include "tools/progress.hpp"
+#include "tools/stop_signal.hpp"
 #include "tools/svg_plot.hpp"
 
 namespace enf::cli {
@@ -39,6 +46,10 @@ const CommandSpec kEval{
     "ess.fraction in [0, 1]).\n"
     "Plots (--plots DIR, SVG): distances.svg (interatomic distances, samples vs data),\n"
     "energies.svg (E of samples vs data), training.svg (from --run DIR's metrics.jsonl).\n"
+    "Long evaluations (LJ55 with the exact trace: hours): --work DIR keeps every finished\n"
+    "log-likelihood in DIR (nll.jsonl, samples.npy, log_q.jsonl) as it finishes; Ctrl-C or\n"
+    "SIGTERM stops after the structures in progress, and the same command run again\n"
+    "continues where it stopped (DIR is refused for another model, data or setting).\n"
     "\nexample:\n  enf eval --model runs/dw4/best --data dw4:test --plots plots",
     with_groups({
         {"model", "CKPT", "", "checkpoint directory"},
@@ -47,6 +58,7 @@ const CommandSpec kEval{
         {"plots", "DIR", "", "write SVG plots to DIR"},
         {"run", "DIR", "", "run directory whose training curve to plot"},
         {"format", "table|json", "table", "output format on stdout"},
+        {"work", "DIR", "", "keep finished results in DIR and continue from them when run again"},
         force_option(),
     },
     // The NLL uses the exact trace and dopri5: only the tolerances are options.
@@ -80,6 +92,86 @@ void read_training_curve(const fs::path& path, Series& train, Series& val) {
     s.x.push_back(j["step"].is_number() ? j["step"].get<double>() : NAN);
     s.values.push_back(j["nll"].is_number() ? j["nll"].get<double>() : NAN);
   }
+}
+
+// The bytes of a vector of doubles (for a digest).
+template <class Vector>
+std::string_view bytes_of(const Vector& v) {
+  return {reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double)};
+}
+
+// log p of the B structures of x: those the journal (when given) holds are
+// read from it, the others integrated (structure b with the noise of index b,
+// whatever ran before) and appended as they finish. A stop request leaves the
+// rest NaN.
+std::vector<double> log_likelihoods(BatchFlow<VectorField<double>>& flow, const double* params,
+                                    const std::vector<double>& x, int B, int n, std::uint64_t seed,
+                                    ResultJournal* journal, const char* what) {
+  std::vector<double> out(B, NAN);
+  std::vector<std::pair<int, int>> runs{{0, B}};
+  if (journal) {
+    for (const auto& [i, row] : journal->done()) {
+      if (!row.contains("log_likelihood") || !row["log_likelihood"].is_number())
+        throw std::runtime_error("results journal '" + journal->path() + "': index " + std::to_string(i) +
+                                 ": expected a number log_likelihood");
+      out[i] = row["log_likelihood"].get<double>();
+    }
+    runs = journal->missing_runs();
+    if (!journal->done().empty())
+      std::fprintf(stderr, "enf eval: %zu of %d %s results read from %s\n", journal->done().size(), B, what,
+                   journal->path().c_str());
+  }
+  int done = B;
+  for (const auto& [begin, end] : runs) done -= end - begin;
+  Progress progress(what, B);
+  const std::size_t S = x.size() / std::size_t(B);
+  for (const auto& [begin, end] : runs) {
+    if (stop_requested()) break;
+    std::vector<double> part(x.begin() + std::ptrdiff_t(begin * S), x.begin() + std::ptrdiff_t(end * S));
+    flow.log_likelihood_each(
+        params, std::move(part), end - begin, n, seed, stop_requested,
+        [&](int b, ForwardResult&& r) {
+          out[begin + b] = r.log_px;
+          if (journal)
+            journal->append(begin + b, nlohmann::json{{"log_likelihood", r.log_px}, {"nfe", r.solve.stats.nfe}});
+          progress(++done);
+        },
+        std::uint64_t(begin));
+  }
+  return out;
+}
+
+// N structures drawn from the model; with a work directory, drawn once and
+// kept in its samples.npy (atomically), so a continued job scores the same ones.
+std::vector<double> model_samples(BatchFlow<VectorField<double>>& flow, const double* params, int N,
+                                  const ParticleSystem& sys, std::uint64_t seed, const std::string& work) {
+  const std::string path = work.empty() ? "" : (fs::path(work) / "samples.npy").string();
+  if (!path.empty() && fs::exists(path)) {
+    // As written, bit for bit (load_structures would re-centre them).
+    NpyArray a = read_npy(path);
+    if (a.shape != std::vector<int64_t>{N, sys.n, sys.dim})
+      throw std::runtime_error("'" + path + "': expected " + std::to_string(N) + " samples of " + std::to_string(sys.n) +
+                               " particles in " + std::to_string(sys.dim) +
+                               "-D, as this job draws (remove the work directory to start again)");
+    std::fprintf(stderr, "enf eval: %d samples read from %s\n", N, path.c_str());
+    return std::move(a.data);
+  }
+  std::fprintf(stderr, "enf eval: drawing %d samples...\n", N);
+  std::vector<double> xs = flow.sample(params, N, sys.n, seed);
+  if (!path.empty()) write_npy(path, {N, sys.n, sys.dim}, xs);
+  return xs;
+}
+
+// After a stop: what was done, where it is kept, how to go on.
+int stopped(const std::string& work, const ResultJournal* nll, const ResultJournal* q) {
+  if (work.empty()) {
+    std::fprintf(stderr, "enf eval: stopped; nothing kept (--work DIR keeps finished results)\n");
+  } else {
+    std::fprintf(stderr, "enf eval: stopped; kept in %s: %zu NLL results", work.c_str(), nll->done().size());
+    if (q) std::fprintf(stderr, ", %zu log q results", q->done().size());
+    std::fprintf(stderr, "; the same command continues from them\n");
+  }
+  return stop_exit_code();
 }
 
 }  // namespace
@@ -122,18 +214,40 @@ int run_eval(const std::vector<std::string>& args) {
   VectorField<double> field(c.field, c.params.layout);
   Cnf<VectorField<double>> cnf(field, o);
   BatchFlow<VectorField<double>> flow(cnf, rt.threads);
+  const double* params = c.params.values.data();
+  const std::string work = opt.str("work");
+  // The job a work directory belongs to: its results are those of these
+  // parameters, structures and settings (digests, so a moved file still matches).
+  const nlohmann::json job{{"model_parameters_sha256", sha256_bytes(bytes_of(c.params.values))},
+                           {"data_sha256", sha256_bytes(bytes_of(data.x))},
+                           {"structures", data.rows},
+                           {"samples", N},
+                           {"seed", seed},
+                           {"rtol", o.solver.rtol},
+                           {"atol", o.solver.atol},
+                           {"trace", "exact"}};
+  std::unique_ptr<ResultJournal> nll_journal, q_journal;
+  if (!work.empty()) {
+    make_output_directory("work", work);
+    nll_journal = std::make_unique<ResultJournal>((fs::path(work) / "nll.jsonl").string(), job, data.rows);
+  }
+  const StopSignal stop(
+      "\nenf eval: stopping: no new structures start; those in progress finish" +
+          std::string(work.empty() ? " (nothing is kept without --work DIR)\n" : " and are kept in " + work + "\n"),
+      "\nenf eval: second signal: exiting at once\n");
   const auto t0 = std::chrono::steady_clock::now();
   std::fprintf(stderr, "enf eval: NLL of %d structures...\n", data.rows);
-  const auto lik = flow.log_likelihood(c.params.values.data(), data.x, data.rows, sys.n, seed);
+  const std::vector<double> log_p = log_likelihoods(flow, params, data.x, data.rows, sys.n, seed, nll_journal.get(), "NLL");
+  if (stop_requested()) return stopped(work, nll_journal.get(), nullptr);
   std::vector<double> nlls;
-  for (const auto& r : lik) nlls.push_back(-r.log_px);
+  for (double v : log_p) nlls.push_back(-v);
   const MeanError nll = mean_standard_error(nlls);
-  std::fprintf(stderr, "enf eval: %d samples with log q...\n", N);
-  const std::vector<double> xs = flow.sample(c.params.values.data(), N, sys.n, seed + 1);
-  const auto q = flow.log_likelihood(c.params.values.data(), xs, N, sys.n, seed + 2);
+  const std::vector<double> xs = model_samples(flow, params, N, sys, seed + 1, work);
+  if (!work.empty()) q_journal = std::make_unique<ResultJournal>((fs::path(work) / "log_q.jsonl").string(), job, N);
+  std::fprintf(stderr, "enf eval: log q of %d samples...\n", N);
+  const std::vector<double> log_q = log_likelihoods(flow, params, xs, N, sys.n, seed + 2, q_journal.get(), "log q");
+  if (stop_requested()) return stopped(work, nll_journal.get(), q_journal.get());
   const std::vector<double> e_samples = energies(sys, xs, N, lj), e_data = energies(sys, data.x, data.rows, lj);
-  std::vector<double> log_q;
-  for (const auto& r : q) log_q.push_back(r.log_px);
   const double ess = kish_ess_fraction(boltzmann_log_weights(e_samples, log_q));
   const MeanError es = mean_standard_error(e_samples), ed = mean_standard_error(e_data);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -164,6 +278,7 @@ int run_eval(const std::vector<std::string>& args) {
                      {"energy", {{"samples_mean", es.mean}, {"samples_error", es.error}, {"data_mean", ed.mean},
                                  {"data_error", ed.error}, {"lj_convention", to_string(lj)}}},
                      {"seconds", seconds}};
+    if (!work.empty()) j["work"] = work;
     std::puts(j.dump(2).c_str());
   } else {
     std::printf("| %s | value |\n|---|---:|\n", sys.name.c_str());

@@ -125,6 +125,38 @@ check "relative --data: config.json holds absolute paths" grep -q "\"data\": \"$
 check "relative --data: resumes from another directory" test $? -eq 0
 cd "$root"
 
+# enf eval --work DIR (hours for LJ55 with the exact trace): SIGKILLed at
+# random instants and run again, it ends with the uninterrupted result; a
+# SIGTERM stops it with exit 143 saying what is kept; another job's DIR is refused.
+ev=(eval --model "$tmp/ref/best" --data datasets/data/efm_splits/test_split_DW4.npy --limit 1000 --samples 1000
+  --rtol 1e-7 --atol 1e-7 --threads 2 --format json)
+summary() { python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1])); j.pop("seconds", None); j.pop("work", None); print(json.dumps(j, sort_keys=True))' "$1"; }
+"$enf" "${ev[@]}" > "$tmp/ev_ref.json" 2> /dev/null
+ev_kills=0
+for attempt in $(seq 12); do
+  "$enf" "${ev[@]}" --work "$tmp/EW" > "$tmp/ev_work.json" 2> /dev/null &
+  pid=$!
+  sleep "0.$((RANDOM % 5 + 1))"  # the whole job: about 0.9 s
+  kill -KILL $pid 2> /dev/null && ev_kills=$((ev_kills + 1))
+  wait $pid 2> /dev/null && break
+done
+"$enf" "${ev[@]}" --work "$tmp/EW" > "$tmp/ev_work.json" 2> /dev/null
+check "eval --work: killed $ev_kills times, then the uninterrupted result" \
+  bash -c "test $ev_kills -ge 1 && test \"\$(summary '$tmp/ev_ref.json')\" = \"\$(summary '$tmp/ev_work.json')\""
+"$enf" "${ev[@]}" --work "$tmp/ET" > /dev/null 2> "$tmp/ET.log" &
+pid=$!
+for _ in $(seq 400); do [ -s "$tmp/ET/nll.jsonl" ] && break; sleep 0.05; done
+kill -TERM $pid
+wait $pid
+code=$?
+check "eval --work: SIGTERM stops with exit 143, telling what is kept" \
+  bash -c "test $code -eq 143 && grep -q 'the same command continues' '$tmp/ET.log'"
+out=$("$enf" "${ev[@]}" --rtol 1e-5 --work "$tmp/EW" 2>&1); code=$?
+check "eval --work: a directory of another job is refused, naming the difference" \
+  bash -c "test $code -eq 1 && grep -q 'rtol: the file has 1e-07, this job 1e-05' <<< \"\$0\"" "$out"
+
 # Files and directories are synced before and after each rename.
 if strace -f -e trace=fsync -o "$tmp/strace.txt" true 2> /dev/null; then
   strace -f -e trace=fsync,rename,renameat,renameat2 -o "$tmp/strace.txt" "$enf" "${run[@]}" --epochs 1 --out "$tmp/S" > /dev/null 2>&1
