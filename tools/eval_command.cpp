@@ -66,7 +66,9 @@ const CommandSpec kEval{
       {{kData, "", "test structures (.npy, or a dataset name: dw4:test)"},
        {kLimit, "1000", "use the first N structures of --data (0: all)"}}},
      {solver_group(), {kRtol, kAtol}},
-     {runtime_group(), {kThreads, kSeed}, {{kSeed, "0", "seed of the samples"}}}})};
+     {runtime_group(), {kThreads, kSeed, kPrecision},
+      {{kSeed, "0", "seed of the samples"},
+       {kPrecision, "double", "scalar type of the field (float: about twice as fast)"}}}})};
 
 // The training curve of a run directory's metrics.jsonl (steps and validations).
 void read_training_curve(const fs::path& path, Series& train, Series& val) {
@@ -97,14 +99,15 @@ void read_training_curve(const fs::path& path, Series& train, Series& val) {
 // The bytes of a vector of doubles (for a digest).
 template <class Vector>
 std::string_view bytes_of(const Vector& v) {
-  return {reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double)};
+  return {reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0])};
 }
 
 // log p of the B structures of x: those the journal (when given) holds are
 // read from it, the others integrated (structure b with the noise of index b,
 // whatever ran before) and appended as they finish. A stop request leaves the
 // rest NaN.
-std::vector<double> log_likelihoods(BatchFlow<VectorField<double>>& flow, const double* params,
+template <class T>
+std::vector<double> log_likelihoods(BatchFlow<VectorField<T>>& flow, const T* params,
                                     const std::vector<double>& x, int B, int n, std::uint64_t seed,
                                     ResultJournal* journal, const char* what) {
   std::vector<double> out(B, NAN);
@@ -114,7 +117,7 @@ std::vector<double> log_likelihoods(BatchFlow<VectorField<double>>& flow, const 
       if (!row.contains("log_likelihood") || !row["log_likelihood"].is_number())
         throw std::runtime_error("results journal '" + journal->path() + "': index " + std::to_string(i) +
                                  ": expected a number log_likelihood");
-      out[i] = row["log_likelihood"].get<double>();
+      out[i] = row["log_likelihood"].template get<double>();
     }
     runs = journal->missing_runs();
     if (!journal->done().empty())
@@ -143,7 +146,8 @@ std::vector<double> log_likelihoods(BatchFlow<VectorField<double>>& flow, const 
 
 // N structures drawn from the model; with a work directory, drawn once and
 // kept in its samples.npy (atomically), so a continued job scores the same ones.
-std::vector<double> model_samples(BatchFlow<VectorField<double>>& flow, const double* params, int N,
+template <class T>
+std::vector<double> model_samples(BatchFlow<VectorField<T>>& flow, const T* params, int N,
                                   const ParticleSystem& sys, std::uint64_t seed, const std::string& work) {
   const std::string path = work.empty() ? "" : (fs::path(work) / "samples.npy").string();
   if (!path.empty() && fs::exists(path)) {
@@ -172,6 +176,37 @@ int stopped(const std::string& work, const ResultJournal* nll, const ResultJourn
     std::fprintf(stderr, "; the same command continues from them\n");
   }
   return stop_exit_code();
+}
+
+// The flow's part of the evaluation, in the field's precision T: log p of the
+// data, the model samples and their log q (empty log_q: stopped).
+struct FlowResults {
+  std::vector<double> log_p, xs, log_q;
+  int exit_code = 0;  // after a stop
+};
+
+template <class T>
+FlowResults evaluate_flow(const Checkpoint& c, const CnfOptions& o, int threads, const Structures& data,
+                          const ParticleSystem& sys, int N, std::uint64_t seed, const std::string& work,
+                          const nlohmann::json& job) {
+  const Parameters<T> p = c.params.template cast<T>();
+  VectorField<T> field(c.field, p.layout);
+  Cnf<VectorField<T>> cnf(field, o);
+  BatchFlow<VectorField<T>> flow(cnf, threads);
+  std::unique_ptr<ResultJournal> nll_journal, q_journal;
+  if (!work.empty())
+    nll_journal = std::make_unique<ResultJournal>((fs::path(work) / "nll.jsonl").string(), job, data.rows);
+  FlowResults r;
+  std::fprintf(stderr, "enf eval: NLL of %d structures...\n", data.rows);
+  r.log_p = log_likelihoods(flow, p.values.data(), data.x, data.rows, sys.n, seed, nll_journal.get(), "NLL");
+  if (stop_requested()) return r.exit_code = stopped(work, nll_journal.get(), nullptr), r;
+  r.xs = model_samples(flow, p.values.data(), N, sys, seed + 1, work);
+  if (!work.empty()) q_journal = std::make_unique<ResultJournal>((fs::path(work) / "log_q.jsonl").string(), job, N);
+  std::fprintf(stderr, "enf eval: log q of %d samples...\n", N);
+  std::vector<double> log_q = log_likelihoods(flow, p.values.data(), r.xs, N, sys.n, seed + 2, q_journal.get(), "log q");
+  if (stop_requested()) return r.exit_code = stopped(work, nll_journal.get(), q_journal.get()), r;
+  r.log_q = std::move(log_q);
+  return r;
 }
 
 }  // namespace
@@ -211,10 +246,6 @@ int run_eval(const std::vector<std::string>& args) {
   const std::uint64_t seed = rt.seed;
 
   const CnfOptions o = parse_solver(opt);
-  VectorField<double> field(c.field, c.params.layout);
-  Cnf<VectorField<double>> cnf(field, o);
-  BatchFlow<VectorField<double>> flow(cnf, rt.threads);
-  const double* params = c.params.values.data();
   const std::string work = opt.str("work");
   // The job a work directory belongs to: its results are those of these
   // parameters, structures and settings (digests, so a moved file still matches).
@@ -225,30 +256,23 @@ int run_eval(const std::vector<std::string>& args) {
                            {"seed", seed},
                            {"rtol", o.solver.rtol},
                            {"atol", o.solver.atol},
-                           {"trace", "exact"}};
-  std::unique_ptr<ResultJournal> nll_journal, q_journal;
-  if (!work.empty()) {
-    make_output_directory("work", work);
-    nll_journal = std::make_unique<ResultJournal>((fs::path(work) / "nll.jsonl").string(), job, data.rows);
-  }
+                           {"trace", "exact"},
+                           {"precision", rt.precision}};
+  if (!work.empty()) make_output_directory("work", work);
   const StopSignal stop(
       "\nenf eval: stopping: no new structures start; those in progress finish" +
           std::string(work.empty() ? " (nothing is kept without --work DIR)\n" : " and are kept in " + work + "\n"),
       "\nenf eval: second signal: exiting at once\n");
   const auto t0 = std::chrono::steady_clock::now();
-  std::fprintf(stderr, "enf eval: NLL of %d structures...\n", data.rows);
-  const std::vector<double> log_p = log_likelihoods(flow, params, data.x, data.rows, sys.n, seed, nll_journal.get(), "NLL");
-  if (stop_requested()) return stopped(work, nll_journal.get(), nullptr);
+  const FlowResults r = rt.single() ? evaluate_flow<float>(c, o, rt.threads, data, sys, N, seed, work, job)
+                                    : evaluate_flow<double>(c, o, rt.threads, data, sys, N, seed, work, job);
+  if (r.log_q.empty()) return r.exit_code;
+  const std::vector<double>& xs = r.xs;
   std::vector<double> nlls;
-  for (double v : log_p) nlls.push_back(-v);
+  for (double v : r.log_p) nlls.push_back(-v);
   const MeanError nll = mean_standard_error(nlls);
-  const std::vector<double> xs = model_samples(flow, params, N, sys, seed + 1, work);
-  if (!work.empty()) q_journal = std::make_unique<ResultJournal>((fs::path(work) / "log_q.jsonl").string(), job, N);
-  std::fprintf(stderr, "enf eval: log q of %d samples...\n", N);
-  const std::vector<double> log_q = log_likelihoods(flow, params, xs, N, sys.n, seed + 2, q_journal.get(), "log q");
-  if (stop_requested()) return stopped(work, nll_journal.get(), q_journal.get());
   const std::vector<double> e_samples = energies(sys, xs, N, lj), e_data = energies(sys, data.x, data.rows, lj);
-  const double ess = kish_ess_fraction(boltzmann_log_weights(e_samples, log_q));
+  const double ess = kish_ess_fraction(boltzmann_log_weights(e_samples, r.log_q));
   const MeanError es = mean_standard_error(e_samples), ed = mean_standard_error(e_data);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

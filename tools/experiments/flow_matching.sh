@@ -6,7 +6,8 @@
 # with rk4 in a few fixed steps.
 #   tools/experiments/flow_matching.sh SYSTEM MINUTES [THREADS] [TAG] [-- extra enf train options]
 # SYSTEM: dw4, lj13 or lj55. Resumable: a run directory that exists is
-# continued (--resume; its budget is the one it was started with).
+# continued (--resume; its budget is the one it was started with), and so is
+# its evaluation (enf eval --work: LJ55 with the exact trace takes hours).
 # Results: runs/fm_<system>_<minutes>min<tag>/ and, copied,
 # tools/experiments/results/fm_<system>_<minutes>min<tag>/.
 set -euo pipefail
@@ -44,7 +45,7 @@ if [ "$sys" = lj13 ]; then
     --format json | tail -n 1 > "$out/test_nll_hutchinson.json"
 fi
 "$enf" eval --model "$run/best" --data "$sys:test" --limit "$limit" --samples "$samples" --threads "$threads" \
-  --plots "$out" --run "$run" --force > "$out/eval.md"
+  --plots "$out" --run "$run" --force --work "$run/eval_exact" > "$out/eval.md"
 
 # Sampling cost: 1000 structures, dopri5 at the evaluation tolerance and rk4
 # with 5, 10 and 20 fixed steps (the stderr line gives NFE per structure).
