@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "egnn/batch_field.hpp"
+#include "egnn/trace.hpp"
 #include "engine/initialization.hpp"
 #include "tools/bench_timing.hpp"
 #include "tools/commands.hpp"
@@ -28,17 +30,21 @@ const CommandSpec kSpec{
     "bench field",
     "Time the EGNN vector field and its derivatives, with FLOP rates.",
     "Cases: DW4 (batch 100, 4 particles in 2-D, H=32, L=3), LJ13 (batch 100, 13 particles\n"
-    "in 3-D, H=32, L=3), QM9 (batch 128 molecules of 19-29 atoms padded to 29, F=6,\n"
-    "H=64, L=6). Operations: 'f' the velocity; 'f+Jv' the velocity and one tangent\n"
-    "(Hutchinson); 'vjp' the adjoint's vector-Jacobian product with its parameter\n"
-    "gradient (forward with one tangent, then the reverse pass). FLOPs are counted\n"
+    "in 3-D, H=32, L=3), LJ55 (batch 100, 55 particles in 3-D, H=32, L=3), QM9 (batch 128\n"
+    "molecules of 19-29 atoms padded to 29, F=6, H=64, L=6). Operations: 'f' the velocity;\n"
+    "'f+Jv' the velocity and one tangent (Hutchinson); 'vjp' the adjoint's vector-Jacobian\n"
+    "product with its parameter gradient (forward with one tangent, then the reverse pass).\n"
+    "Then the exact trace of one sample (its first; QM9: 19 atoms) on one thread, as a\n"
+    "likelihood evaluation runs it: all N·C Jacobian diagonal entries by forward-mode\n"
+    "tangents in chunks, beside one f of the same sample, and its cost per direction in\n"
+    "units of that f (the ideal is about one J·v). FLOPs are counted\n"
     "analytically (2 per multiply-add of the layer shapes); 'peak' is a large\n"
     "matrix product run on every thread at once, measured alternately with each operation\n"
     "(medians of each), so that a loaded machine slows both alike; a rate above that peak\n"
     "is marked 'peak disturbed'.",
     with_groups({{"format", "table|json", "table", "output format on stdout"},
                  {"min-time", "SECONDS", "1.0", "minimum measuring time per operation", "0.01", "600"},
-                 {"cases", "LIST", "dw4,lj13,qm9", "comma-separated subset of dw4, lj13, qm9"}},
+                 {"cases", "LIST", "dw4,lj13,lj55,qm9", "comma-separated subset of dw4, lj13, lj55, qm9"}},
                 {{runtime_group(),
                   {},
                   {{kPrecision, "both", "scalar type of the numeric core", "float|double|both"},
@@ -50,7 +56,7 @@ struct CaseReference {
   std::string name;
   double jv_ms, vjp_ms;
 };
-const CaseReference kCaseReferences[] = {{"dw4", 7, 20}, {"lj13", 71, 186}, {"qm9", 0, 0}};
+const CaseReference kCaseReferences[] = {{"dw4", 7, 20}, {"lj13", 71, 186}, {"lj55", 0, 0}, {"qm9", 0, 0}};
 
 const CaseReference* case_reference(const std::string& name) {
   for (const auto& c : kCaseReferences)
@@ -73,7 +79,7 @@ std::vector<Case> make_cases(const std::string& list, Rng& rng) {
   std::stringstream in(list);
   for (std::string name; std::getline(in, name, ',');) {
     if (!case_reference(name))
-      throw UsageError("--cases: unknown case '" + name + "' (use dw4, lj13 and/or qm9, comma-separated)");
+      throw UsageError("--cases: unknown case '" + name + "' (use dw4, lj13, lj55 and/or qm9, comma-separated)");
     names.insert(name);
   }
   auto want = [&](const std::string& n) { return names.count(n) != 0; };
@@ -90,6 +96,11 @@ std::vector<Case> make_cases(const std::string& list, Rng& rng) {
     c.dim = 3;
     out.push_back({"lj13", c, 100, 13, std::vector<int>(100, 13)});
   }
+  if (want("lj55")) {
+    FieldConfig c = particle;
+    c.dim = 3;
+    out.push_back({"lj55", c, 100, 55, std::vector<int>(100, 55)});
+  }
   if (want("qm9")) {
     FieldConfig c;
     c.dim = 3;
@@ -98,9 +109,10 @@ std::vector<Case> make_cases(const std::string& list, Rng& rng) {
     c.layers = 6;
     std::vector<int> sizes(128);
     for (int& s : sizes) s = 19 + int(rng.uniform() * 11);
+    sizes[0] = 19;  // the exact-trace sample: QM9's typical size
     out.push_back({"qm9", c, 128, 29, sizes});
   }
-  if (out.empty()) throw UsageError("--cases selects nothing; use dw4, lj13 and/or qm9");
+  if (out.empty()) throw UsageError("--cases selects nothing; use dw4, lj13, lj55 and/or qm9");
   return out;
 }
 
@@ -132,6 +144,42 @@ struct Row {
   std::string case_name, precision, op;
   double ms, gflop, gflops, peak, reference_ms;
 };
+
+// The exact trace of one sample on one thread, and one f of it.
+struct TraceRow {
+  std::string case_name, precision;
+  int nodes, directions, chunk;
+  double f_ms, trace_ms, gflops, peak;
+};
+
+template <class T>
+void bench_trace(const Case& c, double min_time, std::uint64_t seed, std::vector<TraceRow>& rows) {
+  GemmPeak<T> peak(1);
+  const ParameterLayout layout = field_layout(c.cfg);
+  Parameters<T> params(layout);
+  Rng rng(seed);
+  initialize_egnn(c.cfg.egnn(), params, rng);
+  VectorField<T> field(c.cfg, layout);
+  const int n = c.sizes[0], C = c.cfg.channels(), dimz = n * C, K = trace_chunk_size(dimz);
+  std::vector<T> z(dimz), f(dimz);
+  for (int i = 0; i < n; ++i)
+    for (int ch = 0; ch < C; ++ch) z[i * C + ch] = T(rng.normal() * (ch < c.cfg.dim ? 1.5 : 1.0));
+  typename VectorField<T>::Workspace ws;
+  TraceScratch<T> scratch;
+  const T t = T(0.5);
+  const T* p = params.values.data();
+  const InterleavedTimes tf =
+      time_interleaved([&] { field.forward(p, z.data(), n, t, nullptr, ws, f.data(), nullptr); }, peak, min_time);
+  T sink = 0;
+  const InterleavedTimes tt =
+      time_interleaved([&] { sink += exact_trace(field, p, z.data(), n, t, ws, scratch, f.data()); }, peak, min_time);
+  const double madds = double((dimz + K - 1) / K) * field.forward_madds(n, K);
+  const char* prec = sizeof(T) == 4 ? "float" : "double";
+  rows.push_back({c.name, prec, n, dimz, K, tf.kernel * 1e3, tt.kernel * 1e3, 2 * madds / tt.kernel * 1e-9,
+                  peak.gflops(tt.peak)});
+  std::fprintf(stderr, "  %-5s %-6s exact trace %9.3f ms (%d directions), f %.4f ms%s\n", c.name.c_str(), prec,
+               tt.kernel * 1e3, dimz, tf.kernel * 1e3, std::isfinite(double(sink)) ? "" : " (non-finite trace)");
+}
 
 template <class T>
 void bench_case(const Case& c, int threads, double min_time, std::uint64_t seed, std::vector<Row>& rows) {
@@ -199,10 +247,15 @@ int run_bench_field(const std::vector<std::string>& args) {
   const auto cases = make_cases(opt.str("cases"), rng);
 
   std::vector<Row> rows;
+  std::vector<TraceRow> traces;
   std::fprintf(stderr, "enf bench field: %d thread(s)\n", threads);
   for (const auto& c : cases) {
     if (precision != "double") bench_case<float>(c, threads, min_time, seed, rows);
     if (precision != "float") bench_case<double>(c, threads, min_time, seed, rows);
+  }
+  for (const auto& c : cases) {
+    if (precision != "double") bench_trace<float>(c, min_time, seed, traces);
+    if (precision != "float") bench_trace<double>(c, min_time, seed, traces);
   }
   // The peak over the run, per precision: the median of the rows' peaks.
   auto run_peak = [&](const char* prec) {
@@ -227,6 +280,13 @@ int run_bench_field(const std::vector<std::string>& args) {
       if (r.reference_ms > 0) e["speedup_vs_reference"] = r.reference_ms / r.ms;
       j["results"].push_back(e);
     }
+    for (const auto& r : traces)
+      j["exact_trace"].push_back({{"case", r.case_name}, {"precision", r.precision}, {"nodes", r.nodes},
+                                  {"directions", r.directions}, {"chunk", r.chunk}, {"f_ms", r.f_ms},
+                                  {"trace_ms", r.trace_ms}, {"trace_over_f", r.trace_ms / r.f_ms},
+                                  {"per_direction_over_f", r.trace_ms / r.f_ms / r.directions},
+                                  {"gflops", r.gflops}, {"peak_gflops_one_thread", r.peak},
+                                  {"fraction_of_peak", r.gflops / r.peak}});
     std::puts(j.dump(2).c_str());
   } else {
     std::printf("| case | precision | op | ms / batch | GFLOP | GFLOP/s | %% of GEMM peak | vs PyTorch |\n");
@@ -240,6 +300,13 @@ int run_bench_field(const std::vector<std::string>& args) {
     if (disturbed)
       std::printf("\nA rate above 100%% of the GEMM peak means the peak, measured alongside that operation, was\n"
                   "slowed by other work on the machine: rerun on an idle machine for a meaningful ratio.\n");
+    std::printf("\n| case | precision | nodes | directions N·C (chunk) | f, one sample (ms) | exact trace (ms) | "
+                "trace / f | per direction / f | GFLOP/s | %% of 1-thread peak |\n");
+    std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (const auto& r : traces)
+      std::printf("| %s | %s | %d | %d (%d) | %.4f | %.3f | %.0f | %.2f | %.1f | %s |\n", r.case_name.c_str(),
+                  r.precision.c_str(), r.nodes, r.directions, r.chunk, r.f_ms, r.trace_ms, r.trace_ms / r.f_ms,
+                  r.trace_ms / r.f_ms / r.directions, r.gflops, percent_of_peak(r.gflops / r.peak).c_str());
     std::printf("\nGEMM peak (%d threads, median over the operations, each measured alongside it): float %.1f "
                 "GFLOP/s, double %.1f GFLOP/s. PyTorch reference "
                 "(batch 100, this machine class): f+Jv 7 ms DW4 / 71 ms LJ13, vjp 20 ms / 186 ms.\n",

@@ -44,6 +44,11 @@ r = j['results']
 assert len(r) == 3 and all(e['peak_gflops'] > 0 for e in r)
 assert all(e['fraction_of_peak'] <= 1 or e['peak_disturbed'] for e in r)
 assert all(e['peak_disturbed'] == (e['gflops'] > e['peak_gflops']) for e in r)"
+check "bench field json: the exact trace of one sample (N·C directions) beside its f" python3 -c "
+import json
+t = json.load(open('$tmp/bf.json'))['exact_trace']
+assert len(t) == 1 and t[0]['directions'] == 8 and 1 <= t[0]['chunk'] <= 32, t
+assert t[0]['trace_ms'] > t[0]['f_ms'] > 0 and abs(t[0]['trace_over_f'] - t[0]['trace_ms'] / t[0]['f_ms']) < 1e-9, t"
 "$enf" bench field --cases dw4 --precision float --min-time 0.01 > "$tmp/bf.md" 2> /dev/null
 check "bench field table: no percentage above 100 without 'peak disturbed'" python3 -c "
 import re
