@@ -7,6 +7,12 @@ namespace enf {
 
 using detail::ConstMatMap;
 
+namespace {
+// Columns of edge_mlp.0's input: [h_i (H), h_j (H), r, (a), e (Ec)]; the
+// conditioning comes last so that with Ec = 0 the layout is the reference's.
+int edge_input_width(const EgnnConfig& c) { return 2 * c.hidden + 1 + (c.edge_attr ? 1 : 0) + c.edge_features; }
+}  // namespace
+
 std::string EgnnConfig::validate() const {
   if (dim < 1 || dim > 3) return "dim must be 1, 2 or 3 (got " + std::to_string(dim) + ")";
   if (in_node_nf < 1) return "in_node_nf must be at least 1";
@@ -17,13 +23,14 @@ std::string EgnnConfig::validate() const {
   if (hidden < 1 || hidden > 4096) return "hidden width must be 1 to 4096 (got " + std::to_string(hidden) + ")";
   if (layers < 1 || layers > 64) return "number of layers must be 1 to 64 (got " + std::to_string(layers) + ")";
   if (in_node_nf > 4096 || out_node_nf > 4096) return "node features must be at most 4096";
+  if (edge_features < 0 || edge_features > 4096) return "edge features must be 0 to 4096";
   if (!(coords_range > 0)) return "coords_range must be positive";
   return {};
 }
 
 void register_egnn_parameters(const EgnnConfig& cfg, ParameterLayout& layout) {
   if (auto err = cfg.validate(); !err.empty()) throw std::invalid_argument("EGNN config: " + err);
-  const int H = cfg.hidden, edge_in = 2 * H + 1 + (cfg.edge_attr ? 1 : 0);
+  const int H = cfg.hidden, edge_in = edge_input_width(cfg);
   const std::string& p = cfg.prefix;
   layout.add(p + "embedding.weight", {H, cfg.in_node_nf});
   layout.add(p + "embedding.bias", {H});
@@ -52,7 +59,7 @@ void register_egnn_parameters(const EgnnConfig& cfg, ParameterLayout& layout) {
 template <class T>
 EgnnNetwork<T>::EgnnNetwork(EgnnConfig cfg, const ParameterLayout& layout) : cfg_(std::move(cfg)) {
   if (auto err = cfg_.validate(); !err.empty()) throw std::invalid_argument("EGNN config: " + err);
-  const int H = cfg_.hidden, edge_in = 2 * H + 1 + (cfg_.edge_attr ? 1 : 0);
+  const int H = cfg_.hidden, edge_in = edge_input_width(cfg_);
   auto get = [&](const std::string& name, std::vector<int> shape) {
     const auto& info = layout.at(cfg_.prefix + name);
     if (info.shape != shape) throw std::invalid_argument("parameter '" + info.name + "' has the wrong shape");
@@ -93,6 +100,7 @@ double EgnnNetwork<T>::forward_madds(int n, EgnnRequest req) const {
     const bool coord = !last || req.positions, node = !last || req.features;
     total += E * D * 2;                            // d, r
     total += 2 * n * H * H + E * H * 2;            // P, Q, and the gather with r, a
+    total += E * H * cfg_.edge_features;           // conditioning (value block only: counted per block, an upper bound)
     total += E * H * H;                            // edge_mlp.2
     if (cfg_.attention) total += 2 * E * H;        // att_mlp.0 and the gate
     if (coord) total += E * H * H + E * H + E * D; // coord_mlp.0, .2, aggregation
@@ -104,12 +112,14 @@ double EgnnNetwork<T>::forward_madds(int n, EgnnRequest req) const {
 
 template <class T>
 void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, int n, int blocks, EgnnRequest req,
-                             EgnnWorkspace<T>& ws) const {
+                             EgnnWorkspace<T>& ws, const T* edge_features) const {
   const int L = cfg_.layers, H = cfg_.hidden;
   if (n < 2) throw std::invalid_argument("EGNN needs at least 2 nodes");
   if (x.rows() != Eigen::Index(blocks) * n || x.cols() != cfg_.dim || h0.rows() != x.rows() ||
       h0.cols() != cfg_.in_node_nf)
     throw std::invalid_argument("EGNN forward: input shapes do not match the configuration");
+  if (cfg_.edge_features > 0 && !edge_features)
+    throw std::invalid_argument("EGNN forward: the network has edge conditioning but none was given");
   if (ws.n != n) {
     ws.recv.clear();
     ws.send.clear();
@@ -128,6 +138,8 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, int n, int blocks
   ws.layers.resize(L);
   ws.xs[0] = x;
   ws.h0 = std::move(h0);
+  if (cfg_.edge_features > 0)
+    ws.edge_features = ConstMatMap<T>(edge_features, Eigen::Index(n) * (n - 1), cfg_.edge_features);
   detail::linear_forward<T>(ws.h0, ConstMatMap<T>(p + emb_w_, H, cfg_.in_node_nf), p + emb_b_, blocks, ws.hs[0]);
   for (int l = 0; l < L; ++l) {
     const bool last = l == L - 1;
@@ -145,7 +157,7 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool co
   const LayerOffsets& o = off_[l];
   EgnnLayerRecord<T>& R = ws.layers[l];
   const int D = cfg_.dim, H = cfg_.hidden, E = n * (n - 1), B = blocks;
-  const int edge_in = 2 * H + 1 + (cfg_.edge_attr ? 1 : 0);
+  const int edge_in = edge_input_width(cfg_), Ec = cfg_.edge_features;
   const Mat& x = ws.xs[l];
   const Mat& h = ws.hs[l];
   R.coord_done = coord;
@@ -198,6 +210,9 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool co
       for (int c = 0; c < H; ++c) dst[c] = Pi[c] + Qj[c] + wr[c] * rv + wa[c] * av + bias[c];
     }
   }
+  // + W_e e_ij on the value block only: the conditioning's tangents are zero.
+  // Added after the loop above so that with Ec = 0 that loop is unchanged.
+  if (Ec > 0) R.pre1.topRows(E).noalias() += ws.edge_features * W0.rightCols(Ec).transpose();
   detail::silu_forward<T>(R.pre1, B, R.y1, R.sig1, R.dy1);
   detail::linear_forward<T>(R.y1, ConstMatMap<T>(p + o.e2w, H, H), p + o.e2b, B, R.pre2);
   detail::silu_forward<T>(R.pre2, B, R.m0, R.sig2, R.dm0);
@@ -307,7 +322,7 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int n, int B, EgnnWorkspac
   const LayerOffsets& o = off_[l];
   EgnnLayerRecord<T>& R = ws.layers[l];
   const int D = cfg_.dim, H = cfg_.hidden, E = n * (n - 1);
-  const int edge_in = 2 * H + 1 + (cfg_.edge_attr ? 1 : 0);
+  const int edge_in = edge_input_width(cfg_), Ec = cfg_.edge_features;
   const Mat& h = ws.hs[l];
   const Mat& m = cfg_.attention ? R.m : R.m0;
   const Eigen::Index BE = Eigen::Index(B) * E;
@@ -406,6 +421,8 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int n, int B, EgnnWorkspac
     gW0.col(2 * H + 1).noalias() += pre1bar.transpose() * a;
     ws.abar.noalias() += pre1bar * W0.col(2 * H + 1);
   }
+  // The conditioning entered the value block only; it needs no cotangent.
+  if (Ec > 0) gW0.rightCols(Ec).noalias() += pre1bar.topRows(E).transpose() * ws.edge_features;
   ws.Pbar.resize(h.rows(), H);
   ws.Qbar.setZero(h.rows(), H);
   for (int b = 0; b < B; ++b)

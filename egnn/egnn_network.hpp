@@ -6,6 +6,12 @@
 // Shapes: a "stacked" matrix has 1+K row blocks of n rows each (block 0 the
 // value, block k the k-th tangent); positions are [n, D], node features [n, F].
 // Edges are all ordered pairs i != j; node i receives (sums) over its j.
+//
+// Edge order (the rows of every per-edge quantity, and of the edge
+// conditioning a caller passes): grouped by receiver, receivers ascending,
+// then senders ascending with j = i skipped:
+//   (0,1), (0,2), …, (0,n−1), (1,0), (1,2), …, (n−1,n−2);
+// edge (i, j) is row edge_index(i, j, n) = i·(n−1) + j − [j > i].
 #pragma once
 
 #include <string>
@@ -33,11 +39,19 @@ struct EgnnConfig {
   // gives too). Node messages are always summed.
   Aggregation aggregation = Aggregation::Sum;
   bool edge_attr = true;   // a_ij = |x_i − x_j|² of the network input enters the edge MLP
+  // Ec: fixed per-edge conditioning e_ij appended to every layer's edge_mlp.0
+  // input, [h_i, h_j, r_ij, (a_ij), e_ij]. Constant inputs: no tangents, no
+  // cotangent; only their weight columns get a gradient. 0 = none (the
+  // reference network).
+  int edge_features = 0;
   std::string prefix = "egnn.";
 
   // Returns an empty string when valid, else what is wrong.
   std::string validate() const;
 };
+
+// The row of edge (i, j), i != j, among the n(n−1) edges (order above).
+inline int edge_index(int i, int j, int n) { return i * (n - 1) + j - (j > i ? 1 : 0); }
 
 // Appends the network's tensors to `layout` in the reference's state_dict order.
 void register_egnn_parameters(const EgnnConfig& cfg, ParameterLayout& layout);
@@ -73,6 +87,7 @@ struct EgnnWorkspace {
   int n = 0, blocks = 0;
   std::vector<int> recv, send;         // edge e: recv[e] <- send[e]
   Mat h0;                              // embedding input (kept for the reverse pass)
+  Mat edge_features;                   // [E, Ec] copy of the conditioning (read again by the reverse pass)
   std::vector<Mat> xs, hs;             // inputs of layer l (xs[L], hs[L]: network output)
   std::vector<EgnnLayerRecord<T>> layers;
   Mat h_out;                           // embedding_out(h_L)
@@ -94,13 +109,18 @@ class EgnnNetwork {
   const EgnnConfig& config() const { return cfg_; }
 
   // x: [B·n, D], h0: [B·n, in_node_nf] stacked with B = 1 + K blocks.
+  // edge_features: [n(n−1), Ec] row-major in the edge order above, required
+  // when Ec > 0 and ignored otherwise; a constant (the same for every block,
+  // its tangents zero). It is copied into the workspace, so the caller's
+  // buffer need not outlive the call.
   // Results stay in the workspace: ws.xs[L] (positions) and ws.h_out.
-  void forward(const T* params, const Mat& x, Mat h0, int n, int blocks, EgnnRequest req,
-               EgnnWorkspace<T>& ws) const;
+  void forward(const T* params, const Mat& x, Mat h0, int n, int blocks, EgnnRequest req, EgnnWorkspace<T>& ws,
+               const T* edge_features = nullptr) const;
 
   // Reverse of the last forward on `ws`: given cotangents of the stacked
   // outputs (null = zero), writes the cotangents of the stacked inputs and
   // accumulates the parameter gradient into `grad` (the layout of `params`).
+  // The edge conditioning has no cotangent (it is not an input that moves).
   void reverse(const T* params, const Mat* xbar_out, const Mat* hbar_out, EgnnWorkspace<T>& ws, Mat& xbar_in,
                Mat& h0bar, T* grad) const;
 

@@ -7,6 +7,8 @@ namespace enf {
 std::string FieldConfig::validate() const {
   if (dim < 1 || dim > 3) return "dim must be 1, 2 or 3 (got " + std::to_string(dim) + ")";
   if (features < 0) return "features must be non-negative";
+  if (node_condition < 0 || node_condition > 4096) return "node_condition must be 0 to 4096";
+  if (edge_condition < 0 || edge_condition > 4096) return "edge_condition must be 0 to 4096";
   return egnn().validate();
 }
 
@@ -14,8 +16,9 @@ EgnnConfig FieldConfig::egnn() const {
   EgnnConfig e;
   e.dim = dim;
   // Particle systems: one node feature (t, or 1 without time conditioning).
-  // Molecules: [h, t] or [h].
-  e.in_node_nf = features == 0 ? 1 : features + (condition_time ? 1 : 0);
+  // Molecules: [h, t] or [h]. Conditional: [h, c, t] or [h, c].
+  const int nf = features + node_condition;
+  e.in_node_nf = nf == 0 ? 1 : nf + (condition_time ? 1 : 0);
   e.out_node_nf = e.in_node_nf;
   e.hidden = hidden;
   e.layers = layers;
@@ -24,6 +27,7 @@ EgnnConfig FieldConfig::egnn() const {
   e.coords_range = coords_range;
   e.aggregation = aggregation;
   e.edge_attr = true;
+  e.edge_features = edge_condition;
   e.prefix = "egnn.";
   return e;
 }
@@ -37,6 +41,18 @@ ParameterLayout field_layout(const FieldConfig& cfg) {
 
 template <class T>
 VectorField<T>::VectorField(FieldConfig cfg, const ParameterLayout& layout) : cfg_(cfg), net_(cfg.egnn(), layout), param_count_(layout.total_size()) {}
+
+template <class T>
+void VectorField<T>::set_condition(FieldWorkspace<T>& ws, int n, const T* node, const T* edge) const {
+  const int Fc = cfg_.node_condition, Ec = cfg_.edge_condition;
+  if (n < 2) throw std::invalid_argument("vector field condition: at least 2 nodes");
+  if ((Fc > 0 && !node) || (Ec > 0 && !edge))
+    throw std::invalid_argument("vector field condition: node (" + std::to_string(Fc) + " per atom) and edge (" +
+                                std::to_string(Ec) + " per pair) conditioning must be given when configured");
+  if (Fc > 0) ws.node_condition = detail::ConstMatMap<T>(node, n, Fc);
+  if (Ec > 0) ws.edge_condition = detail::ConstMatMap<T>(edge, Eigen::Index(n) * (n - 1), Ec);
+  ws.condition_n = n;
+}
 
 template <class T>
 double VectorField<T>::forward_madds(int n, int K) const {
@@ -54,12 +70,15 @@ double VectorField<T>::reverse_madds(int n, int K) const {
 template <class T>
 void VectorField<T>::forward(const T* params, const T* z, int n, T t, const Mat* V, FieldWorkspace<T>& ws, T* f,
                              Mat* JV) const {
-  const int D = cfg_.dim, F = cfg_.features, C = cfg_.channels();
+  const int D = cfg_.dim, F = cfg_.features, C = cfg_.channels(), Fc = cfg_.node_condition;
   const int K = V ? int(V->rows()) : 0, B = 1 + K;
   const int in_nf = net_.config().in_node_nf;
   if (V && V->cols() != Eigen::Index(n) * C)
     throw std::invalid_argument("vector field: tangent directions have " + std::to_string(V->cols()) +
                                 " columns, expected n·C = " + std::to_string(n * C));
+  if (cfg_.conditional() && ws.condition_n != n)
+    throw std::invalid_argument("vector field: conditional, but the workspace has no conditioning for " +
+                                std::to_string(n) + " nodes (set_condition)");
   ws.n = n;
   ws.K = K;
   ws.x.resize(Eigen::Index(B) * n, D);
@@ -67,10 +86,12 @@ void VectorField<T>::forward(const T* params, const T* z, int n, T t, const Mat*
   for (int i = 0; i < n; ++i) {
     for (int d = 0; d < D; ++d) ws.x(i, d) = z[i * C + d];
     for (int c = 0; c < F; ++c) ws.h0(i, c) = z[i * C + D + c];
-    if (F == 0)
+    // The conditioning, like t, is in block 0 only: its tangents are zero.
+    for (int c = 0; c < Fc; ++c) ws.h0(i, F + c) = ws.node_condition(i, c);
+    if (F + Fc == 0)
       ws.h0(i, 0) = cfg_.condition_time ? t : T(1);
     else if (cfg_.condition_time)
-      ws.h0(i, F) = t;  // the time slot carries no tangent
+      ws.h0(i, F + Fc) = t;  // the time slot carries no tangent
   }
   for (int k = 0; k < K; ++k)
     for (int i = 0; i < n; ++i) {
@@ -78,7 +99,7 @@ void VectorField<T>::forward(const T* params, const T* z, int n, T t, const Mat*
       for (int c = 0; c < F; ++c) ws.h0((k + 1) * n + i, c) = (*V)(k, i * C + D + c);
     }
   EgnnRequest req{true, F > 0};
-  net_.forward(params, ws.x, ws.h0, n, B, req, ws.net);
+  net_.forward(params, ws.x, ws.h0, n, B, req, ws.net, cfg_.edge_condition > 0 ? ws.edge_condition.data() : nullptr);
 
   // v = x_L − x_0, then the centre of mass is removed (per block: it is linear).
   const Mat& xL = ws.net.xs.back();

@@ -6,6 +6,13 @@
 //   reverse(f̄, (J·V)̄)       after a forward with tangents: z̄ and ∂/∂θ, accumulated
 // A state is flattened node-major, z[i·C + c] with C = D + F channels
 // ([x, y, (z), h_1 … h_F]); the Jacobian's row is the output index.
+//
+// A conditional field (node_condition Fc > 0 and/or edge_condition Ec > 0)
+// also sees fixed per-molecule inputs that are not flowed: per-atom features
+// c_i beside the time in the embedding input, h0 = [h_i, c_i, t], and
+// per-edge features e_ij appended to every layer's edge_mlp.0 input (edge
+// order: egnn_network.hpp). They are constants: not part of the state, no
+// tangents, no cotangents; they only shape f.
 #pragma once
 
 #include <string>
@@ -24,8 +31,11 @@ struct FieldConfig {
   double coords_range = 15.0;
   Aggregation aggregation = Aggregation::Sum;
   bool condition_time = true;  // t enters as a node feature
+  int node_condition = 0;      // Fc: per-atom conditioning values (0 = unconditional)
+  int edge_condition = 0;      // Ec: per-edge (i, j) conditioning values (0 = unconditional)
 
   int channels() const { return dim + features; }
+  bool conditional() const { return node_condition > 0 || edge_condition > 0; }
   std::string validate() const;
   EgnnConfig egnn() const;  // the network this field wraps (prefix "egnn.")
 };
@@ -39,6 +49,10 @@ struct FieldWorkspace {
   EgnnWorkspace<T> net;
   Mat x, h0, xbar_out, hbar_out, xbar_in, h0bar;
   int n = 0, K = 0;
+  // The conditioning of the molecule this workspace evaluates (set_condition):
+  // node [n, Fc], edge [n(n−1), Ec]; condition_n = its n (−1: none set).
+  Mat node_condition, edge_condition;
+  int condition_n = -1;
 };
 
 template <class T>
@@ -61,6 +75,19 @@ class VectorField {
   // directions or null. f: n·C out. JV: K×(n·C) out (when V is given).
   void forward(const T* params, const T* z, int n, T t, const Mat* V, FieldWorkspace<T>& ws, T* f,
                Mat* JV) const;
+
+  // Sets the conditioning for every later forward on `ws` with n nodes:
+  // node [n, Fc] and edge [n(n−1), Ec] row-major (edge order:
+  // egnn_network.hpp; null when that width is 0). Copied into `ws`.
+  //
+  // Why on the workspace and not a forward argument: the conditioning is
+  // fixed for a molecule over a whole integration, while the field is called
+  // by generic code (ODE solvers, trace estimators, the CNF) that passes only
+  // (z, t, V, ws). Carried by the workspace, it reaches every such call with no
+  // signature changing, and the reverse pass reads the very copy the forward
+  // used. A conditional field refuses to run on a workspace without it (or
+  // set for another n), so it can never be silently ignored.
+  void set_condition(FieldWorkspace<T>& ws, int n, const T* node, const T* edge) const;
 
   // Reverse of the last forward on `ws`. fbar: n·C (or null), JVbar: K×(n·C)
   // (or null). zbar: n·C out (overwritten). grad: accumulated.

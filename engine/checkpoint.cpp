@@ -22,15 +22,20 @@ namespace enf {
 namespace fs = std::filesystem;
 
 nlohmann::json to_json(const FieldConfig& f) {
-  return {{"dim", f.dim},
-          {"features", f.features},
-          {"hidden", f.hidden},
-          {"layers", f.layers},
-          {"attention", f.attention},
-          {"tanh", f.tanh},
-          {"coords_range", f.coords_range},
-          {"aggregation", f.aggregation == Aggregation::Sum ? "sum" : "mean"},
-          {"condition_time", f.condition_time}};
+  nlohmann::json j = {{"dim", f.dim},
+                      {"features", f.features},
+                      {"hidden", f.hidden},
+                      {"layers", f.layers},
+                      {"attention", f.attention},
+                      {"tanh", f.tanh},
+                      {"coords_range", f.coords_range},
+                      {"aggregation", f.aggregation == Aggregation::Sum ? "sum" : "mean"},
+                      {"condition_time", f.condition_time}};
+  // Written only for a conditional field, so an unconditional model's JSON
+  // stays exactly what it was; absent keys read back as 0.
+  if (f.node_condition > 0) j["node_condition"] = f.node_condition;
+  if (f.edge_condition > 0) j["edge_condition"] = f.edge_condition;
+  return j;
 }
 
 FieldConfig field_config_from_json(const nlohmann::json& j) {
@@ -57,6 +62,8 @@ FieldConfig field_config_from_json(const nlohmann::json& j) {
   get("tanh", f.tanh);
   get("coords_range", f.coords_range);
   get("condition_time", f.condition_time);
+  get("node_condition", f.node_condition);
+  get("edge_condition", f.edge_condition);
   std::string agg = "sum";
   get("aggregation", agg);
   if (agg != "sum" && agg != "mean") throw std::runtime_error("model field config: aggregation must be sum or mean");
