@@ -121,8 +121,8 @@ std::vector<Molecule> read_openbabel_file(const std::string& path, const std::st
   };
   OpenBabel::OBFormat* format = ext.empty() ? nullptr : OBConversion::FindFormat(ext);
   if (!format || (format->Flags() & NOTREADABLE))
-    fail_file("unknown format '." + ext +
-              "' (expected a file Open Babel reads, e.g. .sdf, .mol2, .pdb; a .smi file of SMILES; or a SMILES "
+    fail_file((ext.empty() ? std::string("no extension to tell its format") : "unknown format '." + ext + "'") +
+              " (expected a file Open Babel reads, e.g. .sdf, .mol2, .pdb; a .smi file of SMILES; or a SMILES "
               "string)");
   OBConversion conv;
   if (!conv.SetInFormat(format)) fail_file("Open Babel cannot read '." + ext + "' files");

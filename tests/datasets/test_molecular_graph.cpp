@@ -206,6 +206,7 @@ TEST_CASE("A .smi file with titles; unparsable SMILES name the line", "[molecula
   CHECK_THROWS_WITH(read_conformer_inputs("CCX"), Contains("unparsable SMILES 'CCX'"));
   CHECK_THROWS_WITH(read_conformer_inputs("missing.sdf"), Contains("'missing.sdf' is no file"));
   CHECK_THROWS_WITH(read_conformer_inputs(dir.write("empty.smi", "# nothing\n")), Contains("no molecules"));
+  CHECK_THROWS_WITH(read_conformer_inputs(dir.write("molecule", "CCO\n")), Contains("no extension"));
 }
 
 TEST_CASE("Molecule files: records kept, missing hydrogens appended", "[molecular_graph]") {
