@@ -1,6 +1,7 @@
 // Internals shared by the molecule readers and writers (molecule_io.cpp) and
 // their Open Babel formats (openbabel_io.cpp). Not a public header: Open Babel
-// itself stays out of it.
+// itself stays out of it (OBMol is only declared; callers of the two
+// converters below include <openbabel/mol.h>).
 #pragma once
 
 #include <cstddef>
@@ -8,6 +9,10 @@
 #include <vector>
 
 #include "datasets/molecule_io.hpp"
+
+namespace OpenBabel {
+class OBMol;
+}
 
 namespace enf::detail {
 
@@ -67,5 +72,15 @@ std::string openbabel_record_text(const std::string& path, const std::string& ex
 std::string xyz_record_text(const Molecule& m);
 // Throws unless Open Babel can write '.ext' files.
 void check_openbabel_output(const std::string& path, const std::string& ext);
+
+// The readers' and writers' conversions (openbabel_io.cpp), shared with
+// datasets/molecular_graph and datasets/conformer_io. from_obmol: elements,
+// coordinates, formal charges, title, data fields and the bonds (bonds_known
+// false when one is not of order 1, 2 or 3). to_obmol: the molecule's bonds
+// and charges when bonds_known (no implicit hydrogens), else bonds perceived
+// from the geometry (ConnectTheDots + PerceiveBondOrders); atom order kept;
+// stereochemistry marked perceived (none).
+Molecule from_obmol(OpenBabel::OBMol& mol);
+OpenBabel::OBMol to_obmol(const Molecule& m);
 
 }  // namespace enf::detail

@@ -162,11 +162,13 @@ long check_mdl_record(const Lines& lines, const MdlRecord& rec, bool need_termin
   return atoms;
 }
 
+}  // namespace
+
 // Elements, coordinates, bonds, formal charges, title and data fields (Open
 // Babel's own annotations, such as "MOL Chiral Flag", are left out). Bonds
 // are the file's own (or those Open Babel perceived for a format without
 // any, e.g. PDB without CONECT); unknown when one is not single, double or triple.
-Molecule from_obmol(OBMol& mol) {
+Molecule from_obmol(OpenBabel::OBMol& mol) {
   Molecule m;
   m.name = mol.GetTitle();
   for (unsigned i = 1; i <= mol.NumAtoms(); ++i) {
@@ -193,6 +195,8 @@ Molecule from_obmol(OBMol& mol) {
       m.properties.emplace_back(d->GetAttribute(), d->GetValue());
   return m;
 }
+
+namespace {
 
 // Largest distance (Å) of an atom from the plane through three of them: the
 // first, the one farthest from it, and the one farthest from their line (0
@@ -321,6 +325,8 @@ MoleculeSet read_mdl(const std::string& path, const std::string& ext, const std:
   return out.finish(long(records.size()));
 }
 
+}  // namespace
+
 OpenBabel::OBMol to_obmol(const Molecule& m) {
   OBMol mol;
   mol.BeginModify();
@@ -366,8 +372,6 @@ OpenBabel::OBMol to_obmol(const Molecule& m) {
   }
   return mol;
 }
-
-}  // namespace
 
 MoleculeSet read_openbabel(const std::string& path, const std::string& ext, const MoleculeReadOptions& opt) {
   MoleculeCollector out(ext, path, opt);
