@@ -197,6 +197,7 @@ double FlowMatchingObjective<T>::evaluate(const T* params, const FlowMatchingBat
   s.z.assign(batch.xt.begin() + at, batch.xt.begin() + at + S);
   s.f.resize(S);
   s.fbar.resize(S);
+  if (prepare_) prepare_(b, s.ws);
   field_.forward(params, s.z.data(), n, T(batch.t[b]), nullptr, s.ws, s.f.data(), nullptr);
   double e = 0;
   for (int k = 0; k < S; ++k) {

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,12 @@ class FlowMatchingObjective {
   // The ranks loss_and_gradient shares its samples with (single_process() by
   // default), balanced by their cost (nodes², for batches of mixed sizes).
   void set_communicator(Communicator& comm) { comm_ = &comm; }
+  // Called with state b's index and the workspace before the field evaluates
+  // that state: a conditional field's molecule goes onto the workspace here
+  // (VectorField::set_condition; the conformer model), since the states of a
+  // batch are different molecules.
+  using Prepare = std::function<void(int b, FieldWorkspace<T>& ws)>;
+  void set_prepare(Prepare prepare) { prepare_ = std::move(prepare); }
   FlowMatchingLoss loss_and_gradient(const T* params, const FlowMatchingBatch& batch, double* grad);
   // L alone (for finite-difference checks and validation).
   double loss(const T* params, const FlowMatchingBatch& batch);
@@ -102,6 +109,7 @@ class FlowMatchingObjective {
   const VectorField<T>& field_;
   int threads_;
   Communicator* comm_ = &single_process();
+  Prepare prepare_;
   struct Scratch {
     FieldWorkspace<T> ws;
     // 64-byte aligned (AlignedVector): the field's vectorised kernels peel
