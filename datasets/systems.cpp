@@ -28,6 +28,9 @@ std::vector<SystemInfo> make_systems() {
   s.push_back({"qm9", SystemKind::Molecules, 0, 3, SystemEnergy::None, false,
                {"qm9:train"}, {"qm9:valid"}, {"qm9:test"},
                "QM9 molecules: positions, atom types and charges"});
+  s.push_back({"qm9-conformers", SystemKind::Conformers, 0, 3, SystemEnergy::None, false,
+               {"qm9:train"}, {"qm9:valid"}, {"qm9:test"},
+               "QM9 conformers: positions of a given molecule, conditioned on its graph"});
   return s;
 }
 
@@ -69,6 +72,11 @@ bool is_particle_system(const std::string& name) {
 bool is_molecule_system(const std::string& name) {
   const SystemInfo* s = find_system(name);
   return s && s->kind == SystemKind::Molecules;
+}
+
+bool is_conformer_system(const std::string& name) {
+  const SystemInfo* s = find_system(name);
+  return s && s->kind == SystemKind::Conformers;
 }
 
 bool has_target_energy(const std::string& name) {

@@ -11,7 +11,9 @@
 
 namespace enf {
 
-enum class SystemKind { Particles, Molecules };
+// Conformers: the positions of a given molecule, conditioned on its graph
+// (issue 15; engine/conformer_flow.hpp).
+enum class SystemKind { Particles, Molecules, Conformers };
 
 // The target energy of a particle system (MCMC, importance weights).
 enum class SystemEnergy { None, DoubleWell, LennardJones };
@@ -58,6 +60,7 @@ inline bool has_energy(const SystemInfo& s) { return s.energy != SystemEnergy::N
 // Whether `name` is a system of that kind / with a target energy.
 bool is_particle_system(const std::string& name);
 bool is_molecule_system(const std::string& name);
+bool is_conformer_system(const std::string& name);
 bool has_target_energy(const std::string& name);
 
 }  // namespace enf

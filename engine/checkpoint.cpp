@@ -215,6 +215,13 @@ void check_system(const Checkpoint& c) {
     if (!c.molecule) throw std::runtime_error("system '" + c.system + "' without a 'molecule' section");
     return;
   }
+  if (info->kind == SystemKind::Conformers) {
+    if (c.molecule || c.field.dim != 3 || c.field.features != 0 || !c.field.conditional())
+      throw std::runtime_error("system '" + c.system +
+                               "' is a 3-D positions-only field conditioned on the molecular graph, which this "
+                               "checkpoint's field is not");
+    return;
+  }
   const ParticleSystem sys = particle_system(c.system);
   if (c.field.dim != sys.dim || c.field.features != 0)
     throw std::runtime_error("system '" + c.system + "' has " + std::to_string(sys.dim) +
