@@ -6,6 +6,7 @@
 #include <openbabel/graphsym.h>
 #include <openbabel/isomorphism.h>
 #include <openbabel/mol.h>
+#include <openbabel/oberror.h>
 
 #include <algorithm>
 #include <cmath>
@@ -121,7 +122,7 @@ std::vector<Bond> MolecularGraph::molecule_bonds() const {
   return out;
 }
 
-MolecularGraph perceive_graph(const Molecule& m) {
+MolecularGraph perceive_graph(const Molecule& m, std::string* warning) {
   Molecule copy = m;
   copy.properties.clear();
   if (m.bonds_known) {
@@ -132,7 +133,26 @@ MolecularGraph perceive_graph(const Molecule& m) {
     for (double c : m.positions)
       if (!std::isfinite(c)) invalid(m.name, "perceiving bonds from the geometry: a non-finite coordinate");
   }
-  OpenBabel::OBMol mol = detail::to_obmol(copy);
+  // Perception's warnings are kept in the log, not printed (see the header).
+  const OpenBabel::obMessageLevel level = OpenBabel::obErrorLog.GetOutputLevel();
+  OpenBabel::obErrorLog.SetOutputLevel(OpenBabel::obError);
+  OpenBabel::obErrorLog.ClearLog();
+  OpenBabel::OBMol mol;
+  try {
+    mol = detail::to_obmol(copy);
+  } catch (...) {
+    OpenBabel::obErrorLog.SetOutputLevel(level);
+    throw;
+  }
+  OpenBabel::obErrorLog.SetOutputLevel(level);
+  if (warning) {
+    warning->clear();
+    for (const std::string& message : OpenBabel::obErrorLog.GetMessagesOfLevel(OpenBabel::obWarning)) {
+      const std::size_t at = message.find("\n  ");  // the message's text, after its banner lines
+      *warning = at == std::string::npos ? message : message.substr(at + 3);
+      while (!warning->empty() && (warning->back() == '\n' || warning->back() == ' ')) warning->pop_back();
+    }
+  }
   std::vector<int> charges;
   for (int a = 0; a < m.atoms(); ++a) charges.push_back(mol.GetAtom(a + 1)->GetFormalCharge());
   return MolecularGraph(m.name, m.atomic_numbers, std::move(charges), obmol_bonds(mol, m.name));

@@ -74,7 +74,11 @@ class MolecularGraph {
 // when bonds_known, else bonds perceived by Open Babel from the 3-D geometry
 // (ConnectTheDots, then PerceiveBondOrders, which may also set formal
 // charges). Aromatic flags are Open Babel's perception in both cases.
-MolecularGraph perceive_graph(const Molecule& m);
+// Open Babel's warnings while perceiving (e.g. "Failed to kekulize aromatic
+// bonds in OBMol::PerceiveBondOrders": its orders are then a best guess) are
+// not printed; with `warning` given, its last one is returned there ("" when
+// none), so a caller reading thousands of molecules can count them.
+MolecularGraph perceive_graph(const Molecule& m, std::string* warning = nullptr);
 
 // ---- condition features
 

@@ -72,12 +72,22 @@ struct ConformerData {
   std::vector<std::vector<double>> positions;
 };
 
-ConformerData conformer_data(const std::vector<Molecule>& mols) {
+// Open Babel's perception warnings are counted and summed up in one line.
+ConformerData conformer_data(const std::vector<Molecule>& mols, const char* what) {
   ConformerData d;
+  long warned = 0;
+  std::string example;
   for (const Molecule& m : mols) {
-    d.conditions.push_back(conformer_condition(perceive_graph(m)));
+    std::string warning;
+    d.conditions.push_back(conformer_condition(perceive_graph(m, &warning)));
     d.positions.push_back(m.positions);
+    if (!warning.empty() && warned++ == 0) example = m.name + ": " + warning;
   }
+  if (warned > 0)
+    std::fprintf(stderr,
+                 "enf train: Open Babel warned while perceiving the bonds of %ld of the %zu %s molecules (their "
+                 "bond orders are its best guess), e.g. %s\n",
+                 warned, mols.size(), what, example.c_str());
   return d;
 }
 
@@ -89,7 +99,8 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   if (job.objective != TrainingObjective::FlowMatching)
     throw UsageError("the conformer model trains by --objective flow-matching only (maximum likelihood: not yet)");
   std::fprintf(stderr, "enf train: graphs of %zu molecules...\n", data.train.size() + data.val.size());
-  const ConformerData train_data = conformer_data(data.train), val_data = conformer_data(data.val);
+  const ConformerData train_data = conformer_data(data.train, "training"),
+                      val_data = conformer_data(data.val, "validation");
 
   FieldConfig field = conformer_field_config(opt.integer("nf"), opt.integer("layers"));
   field.attention = opt.boolean("attention");
@@ -121,7 +132,7 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   job.description = "qm9-conformers, " + std::to_string(data.train.size()) + " training / " +
                     std::to_string(data.val.size()) + " validation molecules, " +
                     std::to_string(trainer.params().values.size()) + " parameters, batch " + std::to_string(job.batch) +
-                    ", " + std::to_string(trainer.threads()) + " threads, flow matching";
+                    ", " + std::to_string(trainer.threads()) + (trainer.threads() == 1 ? " thread" : " threads") + ", flow matching";
   job.optimizer = &trainer.optimizer();
   job.clipper = trainer.clipper();
   job.weights = &trainer.params();
