@@ -32,8 +32,6 @@ Trainer<T>::Trainer(const FieldConfig& field, const CnfOptions& cnf, const AdamW
       adam_(master_.values.size(), adam),
       clip_(clip_gradients) {}
 
-namespace {
-
 // Norm, clipping and the optimizer's update: the end of every step.
 void apply_gradient(AlignedVector<double>& grad, bool clip, GradientClipper& clipper, AdamW& adam,
                     AlignedVector<double>& params, StepReport& r) {
@@ -46,8 +44,6 @@ void apply_gradient(AlignedVector<double>& grad, bool clip, GradientClipper& cli
   }
   adam.step(params, grad);
 }
-
-}  // namespace
 
 template <class T>
 StepReport Trainer<T>::step(const std::vector<double>& x, int B, int n, std::uint64_t seed) {

@@ -30,6 +30,11 @@ struct StepReport {
 void fill_step_report(StepReport& r, const BatchLoss& L, std::chrono::steady_clock::time_point t0,
                       std::chrono::steady_clock::time_point t1, std::chrono::steady_clock::time_point t2);
 
+// The end of every trainer's step: the gradient's norm into r, clipping
+// (when clip) and the AdamW update of params.
+void apply_gradient(AlignedVector<double>& grad, bool clip, GradientClipper& clipper, AdamW& adam,
+                    AlignedVector<double>& params, StepReport& r);
+
 template <class T>
 class Trainer {
  public:

@@ -161,7 +161,9 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
 }  // namespace
 
 int run_train(const std::vector<std::string>& args) {
-  if (is_molecule_system(train_system(args))) return run_train_molecules(args);
+  const std::string system = train_system(args);
+  if (is_molecule_system(system)) return run_train_molecules(args);
+  if (is_conformer_system(system)) return run_train_conformers(args);
   const CommandSpec& spec = train_particles_spec();
   ParsedOptions opt(spec, args);
   if (opt.help()) return std::fputs(usage(spec).c_str(), stdout), 0;

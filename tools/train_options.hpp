@@ -58,5 +58,7 @@ int run_train_job(TrainingJob& job, const TrainingState& state, const RunDirecto
 
 // enf train on molecules (tools/train_molecules.cpp).
 int run_train_molecules(const std::vector<std::string>& args);
+// enf train --system qm9-conformers (tools/train_conformers.cpp).
+int run_train_conformers(const std::vector<std::string>& args);
 
 }  // namespace enf::cli

@@ -1,0 +1,75 @@
+#include "engine/conformer_trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/statistics.hpp"
+
+namespace enf {
+
+template <class T>
+ConformerTrainer<T>::ConformerTrainer(const FieldConfig& field, const AdamWOptions& adam, Parameters<double> init,
+                                      int threads, bool clip_gradients)
+    : master_(std::move(init)),
+      field_(field, master_.layout),
+      flow_(field_, CnfOptions{}, threads),
+      matching_(field_, flow_.threads()),
+      adam_(master_.values.size(), adam),
+      clip_(clip_gradients) {
+  // State b of the batch being evaluated is molecule (*batch_conditions_)[b].
+  matching_.set_prepare([this](int b, FieldWorkspace<T>& ws) { flow_.condition(*(*batch_conditions_)[b], ws); });
+}
+
+template <class T>
+StepReport ConformerTrainer<T>::step_flow_matching(const FlowMatchingOptions& o,
+                                                   const std::vector<const ConformerCondition*>& conditions,
+                                                   const std::vector<std::vector<double>>& x, std::uint64_t seed) {
+  using Clock = std::chrono::steady_clock;
+  if (conditions.size() != x.size() || x.empty())
+    throw std::invalid_argument("conformer step: one condition per structure, at least one structure");
+  const auto t0 = Clock::now();
+  Rng rng(seed);
+  const FlowMatchingBatch batch = conformer_flow_matching_batch(o, x, rng);
+  const Parameters<T> p = master_.template cast<T>();
+  AlignedVector<double> grad(master_.values.size(), 0.0);
+  batch_conditions_ = &conditions;
+  const FlowMatchingLoss L = matching_.loss_and_gradient(p.values.data(), batch, grad.data());
+  batch_conditions_ = nullptr;
+  const auto t1 = Clock::now();
+  StepReport r;
+  apply_gradient(grad, clip_, clipper_, adam_, master_.values, r);
+  const auto t2 = Clock::now();
+  r.loss = L.loss;
+  r.shards = L.shards;
+  r.nfe_forward = r.nfe_backward = L.evaluations;
+  r.seconds_forward = std::chrono::duration<double>(t1 - t0).count();
+  r.seconds_optimizer = std::chrono::duration<double>(t2 - t1).count();
+  r.seconds_total = std::chrono::duration<double>(t2 - t0).count();
+  return r;
+}
+
+template class ConformerTrainer<float>;
+template class ConformerTrainer<double>;
+
+Validation conformer_validation(const FieldConfig& field, const Parameters<double>& params,
+                                const std::vector<ConformerCondition>& conditions,
+                                const std::vector<std::vector<double>>& x, int threads, std::uint64_t seed,
+                                const std::function<bool()>& stop) {
+  VectorField<double> f64(field, params.layout);
+  ConformerFlow<double> flow(f64, validation_cnf_options(TraceEstimator::Gaussian), threads);
+  std::vector<const ConformerCondition*> cp;
+  for (const auto& c : conditions) cp.push_back(&c);
+  std::vector<double> nll(x.size(), NAN);
+  const int done = flow.log_likelihood_each(params.values.data(), cp, x, seed, stop,
+                                            [&](int i, ForwardResult&& r) { nll[i] = -r.log_px; });
+  if (done < int(x.size())) return Validation{0, 0, nlohmann::json::object(), true};
+  const MeanError m = mean_standard_error(nll);
+  Validation v;
+  v.nll = m.mean;
+  v.standard_error = m.error;
+  v.extra = {{"molecules", x.size()}};
+  return v;
+}
+
+}  // namespace enf

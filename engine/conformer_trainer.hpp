@@ -1,0 +1,56 @@
+// Training the conformer model (issue 15; engine/conformer_flow.hpp): one
+// flow-matching step on a batch of molecules, each state with its own
+// molecule's conditioning, AdamW on float64 master weights (the field in T);
+// and the validation NLL, −log p(x | graph), in float64.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "engine/conformer_flow.hpp"
+#include "engine/optimizer.hpp"
+#include "engine/trainer.hpp"
+#include "engine/training_run.hpp"
+
+namespace enf {
+
+template <class T>
+class ConformerTrainer {
+ public:
+  ConformerTrainer(const FieldConfig& field, const AdamWOptions& adam, Parameters<double> init, int threads = 0,
+                   bool clip_gradients = false);
+  Parameters<double>& params() { return master_; }
+  AdamW& optimizer() { return adam_; }
+  GradientClipper* clipper() { return clip_ ? &clipper_ : nullptr; }
+  int threads() const { return flow_.threads(); }
+  void set_communicator(Communicator& comm) { matching_.set_communicator(comm); }
+
+  // One step on molecules conditions[b] at positions x[b] ([n_b, 3]); seed
+  // picks the prior draws, times and ε. The report's loss is the regression loss.
+  StepReport step_flow_matching(const FlowMatchingOptions& o, const std::vector<const ConformerCondition*>& conditions,
+                                const std::vector<std::vector<double>>& x, std::uint64_t seed);
+
+ private:
+  Parameters<double> master_;
+  VectorField<T> field_;
+  ConformerFlow<T> flow_;
+  FlowMatchingObjective<T> matching_;
+  AdamW adam_;
+  bool clip_;
+  GradientClipper clipper_;
+  const std::vector<const ConformerCondition*>* batch_conditions_ = nullptr;
+};
+
+extern template class ConformerTrainer<float>;
+extern template class ConformerTrainer<double>;
+
+// Mean −log p(x | graph) over the validation molecules: float64, Gaussian
+// Hutchinson with a fixed seed, rtol = atol = 1e-5 (validation_cnf_options).
+// stop() true: no result (interrupted).
+Validation conformer_validation(const FieldConfig& field, const Parameters<double>& params,
+                                const std::vector<ConformerCondition>& conditions,
+                                const std::vector<std::vector<double>>& x, int threads, std::uint64_t seed,
+                                const std::function<bool()>& stop);
+
+}  // namespace enf
