@@ -233,6 +233,10 @@ int run_eval(const std::vector<std::string>& args) {
   Series train{"training NLL (batch)", {}, {}}, val{"validation NLL", {}, {}};
   if (!opt.str("run").empty()) read_training_curve(fs::path(opt.str("run")) / "metrics.jsonl", train, val);
   const Checkpoint c = load_checkpoint(opt.str("model"));
+  if (is_conformer_system(c.system))
+    throw std::runtime_error("enf eval needs a DW4, LJ13 or LJ55 model; '" + opt.str("model") +
+                             "' is a conformer model (qm9-conformers): use enf conformers (conformers of given "
+                             "molecules) and enf score (log p(x | graph) of given geometries)");
   if (!has_target_energy(c.system))
     throw std::runtime_error("enf eval needs a DW4, LJ13 or LJ55 model (its ESS and plots use their energies); for this " +
                              c.system + " model use enf score (NLL)" +

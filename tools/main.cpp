@@ -46,6 +46,10 @@ const std::vector<Command>& commands() {
        "draw structures from a flow: particles to .xyz or .npy,\n"
        "molecules to .sdf, .xyz or any Open Babel format",
        run_sample},
+      {"conformers",
+       "3-D conformers of given molecules (SMILES, .sdf, any Open\n"
+       "Babel format) from a conformer model, with log p(x | graph)",
+       run_conformers},
       {"field",
        "evaluate the EGNN vector field on a data file: velocity,\n"
        "divergence, Hutchinson estimate, timings",

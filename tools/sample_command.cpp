@@ -394,6 +394,11 @@ int run_sample(const std::vector<std::string>& args) {
     c = load_checkpoint(opt.str("model"));
     return std::string();
   });
+  // A conformer model draws geometries of a given molecule, not molecules.
+  if (is_conformer_system(c.system))
+    throw std::runtime_error("'" + opt.str("model") + "' is a conformer model (qm9-conformers): it generates conformers "
+                             "of given molecules; use enf conformers --model " + opt.str("model") +
+                             " --input SMILES|FILE --out FILE (and enf score for log p(x | graph))");
   const CnfOptions o = parse_solver(opt);
   return c.molecule ? sample_molecules(opt, c, o, rt) : sample_particles(opt, c, o, rt);
 }

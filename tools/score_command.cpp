@@ -9,12 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "datasets/molecular_graph.hpp"
 #include "datasets/molecule_io.hpp"
 #include "datasets/particles.hpp"
 #include "datasets/registry.hpp"
 #include "datasets/systems.hpp"
 #include "datasets/xyz.hpp"
 #include "engine/checkpoint.hpp"
+#include "engine/conformer_flow.hpp"
 #include "engine/flow.hpp"
 #include "engine/molecule_batch.hpp"
 #include "engine/statistics.hpp"
@@ -45,6 +47,10 @@ const CommandSpec kScore{
     "is not integrated: its log_likelihood is -inf (null in json), its note says why, and it\n"
     "is left out of the summary, which counts it as excluded. The reference's published QM9\n"
     "NLL used --trace gaussian --rtol 1e-4 --atol 1e-4.\n"
+    "Conformer models (qm9-conformers, enf conformers): log p(x | graph) of each record's\n"
+    "geometry given its graph: the file's bonds and charges (.sdf, .mol2, ...), else bonds\n"
+    "perceived by Open Babel from the geometry (.xyz, .npz); the molecule inputs above, with\n"
+    "--stride, --limit and --skip-unsupported (at most 29 atoms).\n"
     "Each structure is integrated alone (its own adaptive steps), so its score does not\n"
     "depend on the others in the file. Rows are printed (and flushed) as they finish, in\n"
     "input order: csv: a header, one row per structure, the summary on stderr; json: JSON\n"
@@ -198,7 +204,8 @@ MoleculeSet read_scored_molecules(const ParsedOptions& opt, const Checkpoint& c,
   // larger than the model takes) is no concern of this score. Not when
   // skipping with a stride, which counts the records kept, not read.
   ro.count = limit > 0 && (stride == 1 || !ro.skip_unsupported) ? (limit - 1) * stride + 1 : -1;
-  ro.max_atoms = int(c.molecule->node_counts.size()) - 1;
+  // A conformer model has no p(N): QM9's largest molecule is the largest it has seen.
+  ro.max_atoms = c.molecule ? int(c.molecule->node_counts.size()) - 1 : kQm9MaxAtoms;
   MoleculeSet set = read_molecules(opt.str("input"), ro);
   if (stride > 1 || limit > 0) {
     std::vector<Molecule> kept;
@@ -339,6 +346,112 @@ int score_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOpti
   return rounds.exit_code();
 }
 
+// A conformer's row, as it travels between ranks.
+struct ConformerRow {
+  double log_px, delta_logp, log_pz;
+  long nfe;
+};
+
+// Molecules of a job under a conformer model, in rounds over its ranks.
+template <class T>
+void score_conformers_as(const Checkpoint& c, const CnfOptions& o, const std::vector<ConformerCondition>& conds,
+                         const std::vector<std::vector<double>>& x, const Runtime& rt, Communicator& comm,
+                         std::optional<ShardedRounds>& rounds, const ShardedRounds::Emit& emit) {
+  const Parameters<T> p = c.params.template cast<T>();
+  VectorField<T> field(c.field, p.layout);
+  ConformerFlow<T> flow(field, o, rt.threads);
+  // A molecule's cost grows with its edges: atoms² (the shares of a round).
+  std::vector<double> cost;
+  for (const ConformerCondition& m : conds) cost.push_back(double(m.n) * m.n);
+  rounds.emplace(comm, int(x.size()), flow.threads(), cost);
+  rounds->run(
+      [&](int begin, int end, const ShardedRounds::Put& put) {
+        std::vector<const ConformerCondition*> part_c;
+        for (int b = begin; b < end; ++b) part_c.push_back(&conds[b]);
+        const std::vector<std::vector<double>> part_x(x.begin() + begin, x.begin() + end);
+        flow.log_likelihood_each(
+            p.values.data(), part_c, part_x, rt.seed, stop_requested,
+            [&](int b, ForwardResult&& r) {
+              put(begin + b, to_bytes(ConformerRow{r.log_px, r.delta_logp, r.log_pz, r.solve.stats.nfe}));
+            },
+            std::uint64_t(begin));
+      },
+      emit);
+}
+
+// A conformer model (qm9-conformers): each record's graph is perceived (its
+// own bonds when the file has them, else Open Babel's from the geometry)
+// and its geometry scored, log p(x | graph).
+int score_conformers(const ParsedOptions& opt, const Checkpoint& c, const CnfOptions& o, const Runtime& rt,
+                     const std::string& format) {
+  if (opt.given("samples")) throw UsageError("--samples applies to QM9 molecule models (a conformer model has no dequantization)");
+  Communicator& comm = world();
+  const bool root = comm.is_root();
+  MoleculeSet set;
+  std::vector<ConformerCondition> conds;
+  std::vector<std::vector<double>> x;
+  on_every_rank(comm, [&] {
+    set = read_scored_molecules(opt, c, root);
+    for (const Molecule& m : set.molecules) {
+      conds.push_back(conformer_condition(perceive_graph(m)));
+      x.push_back(m.positions);
+    }
+    return std::string();
+  });
+  const int rows = int(x.size());
+  if (root)
+    std::fprintf(stderr, "enf score: %d molecules from %s under a conformer model: log p(x | graph), trace %s, rtol %g\n",
+                 rows, opt.str("input").c_str(), to_string(o.trace).c_str(), o.solver.rtol);
+  const bool json = format == "json";
+  if (root && !json) std::printf("index,name,atoms,log_likelihood,delta_logp,log_pz,nfe\n");
+  std::fflush(stdout);
+  std::vector<double> log_p;
+  double atoms = 0;
+  Progress progress("scored", rows);
+  const auto emit = [&](int b, const std::string& bytes) {
+    const ConformerRow r = from_bytes<ConformerRow>(bytes);
+    log_p.push_back(r.log_px);
+    atoms += conds[b].n;
+    if (json) {
+      print_json_line({{"index", b}, {"name", set.molecules[b].name}, {"atoms", conds[b].n},
+                       {"log_likelihood", r.log_px}, {"delta_logp", r.delta_logp}, {"log_pz", r.log_pz},
+                       {"nfe", r.nfe}});
+    } else {
+      std::string name = set.molecules[b].name;
+      std::replace(name.begin(), name.end(), ',', ';');
+      std::printf("%d,%s,%d,%.12g,%.12g,%.12g,%ld\n", b, name.c_str(), conds[b].n, r.log_px, r.delta_logp, r.log_pz,
+                  r.nfe);
+      std::fflush(stdout);
+    }
+    progress(int(log_p.size()));
+  };
+  const StopSignal stop = score_stop_signal(comm);
+  const auto t0 = Clock::now();
+  std::optional<ShardedRounds> rounds;
+  rt.single() ? score_conformers_as<float>(c, o, conds, x, rt, comm, rounds, emit)
+              : score_conformers_as<double>(c, o, conds, x, rt, comm, rounds, emit);
+  rounds->flush();
+  if (!root) return rounds->exit_code();
+  const double seconds = since(t0);
+  const int done = int(log_p.size());
+  const MeanError m = done > 0 ? mean_standard_error(log_p) : MeanError{};
+  if (json) {
+    nlohmann::json j{{"model", opt.str("model")}, {"input", opt.str("input")}, {"skipped", set.skipped},
+                     {"molecules", rows}, {"count", done}, {"interrupted", rounds->interrupted()},
+                     {"seconds", seconds}};
+    add_solver_json(j, o);
+    if (done > 0)
+      j.update({{"mean_log_likelihood", m.mean}, {"standard_error", m.error}, {"nll", -m.mean},
+                {"nll_per_atom", -m.mean * done / atoms}, {"seconds_per_molecule", seconds / done}});
+    print_json_line({{"summary", j}});
+  }
+  if (rounds->interrupted()) std::fprintf(stderr, "\nenf score: interrupted: %d of %d molecules scored\n", done, rows);
+  if (done > 0)
+    std::fprintf(stderr, "NLL %.4f ± %.4f (standard error) of x given the graph over %d molecules in %.1f s (%.3f s per molecule)\n",
+                 -m.mean, m.error, done, seconds, seconds / done);
+  return rounds->exit_code();
+}
+
 }  // namespace
 
 int run_score(const std::vector<std::string>& args) {
@@ -353,6 +466,7 @@ int run_score(const std::vector<std::string>& args) {
     return std::string();
   });
   const CnfOptions o = parse_solver(opt);
+  if (is_conformer_system(c.system)) return score_conformers(opt, c, o, rt, format);
   return c.molecule ? score_molecules(opt, c, o, rt, format) : score_particles(opt, c, o, rt, format);
 }
 

@@ -1,0 +1,252 @@
+// enf conformers: K 3-D conformers of each given molecule from a conformer
+// model (issue 15; engine/conformer_flow.hpp), each scored with its
+// log p(x | graph), written as one multi-record SDF (or XYZ) that keeps the
+// input's atoms, bonds and titles.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "datasets/conformer_io.hpp"
+#include "datasets/file_io.hpp"
+#include "datasets/molecular_graph.hpp"
+#include "datasets/systems.hpp"
+#include "engine/checkpoint.hpp"
+#include "engine/conformer_flow.hpp"
+#include "engine/rng.hpp"
+#include "tools/commands.hpp"
+#include "tools/option_groups.hpp"
+#include "tools/options.hpp"
+#include "tools/outputs.hpp"
+#include "tools/progress.hpp"
+#include "tools/stop_signal.hpp"
+
+namespace enf::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const CommandSpec kConformers{
+    "conformers",
+    "Generate 3-D conformers of given molecules with a conformer model, each with its log-likelihood.",
+    "A conformer model (enf train --system qm9-conformers) is a continuous normalizing flow over\n"
+    "the atom positions of one molecule whose vector field is conditioned on the molecule's\n"
+    "graph (elements, formal charges, bonds, 1-3 and 1-4 relations): it draws geometries of\n"
+    "that molecule and gives the density log p(x | graph) of any geometry (nats).\n"
+    "--input: a SMILES string ('CCO', optionally followed by a title), a .smi file (one SMILES\n"
+    "and title a line), or a molecule file in any format Open Babel reads (.sdf, .mol2, .pdb,\n"
+    "...; its bonds and charges are the graph, its coordinates are not used). Hydrogens are\n"
+    "added; the atoms keep the input's order, the added hydrogens come after them. Elements\n"
+    "H, C, N, O, F and 2 to 29 atoms (with hydrogens): another molecule is an error naming it,\n"
+    "before any work, or with --skip-unsupported skipped (one line each on stderr) and counted.\n"
+    "For each molecule, --n conformers are integrated from prior draws (t = 1 to 0); --dedup R\n"
+    "drops a conformer whose heavy-atom RMSD (after superposition, over the molecule's\n"
+    "symmetries) to one already kept is below R Å; each kept conformer is then scored\n"
+    "(log p(x | graph), --trace exact by default). Seeds: molecule m (its record in the input,\n"
+    "skipped ones counted) draws from Rng(--seed).split(m), conformer k from that molecule's\n"
+    "stream split by k, so a conformer does not depend on --threads or on the other molecules.\n"
+    "--out: one multi-record .sdf (each record the input molecule with one conformer: same atom\n"
+    "order, bonds, charges and title, and the data field enf_log_likelihood) or a multi-frame\n"
+    ".xyz ('<title> enf_log_likelihood=<value>' comment lines; no bonds). It is written at the\n"
+    "end, atomically. stderr: progress, then a summary (molecules, conformers written, dropped\n"
+    "as duplicates, skipped, seconds per conformer, and the share of conformers whose bonds as\n"
+    "Open Babel perceives them from the generated geometry are exactly the input's).\n"
+    "Ctrl-C or SIGTERM: no new molecule starts, the one in progress finishes, the finished\n"
+    "molecules are written, exit 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once,\n"
+    "writing nothing.\n"
+    "Examples:\n"
+    "  enf conformers --model models/conformers --input 'CCO ethanol' --n 10 --out ethanol.sdf\n"
+    "  enf conformers --model models/conformers --input mols.sdf --n 20 --dedup 0.5 --out confs.sdf\n"
+    "  enf score --model models/conformers --input confs.sdf    (log p(x | graph) of given geometries)",
+    with_groups(
+        {
+            {"model", "CKPT", "", "conformer model (a qm9-conformers checkpoint directory)"},
+            {"input", "FILE|SMILES", "", "molecules: a SMILES string, a .smi file or any Open Babel molecule file"},
+            {"n", "K", "10", "conformers per molecule", "1", "100000"},
+            {"out", "FILE", "", "output: .sdf (multi-record) or .xyz (multi-frame)"},
+            {"format", "sdf|xyz", "", "output format (default: from the --out extension)"},
+            {"dedup", "RMSD", "0", "drop conformers within this heavy-atom RMSD (Å) of a kept one (0: keep all)", "0"},
+            {"skip-unsupported", "", "", "skip (and count) molecules with other elements or sizes"},
+            force_option(),
+        },
+        {{solver_group(), {}, {{kRtol, "1e-5"}, {kAtol, "1e-5"}, {kTrace, "exact", "divergence for log p(x | graph)"}}},
+         {runtime_group(), {kThreads, kSeed}}})};
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Why the model cannot take m ("" when it can): the node one-hot knows H, C,
+// N, O, F only, and the model has seen QM9's sizes only (one atom has no
+// positions once the centre of mass is removed).
+std::string unsupported_reason(const Molecule& m) {
+  for (int i = 0; i < m.atoms(); ++i) {
+    bool known = false;
+    for (int z : kConditionElements) known = known || z == m.atomic_numbers[i];
+    if (!known)
+      return "atom " + std::to_string(i + 1) + " is " + element_symbol(m.atomic_numbers[i]) +
+             "; the model knows H, C, N, O, F only";
+  }
+  if (m.atoms() < 2 || m.atoms() > kQm9MaxAtoms)
+    return std::to_string(m.atoms()) + " atoms with hydrogens; the model takes 2 to " + std::to_string(kQm9MaxAtoms);
+  return {};
+}
+
+// A temporary directory, removed with what it holds: write_conformer_sdf and
+// _xyz write whole files, and the output is their concatenation.
+class ScratchDirectory {
+ public:
+  ScratchDirectory() {
+    std::string pattern = (fs::temp_directory_path() / "enf-conformers-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) throw std::runtime_error("cannot create a temporary directory in " + pattern);
+    path_ = pattern;
+  }
+  ~ScratchDirectory() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  ScratchDirectory(const ScratchDirectory&) = delete;
+  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+// The kept conformers of a molecule: k in order, dropped when its heavy-atom
+// RMSD to a kept one is below rmsd (0: all kept).
+std::vector<std::vector<double>> deduplicate(const Molecule& m, std::vector<std::vector<double>> x, double rmsd) {
+  if (rmsd <= 0) return x;
+  std::vector<std::vector<double>> kept;
+  Molecule ref = m;
+  for (auto& xk : x) {
+    bool duplicate = false;
+    for (const auto& kj : kept) {
+      ref.positions = kj;
+      if (heavy_atom_rmsd(ref, xk, true) < rmsd) {
+        duplicate = true;
+        break;
+      }
+    }
+    if (!duplicate) kept.push_back(std::move(xk));
+  }
+  return kept;
+}
+
+}  // namespace
+
+int run_conformers(const std::vector<std::string>& args) {
+  ParsedOptions opt(kConformers, args);
+  if (opt.help()) return std::fputs(usage(kConformers).c_str(), stdout), 0;
+  const std::string model = opt.str("model"), input = opt.str("input"), out = opt.str("out");
+  if (model.empty() || input.empty() || out.empty()) throw UsageError("--model, --input and --out are required");
+  std::string format = opt.str("format");
+  if (format.empty()) {
+    if (ends_with(out, ".sdf") || ends_with(out, ".sd")) format = "sdf";
+    else if (ends_with(out, ".xyz")) format = "xyz";
+    else throw UsageError("--out '" + out + "': give --format sdf or xyz (the extension is neither .sdf nor .xyz)");
+  } else {
+    format = opt.choice("format", {"sdf", "xyz"});
+  }
+  const int K = opt.integer("n");
+  const double dedup = opt.real("dedup");
+  const Runtime rt = parse_runtime(opt);
+  const CnfOptions cnf = parse_solver(opt);
+  check_output("out", out, {model, input}, opt.flag("force"), "output");
+
+  const Checkpoint c = load_checkpoint(model);
+  if (!is_conformer_system(c.system))
+    throw std::runtime_error("'" + model + "' is a " + (c.system.empty() ? "particle" : c.system) +
+                             " model, not a conformer model (enf train --system qm9-conformers makes one)");
+  // Every molecule is read and checked before any work: an unsupported one
+  // found after an hour of conformers would waste it.
+  std::vector<Molecule> mols = read_conformer_inputs(input);
+  std::vector<int> todo;  // indices into mols
+  long skipped = 0;
+  for (std::size_t m = 0; m < mols.size(); ++m) {
+    const std::string why = unsupported_reason(mols[m]);
+    if (why.empty()) {
+      todo.push_back(int(m));
+      continue;
+    }
+    const std::string what = "molecule " + std::to_string(m + 1) + " '" + mols[m].name + "': " + why;
+    if (!opt.flag("skip-unsupported"))
+      throw std::runtime_error(what + " (--skip-unsupported skips such molecules)");
+    std::fprintf(stderr, "enf conformers: skipped %s\n", what.c_str());
+    ++skipped;
+  }
+
+  if (todo.empty()) throw std::runtime_error("no molecule of '" + input + "' is one the model takes");
+  VectorField<double> field(c.field, c.params.layout);
+  ConformerFlow<double> flow(field, cnf, rt.threads);
+  const ScratchDirectory scratch;
+  const std::string part = scratch.file(format == "sdf" ? "molecule.sdf" : "molecule.xyz");
+  const StopSignal stop(
+      "\nenf conformers: stopping: no new molecule is started; the one in progress finishes and the finished ones "
+      "are written (a second Ctrl-C exits at once, writing nothing)\n",
+      "\nenf conformers: second signal: exiting at once; nothing written\n");
+  std::fprintf(stderr, "enf conformers: %zu molecules x %d conformers on %d threads, scored with the %s trace\n",
+               todo.size(), K, flow.threads(), to_string(cnf.trace).c_str());
+  std::string text;  // the output, molecule after molecule
+  long written = 0, dropped = 0, connected = 0, nfe = 0;
+  int finished = 0, done = 0;
+  Progress progress("conformers", int(todo.size()) * K);
+  const auto t0 = Clock::now();
+  for (int m : todo) {
+    if (stop_requested()) break;
+    const Molecule& mol = mols[m];
+    const MolecularGraph graph = perceive_graph(mol);
+    const ConformerCondition cond = conformer_condition(graph);
+    // Two streams of molecule m's own: the prior draws and the trace noise.
+    Rng rng = Rng(rt.seed).split(std::uint64_t(m));
+    const std::uint64_t sample_seed = rng.next_u64(), noise_seed = rng.next_u64();
+    std::vector<std::vector<double>> x =
+        deduplicate(mol, flow.sample(c.params.values.data(), cond, K, sample_seed, &nfe), dedup);
+    dropped += K - long(x.size());
+    done += K - int(x.size());
+    progress(done);
+    std::vector<double> log_p(x.size());
+    const std::vector<const ConformerCondition*> conds(x.size(), &cond);
+    // The molecule in progress is finished on a stop (its conformers are
+    // kept), so stop is never asked here.
+    flow.log_likelihood_each(
+        c.params.values.data(), conds, x, noise_seed, [] { return false; },
+        [&](int i, ForwardResult&& r) {
+          log_p[i] = r.log_px;
+          nfe += r.solve.stats.nfe;
+          progress(++done);
+        });
+    for (const auto& xk : x) connected += connectivity_preserved(graph, xk);
+    if (format == "sdf")
+      write_conformer_sdf(part, mol, x, log_p);
+    else
+      write_conformer_xyz(part, mol, x, log_p);
+    text += read_file_bytes(part, "temporary");
+    written += long(x.size());
+    ++finished;
+  }
+  const double seconds = since(t0);
+  const bool interrupted = stop_requested();
+  if (finished == 0) {
+    std::fprintf(stderr, "\nenf conformers: interrupted before any molecule was finished: %s not written\n",
+                 out.c_str());
+    return stop_exit_code();
+  }
+  write_file_atomically(out, text, "output");
+  const long generated = long(finished) * K;
+  std::fprintf(stderr,
+               "%senf conformers: %d of %zu molecules, %ld conformers written to %s, %ld dropped as duplicates "
+               "(--dedup %g Å), %ld molecules skipped; %.3f s per conformer (%.0f field evaluations per conformer); bonds "
+               "perceived from the geometry equal the input's in %.1f %% (%ld of %ld)\n",
+               interrupted ? "\ninterrupted: " : "", finished, todo.size(), written,
+               out.c_str(), dropped, dedup, skipped,
+               generated > 0 ? seconds / double(generated) : 0.0, generated > 0 ? double(nfe) / double(generated) : 0.0,
+               written > 0 ? 100.0 * double(connected) / double(written) : 0.0, connected, written);
+  return interrupted ? stop_exit_code() : 0;
+}
+
+}  // namespace enf::cli
