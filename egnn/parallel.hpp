@@ -6,7 +6,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
+#include <exception>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -28,6 +30,29 @@ void parallel_for(int count, int threads, Fn fn) {
     }
   }
   if (!error.empty()) throw std::runtime_error(error);
+}
+
+// Hands a finished item's result over from inside a parallel loop: fn (the
+// caller's done callback) runs under one lock, so callbacks run one at a time.
+// An exception must not leave an OpenMP critical region (its lock would stay
+// taken): it is caught inside and rethrown outside (parallel_for keeps the
+// first), and `failed` is set so that items not yet started are skipped, their
+// results could not be handed over either (e.g. a full disk).
+template <class Fn>
+void handed_over(std::atomic<bool>& failed, Fn fn) {
+  std::exception_ptr error;
+#pragma omp critical(enf_handed_over)
+  {
+    try {
+      fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  if (error) {
+    failed = true;
+    std::rethrow_exception(error);
+  }
 }
 
 // Per-sample gradients summed bit for bit the same for any thread count: the

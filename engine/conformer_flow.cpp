@@ -97,20 +97,10 @@ int ConformerFlow<T>::log_likelihood_each(const T* params, const std::vector<con
     }
     ForwardResult r = cnf_.forward(params, xi, c.n, eps, s);
     if (!r.solve.ok()) throw std::runtime_error(c.name + ": " + r.solve.message);
-    std::exception_ptr error;
-#pragma omp critical(enf_conformer_done)
-    {
-      try {
-        ++finished;
-        done(i, std::move(r));
-      } catch (...) {
-        error = std::current_exception();
-      }
-    }
-    if (error) {
-      failed = true;
-      std::rethrow_exception(error);
-    }
+    handed_over(failed, [&] {
+      ++finished;
+      done(i, std::move(r));
+    });
   });
   return finished;
 }

@@ -85,22 +85,10 @@ int BatchFlow<Field>::log_likelihood_each(const T* params, std::vector<double> x
     Rng rng = Rng(seed).split(first + std::uint64_t(b));
     ForwardResult r = cnf_.forward(params, xb, n, noise(S, rng), s);
     if (!r.solve.ok()) throw std::runtime_error("sample " + std::to_string(first + b) + ": " + r.solve.message);
-    // An exception must not leave the critical region (its lock would stay
-    // taken): rethrown outside it, and no further sample starts.
-    std::exception_ptr error;
-#pragma omp critical(enf_flow_done)
-    {
-      try {
-        ++finished;
-        done(b, std::move(r));
-      } catch (...) {
-        error = std::current_exception();
-      }
-    }
-    if (error) {
-      failed = true;
-      std::rethrow_exception(error);
-    }
+    handed_over(failed, [&] {
+      ++finished;
+      done(b, std::move(r));
+    });
   });
   return finished;
 }

@@ -32,31 +32,6 @@ MoleculeInput molecule_input(const Molecule& m) {
   return in;
 }
 
-namespace {
-
-// Runs fn (the caller's done callback) in the critical section. An exception
-// must not leave an OpenMP critical region (its lock would stay taken): it
-// is caught inside, rethrown outside (parallel_for keeps the first), and
-// `failed` stops the molecules not yet started, whose results could not be
-// handed over either (e.g. a full disk).
-template <class Fn>
-void handed_over(std::atomic<bool>& failed, Fn fn) {
-  std::exception_ptr error;
-#pragma omp critical(enf_molecule_progress)
-  {
-    try {
-      fn();
-    } catch (...) {
-      error = std::current_exception();
-    }
-  }
-  if (error) {
-    failed = true;
-    std::rethrow_exception(error);
-  }
-}
-
-}  // namespace
 
 template <class T>
 MoleculeBatch<T>::MoleculeBatch(const MoleculeFlow<T>& flow, int threads) : flow_(flow) {

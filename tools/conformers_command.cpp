@@ -189,8 +189,8 @@ int run_conformers(const std::vector<std::string>& args) {
       "\nenf conformers: stopping: no new molecule is started; the one in progress finishes and the finished ones "
       "are written (a second Ctrl-C exits at once, writing nothing)\n",
       "\nenf conformers: second signal: exiting at once; nothing written\n");
-  std::fprintf(stderr, "enf conformers: %zu molecules x %d conformers on %d threads, scored with the %s trace\n",
-               todo.size(), K, flow.threads(), to_string(cnf.trace).c_str());
+  std::fprintf(stderr, "enf conformers: %zu molecules x %d conformers on %d thread%s, scored with the %s trace\n",
+               todo.size(), K, flow.threads(), flow.threads() == 1 ? "" : "s", to_string(cnf.trace).c_str());
   std::string text;  // the output, molecule after molecule
   long written = 0, dropped = 0, connected = 0, nfe = 0;
   int finished = 0, done = 0;
