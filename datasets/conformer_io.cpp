@@ -27,18 +27,8 @@ namespace fs = std::filesystem;
 using OpenBabel::OBConversion;
 using OpenBabel::OBMol;
 
-std::string lower_extension(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  if (!ext.empty()) ext.erase(0, 1);
-  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return ext;
-}
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
+using detail::lower_extension;
+using detail::trim;
 
 // The last line of Open Babel's latest error or warning, e.g. "Invalid
 // SMILES string: 1 unmatched ring bonds." ("" when it logged none).

@@ -119,12 +119,6 @@ void check_writable(const std::string& kind, const std::string& path, const std:
   }
 }
 
-}  // namespace detail
-
-namespace {
-
-using detail::MoleculeCollector;
-
 std::string lower_extension(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();
   if (!ext.empty()) ext.erase(0, 1);
@@ -137,6 +131,14 @@ std::string trim(const std::string& s) {
   if (b == std::string::npos) return "";
   return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::MoleculeCollector;
+using detail::lower_extension;
+using detail::trim;
 
 std::vector<std::string> split_tabs(const std::string& line) {
   std::vector<std::string> out;

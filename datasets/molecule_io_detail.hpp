@@ -20,6 +20,10 @@ namespace enf::detail {
 std::string record_label(long number, const std::string& title);
 // The name of an untitled record: "<file name> record 7".
 std::string default_name(const std::string& path, long number);
+// A file name's extension, lower case, without its dot ("" for none).
+std::string lower_extension(const std::string& path);
+// s without leading and trailing blanks (spaces, tabs, CR, LF).
+std::string trim(const std::string& s);
 // The text on one line (newlines and tabs become spaces), for titles.
 std::string one_line(const std::string& text);
 

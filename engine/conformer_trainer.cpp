@@ -39,13 +39,7 @@ StepReport ConformerTrainer<T>::step_flow_matching(const FlowMatchingOptions& o,
   const auto t1 = Clock::now();
   StepReport r;
   apply_gradient(grad, clip_, clipper_, adam_, master_.values, r);
-  const auto t2 = Clock::now();
-  r.loss = L.loss;
-  r.shards = L.shards;
-  r.nfe_forward = r.nfe_backward = L.evaluations;
-  r.seconds_forward = std::chrono::duration<double>(t1 - t0).count();
-  r.seconds_optimizer = std::chrono::duration<double>(t2 - t1).count();
-  r.seconds_total = std::chrono::duration<double>(t2 - t0).count();
+  fill_step_report(r, L, t0, t1, Clock::now());
   return r;
 }
 

@@ -108,13 +108,7 @@ MoleculeStepReport MoleculeTrainer<T>::step_flow_matching(const FlowMatchingOpti
   MoleculeStepReport r;
   apply(grad, r);
   std::copy(held.begin(), held.end(), master_.values.begin() + frozen);
-  const auto t2 = Clock::now();
-  r.loss = L.loss;
-  r.shards = L.shards;
-  r.nfe_forward = r.nfe_backward = L.evaluations;
-  r.seconds_forward = std::chrono::duration<double>(t1 - t0).count();  // states, coupling, evaluation and reverse pass
-  r.seconds_optimizer = std::chrono::duration<double>(t2 - t1).count();
-  r.seconds_total = std::chrono::duration<double>(t2 - t0).count();
+  fill_step_report(r, L, t0, t1, Clock::now());  // forward: states, coupling, evaluation and reverse pass
   return r;
 }
 

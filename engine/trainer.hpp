@@ -29,6 +29,10 @@ struct StepReport {
 // after the optimizer. Wall time is split between the passes by CPU share.
 void fill_step_report(StepReport& r, const BatchLoss& L, std::chrono::steady_clock::time_point t0,
                       std::chrono::steady_clock::time_point t1, std::chrono::steady_clock::time_point t2);
+// The same for a flow-matching step (one evaluation and one reverse pass per
+// sample; the gradient's wall time counted as forward: coupling, evaluation, reverse).
+void fill_step_report(StepReport& r, const FlowMatchingLoss& L, std::chrono::steady_clock::time_point t0,
+                      std::chrono::steady_clock::time_point t1, std::chrono::steady_clock::time_point t2);
 
 // The end of every trainer's step: the gradient's norm into r, clipping
 // (when clip) and the AdamW update of params.

@@ -113,8 +113,8 @@ std::vector<double> read_structures(const std::string& path, const std::string& 
   return x;
 }
 
-// A structure's row, as it travels between ranks.
-struct ParticleRow {
+// A structure's row (particle and conformer models), as it travels between ranks.
+struct ScoreRow {
   double log_px, delta_logp, log_pz;
   long nfe;
 };
@@ -136,7 +136,7 @@ void score_as(const Checkpoint& c, const CnfOptions& o, const std::vector<double
         flow.log_likelihood_each(
             p.values.data(), std::move(part), end - begin, n, rt.seed, stop_requested,
             [&](int b, ForwardResult&& r) {
-              put(begin + b, to_bytes(ParticleRow{r.log_px, r.delta_logp, r.log_pz, r.solve.stats.nfe}));
+              put(begin + b, to_bytes(ScoreRow{r.log_px, r.delta_logp, r.log_pz, r.solve.stats.nfe}));
             },
             std::uint64_t(begin));
       },
@@ -161,7 +161,7 @@ int score_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOpti
   std::fflush(stdout);
   std::vector<double> log_p;
   const auto emit = [&](int b, const std::string& bytes) {
-    const ParticleRow r = from_bytes<ParticleRow>(bytes);
+    const ScoreRow r = from_bytes<ScoreRow>(bytes);
     log_p.push_back(r.log_px);
     if (json)
       print_json_line({{"index", b}, {"log_likelihood", r.log_px}, {"delta_logp", r.delta_logp}, {"log_pz", r.log_pz},
@@ -347,11 +347,6 @@ int score_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOpti
 }
 
 // A conformer's row, as it travels between ranks.
-struct ConformerRow {
-  double log_px, delta_logp, log_pz;
-  long nfe;
-};
-
 // Molecules of a job under a conformer model, in rounds over its ranks.
 template <class T>
 void score_conformers_as(const Checkpoint& c, const CnfOptions& o, const std::vector<ConformerCondition>& conds,
@@ -372,7 +367,7 @@ void score_conformers_as(const Checkpoint& c, const CnfOptions& o, const std::ve
         flow.log_likelihood_each(
             p.values.data(), part_c, part_x, rt.seed, stop_requested,
             [&](int b, ForwardResult&& r) {
-              put(begin + b, to_bytes(ConformerRow{r.log_px, r.delta_logp, r.log_pz, r.solve.stats.nfe}));
+              put(begin + b, to_bytes(ScoreRow{r.log_px, r.delta_logp, r.log_pz, r.solve.stats.nfe}));
             },
             std::uint64_t(begin));
       },
@@ -409,7 +404,7 @@ int score_conformers(const ParsedOptions& opt, const Checkpoint& c, const CnfOpt
   double atoms = 0;
   Progress progress("scored", rows);
   const auto emit = [&](int b, const std::string& bytes) {
-    const ConformerRow r = from_bytes<ConformerRow>(bytes);
+    const ScoreRow r = from_bytes<ScoreRow>(bytes);
     log_p.push_back(r.log_px);
     atoms += conds[b].n;
     if (json) {
