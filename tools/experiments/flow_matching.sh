@@ -51,7 +51,8 @@ if [ "$sys" = lj13 ]; then
 fi
 "$enf" eval --model "$run/best" --data "$sys:test" --limit "$limit" --samples "$samples" --threads "$threads" \
   --plots "$out" --run "$run" --force --work "$run/eval_exact" \
-  --precision "$precision" > "$out/eval.md"
+  --precision "$precision" > "$out/eval.md.part"
+mv "$out/eval.md.part" "$out/eval.md"  # whole or absent: a stopped evaluation leaves no empty eval.md
 
 # Sampling cost: 1000 structures, dopri5 at the evaluation tolerance and rk4
 # with 5, 10 and 20 fixed steps (the stderr line gives NFE per structure).
