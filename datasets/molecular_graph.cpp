@@ -29,6 +29,23 @@ std::string atom_label(const std::vector<int>& z, int a) {
   return "atom " + std::to_string(a + 1) + " (" + element_symbol(z[std::size_t(a)]) + ")";
 }
 
+// Open Babel's warnings held in its log rather than printed while alive (a
+// generated geometry can be far from any textbook one, and perceiving its
+// bonds may warn: a judgement of it is the answer, not a printout).
+class QuietOpenBabel {
+ public:
+  QuietOpenBabel() : level_(OpenBabel::obErrorLog.GetOutputLevel()) {
+    OpenBabel::obErrorLog.SetOutputLevel(OpenBabel::obError);
+    OpenBabel::obErrorLog.ClearLog();
+  }
+  ~QuietOpenBabel() { OpenBabel::obErrorLog.SetOutputLevel(level_); }
+  QuietOpenBabel(const QuietOpenBabel&) = delete;
+  QuietOpenBabel& operator=(const QuietOpenBabel&) = delete;
+
+ private:
+  OpenBabel::obMessageLevel level_;
+};
+
 // The bonds Open Babel holds for mol (orders 1..3, aromatic flags), i < j.
 std::vector<GraphBond> obmol_bonds(OpenBabel::OBMol& mol, const std::string& name) {
   std::vector<GraphBond> bonds;
@@ -133,18 +150,14 @@ MolecularGraph perceive_graph(const Molecule& m, std::string* warning) {
     for (double c : m.positions)
       if (!std::isfinite(c)) invalid(m.name, "perceiving bonds from the geometry: a non-finite coordinate");
   }
-  // Perception's warnings are kept in the log, not printed (see the header).
-  const OpenBabel::obMessageLevel level = OpenBabel::obErrorLog.GetOutputLevel();
-  OpenBabel::obErrorLog.SetOutputLevel(OpenBabel::obError);
-  OpenBabel::obErrorLog.ClearLog();
-  OpenBabel::OBMol mol;
-  try {
-    mol = detail::to_obmol(copy);
-  } catch (...) {
-    OpenBabel::obErrorLog.SetOutputLevel(level);
-    throw;
-  }
-  OpenBabel::obErrorLog.SetOutputLevel(level);
+  // Perception's warnings are kept in the log, not printed (see the header),
+  // including those of the aromaticity perception the first IsAromatic() in
+  // obmol_bonds runs.
+  const QuietOpenBabel quiet;
+  OpenBabel::OBMol mol = detail::to_obmol(copy);
+  std::vector<GraphBond> bonds = obmol_bonds(mol, m.name);
+  std::vector<int> charges;
+  for (int a = 0; a < m.atoms(); ++a) charges.push_back(mol.GetAtom(a + 1)->GetFormalCharge());
   if (warning) {
     warning->clear();
     for (const std::string& message : OpenBabel::obErrorLog.GetMessagesOfLevel(OpenBabel::obWarning)) {
@@ -153,9 +166,7 @@ MolecularGraph perceive_graph(const Molecule& m, std::string* warning) {
       while (!warning->empty() && (warning->back() == '\n' || warning->back() == ' ')) warning->pop_back();
     }
   }
-  std::vector<int> charges;
-  for (int a = 0; a < m.atoms(); ++a) charges.push_back(mol.GetAtom(a + 1)->GetFormalCharge());
-  return MolecularGraph(m.name, m.atomic_numbers, std::move(charges), obmol_bonds(mol, m.name));
+  return MolecularGraph(m.name, m.atomic_numbers, std::move(charges), std::move(bonds));
 }
 
 // ---- condition features
@@ -205,6 +216,7 @@ bool connectivity_preserved(const MolecularGraph& g, const std::vector<double>& 
   m.atomic_numbers = g.atomic_numbers();
   m.positions = positions;
   m.bonds_known = false;
+  const QuietOpenBabel quiet;
   OpenBabel::OBMol mol = detail::to_obmol(m);
   std::set<std::pair<int, int>> perceived, expected;
   for (unsigned k = 0; k < mol.NumBonds(); ++k) {
@@ -336,6 +348,7 @@ double heavy_atom_rmsd(const Molecule& a, const std::vector<double>& positions_b
   copy.bonds_known = true;
   copy.bonds = g.molecule_bonds();
   copy.formal_charges = g.formal_charges();
+  const QuietOpenBabel quiet;
   OpenBabel::OBMol mol = detail::to_obmol(copy);
   OpenBabel::OBBitVec mask;
   for (int k : heavy) mask.SetBitOn(unsigned(k + 1));
