@@ -58,7 +58,12 @@ const Dataset& dataset(const std::string& name);
 // Models shipped with enf, by name ("qm9-pretrained").
 struct NamedModel {
   std::string name, description, path;  // path relative to the shipped models/ directory
+  // An enf checkpoint every command loads by its name (else the reference's
+  // format, which enf import converts).
+  bool checkpoint = false;
 };
+// The conformer model `enf conformers` uses when no --model is given.
+inline constexpr const char* kDefaultConformerModel = "qm9-conformers";
 const std::vector<NamedModel>& named_models();
 
 // Where the shipped data and models are: <dir>/data and <dir>/models. The

@@ -13,6 +13,7 @@
 #include "datasets/conformer_io.hpp"
 #include "datasets/file_io.hpp"
 #include "datasets/molecular_graph.hpp"
+#include "datasets/registry.hpp"
 #include "datasets/systems.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/conformer_flow.hpp"
@@ -58,13 +59,18 @@ const CommandSpec kConformers{
     "Ctrl-C or SIGTERM: no new molecule starts, the one in progress finishes, the finished\n"
     "molecules are written, exit 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once,\n"
     "writing nothing.\n"
+    "--model: by default qm9-conformers, the conformer model shipped with enf (trained on QM9:\n"
+    "small organic molecules of H, C, N, O, F; 'enf data list' names its training run), or a\n"
+    "model of your own (enf train --system qm9-conformers).\n"
     "Examples:\n"
-    "  enf conformers --model models/conformers --input 'CCO ethanol' --n 10 --out ethanol.sdf\n"
-    "  enf conformers --model models/conformers --input mols.sdf --n 20 --dedup 0.5 --out confs.sdf\n"
-    "  enf score --model models/conformers --input confs.sdf    (log p(x | graph) of given geometries)",
+    "  enf conformers --input 'CCO ethanol' --n 10 --out ethanol.sdf\n"
+    "  enf conformers --input mols.sdf --n 20 --dedup 0.5 --out confs.sdf\n"
+    "  enf conformers --model runs/conformers/best --input mols.smi --n 5 --out confs.xyz\n"
+    "  enf score --model qm9-conformers --input confs.sdf    (log p(x | graph) of given geometries)",
     with_groups(
         {
-            {"model", "CKPT", "", "conformer model (a qm9-conformers checkpoint directory)"},
+            {"model", "CKPT|NAME", kDefaultConformerModel,
+             "conformer model: a checkpoint directory, or the name of a shipped one ('enf data list')"},
             {"input", "FILE|SMILES", "", "molecules: a SMILES string, a .smi file or any Open Babel molecule file"},
             {"n", "K", "10", "conformers per molecule", "1", "100000"},
             {"out", "FILE", "", "output: .sdf (multi-record) or .xyz (multi-frame)"},
@@ -142,8 +148,8 @@ std::vector<std::vector<double>> deduplicate(const Molecule& m, std::vector<std:
 int run_conformers(const std::vector<std::string>& args) {
   ParsedOptions opt(kConformers, args);
   if (opt.help()) return std::fputs(usage(kConformers).c_str(), stdout), 0;
-  const std::string model = opt.str("model"), input = opt.str("input"), out = opt.str("out");
-  if (model.empty() || input.empty() || out.empty()) throw UsageError("--model, --input and --out are required");
+  const std::string model = resolve_model(opt.str("model")), input = opt.str("input"), out = opt.str("out");
+  if (input.empty() || out.empty()) throw UsageError("--input and --out are required");
   std::string format = opt.str("format");
   if (format.empty()) {
     if (ends_with(out, ".sdf") || ends_with(out, ".sd")) format = "sdf";

@@ -89,11 +89,12 @@ int run_data_list(const std::vector<std::string>& args) {
     if (!d.processing.empty()) text += "    (fetch downloads the raw files and processes them into the splits)\n";
     out["datasets"].push_back(jd);
   }
-  text += "\nmodels (enf import --reference NAME):\n";
+  text += "\nmodels (enf checkpoints: --model NAME; the reference's format: enf import --reference NAME):\n";
   for (const NamedModel& m : named_models()) {
     const std::string dir = shipped_dir().empty() ? std::string() : shipped_dir() + "/models/" + m.path;
-    out["models"].push_back({{"name", m.name}, {"description", m.description}, {"path", dir}});
-    text += "  " + m.name + ": " + m.description + "\n    [shipped] " + dir + "\n";
+    const char* format = m.checkpoint ? "enf checkpoint" : "reference format";
+    out["models"].push_back({{"name", m.name}, {"description", m.description}, {"path", dir}, {"format", format}});
+    text += "  " + m.name + ": " + m.description + "\n    [shipped, " + format + "] " + dir + "\n";
   }
   if (json) std::printf("%s\n", out.dump(2).c_str());
   else std::fputs(text.c_str(), stdout);

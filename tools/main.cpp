@@ -23,6 +23,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> c = {
       {"train", "train a flow on DW4, LJ13 or QM9 (run directory, checkpoints, resume)", run_train},
       {"import", "import a model trained with the reference PyTorch code", run_import},
+      {"export", "write a trained model without its training state (to share or ship)", run_export},
       {"eval", "test NLL, importance-sampling ESS and plots of a DW4/LJ13/LJ55 flow", run_eval},
       {"data list",
        "the datasets and models enf knows by name (dw4:test, qm9:train,\n"

@@ -62,7 +62,7 @@ const CommandSpec kScore{
     "summary's seconds aside). A stop on any rank stops the job after its current round.",
     with_groups(
         {
-            {"model", "CKPT", "", "checkpoint directory (enf train or enf import)"},
+            {"model", "CKPT", "", "checkpoint directory (enf train, enf import or enf export), or a shipped model's name (qm9-conformers)"},
             {"input", "FILE", "", "structures (.npy, .npz, .xyz, dataset name) or molecules (also .sdf, any Open Babel format)"},
             {"format", "csv|json", "csv", "stdout: csv rows, or JSON lines (one per result, then the summary)"},
             {"samples", "S", "1", "molecules: dequantization draws per molecule", "1", "1000"},
@@ -457,7 +457,7 @@ int run_score(const std::vector<std::string>& args) {
   const Runtime rt = parse_runtime(opt);
   Checkpoint c;
   on_every_rank(world(), [&] {  // a model every rank fails to read is said once
-    c = load_checkpoint(opt.str("model"));
+    c = load_checkpoint(resolve_model(opt.str("model")));  // a shipped model by name too (qm9-conformers)
     return std::string();
   });
   const CnfOptions o = parse_solver(opt);

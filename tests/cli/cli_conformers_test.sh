@@ -130,6 +130,21 @@ got = [r['log_likelihood'] for r in rows if 'summary' not in r]
 assert len(got) == len(want) == 2 and all(abs(a - b) < 0.05 for a, b in zip(got, want)), (got, want)
 assert rows[-1]['summary']['count'] == 2" "$tmp/s.json" <(sdf_summary "$tmp/e.sdf")
 
+# ---- enf export: the same model without its training state
+"$enf" export --model "$model" --out "$tmp/exported" > "$tmp/x.log" 2>&1
+check "export: exit 0, weights and model.json only" \
+  bash -c "test -f '$tmp/exported/weights.safetensors' -a ! -e '$tmp/exported/state.safetensors' && test \$(ls '$tmp/exported' | wc -l) -eq 2"
+check "export: the training state is gone, where it came from is said" python3 -c "
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert 'training_state' not in m['extra'] and m['extra']['exported_from']['global_step'] > 0, m['extra']
+assert m['system'] == 'qm9-conformers' and m['training']['objective'] == 'flow-matching'" "$tmp/exported/model.json"
+"$enf" conformers --model "$tmp/exported" --input "$tmp/three.sdf" --n 3 --threads 1 "${fast[@]}" --out "$tmp/t4.sdf" 2> /dev/null
+check "export: the exported model writes the same conformers, bytes and log-likelihoods" \
+  cmp <(no_stamp "$tmp/t1.sdf") <(no_stamp "$tmp/t4.sdf")
+out=$("$enf" export --model "$model" --out "$tmp/exported" 2>&1); code=$?
+check "export over a checkpoint: refused without --force (exit 2)" test $code -eq 2
+
 # ---- the commands that do not take a conformer model
 out=$("$enf" sample --model "$model" --n 2 --out "$tmp/x.sdf" 2>&1); code=$?
 check "enf sample: exit 1, use enf conformers" bash -c "test $code -eq 1 && grep -q 'use enf conformers' <<< \"\$1\"" _ "$out"
