@@ -61,7 +61,8 @@ const CommandSpec kConformers{
     "Examples:\n"
     "  enf conformers --model models/conformers --input 'CCO ethanol' --n 10 --out ethanol.sdf\n"
     "  enf conformers --model models/conformers --input mols.sdf --n 20 --dedup 0.5 --out confs.sdf\n"
-    "  enf score --model models/conformers --input confs.sdf    (log p(x | graph) of given geometries)",
+    "  enf score --model models/conformers --input confs.sdf    (log p(x | graph) of given geometries)\n"
+    "  enf conformers eval --help    (MAT and COV of generated conformers against reference geometries)",
     with_groups(
         {
             {"model", "CKPT", "", "conformer model (a qm9-conformers checkpoint directory)"},
@@ -140,6 +141,7 @@ std::vector<std::vector<double>> deduplicate(const Molecule& m, std::vector<std:
 }  // namespace
 
 int run_conformers(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "eval") return run_conformers_eval({args.begin() + 1, args.end()});
   ParsedOptions opt(kConformers, args);
   if (opt.help()) return std::fputs(usage(kConformers).c_str(), stdout), 0;
   const std::string model = opt.str("model"), input = opt.str("input"), out = opt.str("out");
