@@ -299,7 +299,7 @@ int run_conformers_eval(const std::vector<std::string>& args) {
     conformers = std::move(g.conformers);
     long count = 0;
     for (const auto& c : conformers) count += long(c.size());
-    if (seconds_text.empty() && count > 0) seconds_text = format("%.4f", g.seconds / double(count));
+    if (seconds_text.empty() && count > 0) seconds_text = format("%.3g", g.seconds / double(count));
     std::fprintf(stderr, "enf conformers eval: %ld conformers in %.1f s (%s s per conformer, %.0f field evaluations "
                  "per conformer)\n", count, g.seconds, seconds_text.c_str(), count > 0 ? double(g.nfe) / double(count) : 0.0);
     if (!save.empty() && !conformers.empty()) save_ensemble(save, refs, conformers);
