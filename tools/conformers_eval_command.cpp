@@ -316,9 +316,12 @@ int run_conformers_eval(const std::vector<std::string>& args) {
     if (label.empty()) label = generated;
   }
 
+  // A stop during generation keeps the molecules finished by then, and they
+  // are judged (quick beside generating them); a stop during judging ends it.
+  const bool stopped_before = stop_requested();
   std::vector<MoleculeEvaluation> results;
   Progress progress("judged molecules", int(conformers.size()));
-  for (std::size_t m = 0; m < conformers.size() && !stop_requested(); ++m) {
+  for (std::size_t m = 0; m < conformers.size() && (stopped_before || !stop_requested()); ++m) {
     results.push_back(evaluate_molecule(refs[m], conformers[m]));
     progress(int(m + 1));
   }

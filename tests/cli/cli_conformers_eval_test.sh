@@ -91,6 +91,22 @@ out=$("$enf" conformers eval --reference "$tmp/ref.sdf" --generated "$tmp/gen.sd
 check "a bad threshold: a usage error naming it" bash -c "test $code -eq 2 && grep -q \"thresholds: 'x'\" <<< \"\$1\"" _ "$out"
 out=$("$enf" conformers eval --reference "$tmp/ref.sdf" --generated "$tmp/gen.sdf" --out "$tmp/m.csv" 2>&1); code=$?
 check "an existing --out: refused without --force (exit 2)" test $code -eq 2
+# ---- SIGINT while generating: the molecules finished so far are judged and reported, exit 130
+"$enf" conformers eval --reference qm9:test --held-out --limit 300 --model "$model" --n 2 --threads 1 "${fast[@]}" \
+  > "$tmp/int.md" 2> "$tmp/int.log" &
+pid=$!
+for _ in $(seq 100); do grep -q 'generating' "$tmp/int.log" && break; sleep 0.1; done
+sleep 1
+kill -INT "$pid"
+wait "$pid"; code=$?
+if [ $code -eq 130 ]; then
+  check "SIGINT: the finished molecules' row (fewer than 300), the stop said" \
+    bash -c "grep -qE '^\| enf \| [0-9]+ \| 0 \| 2\.0 \|' '$tmp/int.md' && ! grep -q '^| enf | 300 |' '$tmp/int.md' &&
+             grep -q 'interrupted: enf conformers eval: [0-9]* of 300 molecules judged' '$tmp/int.log'"
+else
+  check "SIGINT: the run had finished (exit 0)" test $code -eq 0
+fi
+
 check "--help teaches MAT and COV with the threshold convention, and examples" \
   bash -c "'$enf' conformers eval --help | grep -q 'strictly: best < d' && '$enf' conformers eval --help | grep -q 'generated gen3d.sdf'"
 check "enf conformers --help points to eval" bash -c "'$enf' conformers --help | grep -q 'enf conformers eval --help'"
