@@ -164,8 +164,12 @@ TEST_CASE("Known RMSDs: the best per molecule, MAT, median, COV on either side, 
   // An even count of judged molecules: the median is the mean of the middle two.
   const EvaluationSummary even = summarize_evaluation({results[0], results[1]});
   CHECK(even.median == Approx(0.3).epsilon(1e-12));
-  // The threshold is strict: best < δ.
-  CHECK(summarize_evaluation({results[3]}, {0.05}).coverage[0].covered == 0);
+  // The threshold is strict: best < δ (a best RMSD set to exactly 0.25).
+  MoleculeEvaluation at = results[3];
+  at.best_rmsd = 0.25;
+  const EvaluationSummary edge = summarize_evaluation({at}, {0.25, std::nextafter(0.25, 1.0)});
+  CHECK(edge.coverage[0].covered == 0);
+  CHECK(edge.coverage[1].covered == 1);
 }
 
 TEST_CASE("Nothing judged; bad sizes and thresholds", "[conformer_evaluation]") {
