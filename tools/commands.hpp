@@ -22,6 +22,8 @@ int run_score(const std::vector<std::string>& args);
 int run_sample(const std::vector<std::string>& args);
 int run_conformers(const std::vector<std::string>& args);
 int run_export(const std::vector<std::string>& args);
+// enf conformers eval (tools/conformers_eval_command.cpp), dispatched by run_conformers.
+int run_conformers_eval(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_data_generate(const std::vector<std::string>& args);

@@ -66,7 +66,8 @@ const CommandSpec kConformers{
     "  enf conformers --input 'CCO ethanol' --n 10 --out ethanol.sdf\n"
     "  enf conformers --input mols.sdf --n 20 --dedup 0.5 --out confs.sdf\n"
     "  enf conformers --model runs/conformers/best --input mols.smi --n 5 --out confs.xyz\n"
-    "  enf score --model qm9-conformers --input confs.sdf    (log p(x | graph) of given geometries)",
+    "  enf score --model qm9-conformers --input confs.sdf    (log p(x | graph) of given geometries)\n"
+    "  enf conformers eval --help    (MAT and COV of generated conformers against reference geometries)",
     with_groups(
         {
             {"model", "CKPT|NAME", kDefaultConformerModel,
@@ -146,6 +147,7 @@ std::vector<std::vector<double>> deduplicate(const Molecule& m, std::vector<std:
 }  // namespace
 
 int run_conformers(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "eval") return run_conformers_eval({args.begin() + 1, args.end()});
   ParsedOptions opt(kConformers, args);
   if (opt.help()) return std::fputs(usage(kConformers).c_str(), stdout), 0;
   const std::string model = resolve_model(opt.str("model")), input = opt.str("input"), out = opt.str("out");
