@@ -48,7 +48,8 @@ SampleLoss sample_gradient(const Cnf<Field>& cnf, const typename Field::Scalar* 
                            const std::string& what) {
   const AdjointResult r = cnf.gradient(params, x, n, eps, 1.0 / B, s, acc);
   if (!r.forward.solve.ok()) throw std::runtime_error(what + ": " + r.forward.solve.message);
-  if (!r.backward.ok()) throw std::runtime_error(what + " (" + to_string(cnf.options().gradient) + "): " + r.backward.message);
+  if (!r.backward.ok())
+    throw std::runtime_error(what + " (" + to_string(cnf.options().gradient) + "): " + r.backward.message);
   return {r.loss,
           -r.forward.log_px,
           r.forward.kinetic + r.forward.frobenius,
