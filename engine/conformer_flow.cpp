@@ -73,6 +73,47 @@ void ConformerFlow<T>::condition(const ConformerCondition& c, FieldWorkspace<T>&
 }
 
 template <class T>
+void ConformerFlow<T>::prepare(const ConformerCondition& c, const std::vector<double>& x, std::uint64_t seed,
+                               std::uint64_t index, typename Cnf<Field>::Scratch& s, std::vector<double>& xc,
+                               std::vector<double>& eps) const {
+  if (x.size() != std::size_t(c.n) * 3)
+    throw std::invalid_argument(c.name + ": " + std::to_string(x.size()) + " coordinates for " + std::to_string(c.n) +
+                                " atoms");
+  condition(c, s.ws);
+  xc = x;
+  remove_centre_of_mass(xc, 1, c.n, 3, 3);
+  eps.clear();
+  if (cnf_.options().needs_noise()) {
+    Rng rng = Rng(seed).split(index);
+    eps = draw_noise(cnf_.options().trace, c.n * 3, rng);
+  }
+}
+
+template <class T>
+BatchLoss ConformerFlow<T>::loss_and_gradient(const T* params, const std::vector<const ConformerCondition*>& conditions,
+                                              const std::vector<std::vector<double>>& x, std::uint64_t seed,
+                                              double* grad) {
+  const int B = int(x.size());
+  if (conditions.size() != x.size() || B < 1)
+    throw std::invalid_argument("conformer loss: one condition per structure, at least one structure");
+  // A molecule's cost grows with its edges: atoms² (as MoleculeBatch's).
+  std::vector<double> cost(B);
+  for (int b = 0; b < B; ++b) cost[b] = double(conditions[b]->n) * conditions[b]->n;
+  std::vector<SampleLoss> res;
+  BatchLoss L;
+  L.shards = distributed_gradient_sum(*comm_, B, field_.parameter_count(), threads_, group_grad_, grad, res, cost,
+                                      [&](int b, int thread, double* acc, SampleLoss& out) {
+    const ConformerCondition& c = *conditions[b];
+    auto& s = scratch_[thread];
+    std::vector<double> xb, eps;
+    prepare(c, x[b], seed, std::uint64_t(b), s, xb, eps);
+    out = sample_gradient(cnf_, params, xb, c.n, eps, B, s, acc, c.name);
+  });
+  for (const SampleLoss& r : res) L.add(r, B);
+  return L;
+}
+
+template <class T>
 int ConformerFlow<T>::log_likelihood_each(const T* params, const std::vector<const ConformerCondition*>& conditions,
                                           const std::vector<std::vector<double>>& x, std::uint64_t seed,
                                           const std::function<bool()>& stop,
@@ -83,18 +124,9 @@ int ConformerFlow<T>::log_likelihood_each(const T* params, const std::vector<con
   parallel_for(int(x.size()), threads_, [&](int i, int thread) {
     if (failed || stop()) return;
     const ConformerCondition& c = *conditions[i];
-    if (x[i].size() != std::size_t(c.n) * 3)
-      throw std::invalid_argument(c.name + ": " + std::to_string(x[i].size()) + " coordinates for " +
-                                  std::to_string(c.n) + " atoms");
     auto& s = scratch_[thread];
-    condition(c, s.ws);
-    std::vector<double> xi = x[i];
-    remove_centre_of_mass(xi, 1, c.n, 3, 3);
-    std::vector<double> eps;
-    if (cnf_.options().needs_noise()) {
-      Rng rng = Rng(seed).split(first + std::uint64_t(i));
-      eps = draw_noise(cnf_.options().trace, c.n * 3, rng);
-    }
+    std::vector<double> xi, eps;
+    prepare(c, x[i], seed, first + std::uint64_t(i), s, xi, eps);
     ForwardResult r = cnf_.forward(params, xi, c.n, eps, s);
     if (!r.solve.ok()) throw std::runtime_error(c.name + ": " + r.solve.message);
     handed_over(failed, [&] {

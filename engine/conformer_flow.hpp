@@ -12,7 +12,9 @@
 // evaluated; a molecule's data is paired with a prior draw of its own
 // (independent coupling: an OT assignment across the batch would pair it
 // with draws chosen for other molecules, and p(x1 | graph) would no longer
-// be N(0, I)).
+// be N(0, I)). Or maximum likelihood (loss_and_gradient): the mean of
+// −log p(x | graph) that log_likelihood_each computes, with the same noise,
+// differentiated by the particle flows' Cnf::gradient (adjoint or discrete).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,7 @@
 
 #include "datasets/molecular_graph.hpp"
 #include "engine/cnf.hpp"
+#include "engine/flow.hpp"
 #include "engine/flow_matching.hpp"
 #include "engine/rng.hpp"
 
@@ -69,6 +72,18 @@ class ConformerFlow {
   std::vector<std::vector<double>> sample(const T* params, const ConformerCondition& c, int K, std::uint64_t seed,
                                           long* nfe = nullptr, std::uint64_t first = 0);
 
+  // Mean over the batch of −log p(x_b | graph_b) (+ λ(K + R) when the CNF
+  // options regularize) and its parameter gradient, added to grad, by the
+  // CNF's gradient mode. Molecule b's noise is log_likelihood_each's with the
+  // same seed (first = 0), so the loss is the mean of what that reports and
+  // the gradient is that estimator's. Summed in a fixed order: the same bits
+  // for any thread count; shared with the ranks of set_communicator.
+  BatchLoss loss_and_gradient(const T* params, const std::vector<const ConformerCondition*>& conditions,
+                              const std::vector<std::vector<double>>& x, std::uint64_t seed, double* grad);
+  // The ranks loss_and_gradient shares its molecules with (single_process()
+  // by default), balanced by their cost (atoms²).
+  void set_communicator(Communicator& comm) { comm_ = &comm; }
+
   // Puts molecule c on ws (the objective's prepare hook; the solves' too).
   void condition(const ConformerCondition& c, FieldWorkspace<T>& ws) const;
 
@@ -76,7 +91,15 @@ class ConformerFlow {
   const Field& field_;
   Cnf<Field> cnf_;
   int threads_;
+  Communicator* comm_ = &single_process();
   std::vector<typename Cnf<Field>::Scratch> scratch_;
+  std::vector<std::vector<double>> group_grad_;
+
+  // Structure `index` of a job (its noise) as a solve takes it: c on s.ws,
+  // x checked and centred into xc, ε into eps (empty without noise). One
+  // place, so that scoring and training see the same estimator.
+  void prepare(const ConformerCondition& c, const std::vector<double>& x, std::uint64_t seed, std::uint64_t index,
+               typename Cnf<Field>::Scratch& s, std::vector<double>& xc, std::vector<double>& eps) const;
 };
 
 extern template class ConformerFlow<float>;

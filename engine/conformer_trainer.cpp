@@ -9,11 +9,11 @@
 namespace enf {
 
 template <class T>
-ConformerTrainer<T>::ConformerTrainer(const FieldConfig& field, const AdamWOptions& adam, Parameters<double> init,
-                                      int threads, bool clip_gradients)
+ConformerTrainer<T>::ConformerTrainer(const FieldConfig& field, const CnfOptions& cnf, const AdamWOptions& adam,
+                                      Parameters<double> init, int threads, bool clip_gradients)
     : master_(std::move(init)),
       field_(field, master_.layout),
-      flow_(field_, CnfOptions{}, threads),
+      flow_(field_, cnf, threads),
       matching_(field_, flow_.threads()),
       adam_(master_.values.size(), adam),
       clip_(clip_gradients) {
@@ -36,6 +36,21 @@ StepReport ConformerTrainer<T>::step_flow_matching(const FlowMatchingOptions& o,
   batch_conditions_ = &conditions;
   const FlowMatchingLoss L = matching_.loss_and_gradient(p.values.data(), batch, grad.data());
   batch_conditions_ = nullptr;
+  const auto t1 = Clock::now();
+  StepReport r;
+  apply_gradient(grad, clip_, clipper_, adam_, master_.values, r);
+  fill_step_report(r, L, t0, t1, Clock::now());
+  return r;
+}
+
+template <class T>
+StepReport ConformerTrainer<T>::step(const std::vector<const ConformerCondition*>& conditions,
+                                     const std::vector<std::vector<double>>& x, std::uint64_t seed) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  const Parameters<T> p = master_.template cast<T>();
+  AlignedVector<double> grad(master_.values.size(), 0.0);
+  const BatchLoss L = flow_.loss_and_gradient(p.values.data(), conditions, x, seed, grad.data());
   const auto t1 = Clock::now();
   StepReport r;
   apply_gradient(grad, clip_, clipper_, adam_, master_.values, r);

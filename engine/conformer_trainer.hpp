@@ -1,7 +1,7 @@
 // Training the conformer model (issue 15; engine/conformer_flow.hpp): one
-// flow-matching step on a batch of molecules, each state with its own
-// molecule's conditioning, AdamW on float64 master weights (the field in T);
-// and the validation NLL, −log p(x | graph), in float64.
+// flow-matching or maximum-likelihood step on a batch of molecules, each
+// with its own molecule's conditioning, AdamW on float64 master weights (the
+// field in T); and the validation NLL, −log p(x | graph), in float64.
 #pragma once
 
 #include <cstdint>
@@ -18,18 +18,30 @@ namespace enf {
 template <class T>
 class ConformerTrainer {
  public:
-  ConformerTrainer(const FieldConfig& field, const AdamWOptions& adam, Parameters<double> init, int threads = 0,
-                   bool clip_gradients = false);
+  // cnf: the solves of a maximum-likelihood step (trace estimator, gradient
+  // mode, tolerances, λ); a flow-matching step solves nothing.
+  ConformerTrainer(const FieldConfig& field, const CnfOptions& cnf, const AdamWOptions& adam, Parameters<double> init,
+                   int threads = 0, bool clip_gradients = false);
   Parameters<double>& params() { return master_; }
   AdamW& optimizer() { return adam_; }
   GradientClipper* clipper() { return clip_ ? &clipper_ : nullptr; }
   int threads() const { return flow_.threads(); }
-  void set_communicator(Communicator& comm) { matching_.set_communicator(comm); }
+  void set_communicator(Communicator& comm) {
+    flow_.set_communicator(comm);
+    matching_.set_communicator(comm);
+  }
 
   // One step on molecules conditions[b] at positions x[b] ([n_b, 3]); seed
   // picks the prior draws, times and ε. The report's loss is the regression loss.
   StepReport step_flow_matching(const FlowMatchingOptions& o, const std::vector<const ConformerCondition*>& conditions,
                                 const std::vector<std::vector<double>>& x, std::uint64_t seed);
+  // One maximum-likelihood step on the same kind of batch: the loss and
+  // gradient of ConformerFlow::loss_and_gradient (seed picks each
+  // molecule's Hutchinson noise), the same optimizer and clipping. The
+  // report's loss is the mean −log p(x | graph) + λ(K + R), nll the mean
+  // −log p(x | graph), NFE forward and backward summed over the batch.
+  StepReport step(const std::vector<const ConformerCondition*>& conditions, const std::vector<std::vector<double>>& x,
+                  std::uint64_t seed);
 
  private:
   Parameters<double> master_;

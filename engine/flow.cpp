@@ -43,6 +43,24 @@ void BatchLoss::add(const SampleLoss& s, int B) {
 }
 
 template <class Field>
+SampleLoss sample_gradient(const Cnf<Field>& cnf, const typename Field::Scalar* params, const std::vector<double>& x,
+                           int n, const std::vector<double>& eps, int B, typename Cnf<Field>::Scratch& s, double* acc,
+                           const std::string& what) {
+  const AdjointResult r = cnf.gradient(params, x, n, eps, 1.0 / B, s, acc);
+  if (!r.forward.solve.ok()) throw std::runtime_error(what + ": " + r.forward.solve.message);
+  if (!r.backward.ok())
+    throw std::runtime_error(what + " (" + to_string(cnf.options().gradient) + "): " + r.backward.message);
+  return {r.loss,
+          -r.forward.log_px,
+          r.forward.kinetic + r.forward.frobenius,
+          r.forward.solve.stats.nfe,
+          r.backward.stats.nfe,
+          r.seconds_forward,
+          r.seconds_backward,
+          r.reconstruction_error};
+}
+
+template <class Field>
 BatchFlow<Field>::BatchFlow(const Cnf<Field>& cnf, int threads) : cnf_(cnf) {
   threads_ = threads > 0 ? threads : omp_get_max_threads();
   scratch_.resize(threads_);
@@ -126,12 +144,7 @@ BatchLoss BatchFlow<Field>::loss_and_gradient(const T* params, std::vector<doubl
                                       [&](int b, int thread, double* acc, SampleLoss& out) {
     std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
     Rng rng = Rng(seed).split(std::uint64_t(b));
-    const AdjointResult r = cnf_.gradient(params, xb, n, noise(S, rng), 1.0 / B, scratch_[thread], acc);
-    if (!r.forward.solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + r.forward.solve.message);
-    if (!r.backward.ok())
-      throw std::runtime_error("sample " + std::to_string(b) + " (adjoint): " + r.backward.message);
-    out = {r.loss, -r.forward.log_px, r.forward.kinetic + r.forward.frobenius, r.forward.solve.stats.nfe,
-           r.backward.stats.nfe, r.seconds_forward, r.seconds_backward, 0.0};
+    out = sample_gradient(cnf_, params, xb, n, noise(S, rng), B, scratch_[thread], acc, "sample " + std::to_string(b));
   });
   for (const SampleLoss& r : res) L.add(r, B);
   return L;
@@ -154,6 +167,12 @@ void BatchFlow<Field>::check(const std::vector<double>& x, int B, int n, std::ui
       throw std::invalid_argument("sample " + std::to_string(first + k / (want / B)) + ": input is not finite");
 }
 
+template SampleLoss sample_gradient(const Cnf<VectorField<float>>&, const float*, const std::vector<double>&, int,
+                                   const std::vector<double>&, int, Cnf<VectorField<float>>::Scratch&, double*,
+                                   const std::string&);
+template SampleLoss sample_gradient(const Cnf<VectorField<double>>&, const double*, const std::vector<double>&, int,
+                                   const std::vector<double>&, int, Cnf<VectorField<double>>::Scratch&, double*,
+                                   const std::string&);
 template class BatchFlow<VectorField<float>>;
 template class BatchFlow<VectorField<double>>;
 

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "egnn/communicator.hpp"
@@ -33,7 +34,7 @@ struct SampleLoss {
   double regularization = 0;  // its K + R
   long nfe_forward = 0, nfe_backward = 0;
   double seconds_forward = 0, seconds_backward = 0;  // CPU time of its solves
-  double reconstruction_error = 0;  // molecules: of the continuous adjoint's backward solve
+  double reconstruction_error = 0;  // of the continuous adjoint's backward solve (0: discrete gradient)
 };
 
 // A batch's loss: particles' (BatchFlow) and, with more, molecules' (MoleculeBatch).
@@ -49,6 +50,15 @@ struct BatchLoss {
   // Adds one of B samples.
   void add(const SampleLoss& s, int B);
 };
+
+// One sample's share of a batch's loss and gradient: cnf.gradient with
+// weight 1/B (added to acc) and the SampleLoss the batch sums; a failed
+// solve throws naming the sample `what`. The one per-sample step of every
+// batch whose samples are single CNF solves (BatchFlow, ConformerFlow).
+template <class Field>
+SampleLoss sample_gradient(const Cnf<Field>& cnf, const typename Field::Scalar* params, const std::vector<double>& x,
+                           int n, const std::vector<double>& eps, int B, typename Cnf<Field>::Scratch& s, double* acc,
+                           const std::string& what);
 
 template <class Field>
 class BatchFlow {
@@ -96,6 +106,12 @@ class BatchFlow {
 };
 
 // Compiled once, in flow.cpp.
+extern template SampleLoss sample_gradient(const Cnf<VectorField<float>>&, const float*, const std::vector<double>&,
+                                          int, const std::vector<double>&, int, Cnf<VectorField<float>>::Scratch&,
+                                          double*, const std::string&);
+extern template SampleLoss sample_gradient(const Cnf<VectorField<double>>&, const double*, const std::vector<double>&,
+                                          int, const std::vector<double>&, int, Cnf<VectorField<double>>::Scratch&,
+                                          double*, const std::string&);
 extern template class BatchFlow<VectorField<float>>;
 extern template class BatchFlow<VectorField<double>>;
 

@@ -1,5 +1,6 @@
 // enf train --system qm9-conformers (issue 15): the conformer model of
-// engine/conformer_flow.hpp trained by flow matching on QM9 geometries, each
+// engine/conformer_flow.hpp trained by flow matching or maximum likelihood on
+// QM9 geometries, each
 // molecule conditioned on its graph, in the run directory of
 // engine/training_run.hpp.
 #include <cstdio>
@@ -31,9 +32,12 @@ const CommandSpec& train_conformers_spec() {
       "and formal charge, per atom pair the bond (none, single, double, triple, aromatic) and\n"
       "whether the two are bonded, 1-3 or 1-4 related — which is not flowed. Prior: isotropic\n"
       "Gaussian on the centre-of-mass-free positions, so log p(x | graph) is exact (enf score).\n"
-      "Training: flow matching (--objective flow-matching, the default and the only objective\n"
-      "so far), each molecule's geometry paired with a prior draw of its own (independent\n"
-      "coupling). Graphs: the data file's bonds where it has them, else perceived by Open\n"
+      "Training: flow matching (--objective flow-matching, the default), each molecule's\n"
+      "geometry paired with a prior draw of its own (independent coupling); or maximum\n"
+      "likelihood (--objective maximum-likelihood): the mean −log p(x | graph) of the batch,\n"
+      "Hutchinson trace (--trace), its gradient by the adjoint or through the solver's steps\n"
+      "(--gradient), each molecule solved with its own adaptive steps (--rtol, --atol).\n"
+      "Graphs: the data file's bonds where it has them, else perceived by Open\n"
       "Babel from the geometry. Data as for `enf train --system qm9` (--data, --split, ...);\n"
       "the default --split tenth never trains on the molecules at positions divisible by 10.\n"
       "Validation: mean −log p(x | graph) of the validation molecules (Gaussian Hutchinson,\n"
@@ -96,8 +100,6 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   const Checkpoint* resume = run.resume.get();
   const MoleculeData data = load_training_molecules(opt);
   TrainingJob job = training_job(opt, int(data.train.size()), "molecules");
-  if (job.objective != TrainingObjective::FlowMatching)
-    throw UsageError("the conformer model trains by --objective flow-matching only (maximum likelihood: not yet)");
   std::fprintf(stderr, "enf train: graphs of %zu molecules...\n", data.train.size() + data.val.size());
   const ConformerData train_data = conformer_data(data.train, "training"),
                       val_data = conformer_data(data.val, "validation");
@@ -107,8 +109,10 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   field.tanh = opt.boolean("tanh");
   field.condition_time = opt.boolean("condition-time");
   if (auto e = field.validate(); !e.empty()) throw UsageError(e);
+  const bool matching = job.objective == TrainingObjective::FlowMatching;
+  const CnfOptions cnf = training_cnf_options(opt);
   const FlowMatchingOptions fm = training_flow_matching_options(opt);
-  if (fm.coupling != Coupling::Independent)
+  if (matching && fm.coupling != Coupling::Independent)
     throw UsageError("--coupling " + to_string(fm.coupling) +
                      ": the conformer model pairs each molecule with a prior draw of its own (--coupling independent)");
   const AdamWOptions adam = training_adam_options(opt);
@@ -124,7 +128,7 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
     std::copy(w.begin(), w.end(), init.values.begin());
   }
   const Runtime rt = parse_runtime(opt);
-  ConformerTrainer<T> trainer(field, adam, std::move(init), rt.threads, opt.boolean("clip"));
+  ConformerTrainer<T> trainer(field, cnf, adam, std::move(init), rt.threads, opt.boolean("clip"));
   trainer.set_communicator(world());
   TrainingState state;
   if (resume) state = restore_training(*resume, trainer.optimizer(), trainer.clipper());
@@ -132,7 +136,8 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   job.description = "qm9-conformers, " + std::to_string(data.train.size()) + " training / " +
                     std::to_string(data.val.size()) + " validation molecules, " +
                     std::to_string(trainer.params().values.size()) + " parameters, batch " + std::to_string(job.batch) +
-                    ", " + std::to_string(trainer.threads()) + (trainer.threads() == 1 ? " thread" : " threads") + ", flow matching";
+                    ", " + std::to_string(trainer.threads()) + (trainer.threads() == 1 ? " thread" : " threads") +
+                    (matching ? ", flow matching" : ", maximum likelihood (" + to_string(cnf.gradient) + " gradient)");
   job.optimizer = &trainer.optimizer();
   job.clipper = trainer.clipper();
   job.weights = &trainer.params();
@@ -143,7 +148,7 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
       conditions.push_back(&train_data.conditions[r]);
       x.push_back(train_data.positions[r]);
     }
-    return trainer.step_flow_matching(fm, conditions, x, step_seed);
+    return matching ? trainer.step_flow_matching(fm, conditions, x, step_seed) : trainer.step(conditions, x, step_seed);
   };
   job.validate = [&]() {
     return conformer_validation(field, trainer.params(), val_data.conditions, val_data.positions, rt.threads, seed,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue 16: `mpirun -np K enf train` takes the steps one process takes, bit
 # for bit (weights, optimizer state, validations), for DW4 by maximum
-# likelihood and flow matching and for QM9 molecules; a run resumes with
-# another K; a stop asked of one rank stops all with last/ saved; a killed
+# likelihood and flow matching, for QM9 molecules and for the conformer model
+# by maximum likelihood; a run resumes with another K; a stop asked of one
+# rank stops all with last/ saved; a killed
 # rank ends the job (no hang) with a line from the survivor and an intact
 # checkpoint. Run by ctest only when enf is built with ENF_MPI=ON.
 #   tests/cli/cli_mpi_train_test.sh ENF
@@ -70,6 +71,15 @@ qm9=(train --system qm9 --data qm9:test --n-data 24 --val-samples 8 --batch 8 --
 check "one process trains QM9" test -f "$tmp/q1/last/weights.safetensors"
 mpi 3 "${qm9[@]}" --out "$tmp/q3" > /dev/null 2> "$tmp/q3.err"
 check "QM9 on 3 ranks: one process's weights and validations" same_run "$tmp/q1" "$tmp/q3"
+
+# The conformer model by maximum likelihood (issue 15): molecules of mixed
+# sizes shared by their atoms² over the ranks, each with its own conditioning.
+conf=(train --system qm9-conformers --objective maximum-likelihood --n-data 24 --val-samples 4 --batch 8 --epochs 1
+  --nf 8 --layers 2 --rtol 1e-3 --atol 1e-3 --threads 1)
+"$enf" "${conf[@]}" --out "$tmp/c1" 2> /dev/null
+check "one process trains the conformer model by maximum likelihood" test -f "$tmp/c1/last/weights.safetensors"
+mpi 2 "${conf[@]}" --out "$tmp/c2" > /dev/null 2>&1
+check "conformer model by maximum likelihood on 2 ranks: one process's weights and validations" same_run "$tmp/c1" "$tmp/c2"
 
 # A stop asked of one rank (SIGTERM to one rank alone) stops every rank at
 # the same step; rank 0 saves last/ and the resume ends as the uninterrupted
