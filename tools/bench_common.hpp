@@ -55,9 +55,12 @@ enum class FieldWork { Velocity, Hutchinson, ExactTrace };
 template <class Field>
 double evaluation_flops(const Field& field, int n, FieldWork work) {
   switch (work) {
-    case FieldWork::Velocity: return 2 * field.forward_madds(n, 0);
-    case FieldWork::Hutchinson: return 2 * field.forward_madds(n, 1);
-    case FieldWork::ExactTrace: break;
+    case FieldWork::Velocity:
+      return 2 * field.forward_madds(n, 0);
+    case FieldWork::Hutchinson:
+      return 2 * field.forward_madds(n, 1);
+    case FieldWork::ExactTrace:
+      break;
   }
   const int dimz = n * field.channels(), K = trace_chunk_size(dimz);
   return 2 * double((dimz + K - 1) / K) * field.forward_madds(n, K);

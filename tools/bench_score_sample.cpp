@@ -15,15 +15,18 @@
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "datasets/molecule_io.hpp"
 #include "datasets/particles.hpp"
 #include "datasets/registry.hpp"
 #include "datasets/systems.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/flow.hpp"
 #include "engine/initialization.hpp"
+#include "engine/molecule_batch.hpp"
 #include "tools/bench_common.hpp"
 #include "tools/bench_step.hpp"
 #include "tools/bench_timing.hpp"
@@ -37,27 +40,29 @@ namespace enf::cli {
 namespace {
 
 const char kCommon[] =
-    "Per system (--system dw4, lj13, lj55 or all): seconds (the median of --repeat runs),\n"
+    "Per system (--system dw4, lj13, lj55, qm9 or all): seconds (the median of --repeat runs),\n"
     "structures/s, field evaluations (NFE) per structure, FLOP per structure (NFE × the\n"
     "FLOPs of one evaluation, counted from the layer shapes as bench field counts them),\n"
     "the achieved GFLOP/s and its percentage of the GEMM peak (a 384³ product per thread,\n"
     "measured right before and after every repeat: the same run, the same load).\n"
-    "The model: --model CKPT (a particle checkpoint of enf train, import or export), or\n"
-    "else a randomly initialised model of the E-NF configuration (H=32, L=3, attention,\n"
-    "tanh), as the output says. Timing follows the field's stiffness: a trained model\n"
-    "takes more steps than a random one, so a trained model is the meaningful case.\n"
-    "QM9 is not covered yet (its molecule flow adds dequantization and a Hutchinson\n"
-    "trace); bench field times QM9-sized field evaluations.";
+    "The model: --model CKPT (a checkpoint of enf train, import or export, of one system),\n"
+    "or else, for particles, a randomly initialised model of the E-NF configuration (H=32,\n"
+    "L=3, attention, tanh), and for QM9 the pretrained E-NF model (qm9-pretrained, imported\n"
+    "as enf import does), as the output says. Timing follows the field's stiffness: a\n"
+    "trained model takes more steps than a random one, so a trained model is the\n"
+    "meaningful case. QM9's FLOPs count the ODE's field evaluations only (the\n"
+    "dequantizer and ActNorm around it are a small fraction of one evaluation).";
 
 const CommandSpec kScoreSpec{
-    "bench score",
-    "Time log p(x) of test structures (exact trace), with FLOP rates against the GEMM peak.",
+    "bench score", "Time log p(x) of test structures (exact trace), with FLOP rates against the GEMM peak.",
     std::string("log p(x) of the first --structures test structures of the system's shipped test\n"
-                "split, exact trace (N·D tangent directions per evaluation), dopri5 at --rtol/--atol\n"
-                "(1e-5: enf eval's default).\n") +
+                "split, dopri5 at --rtol/--atol (1e-5: enf eval's default). Particles: exact trace\n"
+                "(N·D tangent directions per evaluation, as enf eval); QM9 (qm9:test): one\n"
+                "dequantization draw, Gaussian Hutchinson trace (one J·v per evaluation, as enf score\n"
+                "--trace gaussian).\n") +
         kCommon,
-    with_groups({{"system", "dw4|lj13|lj55|all", "dw4", "particle system (all: each in turn)"},
-                 {"model", "CKPT", "", "trained particle checkpoint (default: randomly initialised)"},
+    with_groups({{"system", "dw4|lj13|lj55|qm9|all", "dw4", "system (all: each in turn)"},
+                 {"model", "CKPT", "", "trained checkpoint (default: random init; QM9: qm9-pretrained)"},
                  {"structures", "M", "100", "test structures scored per repeat", "1", "100000"},
                  {"repeat", "R", "3", "timed runs (the median is reported)", "1", "1000"},
                  {"format", "table|json", "table", "output format on stdout"}},
@@ -65,14 +70,14 @@ const CommandSpec kScoreSpec{
                  {runtime_group(), {}, {{kPrecision, "double", "scalar type of the field"}, {kSeed, "0", "seed"}}}})};
 
 const CommandSpec kSampleSpec{
-    "bench sample",
-    "Time drawing structures (dopri5 and fixed-step rk4), with FLOP rates against the GEMM peak.",
-    std::string("--structures draws from the prior integrated from t = 1 to 0 without the trace: dopri5\n"
+    "bench sample", "Time drawing structures (dopri5 and fixed-step rk4), with FLOP rates against the GEMM peak.",
+    std::string("--structures draws (QM9: atom counts from the model's p(N)) from the prior integrated\n"
+                "from t = 1 to 0 without the trace: dopri5\n"
                 "at --rtol/--atol (1e-4, as enf bench step samples), then rk4 in --fixed-steps equal\n"
                 "steps (4 evaluations a step).\n") +
         kCommon,
-    with_groups({{"system", "dw4|lj13|lj55|all", "dw4", "particle system (all: each in turn)"},
-                 {"model", "CKPT", "", "trained particle checkpoint (default: randomly initialised)"},
+    with_groups({{"system", "dw4|lj13|lj55|qm9|all", "dw4", "system (all: each in turn)"},
+                 {"model", "CKPT", "", "trained checkpoint (default: random init; QM9: qm9-pretrained)"},
                  {"structures", "K", "1000", "draws per repeat", "1", "1000000"},
                  {"repeat", "R", "3", "timed runs (the median is reported)", "1", "1000"},
                  {"format", "table|json", "table", "output format on stdout"}},
@@ -84,34 +89,48 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 
 // A flow to time: the system, its field and weights, and what they are.
 struct BenchModel {
-  ParticleSystem sys;
+  ParticleSystem sys;  // QM9: n = 0 (the atom count varies)
   FieldConfig field;
   Parameters<double> params;
   std::string description;
+  std::optional<MoleculeModelConfig> molecule;  // QM9's dequantizer, ActNorm and p(N)
 };
 
+BenchModel model_of(Checkpoint c, const std::string& description) {
+  const ParticleSystem sys = c.molecule ? ParticleSystem{"qm9", 0, 3} : particle_system(c.system);
+  return {sys, c.field, std::move(c.params), description, c.molecule};
+}
+
 // The systems --system names, each with a randomly initialised model of the
-// E-NF configuration, or the one system of --model with its weights.
+// E-NF configuration (QM9: the pretrained model), or the one system of
+// --model with its weights.
 std::vector<BenchModel> bench_models(const ParsedOptions& opt, std::uint64_t seed) {
-  const std::string system = opt.choice("system", {"dw4", "lj13", "lj55", "all"});
+  const std::string system = opt.choice("system", {"dw4", "lj13", "lj55", "qm9", "all"});
   if (opt.given("model")) {
     const std::string path = opt.str("model");
     Checkpoint c = load_checkpoint(resolve_model(path));
-    if (c.molecule || !is_particle_system(c.system))
-      throw UsageError("--model: '" + path + "' is not a model of dw4, lj13 or lj55 (bench score/sample time particles)");
-    if (opt.given("system") && system != c.system)
-      throw UsageError("--system " + system + " but the model is of " + c.system);
-    return {{particle_system(c.system), c.field, std::move(c.params), "trained model " + path}};
+    if (!c.molecule && !is_particle_system(c.system))
+      throw UsageError("--model: '" + path +
+                       "' is a model of no system bench score/sample know (dw4, lj13, lj55, qm9)");
+    BenchModel m = model_of(std::move(c), "trained model " + path);
+    if (opt.given("system") && system != m.sys.name)
+      throw UsageError("--system " + system + " but the model is of " + m.sys.name);
+    return {std::move(m)};
   }
   std::vector<BenchModel> out;
-  for (const char* name : {"dw4", "lj13", "lj55"}) {
+  for (const char* name : {"dw4", "lj13", "lj55", "qm9"}) {
     if (system != "all" && system != name) continue;
+    if (std::string(name) == "qm9") {
+      out.push_back(model_of(import_reference(resolve_model("qm9-pretrained")),
+                             "the pretrained E-NF QM9 model (qm9-pretrained, imported)"));
+      continue;
+    }
     const ParticleSystem sys = particle_system(name);
     const FieldConfig field = bench_field_config(sys.dim);
     Parameters<double> p(field_layout(field));
     Rng rng(seed);
     initialize_egnn(field.egnn(), p, rng);
-    out.push_back({sys, field, std::move(p), "randomly initialised (untrained) E-NF configuration"});
+    out.push_back({sys, field, std::move(p), "randomly initialised (untrained) E-NF configuration", {}});
   }
   return out;
 }
@@ -123,16 +142,22 @@ struct BenchRow {
   double seconds = 0, nfe_per_structure = 0, flop_per_structure = 0, gflops = 0, peak_gflops = 0;
 };
 
-// Runs `task` (returns the field evaluations it made, summed over the
-// structures) `repeats` times, each between two measurements of the peak;
-// the row holds the repeat of median time and the median peak of its bracket.
+// What a task computed, summed over its structures.
+struct Work {
+  long nfe = 0;
+  double flops = 0;
+};
+
+// Runs `task` (returns its Work) `repeats` times, each between two
+// measurements of the peak; the row holds the repeat of median time and the
+// median peak of its bracket.
 template <class T, class Task>
 BenchRow time_task(const std::string& task_name, const BenchModel& m, int structures, int repeats, int threads,
-                   double flop_per_evaluation, Task task) {
+                   Task task) {
   GemmPeak<T> peak(threads);
   auto peak_seconds = [&] {
     std::vector<double> s;
-    for (int k = 0; k < 3; ++k) {
+    for (int k = 0; k < 5; ++k) {
       const auto t0 = Clock::now();
       peak();
       s.push_back(since(t0));
@@ -142,18 +167,18 @@ BenchRow time_task(const std::string& task_name, const BenchModel& m, int struct
   peak();  // warm-up: page in the matrices
   struct Run {
     double seconds, peak_gflops;
-    long nfe;
+    Work work;
   };
   std::vector<Run> runs;
   for (int r = 0; r < repeats; ++r) {
     std::vector<double> bracket = peak_seconds();
     const auto t0 = Clock::now();
-    const long nfe = task(r);
+    const Work work = task(r);
     const double seconds = since(t0);
     for (double s : peak_seconds()) bracket.push_back(s);
-    runs.push_back({seconds, peak.gflops(bench_median(bracket)), nfe});
+    runs.push_back({seconds, peak.gflops(bench_median(bracket)), work});
     std::fprintf(stderr, "  %-5s %-28s run %d/%d: %.3f s, NFE %.1f per structure, peak alongside %.1f GFLOP/s\n",
-                 m.sys.name.c_str(), task_name.c_str(), r + 1, repeats, seconds, double(nfe) / structures,
+                 m.sys.name.c_str(), task_name.c_str(), r + 1, repeats, seconds, double(work.nfe) / structures,
                  runs.back().peak_gflops);
   }
   std::vector<double> times;
@@ -169,52 +194,116 @@ BenchRow time_task(const std::string& task_name, const BenchModel& m, int struct
   row.threads = threads;
   row.repeats = repeats;
   row.seconds = mid.seconds;
-  row.nfe_per_structure = double(mid.nfe) / structures;
-  row.flop_per_structure = row.nfe_per_structure * flop_per_evaluation;
+  row.nfe_per_structure = double(mid.work.nfe) / structures;
+  row.flop_per_structure = mid.work.flops / structures;
   row.gflops = row.flop_per_structure * structures / mid.seconds * 1e-9;
   row.peak_gflops = mid.peak_gflops;
   return row;
 }
 
+// "log p(x), exact trace, 1e-05" or "sampling, rk4 10 steps": the row's task.
+std::string task_name(const std::string& what, const CnfOptions& o) {
+  char b[96];
+  if (ode::is_adaptive(o.solver.method))
+    std::snprintf(b, sizeof b, "%s, %s %g", what.c_str(), to_string(o.solver.method).c_str(), o.solver.rtol);
+  else
+    std::snprintf(b, sizeof b, "%s, %s %d steps", what.c_str(), to_string(o.solver.method).c_str(),
+                  int(std::lround(1 / o.solver.fixed_step)));
+  return b;
+}
+
 // log p(x) of the first `structures` test structures, exact trace.
 template <class T>
-BenchRow score_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
+BenchRow particle_score_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
   const SplitSpec split = shipped_split(m.sys, "test");
   const Structures test = load_structures(split.path, m.sys, split.first, structures);
   const Parameters<T> p = m.params.template cast<T>();
   VectorField<T> field(m.field, p.layout);
   Cnf<VectorField<T>> cnf(field, o);
   BatchFlow<VectorField<T>> flow(cnf, rt.threads);
-  char name[64];
-  std::snprintf(name, sizeof name, "log p(x), exact trace, %g", o.solver.rtol);
-  return time_task<T>(name, m, test.rows, repeats, flow.threads(),
-                      evaluation_flops(field, m.sys.n, FieldWork::ExactTrace), [&](int) {
-                        long nfe = 0;
-                        for (const auto& r : flow.log_likelihood(p.values.data(), test.x, test.rows, m.sys.n, rt.seed))
-                          nfe += r.solve.stats.nfe;
-                        return nfe;
-                      });
+  const double per_evaluation = evaluation_flops(field, m.sys.n, FieldWork::ExactTrace);
+  return time_task<T>(task_name("log p(x), exact trace", o), m, test.rows, repeats, flow.threads(), [&](int) {
+    Work w;
+    for (const auto& r : flow.log_likelihood(p.values.data(), test.x, test.rows, m.sys.n, rt.seed))
+      w.nfe += r.solve.stats.nfe;
+    w.flops = double(w.nfe) * per_evaluation;
+    return w;
+  });
 }
 
 // `structures` draws with the solver of `o`, velocity only.
 template <class T>
-BenchRow sample_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
+BenchRow particle_sample_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
   const Parameters<T> p = m.params.template cast<T>();
   VectorField<T> field(m.field, p.layout);
   Cnf<VectorField<T>> cnf(field, o);
   BatchFlow<VectorField<T>> flow(cnf, rt.threads);
-  char name[64];
-  if (ode::is_adaptive(o.solver.method))
-    std::snprintf(name, sizeof name, "sampling, %s %g", to_string(o.solver.method).c_str(), o.solver.rtol);
-  else
-    std::snprintf(name, sizeof name, "sampling, %s %d steps", to_string(o.solver.method).c_str(),
-                  int(std::lround(1 / o.solver.fixed_step)));
-  return time_task<T>(name, m, structures, repeats, flow.threads(),
-                      evaluation_flops(field, m.sys.n, FieldWork::Velocity), [&](int r) {
-                        long nfe = 0;
-                        flow.sample(p.values.data(), structures, m.sys.n, rt.seed + std::uint64_t(r), &nfe);
-                        return nfe;
-                      });
+  const double per_evaluation = evaluation_flops(field, m.sys.n, FieldWork::Velocity);
+  return time_task<T>(task_name("sampling", o), m, structures, repeats, flow.threads(), [&](int r) {
+    Work w;
+    flow.sample(p.values.data(), structures, m.sys.n, rt.seed + std::uint64_t(r), &w.nfe);
+    w.flops = double(w.nfe) * per_evaluation;
+    return w;
+  });
+}
+
+// log p(x, h, N) of the first `structures` molecules of qm9:test, one
+// dequantization draw, Gaussian Hutchinson trace. A molecule's FLOPs follow
+// its atom count: each adds its own NFE × one evaluation at its size.
+template <class T>
+BenchRow molecule_score_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
+  MoleculeReadOptions ro;
+  ro.count = structures;
+  std::vector<MoleculeInput> mols;
+  for (const Molecule& mol : read_molecules("qm9:test", ro).molecules) mols.push_back(molecule_input(mol));
+  const Parameters<T> p = m.params.template cast<T>();
+  MoleculeFlow<T> flow(m.field, *m.molecule, o);
+  MoleculeBatch<T> batch(flow, rt.threads);
+  return time_task<T>(
+      task_name("log p(x), Hutchinson (gaussian)", o), m, int(mols.size()), repeats, batch.threads(), [&](int) {
+        Work w;
+        const auto scores = batch.score(p.values.data(), mols, 1, rt.seed, [](int) {});
+        for (std::size_t b = 0; b < scores.size(); ++b) {
+          w.nfe += scores[b].nfe;
+          w.flops +=
+              double(scores[b].nfe) * evaluation_flops(flow.cnf().field(), mols[b].atoms(), FieldWork::Hutchinson);
+        }
+        return w;
+      });
+}
+
+// `structures` molecules, their atom counts drawn from the model's p(N).
+template <class T>
+BenchRow molecule_sample_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
+  const Parameters<T> p = m.params.template cast<T>();
+  MoleculeFlow<T> flow(m.field, *m.molecule, o);
+  MoleculeBatch<T> batch(flow, rt.threads);
+  Rng rng(rt.seed);
+  std::vector<int> atoms(static_cast<std::size_t>(structures));
+  for (int& a : atoms) a = flow.node_counts().sample(rng);
+  return time_task<T>(task_name("sampling", o), m, structures, repeats, batch.threads(), [&](int r) {
+    Work w;
+    for (const auto& s : batch.sample(p.values.data(), atoms, rt.seed + std::uint64_t(r), [](int) {})) {
+      w.nfe += s.solve.stats.nfe;
+      w.flops +=
+          double(s.solve.stats.nfe) * evaluation_flops(flow.cnf().field(), int(s.types.size()), FieldWork::Velocity);
+    }
+    return w;
+  });
+}
+
+template <class T>
+BenchRow score_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
+  CnfOptions with_trace = o;
+  with_trace.trace = m.molecule ? TraceEstimator::Gaussian : TraceEstimator::Exact;
+  return m.molecule ? molecule_score_row<T>(m, with_trace, structures, repeats, rt)
+                    : particle_score_row<T>(m, with_trace, structures, repeats, rt);
+}
+
+template <class T>
+BenchRow sample_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
+  return m.molecule ? molecule_sample_row<T>(m, o, structures, repeats, rt)
+                    : particle_sample_row<T>(m, o, structures, repeats, rt);
 }
 
 std::string utc_now() {
@@ -230,25 +319,34 @@ void print_rows(const std::vector<BenchRow>& rows, const std::string& format, co
   if (format == "json") {
     nlohmann::json j{{"command", command}, {"cpu", cpu}, {"date", date}, {"load_average_1min", load}};
     for (const auto& r : rows)
-      j["results"].push_back({{"system", r.system}, {"task", r.task}, {"model", r.model}, {"precision", r.precision},
-                              {"threads", r.threads}, {"structures", r.structures}, {"repeats", r.repeats},
-                              {"seconds", r.seconds}, {"structures_per_second", r.structures / r.seconds},
+      j["results"].push_back({{"system", r.system},
+                              {"task", r.task},
+                              {"model", r.model},
+                              {"precision", r.precision},
+                              {"threads", r.threads},
+                              {"structures", r.structures},
+                              {"repeats", r.repeats},
+                              {"seconds", r.seconds},
+                              {"structures_per_second", r.structures / r.seconds},
                               {"nfe_per_structure", r.nfe_per_structure},
-                              {"flop_per_structure", r.flop_per_structure}, {"gflops", r.gflops},
-                              {"peak_gflops", r.peak_gflops}, {"fraction_of_peak", r.gflops / r.peak_gflops},
+                              {"flop_per_structure", r.flop_per_structure},
+                              {"gflops", r.gflops},
+                              {"peak_gflops", r.peak_gflops},
+                              {"fraction_of_peak", r.gflops / r.peak_gflops},
                               {"peak_disturbed", r.gflops > r.peak_gflops}});
     std::puts(j.dump(2).c_str());
     return;
   }
   std::printf("enf %s: %s, %s, load average %.2f\n\n", command.c_str(), cpu.c_str(), date.c_str(), load);
-  std::printf("| system | task | structures | seconds | structures/s | NFE / structure | MFLOP / structure | GFLOP/s "
-              "| %% of GEMM peak | GEMM peak GFLOP/s | threads | precision |\n");
+  std::printf(
+      "| system | task | structures | seconds | structures/s | NFE / structure | MFLOP / structure | GFLOP/s "
+      "| %% of GEMM peak | GEMM peak GFLOP/s | threads | precision |\n");
   std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
   for (const auto& r : rows)
-    std::printf("| %s | %s | %d | %.3f | %.1f | %.1f | %.2f | %.2f | %s | %.1f | %d | %s |\n", r.system.c_str(),
+    std::printf("| %s | %s | %d | %.4g | %.4g | %.1f | %.2f | %.2f | %s | %.1f | %d | %s |\n", r.system.c_str(),
                 r.task.c_str(), r.structures, r.seconds, r.structures / r.seconds, r.nfe_per_structure,
-                r.flop_per_structure * 1e-6, r.gflops, percent_of_peak(r.gflops / r.peak_gflops).c_str(),
-                r.peak_gflops, r.threads, r.precision.c_str());
+                r.flop_per_structure * 1e-6, r.gflops, percent_of_peak(r.gflops / r.peak_gflops).c_str(), r.peak_gflops,
+                r.threads, r.precision.c_str());
   std::printf("\nModel: %s; seconds are the median of %d run(s).\n", rows.empty() ? "" : rows[0].model.c_str(),
               rows.empty() ? 0 : rows[0].repeats);
 }
@@ -280,25 +378,24 @@ int run_bench_inference(const CommandSpec& spec, const std::vector<std::string>&
 }  // namespace
 
 int run_bench_score(const std::vector<std::string>& args) {
-  return run_bench_inference(kScoreSpec, args, [](const BenchModel& m, const CnfOptions& o, int M, int R,
-                                                   const Runtime& rt) {
-    CnfOptions exact = o;
-    exact.trace = TraceEstimator::Exact;
-    return std::vector<BenchRow>{rt.single() ? score_row<float>(m, exact, M, R, rt) : score_row<double>(m, exact, M, R, rt)};
-  });
+  return run_bench_inference(kScoreSpec, args,
+                             [](const BenchModel& m, const CnfOptions& o, int M, int R, const Runtime& rt) {
+                               return std::vector<BenchRow>{rt.single() ? score_row<float>(m, o, M, R, rt)
+                                                                        : score_row<double>(m, o, M, R, rt)};
+                             });
 }
 
 int run_bench_sample(const std::vector<std::string>& args) {
-  return run_bench_inference(kSampleSpec, args, [](const BenchModel& m, const CnfOptions& o, int K, int R,
-                                                    const Runtime& rt) {
-    CnfOptions dopri5 = o, rk4 = o;
-    dopri5.solver.method = ode::Method::Dopri5;
-    rk4.solver.method = ode::Method::RK4;
-    std::vector<BenchRow> rows;
-    for (const CnfOptions& c : {dopri5, rk4})
-      rows.push_back(rt.single() ? sample_row<float>(m, c, K, R, rt) : sample_row<double>(m, c, K, R, rt));
-    return rows;
-  });
+  return run_bench_inference(
+      kSampleSpec, args, [](const BenchModel& m, const CnfOptions& o, int K, int R, const Runtime& rt) {
+        CnfOptions dopri5 = o, rk4 = o;
+        dopri5.solver.method = ode::Method::Dopri5;
+        rk4.solver.method = ode::Method::RK4;
+        std::vector<BenchRow> rows;
+        for (const CnfOptions& c : {dopri5, rk4})
+          rows.push_back(rt.single() ? sample_row<float>(m, c, K, R, rt) : sample_row<double>(m, c, K, R, rt));
+        return rows;
+      });
 }
 
 }  // namespace enf::cli
