@@ -31,7 +31,6 @@
 #include "tools/bench_step.hpp"
 #include "tools/bench_timing.hpp"
 #include "tools/commands.hpp"
-#include "tools/mpi_world.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 
@@ -50,8 +49,22 @@ const char kCommon[] =
     "L=3, attention, tanh), and for QM9 the pretrained E-NF model (qm9-pretrained, imported\n"
     "as enf import does), as the output says. Timing follows the field's stiffness: a\n"
     "trained model takes more steps than a random one, so a trained model is the\n"
-    "meaningful case. QM9's FLOPs count the ODE's field evaluations only (the\n"
-    "dequantizer and ActNorm around it are a small fraction of one evaluation).";
+    "meaningful case. QM9's FLOPs count the ODE's field evaluations only: the score's\n"
+    "dequantizer runs its own EGNN once per molecule, not counted (about one evaluation\n"
+    "beside the ODE's NFE per molecule).";
+
+// The options of both commands: what --structures counts, its default, and
+// the solver rows and precision each times by default.
+std::vector<OptionSpec> bench_options(const std::string& structures_help, const std::string& structures_default,
+                                      const GroupUse& solver, const std::string& precision) {
+  return with_groups(
+      {{"system", "dw4|lj13|lj55|qm9|all", "dw4", "system (all: each in turn)"},
+       {"model", "CKPT", "", "trained checkpoint (default: random init; QM9: qm9-pretrained)"},
+       {"structures", "M", structures_default, structures_help, "1", "1000000"},
+       {"repeat", "R", "3", "timed runs (the median is reported)", "1", "1000"},
+       {"format", "table|json", "table", "output format on stdout"}},
+      {solver, {runtime_group(), {}, {{kPrecision, precision, "scalar type of the field"}, {kSeed, "0", "seed"}}}});
+}
 
 const CommandSpec kScoreSpec{
     "bench score", "Time log p(x) of test structures (exact trace), with FLOP rates against the GEMM peak.",
@@ -61,28 +74,18 @@ const CommandSpec kScoreSpec{
                 "dequantization draw, Gaussian Hutchinson trace (one J·v per evaluation, as enf score\n"
                 "--trace gaussian).\n") +
         kCommon,
-    with_groups({{"system", "dw4|lj13|lj55|qm9|all", "dw4", "system (all: each in turn)"},
-                 {"model", "CKPT", "", "trained checkpoint (default: random init; QM9: qm9-pretrained)"},
-                 {"structures", "M", "100", "test structures scored per repeat", "1", "100000"},
-                 {"repeat", "R", "3", "timed runs (the median is reported)", "1", "1000"},
-                 {"format", "table|json", "table", "output format on stdout"}},
-                {{solver_group(), {kRtol, kAtol}},
-                 {runtime_group(), {}, {{kPrecision, "double", "scalar type of the field"}, {kSeed, "0", "seed"}}}})};
+    bench_options("test structures scored per repeat", "100", {solver_group(), {kRtol, kAtol}}, "double")};
 
 const CommandSpec kSampleSpec{
     "bench sample", "Time drawing structures (dopri5 and fixed-step rk4), with FLOP rates against the GEMM peak.",
     std::string("--structures draws (QM9: atom counts from the model's p(N)) from the prior integrated\n"
-                "from t = 1 to 0 without the trace: dopri5\n"
-                "at --rtol/--atol (1e-4, as enf bench step samples), then rk4 in --fixed-steps equal\n"
-                "steps (4 evaluations a step).\n") +
+                "from t = 1 to 0 without the trace: dopri5 at --rtol/--atol (1e-4, as enf bench step\n"
+                "samples), then rk4 in --fixed-steps equal steps (4 evaluations a step).\n") +
         kCommon,
-    with_groups({{"system", "dw4|lj13|lj55|qm9|all", "dw4", "system (all: each in turn)"},
-                 {"model", "CKPT", "", "trained checkpoint (default: random init; QM9: qm9-pretrained)"},
-                 {"structures", "K", "1000", "draws per repeat", "1", "1000000"},
-                 {"repeat", "R", "3", "timed runs (the median is reported)", "1", "1000"},
-                 {"format", "table|json", "table", "output format on stdout"}},
-                {{solver_group(), {kRtol, kAtol, kFixedSteps}, {{kRtol, "1e-4"}, {kAtol, "1e-4"}, {kFixedSteps, "10"}}},
-                 {runtime_group(), {}, {{kPrecision, "float", "scalar type of the field"}, {kSeed, "0", "seed"}}}})};
+    bench_options(
+        "draws per repeat", "1000",
+        {solver_group(), {kRtol, kAtol, kFixedSteps}, {{kRtol, "1e-4"}, {kAtol, "1e-4"}, {kFixedSteps, "10"}}},
+        "float")};
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -360,8 +363,6 @@ int run_bench_inference(const CommandSpec& spec, const std::vector<std::string>&
     std::fputs(usage(spec).c_str(), stdout);
     return 0;
   }
-  // Every rank would time the same work and print it K times.
-  if (world().size() > 1) throw UsageError("'enf " + spec.name + "' runs as one process");
   const Runtime rt = parse_runtime(opt);
   const std::string format = opt.choice("format", {"table", "json"});
   const CnfOptions o = parse_solver(opt);

@@ -12,6 +12,7 @@
 #include "engine/initialization.hpp"
 #include "engine/rng.hpp"
 #include "tools/bench_common.hpp"
+#include "tools/bench_step.hpp"
 
 namespace {
 
@@ -49,16 +50,11 @@ struct Setup {
   FieldConfig cfg;
   Parameters<double> params;
   VectorField<double> field;
-  Setup(int dim, std::uint64_t seed) : cfg(make(dim)), params(field_layout(cfg)), field(cfg, params.layout) {
+  // The configuration bench score and bench sample time by default.
+  Setup(int dim, std::uint64_t seed)
+      : cfg(cli::bench_field_config(dim)), params(field_layout(cfg)), field(cfg, params.layout) {
     Rng rng(seed);
     initialize_egnn(cfg.egnn(), params, rng);
-  }
-  static FieldConfig make(int dim) {
-    FieldConfig c;
-    c.dim = dim;
-    c.hidden = 32;
-    c.layers = 3;
-    return c;
   }
 };
 
