@@ -350,8 +350,12 @@ void print_rows(const std::vector<BenchRow>& rows, const std::string& format, co
                 r.task.c_str(), r.structures, r.seconds, r.structures / r.seconds, r.nfe_per_structure,
                 r.flop_per_structure * 1e-6, r.gflops, percent_of_peak(r.gflops / r.peak_gflops).c_str(), r.peak_gflops,
                 r.threads, r.precision.c_str());
-  std::printf("\nModel: %s; seconds are the median of %d run(s).\n", rows.empty() ? "" : rows[0].model.c_str(),
-              rows.empty() ? 0 : rows[0].repeats);
+  // Each system's model (with --system all, particles are random, QM9 pretrained).
+  std::printf("\n");
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    if (i == 0 || rows[i].system != rows[i - 1].system)
+      std::printf("Model of %s: %s.\n", rows[i].system.c_str(), rows[i].model.c_str());
+  if (!rows.empty()) std::printf("Seconds are the median of %d run(s).\n", rows[0].repeats);
 }
 
 // Parses the options both commands share and runs `row` (score_row or

@@ -32,7 +32,7 @@ for r in rows:
     assert m and (0 < int(m.group(1)) <= 100 or m.group(2)), v
     assert v['precision'] in ('float', 'double'), v
 assert any(l.startswith('enf bench ') and 'load average' in l for l in lines), lines
-assert any(l.startswith('Model: randomly initialised') or l.startswith('Model: trained model') for l in lines), lines
+assert any(l.startswith('Model of dw4: randomly initialised') or l.startswith('Model of dw4: trained model') for l in lines), lines
 PY
 }
 
@@ -64,7 +64,7 @@ assert abs(per_eval / field - 1) < 1e-9, (per_eval, field)"
 # --model: a trained checkpoint, of its own system only.
 "$enf" import --reference tests/fixtures/models/oracle_dw4_mild --out "$tmp/dw4model" > /dev/null 2>&1
 "$enf" bench sample --model "$tmp/dw4model" --structures 2 --repeat 1 > "$tmp/model.md" 2> /dev/null
-check "bench sample --model: the trained model, named" bash -c "grep -q 'Model: trained model $tmp/dw4model' '$tmp/model.md'"
+check "bench sample --model: the trained model, named" bash -c "grep -q 'Model of dw4: trained model $tmp/dw4model' '$tmp/model.md'"
 check "  its rows complete" table_ok "$tmp/model.md" 2
 out=$("$enf" bench score --model "$tmp/dw4model" --system lj13 --structures 2 2>&1); code=$?
 check "bench score --model of dw4 with --system lj13: usage error" bash -c "test $code -eq 2 && grep -q 'the model is of dw4' <<< \"\$0\"" "$out"
