@@ -55,12 +55,13 @@ const char kCommon[] =
 
 // The options of both commands: what --structures counts, its default, and
 // the solver rows and precision each times by default.
-std::vector<OptionSpec> bench_options(const std::string& structures_help, const std::string& structures_default,
-                                      const GroupUse& solver, const std::string& precision) {
+std::vector<OptionSpec> bench_options(const std::string& structures_meta, const std::string& structures_help,
+                                      const std::string& structures_default, const GroupUse& solver,
+                                      const std::string& precision) {
   return with_groups(
       {{"system", "dw4|lj13|lj55|qm9|all", "dw4", "system (all: each in turn)"},
        {"model", "CKPT", "", "trained checkpoint (default: random init; QM9: qm9-pretrained)"},
-       {"structures", "M", structures_default, structures_help, "1", "1000000"},
+       {"structures", structures_meta, structures_default, structures_help, "1", "1000000"},
        {"repeat", "R", "3", "timed runs (the median is reported)", "1", "1000"},
        {"format", "table|json", "table", "output format on stdout"}},
       {solver, {runtime_group(), {}, {{kPrecision, precision, "scalar type of the field"}, {kSeed, "0", "seed"}}}});
@@ -75,7 +76,7 @@ const CommandSpec kScoreSpec{
                 "--trace gaussian). The exact trace grows as N³: an LJ55 structure took 48 s on 2 shared\n"
                 "cores with a random model (20 NFE; a trained one takes more), hence the small default.\n") +
         kCommon,
-    bench_options("test structures scored per repeat", "10", {solver_group(), {kRtol, kAtol}}, "double")};
+    bench_options("M", "test structures scored per repeat", "10", {solver_group(), {kRtol, kAtol}}, "double")};
 
 const CommandSpec kSampleSpec{
     "bench sample", "Time drawing structures (dopri5 and fixed-step rk4), with FLOP rates against the GEMM peak.",
@@ -84,7 +85,7 @@ const CommandSpec kSampleSpec{
                 "samples), then rk4 in --fixed-steps equal steps (4 evaluations a step).\n") +
         kCommon,
     bench_options(
-        "draws per repeat", "1000",
+        "K", "draws per repeat", "1000",
         {solver_group(), {kRtol, kAtol, kFixedSteps}, {{kRtol, "1e-4"}, {kAtol, "1e-4"}, {kFixedSteps, "10"}}},
         "float")};
 
