@@ -41,6 +41,25 @@ std::set<unsigned long> stereogenic_atoms(OpenBabel::OBMol& mol) {
   return ids;
 }
 
+// The neighbour to look from, leaving the other three as refs: an implicit
+// hydrogen or lone pair (ImplicitRef: no atom, or one added after the stereo
+// was read), else a hydrogen, else the stored `from`. The refs are then the
+// heavy atoms where there are three: the handedness of a distorted centre
+// (a sampled geometry) is read off the neighbours whose places the graph
+// constrains most, and a centre's refs do not depend on how Open Babel
+// happened to store it.
+unsigned long view_from(OpenBabel::OBMol& mol, const OpenBabel::OBTetrahedralStereo::Config& c) {
+  std::vector<unsigned long> all = {c.from};
+  all.insert(all.end(), c.refs.begin(), c.refs.end());
+  for (unsigned long id : all)
+    if (id == OBStereo::ImplicitRef) return id;
+  for (unsigned long id : all) {
+    const OpenBabel::OBAtom* a = mol.GetAtomById(id);
+    if (a && a->GetAtomicNum() == 1) return id;
+  }
+  return c.from;
+}
+
 }  // namespace
 
 std::vector<TetrahedralCentre> specified_tetrahedral_centres(OpenBabel::OBMol& mol) {
@@ -53,12 +72,7 @@ std::vector<TetrahedralCentre> specified_tetrahedral_centres(OpenBabel::OBMol& m
     if (!c.specified || !ts->IsValid()) continue;
     if (!stereogenic_known) stereogenic = stereogenic_atoms(mol), stereogenic_known = true;
     if (!stereogenic.count(c.center)) continue;
-    // An implicit hydrogen or a lone pair (ImplicitRef) has no atom, or got
-    // one only after the stereo was read: look from it, so that the three
-    // refs are atoms that were there. Otherwise look from the stored `from`.
-    bool implicit = c.from == OBStereo::ImplicitRef;
-    for (unsigned long r : c.refs) implicit = implicit || r == OBStereo::ImplicitRef;
-    c = ts->GetConfig(implicit ? static_cast<unsigned long>(OBStereo::ImplicitRef) : c.from, OBStereo::Clockwise, OBStereo::ViewFrom);
+    c = ts->GetConfig(view_from(mol, c), OBStereo::Clockwise, OBStereo::ViewFrom);
     if (c.refs.size() != 3) continue;
     TetrahedralCentre t;
     t.centre = index_of(mol, c.center);

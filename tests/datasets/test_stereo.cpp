@@ -4,6 +4,7 @@
 // reflection-invariant (checked here on a chiral molecule's mirror image).
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -84,6 +85,8 @@ TEST_CASE("stereo: SMILES @ and @@ require opposite signs at the same centre; un
   CHECK(l[0].sign != 0);
   const TetrahedralCentre cl = canonical(l[0]), cd = canonical(d[0]);
   CHECK(cl.refs == cd.refs);
+  // Seen from the hydrogen: the refs are the heavy neighbours N, CH3, C.
+  CHECK(cl.refs == std::array<int, 3>{0, 2, 3});
   CHECK(cl.sign == -cd.sign);
   CHECK(from_smiles("NC(C)C(=O)O").empty());
 }
@@ -104,6 +107,8 @@ TEST_CASE("stereo: a 3-D geometry's centres carry its own sign, its mirror image
   REQUIRE(mirrored.size() == 1);
   CHECK(own[0].centre == 1);
   CHECK(mirrored[0].centre == 1);
+  CHECK(canonical(own[0]).refs == std::array<int, 3>{0, 2, 3});
+  CHECK(canonical(own[0]).sign == -canonical(mirrored[0]).sign);
   CHECK(stereo_kept(own, kLAlanine));
   CHECK_FALSE(stereo_kept(own, mirror(kLAlanine)));
   CHECK(stereo_kept(mirrored, mirror(kLAlanine)));
