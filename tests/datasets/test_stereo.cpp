@@ -129,6 +129,38 @@ TEST_CASE("stereo: an SDF written from a 3-D geometry reads back with the geomet
   }
 }
 
+TEST_CASE("stereo: a 2-D drawing's wedge bonds give the requested sign", "[stereo]") {
+  // L-alanine as obabel --gen2d draws it: the Cα–CH3 bond hashed (bond
+  // stereo 6); the atom parity field is 0, so the wedge alone says it.
+  const auto molfile = [](const char* stereo) {
+    return std::string("L-alanine\n 2-D drawing\n\n"
+                       "  6  5  0  0  1  0  0  0  0  0999 V2000\n"
+                       "    1.7321    1.0000    0.0000 N   0  0  0  0  0  0  0  0  0  0  0  0\n"
+                       "    0.8660    1.5000    0.0000 C   0  0  0  0  0  0  0  0  0  0  0  0\n"
+                       "    0.8660    2.5000    0.0000 C   0  0  0  0  0  0  0  0  0  0  0  0\n"
+                       "    0.0000    1.0000    0.0000 C   0  0  0  0  0  0  0  0  0  0  0  0\n"
+                       "   -0.8660    1.5000    0.0000 O   0  0  0  0  0  0  0  0  0  0  0  0\n"
+                       "    0.0000    0.0000    0.0000 O   0  0  0  0  0  0  0  0  0  0  0  0\n"
+                       "  1  2  1  0  0  0  0\n"
+                       "  2  3  1  ") +
+           stereo +
+           "  0  0  0\n"
+           "  2  4  1  0  0  0  0\n"
+           "  4  5  2  0  0  0  0\n"
+           "  4  6  1  0  0  0  0\n"
+           "M  END\n$$$$\n";
+  };
+  const test::TempDir dir("enf_test_stereo");
+  const std::vector<Molecule> hashed = read_conformer_inputs(dir.write("hashed.sdf", molfile("6")));
+  REQUIRE(hashed[0].atomic_numbers == kAlanineZ);
+  REQUIRE(hashed[0].stereo.size() == 1);
+  CHECK(stereo_kept(hashed[0].stereo, kLAlanine));
+  const std::vector<Molecule> wedged = read_conformer_inputs(dir.write("wedged.sdf", molfile("1")));
+  REQUIRE(wedged[0].stereo.size() == 1);
+  CHECK(stereo_kept(wedged[0].stereo, mirror(kLAlanine)));  // the wedge up: D
+  CHECK(read_conformer_inputs(dir.write("plain.sdf", molfile("0")))[0].stereo.empty());  // no wedge: unspecified
+}
+
 TEST_CASE("stereo: match_stereo reflects a mirror image back, and leaves a right one alone", "[stereo]") {
   const auto centres = from_smiles("N[C@@H](C)C(=O)O");
   std::vector<double> x = mirror(kLAlanine);
