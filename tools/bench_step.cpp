@@ -35,9 +35,8 @@ const CommandSpec kSpec{
     "NFE are per sample (mean over the batch), the reference's are per batch.\n"
     "Evaluation: log p(x) of the first --eval-samples test structures, exact trace,\n"
     "rtol = atol = 1e-7, float64. Sampling: --eval-samples draws at 1e-4, float32.\n"
-    "PyTorch reference on this machine class (2 cores, at initialisation): DW4 0.49 s\n"
-    "per iteration (14 + 20 NFE), LJ13 4.6 s (14 + 26); evaluation of 1000 DW4 samples\n"
-    "8.0 s; sampling 1000: 0.34 s DW4, 3.6 s LJ13.\n"
+    "The reference implementation's figures, with the machine they were measured on, are\n"
+    "in the README (Benchmark: training, evaluation, sampling), not in this program.\n"
     "--mpi (an MPI build started as 'mpirun -np K enf bench step --mpi'; also alone, K = 1):\n"
     "the same training step, maximum likelihood and flow matching (independent coupling),\n"
     "with the gradient shared among the K ranks (each with --threads threads), at\n"
@@ -69,19 +68,6 @@ const CommandSpec kSpec{
              "0", "100000000"},
         },
         {{runtime_group(), {kThreads, kSeed}, {{kSeed, "0", "seed of the initialisation, batches and noise"}}}})};
-
-// The PyTorch reference's timings on this machine class (seconds; 0: not measured).
-struct ReferenceTimes {
-  std::string system;
-  double iteration, evaluation, sampling;
-};
-const ReferenceTimes kReference[] = {{"dw4", 0.49, 8.0, 0.34}, {"lj13", 4.6, 0, 3.6}};
-
-ReferenceTimes reference_times(const std::string& system) {
-  for (const auto& r : kReference)
-    if (r.system == system) return r;
-  return {system, 0, 0, 0};
-}
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -188,8 +174,6 @@ int run_bench_step(const std::vector<std::string>& args) {
                eval_seconds, nfe_eval, nll);
   std::fprintf(stderr, "  sampling: %d structures in %.3f s\n", n_eval, sample_seconds);
 
-  const ReferenceTimes ref = reference_times(sys.name);
-  const double ref_iter = ref.iteration, ref_eval = ref.evaluation, ref_sample = ref.sampling;
   if (format == "json") {
     nlohmann::json j{{"system", sys.name}, {"batch", B}, {"threads", trainer.flow().threads()},
                      {"gradient", to_string(cnf.gradient)}};
@@ -198,31 +182,23 @@ int run_bench_step(const std::vector<std::string>& args) {
                                  {"backward_seconds", p.backward}, {"optimizer_seconds", p.optimizer},
                                  {"nfe_forward_per_sample", p.nfe_f}, {"nfe_backward_per_sample", p.nfe_b},
                                  {"seconds_per_nfe", p.total / (p.nfe_f + p.nfe_b)}, {"loss", p.loss}});
-    j["speedup_vs_reference_at_init"] = ref_iter / points[0].total;
     j["maximum_likelihood_over_flow_matching"] = points[ml_points - 1].total / points[ml_points].total;
     j["evaluation"] = {{"structures", test.rows}, {"seconds", eval_seconds}, {"nfe_per_structure", nfe_eval}, {"nll", nll}};
     j["sampling"] = {{"structures", n_eval}, {"seconds", sample_seconds}};
     std::puts(j.dump(2).c_str());
   } else {
-    std::printf("| %s, batch %d | s / iteration | forward | backward | optimizer | NFE fwd + bwd (per sample) | ms / NFE | vs PyTorch |\n",
+    std::printf("| %s, batch %d | s / iteration | forward | backward | optimizer | NFE fwd + bwd (per sample) | ms / NFE |\n",
                 sys.name.c_str(), B);
-    std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (std::size_t i = 0; i < points.size(); ++i) {
-      const auto& p = points[i];
-      char ref[32] = "";
-      if (i == 0) std::snprintf(ref, sizeof ref, "%.0fx", ref_iter / p.total);
-      std::printf("| %s | %.4f | %.4f | %.4f | %.5f | %.1f + %.1f | %.3f | %s |\n", p.label.c_str(), p.total, p.forward,
-                  p.backward, p.optimizer, p.nfe_f, p.nfe_b, 1e3 * p.total / (p.nfe_f + p.nfe_b), ref);
-    }
+    std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+    for (const auto& p : points)
+      std::printf("| %s | %.4f | %.4f | %.4f | %.5f | %.1f + %.1f | %.3f |\n", p.label.c_str(), p.total, p.forward,
+                  p.backward, p.optimizer, p.nfe_f, p.nfe_b, 1e3 * p.total / (p.nfe_f + p.nfe_b));
     std::printf("\nA maximum-likelihood step (trained weights) takes %.1fx the time of a flow-matching step "
                 "(independent coupling).\n", points[ml_points - 1].total / points[ml_points].total);
-    std::printf("\n| task | structures | seconds | vs PyTorch |\n|---|---:|---:|---:|\n");
-    char r1[32] = "", r2[32] = "";
-    if (ref_eval > 0) std::snprintf(r1, sizeof r1, "%.0fx", ref_eval / eval_seconds * test.rows / 1000);
-    std::snprintf(r2, sizeof r2, "%.0fx", ref_sample / sample_seconds * n_eval / 1000);
-    std::printf("| log p(x), exact trace, 1e-7 (NFE %.0f / structure; NLL %.3f) | %d | %.3f | %s |\n", nfe_eval, nll,
-                test.rows, eval_seconds, r1);
-    std::printf("| sampling, 1e-4 | %d | %.3f | %s |\n", n_eval, sample_seconds, r2);
+    std::printf("\n| task | structures | seconds |\n|---|---:|---:|\n");
+    std::printf("| log p(x), exact trace, 1e-7 (NFE %.0f / structure; NLL %.3f) | %d | %.3f |\n", nfe_eval, nll,
+                test.rows, eval_seconds);
+    std::printf("| sampling, 1e-4 | %d | %.3f |\n", n_eval, sample_seconds);
   }
   return 0;
 }

@@ -17,6 +17,9 @@ struct Command {
 
 int run_bench_field(const std::vector<std::string>& args);
 int run_bench_step(const std::vector<std::string>& args);
+// enf bench score and enf bench sample (tools/bench_score_sample.cpp).
+int run_bench_score(const std::vector<std::string>& args);
+int run_bench_sample(const std::vector<std::string>& args);
 int run_import(const std::vector<std::string>& args);
 int run_score(const std::vector<std::string>& args);
 int run_sample(const std::vector<std::string>& args);

@@ -1,7 +1,6 @@
 // enf export: a trained model without its training state, as a model is
 // shipped or shared (the conformer model in datasets/models is one).
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -40,10 +39,7 @@ int run_export(const std::vector<std::string>& args) {
   if (opt.help()) return std::fputs(usage(kExport).c_str(), stdout), 0;
   if (opt.str("model").empty() || opt.str("out").empty()) throw UsageError("--model and --out are required");
   const std::string model = resolve_model(opt.str("model")), out = opt.str("out");
-  if (same_path(out, model)) throw UsageError("--out '" + out + "' is the --model directory; refusing to overwrite it");
-  if (std::filesystem::exists(std::filesystem::path(out) / "model.json") && !opt.flag("force"))
-    throw UsageError("--out '" + out + "' holds a checkpoint; give --force to replace it");
-  make_parent_directories("out", out);
+  check_checkpoint_output(out, "model", model, opt.flag("force"));
   Checkpoint c = load_checkpoint(model);
   nlohmann::json from = {{"checkpoint", opt.str("model")}};
   if (c.extra.contains("training_state")) {

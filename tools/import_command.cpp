@@ -1,7 +1,6 @@
 // enf import: a model trained with the reference PyTorch code as an enf
 // checkpoint.
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -40,12 +39,7 @@ int run_import(const std::vector<std::string>& args) {
   if (opt.help()) return std::fputs(usage(kImport).c_str(), stdout), 0;
   if (opt.str("reference").empty() || opt.str("out").empty()) throw UsageError("--reference and --out are required");
   const std::string reference = resolve_model(opt.str("reference")), out = opt.str("out");
-  if (same_path(out, reference)) throw UsageError("--out '" + out + "' is the --reference directory; refusing to overwrite it");
-  // An existing checkpoint is replaced only with --force; any other file or
-  // directory there is refused by save_checkpoint, --force or not.
-  if (std::filesystem::exists(std::filesystem::path(out) / "model.json") && !opt.flag("force"))
-    throw UsageError("--out '" + out + "' holds a checkpoint; give --force to replace it");
-  make_parent_directories("out", out);  // before the import's work, as every output
+  check_checkpoint_output(out, "reference", reference, opt.flag("force"));  // before the import's work
   const Checkpoint c = import_reference(reference);
   save_checkpoint(opt.str("out"), c);
   std::printf("imported %s (%s, H=%d, L=%d, %zu parameters) to %s\n", opt.str("reference").c_str(),

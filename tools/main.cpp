@@ -67,6 +67,14 @@ const std::vector<Command>& commands() {
        "time training iterations of the reference setup (at\n"
        "initialisation and after training), evaluation and sampling",
        run_bench_step},
+      {"bench score",
+       "time log p(x) of DW4/LJ13/LJ55 test structures (exact trace):\n"
+       "NFE, FLOP per structure, GFLOP/s and % of the GEMM peak",
+       run_bench_score},
+      {"bench sample",
+       "time sampling DW4/LJ13/LJ55 (dopri5, rk4): NFE, FLOP per\n"
+       "structure, GFLOP/s and % of the GEMM peak",
+       run_bench_sample},
   };
   return c;
 }

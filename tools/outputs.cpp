@@ -56,6 +56,15 @@ void make_parent_directories(const std::string& option, const std::string& path)
   make_output_directory(option, fs::path(path).parent_path().string());
 }
 
+void check_checkpoint_output(const std::string& out, const std::string& input_option, const std::string& input,
+                             bool force) {
+  if (same_path(out, input))
+    throw UsageError("--out '" + out + "' is the --" + input_option + " directory; refusing to overwrite it");
+  if (fs::exists(fs::path(out) / "model.json") && !force)
+    throw UsageError("--out '" + out + "' holds a checkpoint; give --force to replace it");
+  make_parent_directories("out", out);
+}
+
 OptionSpec force_option() { return {"force", "", "", "overwrite output files that exist"}; }
 
 bool same_path(const std::string& a, const std::string& b) {

@@ -34,4 +34,12 @@ void make_output_directory(const std::string& option, const std::string& dir);
 void check_output(const std::string& option, const std::string& path, const std::vector<std::string>& inputs,
                   bool force, const std::string& kind);
 
+// Checks the checkpoint directory `out` given as --out, written from the
+// model directory `input` given as --`input_option`: UsageError when it is
+// that directory, or holds a checkpoint (model.json) and not `force` (any
+// other file or directory there is refused by save_checkpoint, --force or
+// not); then creates its missing parents, before any work.
+void check_checkpoint_output(const std::string& out, const std::string& input_option, const std::string& input,
+                             bool force);
+
 }  // namespace enf::cli

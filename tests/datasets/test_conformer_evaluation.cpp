@@ -11,23 +11,18 @@
 #include "datasets/molecular_graph.hpp"
 #include "datasets/molecule_io.hpp"
 #include "datasets/stereo.hpp"
+#include "support/qm9_sdf.hpp"
 
 using namespace enf;
 using Catch::Matchers::Contains;
 
 namespace {
 
-const std::string kSdf = "datasets/data/qm9/qm9_first500.sdf";
+const std::string& kSdf = enf::test::kQm9Sdf;
 // Superposition of coordinates of a few Å in double (as test_molecular_graph).
 constexpr double kRmsdZero = 1e-9;
 
-std::vector<Molecule> qm9(long first, long count) {
-  MoleculeReadOptions o;
-  o.centre = false;
-  o.first = first;
-  o.count = count;
-  return read_molecules(kSdf, o).molecules;
-}
+std::vector<Molecule> qm9(long first, long count) { return enf::test::qm9_sdf_records(first, count); }
 
 // Proper rotation (about z by a, then x by b) and translation t of [n, 3].
 std::vector<double> moved(const std::vector<double>& x, double a, double b, const double t[3]) {

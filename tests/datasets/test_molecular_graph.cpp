@@ -15,6 +15,7 @@
 #include "datasets/conformer_io.hpp"
 #include "datasets/molecular_graph.hpp"
 #include "datasets/molecule_io.hpp"
+#include "support/qm9_sdf.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace enf;
@@ -23,7 +24,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const std::string kSdf = "datasets/data/qm9/qm9_first500.sdf";
+const std::string& kSdf = enf::test::kQm9Sdf;
 
 // SDF stores coordinates with 4 decimals.
 constexpr double kSdfCoordinate = 1e-4;
@@ -32,13 +33,7 @@ constexpr double kXyzCoordinate = 1e-8;
 // Superposition of coordinates of a few Å in double (Jacobi eigenvector).
 constexpr double kRmsdZero = 1e-9;
 
-std::vector<Molecule> qm9(long first, long count) {
-  MoleculeReadOptions o;
-  o.centre = false;
-  o.first = first;
-  o.count = count;
-  return read_molecules(kSdf, o).molecules;
-}
+std::vector<Molecule> qm9(long first, long count) { return enf::test::qm9_sdf_records(first, count); }
 
 std::set<std::pair<int, int>> pairs(const std::vector<Bond>& bonds) {
   std::set<std::pair<int, int>> s;
