@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "datasets/molecular_graph.hpp"
+#include "datasets/stereo.hpp"
 
 namespace enf {
 
@@ -20,12 +21,17 @@ double EvaluationSummary::connectivity_share() const {
   return conformers > 0 ? double(connectivity_kept) / double(conformers) : kNaN;
 }
 
+double EvaluationSummary::stereo_share() const {
+  return stereo_conformers > 0 ? double(stereo_kept) / double(stereo_conformers) : kNaN;
+}
+
 MoleculeEvaluation evaluate_molecule(const Molecule& reference, const std::vector<std::vector<double>>& conformers,
                                      bool symmetry) {
   MoleculeEvaluation e;
   e.name = reference.name;
   e.atoms = reference.atoms();
   for (int z : reference.atomic_numbers) e.heavy_atoms += z > 1;
+  e.stereo_centres = int(reference.stereo.size());
   const std::size_t size = std::size_t(reference.atoms()) * 3;
   for (std::size_t k = 0; k < conformers.size(); ++k)
     if (conformers[k].size() != size)
@@ -45,6 +51,7 @@ MoleculeEvaluation evaluate_molecule(const Molecule& reference, const std::vecto
       e.best_conformer = int(k);
     }
     e.connectivity_kept += connectivity_preserved(graph, conformers[k]);
+    e.stereo_kept += stereo_kept(reference.stereo, conformers[k]);
   }
   if (e.best_conformer < 0) e.best_rmsd = std::numeric_limits<double>::infinity();  // none finite: covered by no δ
   return e;
@@ -61,6 +68,11 @@ EvaluationSummary summarize_evaluation(const std::vector<MoleculeEvaluation>& mo
   for (const auto& m : molecules) {
     s.conformers += m.conformers;
     s.connectivity_kept += m.connectivity_kept;
+    if (m.stereo_centres > 0 && !m.missing()) {
+      ++s.stereo_molecules;
+      s.stereo_conformers += m.conformers;
+      s.stereo_kept += m.stereo_kept;
+    }
     if (m.missing()) ++s.missing;
     else best.push_back(m.best_rmsd);
   }

@@ -2,7 +2,8 @@
 // each reference molecule (one geometry, e.g. QM9's DFT one) and the
 // conformers a generator made of it (same atoms, same order), the best
 // (smallest) symmetric heavy-atom RMSD and how many kept the molecule's
-// bonds; over all molecules the standard conformer-generation measures:
+// bonds and how many kept its tetrahedral stereo; over all molecules the
+// standard conformer-generation measures:
 //   MAT   mean over molecules of the best RMSD (Å);
 //   COV@δ share of molecules whose best RMSD is below δ (strictly: < δ).
 // Missing molecules (no conformer at all, e.g. a generator that failed on
@@ -32,6 +33,8 @@ struct MoleculeEvaluation {
   double best_rmsd = -1;    // min over the conformers of heavy_atom_rmsd (Å); -1 when missing
   int best_conformer = -1;  // its index among the molecule's conformers; -1 when missing
   int connectivity_kept = 0;  // conformers whose perceived bonds are the reference's (connectivity_preserved)
+  int stereo_centres = 0;     // the reference's tetrahedral stereocentres (reference.stereo)
+  int stereo_kept = 0;        // conformers with every one of them kept (stereo_kept); all when there are none
   bool missing() const { return conformers == 0; }
 };
 
@@ -46,10 +49,15 @@ struct EvaluationSummary {
   long missing = 0;    // of them without any conformer
   long conformers = 0;
   long connectivity_kept = 0;
+  // Over the molecules with stereocentres (a mirror image counts as wrong:
+  // RMSD uses proper rotations only): them, their conformers, and those
+  // conformers with every centre kept.
+  long stereo_molecules = 0, stereo_conformers = 0, stereo_kept = 0;
   // Over the molecules with at least one conformer; NaN when there is none.
   double mat = 0, median = 0;
   std::vector<Coverage> coverage;  // one per threshold, in the order given
   double connectivity_share() const;  // connectivity_kept / conformers; NaN when no conformer
+  double stereo_share() const;        // stereo_kept / stereo_conformers; NaN when none
 };
 
 // The default thresholds δ of COV (Å).
@@ -59,6 +67,8 @@ inline const std::vector<double> kDefaultCoverageThresholds = {0.5, 0.25};
 // atom order). symmetry: the RMSD's minimum over the automorphisms of the
 // heavy-atom graph (heavy_atom_rmsd). The graph (for connectivity) is
 // reference's bonds when bonds_known, else perceived from its geometry.
+// Stereo: the centres of reference.stereo (set them, e.g. with
+// tetrahedral_centres_from_geometry, for the measure to mean anything).
 // std::invalid_argument naming the molecule and the conformer (1-based) for a
 // conformer of the wrong size.
 MoleculeEvaluation evaluate_molecule(const Molecule& reference, const std::vector<std::vector<double>>& conformers,

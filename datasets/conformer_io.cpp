@@ -18,6 +18,7 @@
 #include "datasets/molecular_graph.hpp"
 #include "datasets/molecule_io.hpp"
 #include "datasets/molecule_io_detail.hpp"
+#include "datasets/stereo.hpp"
 
 namespace enf {
 
@@ -57,6 +58,9 @@ Molecule complete(OBMol& mol, const Fail& fail) {
       fail("atom " + std::to_string(i) + " has no element (a dummy or query atom)");
   Molecule m = detail::from_obmol(mol);
   if (!m.bonds_known) fail("a bond is not single, double or triple");
+  // The stereo the input asks for, after AddHydrogens (whose new atoms the
+  // indices must count): its @/@@, wedges, or a 3-D geometry's own.
+  m.stereo = specified_tetrahedral_centres(mol);
   return m;
 }
 

@@ -18,6 +18,19 @@ struct Bond {
   bool operator==(const Bond& o) const { return i == o.i && j == o.j && order == o.order; }
 };
 
+// A tetrahedral stereocentre as a requested configuration: atom `centre`,
+// three of its neighbours `refs` (0-based indices in the molecule's atom
+// order), and `sign` (+1 or -1), the sign of det[r0 - c, r1 - c, r2 - c] of
+// their positions in the requested stereoisomer (datasets/stereo.hpp).
+struct TetrahedralCentre {
+  int centre = 0;
+  std::array<int, 3> refs{};
+  int sign = 0;
+  bool operator==(const TetrahedralCentre& o) const {
+    return centre == o.centre && refs == o.refs && sign == o.sign;
+  }
+};
+
 struct Molecule {
   std::string name;                 // record title or "<file>:<record>", for messages
   std::vector<int> atomic_numbers;  // Z per atom
@@ -32,6 +45,12 @@ struct Molecule {
   bool bonds_known = false;
   std::vector<Bond> bonds;
   std::vector<int> formal_charges;  // empty: all 0
+  // The tetrahedral stereocentres the input specified (SMILES @/@@, wedges,
+  // or a 3-D geometry's own handedness), set by read_conformer_inputs; empty
+  // when none or not known. The conformer model is reflection-invariant and
+  // cannot keep them itself: enf conformers reflects its samples to match
+  // (datasets/stereo.hpp).
+  std::vector<TetrahedralCentre> stereo;
 
   int atoms() const { return int(atomic_numbers.size()); }
 };

@@ -14,6 +14,7 @@
 #include "datasets/file_io.hpp"
 #include "datasets/molecular_graph.hpp"
 #include "datasets/registry.hpp"
+#include "datasets/stereo.hpp"
 #include "datasets/systems.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/conformer_flow.hpp"
@@ -40,22 +41,34 @@ const CommandSpec kConformers{
     "that molecule and gives the density log p(x | graph) of any geometry (nats).\n"
     "--input: a SMILES string ('CCO', optionally followed by a title), a .smi file (one SMILES\n"
     "and title a line), or a molecule file in any format Open Babel reads (.sdf, .mol2, .pdb,\n"
-    "...; its bonds and charges are the graph, its coordinates are not used). Hydrogens are\n"
-    "added; the atoms keep the input's order, the added hydrogens come after them. Elements\n"
-    "H, C, N, O, F and 2 to 29 atoms (with hydrogens): another molecule is an error naming it,\n"
-    "before any work, or with --skip-unsupported skipped (one line each on stderr) and counted.\n"
+    "...; its bonds and charges are the graph, its coordinates give only the handedness of its\n"
+    "stereocentres (--stereo)). Hydrogens are added; the atoms keep the input's order, the added\n"
+    "hydrogens come after them. Elements H, C, N, O, F and 2 to 29 atoms (with hydrogens):\n"
+    "another molecule is an error naming it, before any work, or with --skip-unsupported\n"
+    "skipped (one line each on stderr) and counted.\n"
     "For each molecule, --n conformers are integrated from prior draws (t = 1 to 0); --dedup R\n"
     "drops a conformer whose heavy-atom RMSD (after superposition, over the molecule's\n"
     "symmetries) to one already kept is below R Å; each kept conformer is then scored\n"
-    "(log p(x | graph), --trace exact by default). Seeds: molecule m (its record in the input,\n"
-    "skipped ones counted) draws from Rng(--seed).split(m), conformer k from that molecule's\n"
-    "stream split by k, so a conformer does not depend on --threads or on the other molecules.\n"
+    "(log p(x | graph), --trace exact by default).\n"
+    "--stereo keep (default): the model is invariant under reflections (its field is\n"
+    "E(3)-equivariant, mirror images included), so it draws the handedness of stereocentres at\n"
+    "random. The tetrahedral stereocentres the input specifies (SMILES @/@@, wedges, or a 3-D\n"
+    "file's own geometry; unspecified ones are free) are kept by reflecting each sampled\n"
+    "conformer through its centroid when more of its centres are inverted than not, before\n"
+    "--dedup: log p(x | graph) is unchanged by the reflection. Centres whose relative\n"
+    "configuration came out wrong cannot all be fixed so; the summary tells the share kept.\n"
+    "--stereo any: no reflection. Double-bond (E/Z) stereo is not kept: the model's graph is\n"
+    "the same for E and Z.\n"
+    "Seeds: molecule m (its record in the input, skipped ones counted) draws from\n"
+    "Rng(--seed).split(m), conformer k from that molecule's stream split by k, so a conformer\n"
+    "does not depend on --threads or on the other molecules.\n"
     "--out: one multi-record .sdf (each record the input molecule with one conformer: same atom\n"
     "order, bonds, charges and title, and the data field enf_log_likelihood) or a multi-frame\n"
     ".xyz ('<title> enf_log_likelihood=<value>' comment lines; no bonds). It is written at the\n"
     "end, atomically. stderr: progress, then a summary (molecules, conformers written, dropped\n"
-    "as duplicates, skipped, seconds per conformer, and the share of conformers whose bonds as\n"
-    "Open Babel perceives them from the generated geometry are exactly the input's).\n"
+    "as duplicates, skipped, seconds per conformer, the share of conformers whose bonds as Open\n"
+    "Babel perceives them from the generated geometry are exactly the input's, and the share of\n"
+    "the conformers of molecules with specified stereocentres that keep all of them).\n"
     "Ctrl-C or SIGTERM: no new molecule starts, the one in progress finishes, the finished\n"
     "molecules are written, exit 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once,\n"
     "writing nothing.\n"
@@ -77,6 +90,8 @@ const CommandSpec kConformers{
             {"out", "FILE", "", "output: .sdf (multi-record) or .xyz (multi-frame)"},
             {"format", "sdf|xyz", "", "output format (default: from the --out extension)"},
             {"dedup", "RMSD", "0", "drop conformers within this heavy-atom RMSD (Å) of a kept one (0: keep all)", "0"},
+            {"stereo", "keep|any", "keep",
+             "keep: reflect each conformer to the input's tetrahedral stereo (free: log p is reflection-invariant)"},
             {"skip-unsupported", "", "", "skip (and count) molecules with other elements or sizes"},
             force_option(),
         },
@@ -162,6 +177,7 @@ int run_conformers(const std::vector<std::string>& args) {
   }
   const int K = opt.integer("n");
   const double dedup = opt.real("dedup");
+  const bool keep_stereo = opt.choice("stereo", {"keep", "any"}) == "keep";
   const Runtime rt = parse_runtime(opt);
   const CnfOptions cnf = parse_solver(opt);
   check_output("out", out, {model, input}, opt.flag("force"), "output");
@@ -201,6 +217,9 @@ int run_conformers(const std::vector<std::string>& args) {
                todo.size(), K, flow.threads(), flow.threads() == 1 ? "" : "s", to_string(cnf.trace).c_str());
   std::string text;  // the output, molecule after molecule
   long written = 0, dropped = 0, connected = 0, nfe = 0;
+  // Over the molecules with specified stereocentres: them, their conformers
+  // written, those keeping every centre, those reflected to.
+  long stereo_molecules = 0, stereo_conformers = 0, stereo_kept_count = 0, reflected = 0;
   int finished = 0, done = 0;
   Progress progress("conformers", int(todo.size()) * K);
   const auto t0 = Clock::now();
@@ -212,8 +231,10 @@ int run_conformers(const std::vector<std::string>& args) {
     // Two streams of molecule m's own: the prior draws and the trace noise.
     Rng rng = Rng(rt.seed).split(std::uint64_t(m));
     const std::uint64_t sample_seed = rng.next_u64(), noise_seed = rng.next_u64();
-    std::vector<std::vector<double>> x =
-        deduplicate(mol, flow.sample(c.params.values.data(), cond, K, sample_seed, &nfe), dedup);
+    std::vector<std::vector<double>> sampled = flow.sample(c.params.values.data(), cond, K, sample_seed, &nfe);
+    if (keep_stereo)
+      for (auto& xk : sampled) reflected += match_stereo(mol.stereo, xk).reflected;
+    std::vector<std::vector<double>> x = deduplicate(mol, std::move(sampled), dedup);
     dropped += K - long(x.size());
     done += K - int(x.size());
     progress(done);
@@ -229,6 +250,11 @@ int run_conformers(const std::vector<std::string>& args) {
           progress(++done);
         });
     for (const auto& xk : x) connected += connectivity_preserved(graph, xk);
+    if (!mol.stereo.empty()) {
+      ++stereo_molecules;
+      stereo_conformers += long(x.size());
+      for (const auto& xk : x) stereo_kept_count += stereo_kept(mol.stereo, xk);
+    }
     if (format == "sdf")
       write_conformer_sdf(part, mol, x, log_p);
     else
@@ -246,14 +272,23 @@ int run_conformers(const std::vector<std::string>& args) {
   }
   write_file_atomically(out, text, "output");
   const long generated = long(finished) * K;
+  char stereo_text[256];
+  if (stereo_molecules == 0)
+    std::snprintf(stereo_text, sizeof stereo_text, "no molecule has specified tetrahedral stereocentres");
+  else
+    std::snprintf(stereo_text, sizeof stereo_text,
+                  "stereo kept in %.1f %% (%ld of the %ld conformers of the %ld molecules with specified tetrahedral "
+                  "stereocentres; --stereo %s, %ld sampled conformers reflected)",
+                  stereo_conformers > 0 ? 100.0 * double(stereo_kept_count) / double(stereo_conformers) : 0.0,
+                  stereo_kept_count, stereo_conformers, stereo_molecules, keep_stereo ? "keep" : "any", reflected);
   std::fprintf(stderr,
                "%senf conformers: %d of %zu molecules, %ld conformers written to %s, %ld dropped as duplicates "
                "(--dedup %g Å), %ld molecules skipped; %.3f s per conformer (%.0f field evaluations per conformer); bonds "
-               "perceived from the geometry equal the input's in %.1f %% (%ld of %ld)\n",
+               "perceived from the geometry equal the input's in %.1f %% (%ld of %ld); %s\n",
                interrupted ? "\ninterrupted: " : "", finished, todo.size(), written,
                out.c_str(), dropped, dedup, skipped,
                generated > 0 ? seconds / double(generated) : 0.0, generated > 0 ? double(nfe) / double(generated) : 0.0,
-               written > 0 ? 100.0 * double(connected) / double(written) : 0.0, connected, written);
+               written > 0 ? 100.0 * double(connected) / double(written) : 0.0, connected, written, stereo_text);
   return interrupted ? stop_exit_code() : 0;
 }
 

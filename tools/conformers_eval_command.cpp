@@ -13,6 +13,7 @@
 #include "datasets/molecular_graph.hpp"
 #include "datasets/molecule_io.hpp"
 #include "datasets/registry.hpp"
+#include "datasets/stereo.hpp"
 #include "datasets/systems.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/conformer_flow.hpp"
@@ -40,7 +41,10 @@ const CommandSpec kConformersEval{
     "  MAT     mean best RMSD (Å); median: its median;\n"
     "  COV@d   share of the molecules whose best RMSD is below d Å (strictly: best < d);\n"
     "  bonds   share of all conformers whose bonds, as Open Babel perceives them from the geometry,\n"
-    "          are exactly the reference's (atom pairs; orders not compared).\n"
+    "          are exactly the reference's (atom pairs; orders not compared);\n"
+    "  stereo  share of the conformers of references with tetrahedral stereocentres (as Open Babel\n"
+    "          perceives them from the reference's geometry) that have every centre's handedness;\n"
+    "          a mirror image is wrong (RMSD uses proper rotations only) and counts as not kept.\n"
     "A molecule with no conformer (a generator failed on it) is counted as missing: left out of\n"
     "MAT and the median, NOT covered in COV (whose denominator is every reference molecule).\n"
     "--reference: molecules with their geometries (.sdf or any molecule file enf reads, or a\n"
@@ -51,6 +55,9 @@ const CommandSpec kConformersEval{
     "  --model CKPT --n K   K conformers per molecule from a conformer model, seeded as enf\n"
     "                       conformers seeds them (molecule m from Rng(--seed).split(m), m its\n"
     "                       position among the references); timed; --save writes them as SDF;\n"
+    "                       --stereo keep (default) reflects each one to the reference's\n"
+    "                       stereocentres as enf conformers does (the model is reflection-\n"
+    "                       invariant: log p is unchanged), --stereo any leaves them as drawn;\n"
     "  --generated FILE     any generator's SDF, one record per conformer, titled as its reference\n"
     "                       molecule (atoms in the reference's order); a record whose title is no\n"
     "                       reference's, or whose atoms differ, is an error naming the record.\n"
@@ -58,10 +65,10 @@ const CommandSpec kConformersEval{
     "--write-reference FILE writes the chosen references as SDF (bonds, titles, hydrogens), so that\n"
     "other generators get exactly the same molecules; alone, it is all the command does.\n"
     "stdout: a Markdown table (header and one row): method, molecules, missing, conformers per\n"
-    "molecule, MAT, median, COV at each --thresholds, bonds kept, seconds per conformer (measured\n"
-    "with --model, --seconds-per-conformer with --generated, else blank). --out: one CSV row per\n"
-    "molecule. Ctrl-C or SIGTERM: the molecules finished so far are judged and reported, exit 130\n"
-    "or 143; a second signal exits at once.\n"
+    "molecule, MAT, median, COV at each --thresholds, bonds kept, stereo kept, seconds per\n"
+    "conformer (measured with --model, --seconds-per-conformer with --generated, else blank).\n"
+    "--out: one CSV row per molecule. Ctrl-C or SIGTERM: the molecules finished so far are judged\n"
+    "and reported, exit 130 or 143; a second signal exits at once.\n"
     "Examples:\n"
     "  enf conformers eval --reference qm9:test --held-out --limit 1000 --write-reference ref.sdf\n"
     "  enf conformers eval --reference ref.sdf --model models/conformers --n 10 --out enf.csv\n"
@@ -74,6 +81,8 @@ const CommandSpec kConformersEval{
             {"limit", "N", "0", "only the first N reference molecules (after --held-out; 0: all)", "0", "10000000"},
             {"model", "CKPT|NAME", "", "generate with this conformer model (a qm9-conformers checkpoint, or qm9-conformers: the shipped one)"},
             {"n", "K", "10", "conformers per molecule with --model", "1", "100000"},
+            {"stereo", "keep|any", "keep",
+             "with --model: reflect each conformer to the reference's tetrahedral stereo (as enf conformers)"},
             {"save", "FILE", "", "with --model: write the generated conformers as SDF"},
             {"generated", "FILE", "", "judge these conformers (SDF; titles name the reference molecules)"},
             {"max-per-molecule", "K", "0", "with --generated: each molecule's first K records only (0: all)", "0"},
@@ -134,6 +143,9 @@ std::vector<Molecule> load_references(const ParsedOptions& opt) {
     m.formal_charges = g.formal_charges();
     m.bonds_known = true;
   }
+  // Each reference's stereo is that of its 3-D geometry (Open Babel's
+  // perception, on the bonds just fixed).
+  for (Molecule& m : refs) m.stereo = tetrahedral_centres_from_geometry(m);
   if (warned > 0)
     std::fprintf(stderr, "enf conformers eval: Open Babel warned while perceiving the bonds of %ld references (e.g. %s)\n",
                  warned, example.c_str());
@@ -148,7 +160,8 @@ std::string csv_field(const std::string& s) {
 }
 
 std::string per_molecule_csv(const std::vector<MoleculeEvaluation>& results) {
-  std::string text = "title,atoms,heavy_atoms,conformers,best_rmsd,best_conformer,connectivity_kept\n";
+  std::string text =
+      "title,atoms,heavy_atoms,conformers,best_rmsd,best_conformer,connectivity_kept,stereo_centres,stereo_kept\n";
   char buf[128];
   for (const auto& r : results) {
     text += csv_field(r.name);
@@ -161,7 +174,7 @@ std::string per_molecule_csv(const std::vector<MoleculeEvaluation>& results) {
     } else {
       text += ",";
     }
-    std::snprintf(buf, sizeof buf, ",%d\n", r.connectivity_kept);
+    std::snprintf(buf, sizeof buf, ",%d,%d,%d\n", r.connectivity_kept, r.stereo_centres, r.stereo_kept);
     text += buf;
   }
   return text;
@@ -187,9 +200,10 @@ std::string table(const std::string& label, const EvaluationSummary& s, const st
     rule += "---:|";
     row += " " + format("%.1f", 100.0 * c.share) + " % |";
   }
-  head += " bonds kept | s per conformer |\n";
-  rule += "---:|---:|\n";
-  row += " " + format("%.1f", 100.0 * s.connectivity_share()) + " % | " + seconds + " |\n";
+  head += " bonds kept | stereo kept | s per conformer |\n";
+  rule += "---:|---:|---:|\n";
+  const std::string stereo = std::isnan(s.stereo_share()) ? "n/a" : format("%.1f", 100.0 * s.stereo_share()) + " %";
+  row += " " + format("%.1f", 100.0 * s.connectivity_share()) + " % | " + stereo + " | " + seconds + " |\n";
   return head + rule + row;
 }
 
@@ -205,6 +219,7 @@ Generated generate(const ParsedOptions& opt, const std::vector<Molecule>& refs) 
   const int K = opt.integer("n");
   const Runtime rt = parse_runtime(opt);
   const CnfOptions cnf = parse_solver(opt);
+  const bool keep_stereo = opt.choice("stereo", {"keep", "any"}) == "keep";
   const Checkpoint c = load_checkpoint(resolve_model(model));  // a shipped model by name too
   if (!is_conformer_system(c.system))
     throw std::runtime_error("'" + model + "' is a " + (c.system.empty() ? "particle" : c.system) +
@@ -223,6 +238,9 @@ Generated generate(const ParsedOptions& opt, const std::vector<Molecule>& refs) 
     const std::uint64_t sample_seed = rng.next_u64();
     const auto t0 = Clock::now();
     g.conformers.push_back(flow.sample(c.params.values.data(), cond, K, sample_seed, &g.nfe));
+    // As enf conformers: the model draws either handedness; reflecting costs nothing in log p.
+    if (keep_stereo)
+      for (auto& x : g.conformers.back()) match_stereo(refs[m].stereo, x);
     g.seconds += since(t0);
     progress(int(m + 1));
   }
@@ -256,7 +274,8 @@ int run_conformers_eval(const std::vector<std::string>& args) {
   if (!save.empty() && model.empty()) throw UsageError("--save writes what --model generates: give --model");
   if (generated.empty() && (opt.given("max-per-molecule") || opt.given("seconds-per-conformer")))
     throw UsageError("--max-per-molecule and --seconds-per-conformer go with --generated");
-  if (model.empty() && opt.given("n")) throw UsageError("--n goes with --model");
+  if (model.empty() && (opt.given("n") || opt.given("stereo")))
+    throw UsageError("--n and --stereo go with --model (--generated conformers are judged as they are)");
   const std::vector<double> thresholds = opt.parsed("thresholds", parse_thresholds);
   std::string seconds_text = opt.str("seconds-per-conformer");
   if (!seconds_text.empty())
@@ -341,7 +360,12 @@ int run_conformers_eval(const std::vector<std::string>& args) {
                format("%.3f", s.mat).c_str(), format("%.3f", s.median).c_str());
   for (const Coverage& c : s.coverage)
     std::fprintf(stderr, ", COV@%g %.1f %% (%ld)", c.threshold, 100.0 * c.share, c.covered);
-  std::fprintf(stderr, "; bonds kept in %ld of %ld conformers\n", s.connectivity_kept, s.conformers);
+  std::fprintf(stderr, "; bonds kept in %ld of %ld conformers; ", s.connectivity_kept, s.conformers);
+  if (s.stereo_molecules == 0)
+    std::fprintf(stderr, "no judged reference has tetrahedral stereocentres\n");
+  else
+    std::fprintf(stderr, "stereo kept in %ld of the %ld conformers of the %ld references with tetrahedral stereocentres\n",
+                 s.stereo_kept, s.stereo_conformers, s.stereo_molecules);
   return interrupted ? stop_exit_code() : 0;
 }
 

@@ -26,8 +26,8 @@ check "  with their bonds (3 heavy atoms of gdb 11: 6 bonds with its hydrogens)"
 "$enf" conformers eval --reference "$tmp/ref.sdf" --write-reference "$tmp/ref2.sdf" 2> /dev/null
 check "the reference SDF read and written again: the same records" cmp <(no_stamp "$tmp/ref.sdf") <(no_stamp "$tmp/ref2.sdf")
 "$enf" conformers eval --reference "$tmp/ref.sdf" --generated "$tmp/ref.sdf" --label self > "$tmp/self.md" 2> /dev/null
-check "the references judged against themselves: MAT 0, COV 100 %, bonds kept" \
-  grep -q '^| self | 3 | 0 | 1.0 | 0.000 | 0.000 | 100.0 % | 100.0 % | 100.0 % |  |$' "$tmp/self.md"
+check "the references judged against themselves: MAT 0, COV 100 %, bonds kept, no stereocentres (n/a)" \
+  grep -q '^| self | 3 | 0 | 1.0 | 0.000 | 0.000 | 100.0 % | 100.0 % | 100.0 % | n/a |  |$' "$tmp/self.md"
 check "  the table's header names the columns" \
   grep -q '^| method | molecules | missing | conformers per molecule | MAT (Å) | median (Å) | COV@0.5 Å | COV@0.25 Å |' "$tmp/self.md"
 
@@ -36,7 +36,7 @@ check "  the table's header names the columns" \
   --out "$tmp/m.csv" > "$tmp/m.md" 2> "$tmp/m.log"
 check "--model: exit 0" test $? -eq 0
 check "--model: a row for enf with 3 molecules, 2 conformers each and a time per conformer" \
-  grep -qE '^\| enf \| 3 \| 0 \| 2\.0 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ % \| [0-9.]+ % \| [0-9.]+ % \| [0-9.]+ \|$' "$tmp/m.md"
+  grep -qE '^\| enf \| 3 \| 0 \| 2\.0 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ % \| [0-9.]+ % \| [0-9.]+ % \| n/a \| [0-9.]+ \|$' "$tmp/m.md"
 check "--model: the summary on stderr" grep -q '3 of 3 molecules judged (0 without a conformer), 6 conformers; MAT' "$tmp/m.log"
 check "--save: 6 records, 2 per reference, in order" \
   test "$(titles "$tmp/gen.sdf" | uniq -c | awk '{print $1}' | tr '\n' ,)" = "2,2,2,"
@@ -63,14 +63,51 @@ for a, b in zip(m, g):
 "$enf" conformers eval --reference "$tmp/ref.sdf" --generated "$tmp/gen.sdf" --max-per-molecule 1 --thresholds 100 \
   --seconds-per-conformer 0.25 --label first > "$tmp/one.md" 2> /dev/null
 check "--thresholds 100: its column" grep -q '| COV@100 Å | bonds kept |' "$tmp/one.md"
-check "--max-per-molecule 1, --seconds-per-conformer: 1 per molecule, all covered at 100 Å, the time shown" grep -qE '^\| first \| 3 \| 0 \| 1\.0 \| [0-9.]+ \| [0-9.]+ \| 100\.0 % \| [0-9.]+ % \| 0\.25 \|$' "$tmp/one.md"
+check "--max-per-molecule 1, --seconds-per-conformer: 1 per molecule, all covered at 100 Å, the time shown" grep -qE '^\| first \| 3 \| 0 \| 1\.0 \| [0-9.]+ \| [0-9.]+ \| 100\.0 % \| [0-9.]+ % \| n/a \| 0\.25 \|$' "$tmp/one.md"
 
 # ---- a reference without conformers: missing, not covered
 awk '{print} /^\$\$\$\$/ && ++n == 4 {exit}' "$tmp/gen.sdf" > "$tmp/part.sdf"
 "$enf" conformers eval --reference "$tmp/ref.sdf" --generated "$tmp/part.sdf" --thresholds 100 --out "$tmp/p.csv" \
   > "$tmp/p.md" 2> /dev/null
 check "conformers of 2 of 3 molecules: 1 missing, COV@100 66.7 %" grep -qE '^\| .* \| 3 \| 1 \| 2\.0 \| .* \| 66\.7 % \|' "$tmp/p.md"
-check "  the CSV leaves its best RMSD empty" grep -q '^test.npz row 20 (gdb 165),9,5,0,,,0$' "$tmp/p.csv"
+check "  the CSV leaves its best RMSD empty" grep -q '^test.npz row 20 (gdb 165),9,5,0,,,0,0,0$' "$tmp/p.csv"
+
+# ---- stereo: a reference with a stereocentre (L-alanine, obabel --gen3d's
+# geometry) against its mirror image, itself, and the model's conformers
+cat > "$tmp/ala.xyz" << 'EOF'
+13
+L-alanine
+N 1.06890 0.07631 0.19466
+C 2.55254 0.11423 0.05785
+C 2.97811 -0.22501 -1.36129
+C 3.03972 1.50912 0.48551
+O 4.08080 2.04124 0.14057
+O 2.15357 2.08363 1.34534
+H 0.75568 -0.86383 -0.06445
+H 0.66808 0.67735 -0.53515
+H 2.98093 -0.60573 0.76344
+H 2.59020 0.50034 -2.08480
+H 2.62532 -1.22124 -1.64957
+H 4.07035 -0.22177 -1.44759
+H 1.39635 1.45104 1.42055
+EOF
+awk 'NR <= 2 {print; next} {printf "%s %.5f %.5f %.5f\n", $1, -$2, -$3, -$4}' "$tmp/ala.xyz" > "$tmp/mirror.xyz"
+"$enf" conformers eval --reference "$tmp/ala.xyz" --generated "$tmp/mirror.xyz" --out "$tmp/s.csv" > "$tmp/s.md" 2> "$tmp/s.log"
+check "stereo: the mirror image is not kept (0.0 %), and is no RMSD-0 match" \
+  grep -qE '^\| .* \| 1 \| 0 \| 1\.0 \| 0\.[1-9][0-9]* \| .* \| 100\.0 % \| 0\.0 % \|  \|$' "$tmp/s.md"
+check "  the CSV: 1 centre, 0 conformers keeping it" grep -q '^L-alanine,13,6,1,.*,1,0$' "$tmp/s.csv"
+check "  the summary counts it" grep -q 'stereo kept in 0 of the 1 conformers of the 1 references with tetrahedral' "$tmp/s.log"
+"$enf" conformers eval --reference "$tmp/ala.xyz" --generated "$tmp/ala.xyz" > "$tmp/s.md" 2> /dev/null
+check "stereo: the reference itself keeps it (100.0 %)" grep -qE '\| 100\.0 % \| 100\.0 % \|  \|$' "$tmp/s.md"
+"$enf" conformers eval --reference "$tmp/ala.xyz" --model "$model" --n 12 --seed 5 "${fast[@]}" > "$tmp/k.md" 2> /dev/null
+check "stereo: --model (--stereo keep by default) keeps it in every conformer" \
+  grep -qE '\| 100\.0 % \| [0-9.]+ \|$' "$tmp/k.md"
+"$enf" conformers eval --reference "$tmp/ala.xyz" --model "$model" --n 12 --seed 5 "${fast[@]}" --stereo any \
+  > "$tmp/a.md" 2> /dev/null
+check "stereo: --stereo any leaves the model's random handedness" grep -qE '\| [0-9]\.[0-9] % \| [0-9.]+ \|$|\| [1-9][0-9]\.[0-9] % \| [0-9.]+ \|$' "$tmp/a.md"
+out=$("$enf" conformers eval --reference "$tmp/ala.xyz" --generated "$tmp/ala.xyz" --stereo any 2>&1); code=$?
+check "--stereo with --generated: a usage error (their conformers are judged as they are)" \
+  bash -c "test $code -eq 2 && grep -q 'go with --model' <<< \"\$1\"" _ "$out"
 
 # ---- generated files that do not match the references
 # Record 2 of the references (8 atoms) under record 1's title (7 atoms).

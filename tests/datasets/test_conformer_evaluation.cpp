@@ -10,6 +10,7 @@
 #include "datasets/conformer_evaluation.hpp"
 #include "datasets/molecular_graph.hpp"
 #include "datasets/molecule_io.hpp"
+#include "datasets/stereo.hpp"
 #include "support/qm9_sdf.hpp"
 
 using namespace enf;
@@ -38,7 +39,7 @@ std::vector<double> moved(const std::vector<double>& x, double a, double b, cons
 
 // A C-O pair 1.5 Å apart (a bond by Open Babel's radii, which bond C-O up to
 // 0.76 + 0.66 + 0.45 = 1.87 Å).
-Molecule pair(const std::string& name) { return Molecule{name, {6, 8}, {0, 0, 0, 1.5, 0, 0}, {}, true, {{0, 1, 1}}, {}}; }
+Molecule pair(const std::string& name) { return Molecule{name, {6, 8}, {0, 0, 0, 1.5, 0, 0}, {}, true, {{0, 1, 1}}, {}, {}}; }
 
 // The pair stretched to 1.5 + 2r Å along a tilted axis and moved: after the
 // best superposition each atom is r off, so its heavy-atom RMSD is r.
@@ -165,6 +166,32 @@ TEST_CASE("Known RMSDs: the best per molecule, MAT, median, COV on either side, 
   const EvaluationSummary edge = summarize_evaluation({at}, {0.25, std::nextafter(0.25, 1.0)});
   CHECK(edge.coverage[0].covered == 0);
   CHECK(edge.coverage[1].covered == 1);
+}
+
+TEST_CASE("Stereo kept: conformers with every reference centre's handedness, over molecules with centres",
+          "[conformer_evaluation]") {
+  // CHFClBr-like: a carbon with four different neighbours (N, O, F, H) at
+  // the corners of a tetrahedron; its centre given by hand (the measure
+  // reads reference.stereo, however it was found).
+  const std::vector<double> x = {0, 0, 0, 1, 1, 1, 1, -1, -1, -1, 1, -1, -1, -1, 1};
+  Molecule chiral{"chiral", {6, 7, 8, 9, 1}, x, {}, true, {{0, 1, 1}, {0, 2, 1}, {0, 3, 1}, {0, 4, 1}}, {}, {}};
+  chiral.stereo = {{0, {1, 2, 3}, signed_volume_sign({0, {1, 2, 3}, 0}, x)}};
+  REQUIRE(chiral.stereo[0].sign != 0);
+  std::vector<double> mirrored = x;
+  for (double& v : mirrored) v = -v;
+  const double t[3] = {1, 2, 3};
+  const MoleculeEvaluation e = evaluate_molecule(chiral, {x, mirrored, moved(x, 0.4, 1.1, t)});
+  CHECK(e.stereo_centres == 1);
+  CHECK(e.stereo_kept == 2);  // the rotated one kept, the mirror image not
+  const MoleculeEvaluation none = evaluate_molecule(pair("pair"), {pair_at_rmsd(0.1)});
+  CHECK(none.stereo_centres == 0);
+  CHECK(none.stereo_kept == 1);
+  const EvaluationSummary s = summarize_evaluation({e, none, evaluate_molecule(chiral, {})});
+  CHECK(s.stereo_molecules == 1);  // the missing one judged nothing
+  CHECK(s.stereo_conformers == 3);
+  CHECK(s.stereo_kept == 2);
+  CHECK(s.stereo_share() == Approx(2.0 / 3));
+  CHECK(std::isnan(summarize_evaluation({none}).stereo_share()));
 }
 
 TEST_CASE("Nothing judged; bad sizes and thresholds", "[conformer_evaluation]") {

@@ -349,7 +349,7 @@ TEST_CASE("heavy_atom_rmsd", "[molecular_graph]") {
   CHECK(heavy_atom_rmsd(m, moved(stretched, 0.3, 0.4, t), false) == Approx(0.1 * gyration).epsilon(1e-9));
 
   // Two heavy atoms 1.5 Å apart pulled to 1.9 Å: each is 0.2 Å off.
-  const Molecule pair{"pair", {6, 8}, {0, 0, 0, 1.5, 0, 0}, {}, true, {{0, 1, 1}}, {}};
+  const Molecule pair{"pair", {6, 8}, {0, 0, 0, 1.5, 0, 0}, {}, true, {{0, 1, 1}}, {}, {}};
   CHECK(heavy_atom_rmsd(pair, {0, 0, 0, 0, 1.9, 0}, false) == Approx(0.2).epsilon(1e-12));
 }
 

@@ -158,7 +158,10 @@ judge rdkit "RDKit ETKDGv3 + MMFF94" "$k" "$(per "$(cat "$out/rdkit.seconds")" 1
   echo "Best RMSD: heavy atoms, after optimal superposition, minimum over the molecule's symmetries (Open Babel"
   echo "automorphisms), against the DFT geometry; MAT its mean, COV@d the share of molecules whose best RMSD"
   echo "is < d; a molecule without any conformer is missing: out of MAT and the median, not covered. Bonds kept:"
-  echo "conformers whose bonds perceived by Open Babel are the reference's. Seconds per conformer on $threads"
+  echo "conformers whose bonds perceived by Open Babel are the reference's. Stereo kept: of the conformers of"
+  echo "references with tetrahedral stereocentres (Open Babel's perception from the DFT geometry), those with"
+  echo "every centre's handedness (a mirror image is wrong); RDKit and gen3d take it from the reference geometry,"
+  echo "enf reflects its samples to it (--stereo keep: its model is reflection-invariant). Seconds per conformer on $threads"
   echo "thread(s): enf's generation (no scoring); gen3d's wall time per conformer; confab's gen3d + confab time"
   echo "per judged conformer; RDKit's embedding + optimization (no I/O)."
   echo
