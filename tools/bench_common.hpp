@@ -1,4 +1,4 @@
-// What the bench commands (bench field, bench score, bench sample) share:
+// What the bench commands (bench field, bench score, bench sample, bench step) share:
 // the matrix-multiply peak they compare the field's rate with, the FLOPs of
 // one field evaluation by what it computes, and the machine they ran on. The
 // rates of the commands are comparable only if all count the same way.
@@ -6,14 +6,17 @@
 
 #include <omp.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "egnn/trace.hpp"
 #include "egnn/vector_field.hpp"
+#include "tools/bench_timing.hpp"
 
 namespace enf::cli {
 
@@ -40,6 +43,44 @@ class GemmPeak {
   static constexpr int N = 384;
   int threads_;
   std::vector<detail::Mat<T>> A_, B_, C_;
+};
+
+// A run of seconds (a likelihood, a batch of samples, a training step) is too
+// long to alternate call by call with the peak's product as bench field does
+// (bench_timing.hpp); the peak is measured right before and right after the
+// run instead, 5 products each, and the run's rate is taken against the
+// median of its own bracket, so that a load that comes and goes falls on both.
+template <class T>
+class BracketedPeak {
+ public:
+  explicit BracketedPeak(int threads) : peak_(threads) { peak_(); }  // warm-up: page in the matrices
+  struct Timed {
+    double seconds, peak_gflops;
+  };
+  // Times run() between the two halves of its bracket.
+  template <class Run>
+  Timed time(Run run) {
+    std::vector<double> bracket = products();
+    const auto t0 = Clock::now();
+    run();
+    const double seconds = since(t0);
+    for (double s : products()) bracket.push_back(s);
+    return {seconds, peak_.gflops(bench_median(bracket))};
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+  std::vector<double> products() {
+    std::vector<double> s;
+    for (int k = 0; k < 5; ++k) {
+      const auto t0 = Clock::now();
+      peak_();
+      s.push_back(since(t0));
+    }
+    return s;
+  }
+  GemmPeak<T> peak_;
 };
 
 // What one evaluation of the field computes: the velocity alone (sampling),
@@ -77,6 +118,14 @@ inline std::string cpu_model_name() {
       if (!name.empty()) return name;
     }
   return "unknown CPU";
+}
+
+// The date and time the figures were measured, for labelling them.
+inline std::string utc_now() {
+  char b[32];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(b, sizeof b, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
+  return b;
 }
 
 // The 1-minute load average, or -1 where unknown: on a shared machine the

@@ -90,16 +90,6 @@ int allowed_cpus() {
   return CPU_COUNT(&set);
 }
 
-// The 1-minute load average (Linux; -1 when unknown).
-double load_average() {
-  double l = -1;
-  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf", &l) != 1) l = -1;
-    std::fclose(f);
-  }
-  return l;
-}
-
 // One exchange, timed on every rank (median of `repeats` after one warm-up,
 // each started together); rank order. received[r]: the bytes rank r receives.
 struct Exchange {

@@ -4,13 +4,9 @@
 // matrix-multiply peak, measured in the same run (issue 13: benchmarks that
 // name the limit, instead of ratios to figures from another CPU).
 //
-// A likelihood or a batch of samples runs for seconds, too long to alternate
-// call by call with the peak's product as bench field does
-// (tools/bench_timing.hpp); the peak is measured right before and right after
-// every repeat instead, and each repeat's rate is taken against the median
-// of its own bracket, so that a load that comes and goes falls on both.
+// The peak brackets every repeat (bench_common.hpp's BracketedPeak): each
+// repeat's rate is taken against the median of its own bracket.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -89,9 +85,6 @@ const CommandSpec kSampleSpec{
         {solver_group(), {kRtol, kAtol, kFixedSteps}, {{kRtol, "1e-4"}, {kAtol, "1e-4"}, {kFixedSteps, "10"}}},
         "float")};
 
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
 // A flow to time: the system, its field and weights, and what they are.
 struct BenchModel {
   ParticleSystem sys;  // QM9: n = 0 (the atom count varies)
@@ -159,31 +152,18 @@ struct Work {
 template <class T, class Task>
 BenchRow time_task(const std::string& task_name, const BenchModel& m, int structures, int repeats, int threads,
                    Task task) {
-  GemmPeak<T> peak(threads);
-  auto peak_seconds = [&] {
-    std::vector<double> s;
-    for (int k = 0; k < 5; ++k) {
-      const auto t0 = Clock::now();
-      peak();
-      s.push_back(since(t0));
-    }
-    return s;
-  };
-  peak();  // warm-up: page in the matrices
+  BracketedPeak<T> peak(threads);
   struct Run {
     double seconds, peak_gflops;
     Work work;
   };
   std::vector<Run> runs;
   for (int r = 0; r < repeats; ++r) {
-    std::vector<double> bracket = peak_seconds();
-    const auto t0 = Clock::now();
-    const Work work = task(r);
-    const double seconds = since(t0);
-    for (double s : peak_seconds()) bracket.push_back(s);
-    runs.push_back({seconds, peak.gflops(bench_median(bracket)), work});
+    Work work;
+    const auto timed = peak.time([&] { work = task(r); });
+    runs.push_back({timed.seconds, timed.peak_gflops, work});
     std::fprintf(stderr, "  %-5s %-28s run %d/%d: %.3f s, NFE %.1f per structure, peak alongside %.1f GFLOP/s\n",
-                 m.sys.name.c_str(), task_name.c_str(), r + 1, repeats, seconds, double(work.nfe) / structures,
+                 m.sys.name.c_str(), task_name.c_str(), r + 1, repeats, timed.seconds, double(work.nfe) / structures,
                  runs.back().peak_gflops);
   }
   std::vector<double> times;
@@ -309,13 +289,6 @@ template <class T>
 BenchRow sample_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
   return m.molecule ? molecule_sample_row<T>(m, o, structures, repeats, rt)
                     : particle_sample_row<T>(m, o, structures, repeats, rt);
-}
-
-std::string utc_now() {
-  char b[32];
-  const std::time_t t = std::time(nullptr);
-  std::strftime(b, sizeof b, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
-  return b;
 }
 
 void print_rows(const std::vector<BenchRow>& rows, const std::string& format, const std::string& command) {

@@ -3,13 +3,16 @@
 // Rademacher noise, dopri5 rtol = atol = 1e-4, continuous adjoint, float32
 // field), at initialisation and after --train-steps steps on the shipped data;
 // then log-likelihood evaluation (exact trace, 1e-7, float64) and sampling
-// (1e-4) of --eval-samples structures. --mpi: the same step over the ranks of
+// (1e-4) of --eval-samples structures. Each timed iteration reports the FLOPs
+// of its field work (tools/bench_step.hpp) and their rate against the GEMM
+// peak measured around it (issue 13: benchmarks that name the limit). --mpi: the same step over the ranks of
 // an MPI job (tools/bench_mpi.cpp).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "datasets/particles.hpp"
@@ -33,6 +36,19 @@ const CommandSpec kSpec{
     "Hutchinson trace (Rademacher), dopri5 at rtol = atol = 1e-4 forward and adjoint,\n"
     "AdamW (lr 5e-4, AMSGrad). Each sample integrates with its own adaptive steps:\n"
     "NFE are per sample (mean over the batch), the reference's are per batch.\n"
+    "FLOPs (the field's work only, 2 per multiply-add of the layer shapes, as bench field\n"
+    "counts them): per sample, forward NFE x (velocity + one tangent J.eps for the trace)\n"
+    "plus backward NFE x one adjoint evaluation (velocity and J.eps again, then the reverse\n"
+    "pass: a.dF/dz with the trace term's derivative, and the parameter gradient; a reverse\n"
+    "pass counted as 2x its forward's multiply-adds, as bench field counts it);\n"
+    "--gradient discrete: half the backward NFE are velocity-only stage recomputations.\n"
+    "Flow matching: per structure one velocity and its reverse pass. Not counted: the\n"
+    "prior, the loss and its sums over samples, the ODE solver's vector arithmetic, the\n"
+    "coupling (assignment, alignment) and the optimizer. GFLOP/s: those FLOPs over the\n"
+    "whole iteration's seconds (optimizer included); % of GEMM peak: against a 384^3 float\n"
+    "product per thread, timed 5 times right before and 5 right after each iteration\n"
+    "(median of the 10), in the same run; above 100 % it is marked (peak disturbed).\n"
+    "--mpi reports no FLOPs.\n"
     "Evaluation: log p(x) of the first --eval-samples test structures, exact trace,\n"
     "rtol = atol = 1e-7, float64. Sampling: --eval-samples draws at 1e-4, float32.\n"
     "The reference implementation's figures, with the machine they were measured on, are\n"
@@ -75,6 +91,8 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 struct Point {
   std::string label;
   double total = 0, forward = 0, backward = 0, optimizer = 0, nfe_f = 0, nfe_b = 0, loss = 0;
+  double flops = 0, peak_gflops = 0;  // the field's FLOPs in the iteration; the GEMM peak bracketing it
+  double gflops() const { return flops / total * 1e-9; }
 };
 
 }  // namespace
@@ -110,19 +128,34 @@ int run_bench_step(const std::vector<std::string>& args) {
   BatchStream batches(train, S, B, rng.split(1));
   auto next_batch = [&] { return batches.next(); };
   std::uint64_t step_seed = seed * 1000003 + 17;
-  // Median of `repeats` steps; `fm` (when given) times flow-matching steps
-  // with that coupling instead of maximum-likelihood ones.
+  // The FLOPs of a step follow its NFE (tools/bench_step.hpp); the float
+  // field has the float peak beside it.
+  const VectorField<float> field32(field, trainer.params().layout);
+  BracketedPeak<float> peak(trainer.flow().threads());
+  // Median of `repeats` steps, each bracketed by the peak; `fm` (when given)
+  // times flow-matching steps with that coupling instead of maximum-likelihood ones.
   auto timed = [&](const std::string& label, const FlowMatchingOptions* fm = nullptr) {
-    std::vector<StepReport> rs;
-    for (int k = 0; k < repeats; ++k)
-      rs.push_back(fm ? trainer.step_flow_matching(*fm, next_batch(), B, sys.n, step_seed++)
-                      : trainer.step(next_batch(), B, sys.n, step_seed++));
-    std::sort(rs.begin(), rs.end(), [](auto& a, auto& b) { return a.seconds_total < b.seconds_total; });
-    const StepReport& m = rs[rs.size() / 2];
+    std::vector<std::pair<StepReport, double>> rs;
+    for (int k = 0; k < repeats; ++k) {
+      StepReport r;
+      const auto t = peak.time([&] {
+        r = fm ? trainer.step_flow_matching(*fm, next_batch(), B, sys.n, step_seed++)
+               : trainer.step(next_batch(), B, sys.n, step_seed++);
+      });
+      rs.emplace_back(r, t.peak_gflops);
+    }
+    std::sort(rs.begin(), rs.end(), [](auto& a, auto& b) { return a.first.seconds_total < b.first.seconds_total; });
+    const auto& [m, peak_gflops] = rs[rs.size() / 2];
     Point p{label, m.seconds_total, m.seconds_forward, m.seconds_backward, m.seconds_optimizer,
-            double(m.nfe_forward) / B, double(m.nfe_backward) / B, m.loss};
-    std::fprintf(stderr, "  %-22s %.4f s (forward %.4f, backward %.4f, optimizer %.5f), NFE %.1f + %.1f, loss %.3f\n",
-                 label.c_str(), p.total, p.forward, p.backward, p.optimizer, p.nfe_f, p.nfe_b, p.loss);
+            double(m.nfe_forward) / B, double(m.nfe_backward) / B, m.loss,
+            fm ? flow_matching_step_flops(field32, sys.n, B)
+               : training_step_flops(field32, sys.n, cnf.gradient, double(m.nfe_forward), double(m.nfe_backward)),
+            peak_gflops};
+    std::fprintf(stderr,
+                 "  %-22s %.4f s (forward %.4f, backward %.4f, optimizer %.5f), NFE %.1f + %.1f, loss %.3f, "
+                 "%.2f GFLOP/s, peak alongside %.1f GFLOP/s\n",
+                 label.c_str(), p.total, p.forward, p.backward, p.optimizer, p.nfe_f, p.nfe_b, p.loss, p.gflops(),
+                 p.peak_gflops);
     return p;
   };
 
@@ -174,25 +207,35 @@ int run_bench_step(const std::vector<std::string>& args) {
                eval_seconds, nfe_eval, nll);
   std::fprintf(stderr, "  sampling: %d structures in %.3f s\n", n_eval, sample_seconds);
 
+  const std::string cpu = cpu_model_name(), date = utc_now();
+  const double load = load_average();
   if (format == "json") {
     nlohmann::json j{{"system", sys.name}, {"batch", B}, {"threads", trainer.flow().threads()},
-                     {"gradient", to_string(cnf.gradient)}};
+                     {"gradient", to_string(cnf.gradient)}, {"cpu", cpu}, {"date", date},
+                     {"load_average_1min", load}, {"precision", "float"}};
     for (const auto& p : points)
       j["iterations"].push_back({{"when", p.label}, {"seconds", p.total}, {"forward_seconds", p.forward},
                                  {"backward_seconds", p.backward}, {"optimizer_seconds", p.optimizer},
                                  {"nfe_forward_per_sample", p.nfe_f}, {"nfe_backward_per_sample", p.nfe_b},
-                                 {"seconds_per_nfe", p.total / (p.nfe_f + p.nfe_b)}, {"loss", p.loss}});
+                                 {"seconds_per_nfe", p.total / (p.nfe_f + p.nfe_b)}, {"loss", p.loss},
+                                 {"flop_per_iteration", p.flops}, {"gflops", p.gflops()},
+                                 {"peak_gflops", p.peak_gflops}, {"fraction_of_peak", p.gflops() / p.peak_gflops},
+                                 {"peak_disturbed", p.gflops() > p.peak_gflops}});
     j["maximum_likelihood_over_flow_matching"] = points[ml_points - 1].total / points[ml_points].total;
     j["evaluation"] = {{"structures", test.rows}, {"seconds", eval_seconds}, {"nfe_per_structure", nfe_eval}, {"nll", nll}};
     j["sampling"] = {{"structures", n_eval}, {"seconds", sample_seconds}};
     std::puts(j.dump(2).c_str());
   } else {
-    std::printf("| %s, batch %d | s / iteration | forward | backward | optimizer | NFE fwd + bwd (per sample) | ms / NFE |\n",
+    std::printf("enf bench step: %s, %s, load average %.2f; %d threads, float field\n\n", cpu.c_str(), date.c_str(),
+                load, trainer.flow().threads());
+    std::printf("| %s, batch %d | s / iteration | forward | backward | optimizer | NFE fwd + bwd (per sample) | ms / NFE "
+                "| GFLOP / iteration | GFLOP/s | %% of GEMM peak | GEMM peak GFLOP/s |\n",
                 sys.name.c_str(), B);
-    std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+    std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const auto& p : points)
-      std::printf("| %s | %.4f | %.4f | %.4f | %.5f | %.1f + %.1f | %.3f |\n", p.label.c_str(), p.total, p.forward,
-                  p.backward, p.optimizer, p.nfe_f, p.nfe_b, 1e3 * p.total / (p.nfe_f + p.nfe_b));
+      std::printf("| %s | %.4f | %.4f | %.4f | %.5f | %.1f + %.1f | %.3f | %.4g | %.3g | %s | %.3g |\n", p.label.c_str(),
+                  p.total, p.forward, p.backward, p.optimizer, p.nfe_f, p.nfe_b, 1e3 * p.total / (p.nfe_f + p.nfe_b),
+                  p.flops * 1e-9, p.gflops(), percent_of_peak(p.gflops() / p.peak_gflops).c_str(), p.peak_gflops);
     std::printf("\nA maximum-likelihood step (trained weights) takes %.1fx the time of a flow-matching step "
                 "(independent coupling).\n", points[ml_points - 1].total / points[ml_points].total);
     std::printf("\n| task | structures | seconds |\n|---|---:|---:|\n");

@@ -12,6 +12,7 @@
 #include "egnn/vector_field.hpp"
 #include "engine/cnf.hpp"
 #include "engine/rng.hpp"
+#include "tools/bench_common.hpp"
 #include "tools/options.hpp"
 
 namespace enf::cli {
@@ -33,6 +34,34 @@ inline CnfOptions bench_cnf_options(GradientMode gradient) {
   cnf.solver.rtol = cnf.solver.atol = 1e-4;
   cnf.adjoint_solver = cnf.solver;
   return cnf;
+}
+
+// FLOPs of the field's work in one maximum-likelihood training step, from the
+// step's NFE summed over its samples (StepReport), all of n nodes, with the
+// Hutchinson trace of bench_cnf_options (λ = 0):
+//  forward:  each evaluation the velocity with one tangent J·ε;
+//  adjoint:  each evaluation of the augmented dynamics' VJP (cnf_adjoint_impl.hpp)
+//            one forward with the tangent (f and J·ε again) and its reverse
+//            pass (f̄ᵀJ, the trace term's ε̄ᵀ∂(J·ε)/∂z and both wrt θ);
+//  discrete: the backward NFE are half the replay's stage recomputations
+//            (velocity only) and half the stage VJPs (as one adjoint evaluation).
+// Not counted: the prior, the optimizer, the gradient's sums over samples,
+// the ODE solver's own vector arithmetic.
+template <class Field>
+double training_step_flops(const Field& field, int n, GradientMode gradient, double nfe_forward, double nfe_backward) {
+  const double vjp = evaluation_flops(field, n, FieldWork::Hutchinson) + 2 * field.reverse_madds(n, 1);
+  const double backward = gradient == GradientMode::Adjoint
+                              ? nfe_backward * vjp
+                              : nfe_backward / 2 * (evaluation_flops(field, n, FieldWork::Velocity) + vjp);
+  return nfe_forward * evaluation_flops(field, n, FieldWork::Hutchinson) + backward;
+}
+
+// FLOPs of one flow-matching step of B structures of n nodes: per structure
+// one velocity evaluation and its reverse pass (flow_matching.cpp); the
+// coupling (assignment, alignment) and the optimizer are not counted.
+template <class Field>
+double flow_matching_step_flops(const Field& field, int n, int B) {
+  return B * (evaluation_flops(field, n, FieldWork::Velocity) + 2 * field.reverse_madds(n, 0));
 }
 
 // Batches of B structures drawn without replacement from `train`, reshuffled

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 13: enf bench score and enf bench sample name the limit: per system,
+# Issue 13: enf bench score, bench sample and bench step name the limit: per system,
 # seconds, NFE, FLOP per structure, GFLOP/s and the % of a GEMM peak measured
 # in the same run, with the CPU, threads and precision; FLOPs counted as bench
 # field counts them; --model times a given checkpoint; no figure from another
@@ -68,6 +68,51 @@ check "bench sample --model: the trained model, named" bash -c "grep -q 'Model o
 check "  its rows complete" table_ok "$tmp/model.md" 2
 out=$("$enf" bench score --model "$tmp/dw4model" --system lj13 --structures 2 2>&1); code=$?
 check "bench score --model of dw4 with --system lj13: usage error" bash -c "test $code -eq 2 && grep -q 'the model is of dw4' <<< \"\$0\"" "$out"
+
+# bench step: every timed iteration with its FLOPs, GFLOP/s and % of the
+# GEMM peak measured in the same run (finite, positive, % in (0, 100] unless
+# marked), the old columns kept; the JSON the same, and the per-iteration FLOPs
+# those of the step's NFE (forward and adjoint evaluations of one DW4 sample).
+"$enf" bench step --system dw4 --batch 4 --train-steps 1 --repeats 1 --eval-samples 2 > "$tmp/step.md" 2> /dev/null
+check "bench step dw4: FLOP, GFLOP/s and % of peak per timed iteration" python3 - "$tmp/step.md" <<'PY'
+import math, re, sys
+lines = open(sys.argv[1]).read().splitlines()
+head = [l for l in lines if l.startswith('| dw4, batch 4 |')]
+assert len(head) == 1, lines
+cols = [c.strip() for c in head[0].strip('|').split('|')]
+for c in ['s / iteration', 'forward', 'backward', 'optimizer', 'NFE fwd + bwd (per sample)', 'ms / NFE',
+          'GFLOP / iteration', 'GFLOP/s', '% of GEMM peak', 'GEMM peak GFLOP/s']:
+    assert c in cols, (c, cols)
+rows = [l for l in lines if re.match(r'\| (at initialisation|after 1 steps|flow matching, )', l)]
+assert len(rows) == 5, rows
+for r in rows:
+    v = dict(zip(cols, [c.strip() for c in r.strip('|').split('|')]))
+    for c in ['s / iteration', 'GFLOP / iteration', 'GFLOP/s', 'GEMM peak GFLOP/s']:
+        x = float(v[c])
+        assert math.isfinite(x) and x > 0, (c, v)
+    m = re.fullmatch(r'(\d+)%( \(peak disturbed\))?', v['% of GEMM peak'])
+    assert m and (0 < int(m.group(1)) <= 100 or m.group(2)), v
+assert any(l.startswith('enf bench step: ') and 'load average' in l for l in lines), lines
+PY
+"$enf" bench step --system dw4 --batch 4 --train-steps 0 --repeats 2 --eval-samples 2 --format json > "$tmp/step.json" 2> /dev/null
+check "bench step json: flop_per_iteration, gflops, fraction_of_peak, the peak" python3 - "$tmp/step.json" <<'PY'
+import json, math, sys
+s = json.load(open(sys.argv[1]))
+assert s['cpu'] and s['date'] and 'load_average_1min' in s, s
+it = s['iterations']
+assert len(it) == 5, it
+for p in it:
+    for k in ['seconds', 'nfe_forward_per_sample', 'seconds_per_nfe', 'flop_per_iteration', 'gflops', 'peak_gflops']:
+        assert math.isfinite(p[k]) and p[k] > 0, (k, p)
+    assert abs(p['gflops'] / (p['flop_per_iteration'] / p['seconds'] * 1e-9) - 1) < 1e-9, p
+    assert abs(p['fraction_of_peak'] - p['gflops'] / p['peak_gflops']) < 1e-12, p
+    assert 0 < p['fraction_of_peak'] <= 1 or p['peak_disturbed'], p
+# Flow matching: one velocity and its reverse pass per structure, whatever the coupling.
+fm = [p['flop_per_iteration'] for p in it if p['when'].startswith('flow matching')]
+assert len(fm) == 3 and max(fm) == min(fm), fm
+PY
+check "bench step --help: what the FLOP count includes and excludes" bash -c \
+  "'$enf' bench step --help | grep -q 'Not counted: the' && '$enf' bench step --help | grep -q 'optimizer'"
 
 # No timing of another machine's PyTorch in the program's output or help.
 for cmd in "bench field" "bench step" "bench score" "bench sample"; do

@@ -1,8 +1,10 @@
-// The FLOPs bench score and bench sample report (tools/bench_common.hpp:
-// NFE × evaluation_flops) against a slow, obvious count: every forward pass
-// the CNF actually makes, each counted at its own tangent count, over whole
-// solves. A trace that took more or fewer directions than the accounting
-// assumes (another chunking, a forgotten extra f) shows up here.
+// The FLOPs bench score, bench sample and bench step report
+// (tools/bench_common.hpp: NFE × evaluation_flops; tools/bench_step.hpp:
+// training_step_flops) against a slow, obvious count: every forward and
+// reverse pass the CNF actually makes, each counted at its own tangent count,
+// over whole solves. A trace that took more or fewer directions than the
+// accounting assumes (another chunking, a forgotten extra f, a VJP that
+// re-evaluates the field) shows up here.
 #include <catch2/catch.hpp>
 
 #include "egnn/dual_ops.hpp"
@@ -20,7 +22,7 @@ using namespace enf;
 using cli::evaluation_flops;
 using cli::FieldWork;
 
-// The E-NF field, counting the multiply-adds of every forward pass it runs.
+// The E-NF field, counting the multiply-adds of every forward and reverse pass it runs.
 class CountingField {
  public:
   using Scalar = double;
@@ -34,16 +36,21 @@ class CountingField {
   double forward_madds(int n, int K) const { return f_.forward_madds(n, K); }
   void forward(const double* p, const double* z, int n, double t, const Mat* V, Workspace& ws, double* f,
                Mat* JV) const {
-    madds += f_.forward_madds(n, V ? int(V->rows()) : 0);
+    last_n_ = n;
+    last_K_ = V ? int(V->rows()) : 0;
+    madds += f_.forward_madds(n, last_K_);
     f_.forward(p, z, n, t, V, ws, f, JV);
   }
+  // The reverse pass of the last forward, at that forward's size and tangents.
   void reverse(const double* p, Workspace& ws, const double* fbar, const Mat* JVbar, double* zbar, double* grad) const {
+    reverse_madds += f_.reverse_madds(last_n_, last_K_);
     f_.reverse(p, ws, fbar, JVbar, zbar, grad);
   }
-  mutable double madds = 0;
+  mutable double madds = 0, reverse_madds = 0;
 
  private:
   const VectorField<double>& f_;
+  mutable int last_n_ = 0, last_K_ = 0;
 };
 
 struct Setup {
@@ -115,4 +122,41 @@ TEST_CASE("bench FLOPs: the exact trace's count by hand for DW4", "[bench]") {
         Approx(9 * evaluation_flops(s.field, 4, FieldWork::Velocity)).epsilon(1e-15));
   CHECK(evaluation_flops(s.field, 4, FieldWork::Hutchinson) ==
         Approx(2 * evaluation_flops(s.field, 4, FieldWork::Velocity)).epsilon(1e-15));
+}
+
+TEST_CASE("bench FLOPs: a training step's forward and reverse passes, counted one by one, are bench step's count",
+          "[bench]") {
+  // bench step's DW4 step: each sample of the batch a forward solve with the
+  // Hutchinson trace and a backward pass (BatchFlow::loss_and_gradient runs
+  // Cnf::gradient per sample), with the bench's own CNF options.
+  const int n = 4, dim = 2, B = 3;
+  Setup s(dim, 11);
+  CountingField counting(s.field);
+  for (GradientMode mode : {GradientMode::Adjoint, GradientMode::Discrete}) {
+    Cnf<CountingField> cnf(counting, cli::bench_cnf_options(mode));
+    Cnf<CountingField>::Scratch scratch;
+    Rng rng(17);
+    std::vector<double> grad(s.params.values.size(), 0.0);
+    counting.madds = counting.reverse_madds = 0;
+    long nfe_forward = 0, nfe_backward = 0;
+    for (int b = 0; b < B; ++b) {
+      const auto x = structure(n, dim, rng);
+      std::vector<double> eps(x.size());
+      for (double& e : eps) e = rng.uniform() < 0.5 ? -1.0 : 1.0;  // Rademacher
+      const AdjointResult r = cnf.gradient(s.params.values.data(), x, n, eps, 1.0 / B, scratch, grad.data());
+      REQUIRE(r.backward.ok());
+      nfe_forward += r.forward.solve.stats.nfe;
+      nfe_backward += r.backward.stats.nfe;
+    }
+    INFO("gradient " << to_string(mode) << ", NFE " << nfe_forward << " + " << nfe_backward);
+    REQUIRE(nfe_backward > 0);
+    CHECK(cli::training_step_flops(s.field, n, mode, double(nfe_forward), double(nfe_backward)) ==
+          Approx(2 * (counting.madds + counting.reverse_madds)).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("bench FLOPs: a flow-matching step is one velocity and its reverse pass per structure", "[bench]") {
+  Setup s(2, 1);
+  CHECK(cli::flow_matching_step_flops(s.field, 4, 5) ==
+        Approx(5 * 2 * (s.field.forward_madds(4, 0) + s.field.reverse_madds(4, 0))).epsilon(1e-15));
 }
