@@ -70,7 +70,7 @@ Molecule from_smiles(const std::string& smiles, const std::string& title, const 
   OBConversion conv;
   if (!conv.SetInFormat("smi")) fail("Open Babel has no SMILES reader");
   OBMol mol;
-  OpenBabel::obErrorLog.ClearLog();
+  const detail::QuietOpenBabel quiet;  // its reason is in the error below
   const bool read = conv.ReadString(&mol, smiles);
   const std::string reason = openbabel_reason();
   if (!read || mol.NumAtoms() == 0)

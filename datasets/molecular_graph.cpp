@@ -29,23 +29,6 @@ std::string atom_label(const std::vector<int>& z, int a) {
   return "atom " + std::to_string(a + 1) + " (" + element_symbol(z[std::size_t(a)]) + ")";
 }
 
-// Open Babel's warnings held in its log rather than printed while alive (a
-// generated geometry can be far from any textbook one, and perceiving its
-// bonds may warn: a judgement of it is the answer, not a printout).
-class QuietOpenBabel {
- public:
-  QuietOpenBabel() : level_(OpenBabel::obErrorLog.GetOutputLevel()) {
-    OpenBabel::obErrorLog.SetOutputLevel(OpenBabel::obError);
-    OpenBabel::obErrorLog.ClearLog();
-  }
-  ~QuietOpenBabel() { OpenBabel::obErrorLog.SetOutputLevel(level_); }
-  QuietOpenBabel(const QuietOpenBabel&) = delete;
-  QuietOpenBabel& operator=(const QuietOpenBabel&) = delete;
-
- private:
-  OpenBabel::obMessageLevel level_;
-};
-
 // The bonds Open Babel holds for mol (orders 1..3, aromatic flags), i < j.
 std::vector<GraphBond> obmol_bonds(OpenBabel::OBMol& mol, const std::string& name) {
   std::vector<GraphBond> bonds;
@@ -153,7 +136,7 @@ MolecularGraph perceive_graph(const Molecule& m, std::string* warning) {
   // Perception's warnings are kept in the log, not printed (see the header),
   // including those of the aromaticity perception the first IsAromatic() in
   // obmol_bonds runs.
-  const QuietOpenBabel quiet;
+  const detail::QuietOpenBabel quiet;
   OpenBabel::OBMol mol = detail::to_obmol(copy);
   std::vector<GraphBond> bonds = obmol_bonds(mol, m.name);
   std::vector<int> charges;
@@ -216,7 +199,7 @@ bool connectivity_preserved(const MolecularGraph& g, const std::vector<double>& 
   m.atomic_numbers = g.atomic_numbers();
   m.positions = positions;
   m.bonds_known = false;
-  const QuietOpenBabel quiet;
+  const detail::QuietOpenBabel quiet;
   OpenBabel::OBMol mol = detail::to_obmol(m);
   std::set<std::pair<int, int>> perceived, expected;
   for (unsigned k = 0; k < mol.NumBonds(); ++k) {
@@ -348,7 +331,7 @@ double heavy_atom_rmsd(const Molecule& a, const std::vector<double>& positions_b
   copy.bonds_known = true;
   copy.bonds = g.molecule_bonds();
   copy.formal_charges = g.formal_charges();
-  const QuietOpenBabel quiet;
+  const detail::QuietOpenBabel quiet;
   OpenBabel::OBMol mol = detail::to_obmol(copy);
   OpenBabel::OBBitVec mask;
   for (int k : heavy) mask.SetBitOn(unsigned(k + 1));

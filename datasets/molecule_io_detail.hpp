@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,21 @@ class OBMol;
 }
 
 namespace enf::detail {
+
+// While alive, Open Babel prints nothing (its log still records every
+// message, cleared on entry, for the caller to read and report): for work
+// whose outcome enf reports itself, e.g. perceiving bonds of a generated
+// geometry or a SMILES that does not parse (the reason goes in enf's error).
+class QuietOpenBabel {
+ public:
+  QuietOpenBabel();
+  ~QuietOpenBabel();
+  QuietOpenBabel(const QuietOpenBabel&) = delete;
+  QuietOpenBabel& operator=(const QuietOpenBabel&) = delete;
+
+ private:
+  std::ostream* stream_;
+};
 
 // "record 7 ('gdb 7')", or "record 7" for an untitled record.
 std::string record_label(long number, const std::string& title);

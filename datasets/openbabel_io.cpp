@@ -7,9 +7,11 @@
 #include <openbabel/generic.h>
 #include <openbabel/mol.h>
 #include <openbabel/obconversion.h>
+#include <openbabel/oberror.h>
 
 #include <array>
 #include <cmath>
+#include <ostream>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
@@ -18,6 +20,15 @@
 #include "datasets/molecule_io_detail.hpp"
 
 namespace enf::detail {
+
+QuietOpenBabel::QuietOpenBabel() : stream_(OpenBabel::obErrorLog.GetOutputStream()) {
+  // A stream without a buffer swallows what is written to it.
+  static std::ostream sink(nullptr);
+  OpenBabel::obErrorLog.SetOutputStream(&sink);
+  OpenBabel::obErrorLog.ClearLog();
+}
+
+QuietOpenBabel::~QuietOpenBabel() { OpenBabel::obErrorLog.SetOutputStream(stream_); }
 
 namespace {
 
