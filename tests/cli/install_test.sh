@@ -26,6 +26,8 @@ check "sample" bash -c "'$ienf' sample --model run/best --n 10 --seed 1 --out s.
 "$ienf" score --model run/best --input dw4:test --rtol 1e-4 --atol 1e-4 --threads 2 > scores.csv 2> score.log
 check "score dw4:test: all 10 000 test structures" test "$(tail -n +2 scores.csv | wc -l)" -eq 10000
 check "import qm9-pretrained by name" bash -c "'$ienf' import --reference qm9-pretrained --out qm9 > /dev/null 2>&1 && test -f qm9/model.json"
+check "conformers with the shipped default model, from another directory" \
+  bash -c "'$ienf' conformers --input 'CCO ethanol' --n 2 --out e.sdf > /dev/null 2>&1 && test \$(grep -c '^\\\$\\\$\\\$\\\$' e.sdf) -eq 2"
 
 # ENF_DATA overrides the shipped copy: a 7-structure dw4 test split there.
 mkdir -p "$ENF_DATA/efm_splits"
