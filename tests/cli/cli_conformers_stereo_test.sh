@@ -10,9 +10,7 @@
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 model="$tmp/run/best"
-"$enf" train --system qm9-conformers --objective flow-matching --nf 16 --layers 2 --max-time 0.1 --n-data 50 \
-  --batch 10 --val-samples 10 --out "$tmp/run" > /dev/null 2>&1
-check "train a tiny conformer model" test -f "$model/model.json"
+tiny_conformer_model "$tmp/run" 0.1
 
 # signs FILE: per record, the sign of det[N - Cα, CH3 - Cα, C - Cα] (atoms
 # 1, 3, 4 around 2, as N[C@@H](C)C(=O)O numbers them). L-alanine has '-'

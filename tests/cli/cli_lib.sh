@@ -15,3 +15,11 @@ finish() {
   echo "$fails failure(s)"
   exit $((fails > 0))
 }
+# tiny_conformer_model DIR MINUTES: a tiny conformer model (H = 16, L = 2, 50
+# molecules) trained by flow matching for MINUTES into the run directory DIR
+# (its checkpoint: DIR/best), checked; for the tests of enf conformers.
+tiny_conformer_model() {
+  "$enf" train --system qm9-conformers --objective flow-matching --nf 16 --layers 2 --max-time "$2" --n-data 50 \
+    --batch 10 --val-samples 10 --out "$1" > /dev/null 2>&1
+  check "train a tiny conformer model" test -f "$1/best/model.json"
+}
