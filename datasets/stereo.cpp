@@ -87,6 +87,10 @@ std::vector<TetrahedralCentre> specified_tetrahedral_centres(OpenBabel::OBMol& m
 }
 
 std::vector<TetrahedralCentre> tetrahedral_centres_from_geometry(const Molecule& m) {
+  if (m.positions.size() != 3 * std::size_t(m.atoms()))
+    throw std::invalid_argument("molecule '" + m.name + "': reading its stereocentres from the geometry: " +
+                                std::to_string(m.positions.size()) + " coordinates for " + std::to_string(m.atoms()) +
+                                " atoms (expected 3 per atom)");
   OpenBabel::OBMol mol = detail::to_obmol(m);
   // to_obmol marks stereo as perceived (none), for its writers: perceive it
   // here from the coordinates, forcing past that mark.

@@ -33,6 +33,7 @@ std::vector<TetrahedralCentre> specified_tetrahedral_centres(OpenBabel::OBMol& m
 // (e.g. a QM9 reference), as Open Babel's 3-D perception (StereoFrom3D,
 // which uses graph symmetry classes) finds them, each with the sign its
 // geometry has. Bonds: m's when bonds_known, else perceived from the geometry.
+// std::invalid_argument naming m when it has not 3 coordinates per atom.
 std::vector<TetrahedralCentre> tetrahedral_centres_from_geometry(const Molecule& m);
 
 // The sign (+1, -1; 0 when flat) of det[r0 - c, r1 - c, r2 - c] in positions

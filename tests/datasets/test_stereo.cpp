@@ -6,6 +6,8 @@
 
 #include <array>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -196,9 +198,14 @@ TEST_CASE("stereo: no centres in ethanol, a CH2 or a carbon with two equal subst
       -1.02440, 1.00925, 0.57103,  0.85460, -0.62104, 0.52738,  0.28722, 1.04189,  0.52715,  -0.89216,
       -0.28986, 2.83101, -0.13413, -0.94210, 2.60308,  1.48638, 1.38432, 2.66019,  -0.84428, 2.03904,
       4.08358, -1.00889, 1.02109,  2.65614,  -2.02163, 0.70548};
-  CHECK(tetrahedral_centres_from_geometry(molecule("isopropanol", {6, 6, 8, 6, 1, 1, 1, 1, 1, 1, 1, 1, 1},
-                                                   isopropanol))
-            .empty());
+  // C C O C and 8 H: 12 atoms, 36 coordinates.
+  const std::vector<int> isopropanol_z = {6, 6, 8, 6, 1, 1, 1, 1, 1, 1, 1, 1};
+  CHECK(tetrahedral_centres_from_geometry(molecule("isopropanol", isopropanol_z, isopropanol)).empty());
+  // A coordinate count that is not 3 per atom is an error, not a read past the end.
+  std::vector<int> one_atom_too_many = isopropanol_z;
+  one_atom_too_many.push_back(1);
+  CHECK_THROWS_AS(tetrahedral_centres_from_geometry(molecule("isopropanol", one_atom_too_many, isopropanol)),
+                  std::invalid_argument);
 }
 
 TEST_CASE("stereo: two centres with the wrong relative configuration cannot be fixed by a reflection",
