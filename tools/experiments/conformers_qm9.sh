@@ -11,7 +11,8 @@
 # K conformers per molecule (default 10);
 # MODEL the enf conformer model (default datasets/models/qm9_conformers; when it
 #   does not exist the enf row is left out and the table says so);
-# OUT the output directory (default results/conformers_qm9).
+# OUT the output directory (default tools/experiments/results/conformers_qm9;
+#   the SDFs there are large and not kept in git).
 # Environment: ENF (default build/enf), PYTHON (a python3 with RDKit; default:
 # the first of python3, /usr/bin/python3 that has it), SEED (default 0: enf's
 # --seed and RDKit's randomSeed), THREADS (default 1: every method on one
@@ -39,7 +40,7 @@ cd "$(dirname "$0")/../.."
 n=${1:-1000}
 k=${2:-10}
 model=${3:-datasets/models/qm9_conformers}
-out=${4:-results/conformers_qm9}
+out=${4:-tools/experiments/results/conformers_qm9}
 enf=${ENF:-build/enf}
 seed=${SEED:-0}
 threads=${THREADS:-1}
