@@ -71,7 +71,7 @@ const CommandSpec kConformersEval{
     "and reported, exit 130 or 143; a second signal exits at once.\n"
     "Examples:\n"
     "  enf conformers eval --reference qm9:test --held-out --limit 1000 --write-reference ref.sdf\n"
-    "  enf conformers eval --reference ref.sdf --model models/conformers --n 10 --out enf.csv\n"
+    "  enf conformers eval --reference ref.sdf --model qm9-conformers --n 10 --out enf.csv\n"
     "  obabel ref.sdf -O gen3d.sdf --gen3d\n"
     "  enf conformers eval --reference ref.sdf --generated gen3d.sdf --label 'obabel --gen3d'",
     with_groups(

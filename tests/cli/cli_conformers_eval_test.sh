@@ -129,11 +129,7 @@ check "an existing --out: refused without --force (exit 2)" test $code -eq 2
 # ---- SIGINT while generating: the molecules finished so far are judged and reported, exit 130
 "$enf" conformers eval --reference qm9:test --held-out --limit 300 --model "$model" --n 2 --threads 1 "${fast[@]}" \
   > "$tmp/int.md" 2> "$tmp/int.log" &
-pid=$!
-for _ in $(seq 100); do grep -q 'generating' "$tmp/int.log" && break; sleep 0.1; done
-sleep 1
-kill -INT "$pid"
-wait "$pid"; code=$?
+signal_once_started $! "$tmp/int.log" generating 1 INT
 if [ $code -eq 130 ]; then
   check "SIGINT: the finished molecules' row (fewer than 300), the stop said" \
     bash -c "grep -qE '^\| enf \| [0-9]+ \| 0 \| 2\.0 \|' '$tmp/int.md' && ! grep -q '^| enf | 300 |' '$tmp/int.md' &&

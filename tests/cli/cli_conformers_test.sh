@@ -99,11 +99,7 @@ check "--help teaches: the model, examples with a SMILES and an SDF" \
 # ---- SIGTERM: the finished molecules are written, whole
 awk '{print} /^\$\$\$\$/ && ++n == 200 {exit}' datasets/data/qm9/qm9_first500.sdf > "$tmp/many.sdf"
 "$enf" conformers --model "$model" --input "$tmp/many.sdf" --n 4 --threads 1 --out "$tmp/k.sdf" 2> "$tmp/k.log" &
-pid=$!
-for _ in $(seq 100); do grep -q 'conformers on' "$tmp/k.log" && break; sleep 0.1; done
-sleep 0.5
-kill -TERM "$pid"
-wait "$pid"; code=$?
+signal_once_started $! "$tmp/k.log" 'conformers on' 0.5 TERM
 if [ $code -eq 143 ]; then
   check "SIGTERM: whole molecules written (4 records each), the stop said" \
     bash -c "grep -q 'interrupted before any molecule was finished' '$tmp/k.log' && test ! -e '$tmp/k.sdf' ||

@@ -23,3 +23,12 @@ tiny_conformer_model() {
     --batch 10 --val-samples 10 --out "$1" > /dev/null 2>&1
   check "train a tiny conformer model" test -f "$1/best/model.json"
 }
+# signal_once_started PID LOG PATTERN SECONDS SIGNAL: waits (up to 10 s) for
+# PATTERN in LOG (the job's start), SECONDS more, then sends SIGNAL to PID and
+# waits for it; its exit code in $code.
+signal_once_started() {
+  for _ in $(seq 100); do grep -q "$3" "$2" && break; sleep 0.1; done
+  sleep "$4"
+  kill "-$5" "$1"
+  wait "$1"; code=$?
+}
