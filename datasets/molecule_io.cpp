@@ -18,7 +18,6 @@ namespace enf {
 namespace detail {
 
 namespace {
-constexpr std::size_t kMaxSkipReasons = 5;
 const char* const kSkipHint = " (skip such molecules with --skip-unsupported)";
 }  // namespace
 
@@ -48,7 +47,7 @@ void MoleculeCollector::fail(const std::string& where, const std::string& what) 
 void MoleculeCollector::unsupported(const std::string& where, const std::string& what) {
   if (!opt_.skip_unsupported) fail(where, what + kSkipHint);
   ++set_.skipped;
-  if (set_.skip_reasons.size() < kMaxSkipReasons) set_.skip_reasons.push_back(where + ": " + what);
+  if (set_.skip_reasons.size() < opt_.max_skip_reasons) set_.skip_reasons.push_back(where + ": " + what);
 }
 
 void MoleculeCollector::add(Molecule m, const std::string& where, std::size_t first_atom_line) {
@@ -76,9 +75,22 @@ void MoleculeCollector::add(Molecule m, const std::string& where, std::size_t fi
         z >= 1 && z <= 118 ? "is " + element_symbol(z) : "has no known element (Z = " + std::to_string(z) + ")";
     return unsupported(atom_where(i), "atom " + std::to_string(i + 1) + " " + what + "; enf models H, C, N, O, F");
   }
+  const std::string source = opt_.limits_source.empty() ? "" : " (" + opt_.limits_source + ")";
+  if (!opt_.elements.empty())
+    for (int i = 0; i < n; ++i) {
+      const int z = m.atomic_numbers[std::size_t(i)];
+      if (std::find(opt_.elements.begin(), opt_.elements.end(), z) != opt_.elements.end()) continue;
+      std::string known;
+      for (int e : opt_.elements) {
+        if (!known.empty()) known += ", ";
+        known += element_symbol(e);
+      }
+      return unsupported(atom_where(i), "atom " + std::to_string(i + 1) + " is " + element_symbol(z) +
+                                            "; the model knows " + known + " only" + source);
+    }
   if (opt_.max_atoms > 0 && n > opt_.max_atoms)
     return unsupported(where, std::to_string(n) + " atoms, more than the " + std::to_string(opt_.max_atoms) +
-                                  " the model takes (max_atoms)");
+                                  " the model takes" + (source.empty() ? " (max_atoms)" : source));
   if (opt_.centre) {
     double mean[3] = {0, 0, 0};
     for (int i = 0; i < n; ++i)

@@ -18,6 +18,7 @@
 // truncation against their counts line before Open Babel parses them.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,13 @@ struct MoleculeReadOptions {
   // skip_unsupported, skipped and counted.
   bool skip_unsupported = false;
   int max_atoms = kQm9MaxAtoms;  // <= 0: no limit
+  // The elements taken, atomic numbers among H, C, N, O, F (empty: all five),
+  // e.g. those a conformer model was trained on.
+  std::vector<int> elements;
+  // Where max_atoms and elements come from, said with a refusal ("its
+  // training data"; empty: nothing said).
+  std::string limits_source;
+  std::size_t max_skip_reasons = 5;  // skip_reasons kept (the first ones)
   long first = 0;   // records [first, first + count) of the file
   long count = -1;  // < 0: to the end
   bool centre = true;  // remove each molecule's mean position (unweighted, as the reference)
@@ -39,7 +47,7 @@ struct MoleculeReadOptions {
 struct MoleculeSet {
   std::vector<Molecule> molecules;
   long skipped = 0;                        // with skip_unsupported
-  std::vector<std::string> skip_reasons;   // the first few (5), for the log
+  std::vector<std::string> skip_reasons;   // the first max_skip_reasons, for the log
 };
 
 // A file with no molecules, or none left after skipping, is an error, as are

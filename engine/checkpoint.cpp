@@ -114,6 +114,8 @@ MoleculeModelConfig molecule_config_from_json(const nlohmann::json& j) {
   return m;
 }
 
+ConformerSupport conformer_support(const Checkpoint& c) { return c.conformer_support.value_or(ConformerSupport{}); }
+
 ParameterLayout checkpoint_layout(const Checkpoint& c) {
   return c.molecule ? molecule_layout(c.field, *c.molecule) : field_layout(c.field);
 }
@@ -179,6 +181,8 @@ void save_checkpoint(const std::string& dir, const Checkpoint& c) {
                        {"training", c.training},
                        {"data", c.data},
                        {"extra", c.extra}};
+  // Only when recorded: every other checkpoint's model.json stays as it was.
+  if (c.conformer_support) model["conformer_support"] = to_json(*c.conformer_support);
   std::vector<std::pair<std::string, SafeTensor>> tensors;
   for (const auto& info : c.params.layout.tensors()) {
     SafeTensor t;
@@ -208,6 +212,9 @@ void save_checkpoint(const std::string& dir, const Checkpoint& c) {
 namespace {
 // The system a checkpoint names must agree with its field (and particle count).
 void check_system(const Checkpoint& c) {
+  if (c.conformer_support && !is_conformer_system(c.system))
+    throw std::runtime_error("'conformer_support' in a model of system '" + c.system +
+                             "' (only conformer models have it)");
   if (c.system.empty()) return;
   const SystemInfo* info = find_system(c.system);
   if (!info) throw std::runtime_error("unknown system '" + c.system + "' (" + system_names("or") + ")");
@@ -335,6 +342,7 @@ Checkpoint load_checkpoint_at(const std::string& dir) {
     c.extra = model.value("extra", nlohmann::json::object());
     if (model.contains("molecule") && !model["molecule"].is_null())
       c.molecule = molecule_config_from_json(model["molecule"]);
+    if (model.contains("conformer_support")) c.conformer_support = conformer_support_from_json(model["conformer_support"]);
     check_system(c);
   } catch (const std::exception& e) {  // wrong types, bad values: name the file
     throw std::runtime_error("checkpoint file '" + mj + "': " + e.what());

@@ -14,6 +14,7 @@
 
 #include "egnn/vector_field.hpp"
 #include "engine/cnf.hpp"
+#include "engine/conformer_support.hpp"
 #include "engine/molecule_model.hpp"
 
 namespace enf {
@@ -27,6 +28,13 @@ struct Checkpoint {
   // A molecule model (QM9): the field plus dequantizer, ActNorm and p(N);
   // params then has molecule_layout(field, *molecule).
   std::optional<MoleculeModelConfig> molecule;
+  // A conformer model: the largest molecule and the elements of its training
+  // data (engine/conformer_support.hpp), model.json's "conformer_support".
+  // Absent in checkpoints written before enf recorded it: QM9's limits then
+  // (conformer_support(c)). An optional key, so no new checkpoint version:
+  // this enf reads checkpoints with and without it, and an older enf ignores
+  // it and applies QM9's limits, as it does to every conformer model.
+  std::optional<ConformerSupport> conformer_support;
   nlohmann::json training = nlohmann::json::object();  // the resolved training configuration
   nlohmann::json data = nlohmann::json::object();      // data statistics and provenance
   nlohmann::json extra = nlohmann::json::object();     // e.g. training state, import source
@@ -41,6 +49,8 @@ nlohmann::json to_json(const FieldConfig& f);
 FieldConfig field_config_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const MoleculeModelConfig& m);
 MoleculeModelConfig molecule_config_from_json(const nlohmann::json& j);
+// The molecules a conformer model takes: its record, else QM9's limits.
+ConformerSupport conformer_support(const Checkpoint& c);
 // The layout of a checkpoint's parameters.
 ParameterLayout checkpoint_layout(const Checkpoint& c);
 

@@ -20,6 +20,7 @@
 #include "engine/conformer_flow.hpp"
 #include "engine/rng.hpp"
 #include "tools/commands.hpp"
+#include "tools/conformer_generation.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 #include "tools/outputs.hpp"
@@ -43,13 +44,19 @@ const CommandSpec kConformers{
     "and title a line), or a molecule file in any format Open Babel reads (.sdf, .mol2, .pdb,\n"
     "...; its bonds and charges are the graph, its coordinates give only the handedness of its\n"
     "stereocentres (--stereo)). Hydrogens are added; the atoms keep the input's order, the added\n"
-    "hydrogens come after them. Elements H, C, N, O, F and 2 to 29 atoms (with hydrogens):\n"
-    "another molecule is an error naming it, before any work, or with --skip-unsupported\n"
-    "skipped (one line each on stderr) and counted.\n"
+    "hydrogens come after them. The molecules the model takes: those of its training data's\n"
+    "elements and at most its largest training molecule's atoms (with hydrogens), recorded in\n"
+    "the checkpoint by enf train (a model without the record, such as the shipped one: H, C,\n"
+    "N, O, F and 2 to 29 atoms); another molecule is an error naming it, before any work, or\n"
+    "with --skip-unsupported skipped (one line each on stderr) and counted.\n"
     "For each molecule, --n conformers are integrated from prior draws (t = 1 to 0); --dedup R\n"
     "drops a conformer whose heavy-atom RMSD (after superposition, over the molecule's\n"
-    "symmetries) to one already kept is below R Å; each kept conformer is then scored\n"
-    "(log p(x | graph), --trace exact by default).\n"
+    "symmetries) to one already kept is below R Å.\n" +
+        std::string(kTwoSolversHelp) +
+        "\n"
+    "Each kept conformer is then scored, log p(x | graph), by the other solver: --method\n"
+    "(dopri5) to --rtol and --atol with --trace (exact), so the log-likelihood written with it\n"
+    "is as accurate as before, whatever the sampler.\n"
     "--stereo keep (default): the model is invariant under reflections (its field is\n"
     "E(3)-equivariant, mirror images included), so it draws the handedness of stereocentres at\n"
     "random. The tetrahedral stereocentres the input specifies (SMILES @/@@, wedges, or a 3-D\n"
@@ -66,7 +73,8 @@ const CommandSpec kConformers{
     "order, bonds, charges and title, and the data field enf_log_likelihood) or a multi-frame\n"
     ".xyz ('<title> enf_log_likelihood=<value>' comment lines; no bonds). It is written at the\n"
     "end, atomically. stderr: progress, then a summary (molecules, conformers written, dropped\n"
-    "as duplicates, skipped, seconds per conformer, the share of conformers whose bonds as Open\n"
+    "as duplicates, skipped, seconds per conformer, field evaluations per conformer of the\n"
+    "sampling and of the scoring, the share of conformers whose bonds as Open\n"
     "Babel perceives them from the generated geometry are exactly the input's, and the share of\n"
     "the conformers of molecules with specified stereocentres that keep all of them).\n"
     "Ctrl-C or SIGTERM: no new molecule starts, the one in progress finishes, the finished\n"
@@ -92,30 +100,21 @@ const CommandSpec kConformers{
             {"dedup", "RMSD", "0", "drop conformers within this heavy-atom RMSD (Å) of a kept one (0: keep all)", "0"},
             {"stereo", "keep|any", "keep",
              "keep: reflect each conformer to the input's tetrahedral stereo (free: log p is reflection-invariant)"},
-            {"skip-unsupported", "", "", "skip (and count) molecules with other elements or sizes"},
+            {"skip-unsupported", "", "", "skip (and count) molecules with elements or sizes the model has not seen"},
             force_option(),
         },
-        {{solver_group(), {}, {{kRtol, "1e-5"}, {kAtol, "1e-5"}, {kTrace, "exact", "divergence for log p(x | graph)"}}},
+        {{sampling_group()},
+         {solver_group(),
+          {},
+          {{kMethod, "dopri5", "ODE solver scoring each conformer (log p(x | graph)): dopri5, cash_karp, fehlberg78, rk4, euler"},
+           {kRtol, "1e-5", "relative tolerance of the scoring (and of an adaptive --sample-method)"},
+           {kAtol, "1e-5", "absolute tolerance of the scoring (and of an adaptive --sample-method)"},
+           {kFixedSteps, "100", "fixed-step --method: N equal steps of the scoring"},
+           {kTrace, "exact", "divergence for log p(x | graph)"}}},
          {runtime_group(), {kThreads, kSeed}}})};
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// Why the model cannot take m ("" when it can): the node one-hot knows H, C,
-// N, O, F only, and the model has seen QM9's sizes only (one atom has no
-// positions once the centre of mass is removed).
-std::string unsupported_reason(const Molecule& m) {
-  for (int i = 0; i < m.atoms(); ++i) {
-    bool known = false;
-    for (int z : kConditionElements) known = known || z == m.atomic_numbers[i];
-    if (!known)
-      return "atom " + std::to_string(i + 1) + " is " + element_symbol(m.atomic_numbers[i]) +
-             "; the model knows H, C, N, O, F only";
-  }
-  if (m.atoms() < 2 || m.atoms() > kQm9MaxAtoms)
-    return std::to_string(m.atoms()) + " atoms with hydrogens; the model takes 2 to " + std::to_string(kQm9MaxAtoms);
-  return {};
 }
 
 // A temporary directory, removed with what it holds: write_conformer_sdf and
@@ -179,61 +178,46 @@ int run_conformers(const std::vector<std::string>& args) {
   const double dedup = opt.real("dedup");
   const bool keep_stereo = opt.choice("stereo", {"keep", "any"}) == "keep";
   const Runtime rt = parse_runtime(opt);
-  const CnfOptions cnf = parse_solver(opt);
+  const CnfOptions cnf = parse_solver(opt), sampling = parse_sampling(opt, cnf);
   check_output("out", out, {model, input}, opt.flag("force"), "output");
 
-  const Checkpoint c = load_checkpoint(model);
-  if (!is_conformer_system(c.system))
-    throw std::runtime_error("'" + model + "' is a " + (c.system.empty() ? "particle" : c.system) +
-                             " model, not a conformer model (enf train --system qm9-conformers makes one)");
+  const Checkpoint c = load_conformer_model(model);
   // Every molecule is read and checked before any work: an unsupported one
   // found after an hour of conformers would waste it.
   std::vector<Molecule> mols = read_conformer_inputs(input);
-  std::vector<int> todo;  // indices into mols
   long skipped = 0;
-  for (std::size_t m = 0; m < mols.size(); ++m) {
-    const std::string why = unsupported_reason(mols[m]);
-    if (why.empty()) {
-      todo.push_back(int(m));
-      continue;
-    }
-    const std::string what = "molecule " + std::to_string(m + 1) + " '" + mols[m].name + "': " + why;
-    if (!opt.flag("skip-unsupported"))
-      throw std::runtime_error(what + " (--skip-unsupported skips such molecules)");
-    std::fprintf(stderr, "enf conformers: skipped %s\n", what.c_str());
-    ++skipped;
-  }
+  const std::vector<std::size_t> todo =
+      supported_molecules(mols, conformer_support(c), opt.flag("skip-unsupported"), "conformers", "molecule", &skipped);
 
   if (todo.empty()) throw std::runtime_error("no molecule of '" + input + "' is one the model takes");
   VectorField<double> field(c.field, c.params.layout);
-  ConformerFlow<double> flow(field, cnf, rt.threads);
+  ConformerFlow<double> sampler(field, sampling, rt.threads), scorer(field, cnf, rt.threads);
   const ScratchDirectory scratch;
   const std::string part = scratch.file(format == "sdf" ? "molecule.sdf" : "molecule.xyz");
   const StopSignal stop(
       "\nenf conformers: stopping: no new molecule is started; the one in progress finishes and the finished ones "
       "are written (a second Ctrl-C exits at once, writing nothing)\n",
       "\nenf conformers: second signal: exiting at once; nothing written\n");
-  std::fprintf(stderr, "enf conformers: %zu molecules x %d conformers on %d thread%s, scored with the %s trace\n",
-               todo.size(), K, flow.threads(), flow.threads() == 1 ? "" : "s", to_string(cnf.trace).c_str());
+  std::fprintf(stderr, "enf conformers: %zu molecules x %d conformers on %d thread%s, sampled by %s, scored by %s with the %s trace\n",
+               todo.size(), K, scorer.threads(), scorer.threads() == 1 ? "" : "s",
+               describe_solver(sampling.solver).c_str(), describe_solver(cnf.solver).c_str(),
+               to_string(cnf.trace).c_str());
   std::string text;  // the output, molecule after molecule
-  long written = 0, dropped = 0, connected = 0, nfe = 0;
+  long written = 0, dropped = 0, connected = 0, sample_nfe = 0, score_nfe = 0;
   // Over the molecules with specified stereocentres: them, their conformers
   // written, those keeping every centre, those reflected to.
   long stereo_molecules = 0, stereo_conformers = 0, stereo_kept_count = 0, reflected = 0;
   int finished = 0, done = 0;
   Progress progress("conformers", int(todo.size()) * K);
   const auto t0 = Clock::now();
-  for (int m : todo) {
+  for (std::size_t m : todo) {
     if (stop_requested()) break;
     const Molecule& mol = mols[m];
     const MolecularGraph graph = perceive_graph(mol);
     const ConformerCondition cond = conformer_condition(graph);
-    // Two streams of molecule m's own: the prior draws and the trace noise.
-    Rng rng = Rng(rt.seed).split(std::uint64_t(m));
-    const std::uint64_t sample_seed = rng.next_u64(), noise_seed = rng.next_u64();
-    std::vector<std::vector<double>> sampled = flow.sample(c.params.values.data(), cond, K, sample_seed, &nfe);
-    if (keep_stereo)
-      for (auto& xk : sampled) reflected += match_stereo(mol.stereo, xk).reflected;
+    const MoleculeSeeds seeds = molecule_seeds(rt.seed, m);
+    std::vector<std::vector<double>> sampled =
+        draw_conformers(sampler, c, mol, cond, K, seeds.sample, keep_stereo, &sample_nfe, &reflected);
     std::vector<std::vector<double>> x = deduplicate(mol, std::move(sampled), dedup);
     dropped += K - long(x.size());
     done += K - int(x.size());
@@ -242,11 +226,11 @@ int run_conformers(const std::vector<std::string>& args) {
     const std::vector<const ConformerCondition*> conds(x.size(), &cond);
     // The molecule in progress is finished on a stop (its conformers are
     // kept), so stop is never asked here.
-    flow.log_likelihood_each(
-        c.params.values.data(), conds, x, noise_seed, [] { return false; },
+    scorer.log_likelihood_each(
+        c.params.values.data(), conds, x, seeds.noise, [] { return false; },
         [&](int i, ForwardResult&& r) {
           log_p[i] = r.log_px;
-          nfe += r.solve.stats.nfe;
+          score_nfe += r.solve.stats.nfe;
           progress(++done);
         });
     for (const auto& xk : x) connected += connectivity_preserved(graph, xk);
@@ -283,11 +267,12 @@ int run_conformers(const std::vector<std::string>& args) {
                   stereo_kept_count, stereo_conformers, stereo_molecules, keep_stereo ? "keep" : "any", reflected);
   std::fprintf(stderr,
                "%senf conformers: %d of %zu molecules, %ld conformers written to %s, %ld dropped as duplicates "
-               "(--dedup %g Å), %ld molecules skipped; %.3f s per conformer (%.0f field evaluations per conformer); bonds "
-               "perceived from the geometry equal the input's in %.1f %% (%ld of %ld); %s\n",
+               "(--dedup %g Å), %ld molecules skipped; %.3f s per conformer (field evaluations per conformer: %.1f "
+               "sampling, %.1f scoring); bonds perceived from the geometry equal the input's in %.1f %% (%ld of %ld); %s\n",
                interrupted ? "\ninterrupted: " : "", finished, todo.size(), written,
-               out.c_str(), dropped, dedup, skipped,
-               generated > 0 ? seconds / double(generated) : 0.0, generated > 0 ? double(nfe) / double(generated) : 0.0,
+               out.c_str(), dropped, dedup, skipped, generated > 0 ? seconds / double(generated) : 0.0,
+               generated > 0 ? double(sample_nfe) / double(generated) : 0.0,
+               written > 0 ? double(score_nfe) / double(written) : 0.0,
                written > 0 ? 100.0 * double(connected) / double(written) : 0.0, connected, written, stereo_text);
   return interrupted ? stop_exit_code() : 0;
 }

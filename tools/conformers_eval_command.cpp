@@ -3,6 +3,7 @@
 // and the share of conformers that keep the molecule's bonds, for enf's own
 // conformer model or for any generator's SDF, on the same molecules.
 #include <cmath>
+#include <optional>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -20,6 +21,7 @@
 #include "engine/data_split.hpp"
 #include "engine/rng.hpp"
 #include "tools/commands.hpp"
+#include "tools/conformer_generation.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 #include "tools/outputs.hpp"
@@ -52,16 +54,24 @@ const CommandSpec kConformersEval{
     "geometry. --held-out keeps the held-out tenth (positions divisible by 10: exactly the molecules\n"
     "`enf train --split tenth` never trains on), --limit N the first N of what is kept.\n"
     "Conformers, one of:\n"
-    "  --model CKPT --n K   K conformers per molecule from a conformer model, seeded as enf\n"
-    "                       conformers seeds them (molecule m from Rng(--seed).split(m), m its\n"
-    "                       position among the references); timed; --save writes them as SDF;\n"
-    "                       --stereo keep (default) reflects each one to the reference's\n"
-    "                       stereocentres as enf conformers does (the model is reflection-\n"
-    "                       invariant: log p is unchanged), --stereo any leaves them as drawn;\n"
+    "  --model CKPT --n K   K conformers per molecule from a conformer model, drawn as enf\n"
+    "                       conformers draws them: the same seeds (molecule m from\n"
+    "                       Rng(--seed).split(m), m its position among the references), the\n"
+    "                       same sampling solver and options (below); timed (not scored);\n"
+    "                       --save writes them as SDF; --stereo keep (default) reflects each\n"
+    "                       one to the reference's stereocentres as enf conformers does (the\n"
+    "                       model is reflection-invariant: log p is unchanged), --stereo any\n"
+    "                       leaves them as drawn; a reference the model does not take (an\n"
+    "                       element or size its training data lacks, as enf conformers says)\n"
+    "                       is an error, or with --skip-unsupported left out and counted;\n"
     "  --generated FILE     any generator's SDF, one record per conformer, titled as its reference\n"
     "                       molecule (atoms in the reference's order); a record whose title is no\n"
     "                       reference's, or whose atoms differ, is an error naming the record.\n"
     "                       --max-per-molecule K keeps each molecule's first K records.\n"
+    "Sampling (--model). " +
+        std::string(kTwoSolversHelp) +
+        " They are not scored here (enf conformers scores\n"
+        "them with a second solver, --method).\n"
     "--write-reference FILE writes the chosen references as SDF (bonds, titles, hydrogens), so that\n"
     "other generators get exactly the same molecules; alone, it is all the command does.\n"
     "stdout: a Markdown table (header and one row): method, molecules, missing, conformers per\n"
@@ -84,6 +94,8 @@ const CommandSpec kConformersEval{
             {"stereo", "keep|any", "keep",
              "with --model: reflect each conformer to the reference's tetrahedral stereo (as enf conformers)"},
             {"save", "FILE", "", "with --model: write the generated conformers as SDF"},
+            {"skip-unsupported", "", "",
+             "with --model: leave out (and count) references with elements or sizes the model has not seen"},
             {"generated", "FILE", "", "judge these conformers (SDF; titles name the reference molecules)"},
             {"max-per-molecule", "K", "0", "with --generated: each molecule's first K records only (0: all)", "0"},
             {"seconds-per-conformer", "S", "", "with --generated: the generator's time, shown in the table"},
@@ -93,7 +105,11 @@ const CommandSpec kConformersEval{
             {"write-reference", "FILE", "", "write the chosen reference molecules as SDF"},
             force_option(),
         },
-        {{solver_group(), {kMethod, kRtol, kAtol, kFixedSteps}, {{kRtol, "1e-5"}, {kAtol, "1e-5"}}},
+        {{sampling_group()},
+         {solver_group(),
+          {kRtol, kAtol},
+          {{kRtol, "1e-5", "relative tolerance of an adaptive --sample-method"},
+           {kAtol, "1e-5", "absolute tolerance of an adaptive --sample-method"}}},
          {runtime_group(), {kThreads, kSeed}}})};
 
 std::vector<double> parse_thresholds(const std::string& text) {
@@ -207,40 +223,34 @@ std::string table(const std::string& label, const EvaluationSummary& s, const st
   return head + rule + row;
 }
 
-// K conformers per reference from the model, as enf conformers draws them.
-// Returns the molecules finished (a prefix: a stop ends it early).
+// K conformers per reference from the model, as enf conformers draws them
+// (reference k seeded by its position seed_index[k] among the references
+// chosen, skipped ones counted). Returns the molecules finished (a prefix: a
+// stop ends it early).
 struct Generated {
   std::vector<std::vector<std::vector<double>>> conformers;  // per finished molecule
   double seconds = 0;
   long nfe = 0;
 };
-Generated generate(const ParsedOptions& opt, const std::vector<Molecule>& refs) {
-  const std::string model = opt.str("model");
+Generated generate(const ParsedOptions& opt, const Checkpoint& c, const std::vector<Molecule>& refs,
+                   const std::vector<std::size_t>& seed_index) {
   const int K = opt.integer("n");
   const Runtime rt = parse_runtime(opt);
-  const CnfOptions cnf = parse_solver(opt);
+  const CnfOptions sampling = parse_sampling(opt, parse_solver(opt));
   const bool keep_stereo = opt.choice("stereo", {"keep", "any"}) == "keep";
-  const Checkpoint c = load_checkpoint(resolve_model(model));  // a shipped model by name too
-  if (!is_conformer_system(c.system))
-    throw std::runtime_error("'" + model + "' is a " + (c.system.empty() ? "particle" : c.system) +
-                             " model, not a conformer model (enf train --system qm9-conformers makes one)");
   VectorField<double> field(c.field, c.params.layout);
-  ConformerFlow<double> flow(field, cnf, rt.threads);
-  std::fprintf(stderr, "enf conformers eval: generating %zu molecules x %d conformers on %d thread%s\n", refs.size(), K,
-               flow.threads(), flow.threads() == 1 ? "" : "s");
+  ConformerFlow<double> flow(field, sampling, rt.threads);
+  std::fprintf(stderr, "enf conformers eval: generating %zu molecules x %d conformers on %d thread%s, sampled by %s\n",
+               refs.size(), K, flow.threads(), flow.threads() == 1 ? "" : "s", describe_solver(sampling.solver).c_str());
   Generated g;
   Progress progress("generated molecules", int(refs.size()));
   for (std::size_t m = 0; m < refs.size() && !stop_requested(); ++m) {
     const ConformerCondition cond = conformer_condition(perceive_graph(refs[m]));
-    // enf conformers' streams: the first number of molecule m's stream seeds
-    // its prior draws (the second, its trace noise, is not needed here).
-    Rng rng = Rng(rt.seed).split(std::uint64_t(m));
-    const std::uint64_t sample_seed = rng.next_u64();
+    // enf conformers' streams: the prior draws of the molecule's stream (its
+    // trace noise is not needed here).
+    const MoleculeSeeds seeds = molecule_seeds(rt.seed, seed_index[m]);
     const auto t0 = Clock::now();
-    g.conformers.push_back(flow.sample(c.params.values.data(), cond, K, sample_seed, &g.nfe));
-    // As enf conformers: the model draws either handedness; reflecting costs nothing in log p.
-    if (keep_stereo)
-      for (auto& x : g.conformers.back()) match_stereo(refs[m].stereo, x);
+    g.conformers.push_back(draw_conformers(flow, c, refs[m], cond, K, seeds.sample, keep_stereo, &g.nfe, nullptr));
     g.seconds += since(t0);
     progress(int(m + 1));
   }
@@ -274,8 +284,10 @@ int run_conformers_eval(const std::vector<std::string>& args) {
   if (!save.empty() && model.empty()) throw UsageError("--save writes what --model generates: give --model");
   if (generated.empty() && (opt.given("max-per-molecule") || opt.given("seconds-per-conformer")))
     throw UsageError("--max-per-molecule and --seconds-per-conformer go with --generated");
-  if (model.empty() && (opt.given("n") || opt.given("stereo")))
-    throw UsageError("--n and --stereo go with --model (--generated conformers are judged as they are)");
+  if (model.empty() && (opt.given("n") || opt.given("stereo") || opt.given(kSampleMethod) || opt.given(kSampleSteps) ||
+                        opt.given(kRtol) || opt.given(kAtol)))
+    throw UsageError("--n, --stereo and the sampling options go with --model (--generated conformers are judged as "
+                     "they are)");
   const std::vector<double> thresholds = opt.parsed("thresholds", parse_thresholds);
   std::string seconds_text = opt.str("seconds-per-conformer");
   if (!seconds_text.empty())
@@ -299,7 +311,12 @@ int run_conformers_eval(const std::vector<std::string>& args) {
   if (!save.empty()) check_molecule_output(save);
   if (!write_reference.empty()) check_molecule_output(write_reference);
 
-  const std::vector<Molecule> refs = load_references(opt);
+  if (model.empty() && opt.given("skip-unsupported"))
+    throw UsageError("--skip-unsupported goes with --model (the molecules a model has not seen)");
+  // The model first: a wrong --model is said before the references are read.
+  std::optional<Checkpoint> c;
+  if (!model.empty()) c = load_conformer_model(model);
+  std::vector<Molecule> refs = load_references(opt);
   std::fprintf(stderr, "enf conformers eval: %zu reference molecules from %s%s\n", refs.size(), reference.c_str(),
                opt.flag("held-out") ? " (held-out tenth)" : "");
   if (!write_reference.empty()) {
@@ -307,6 +324,21 @@ int run_conformers_eval(const std::vector<std::string>& args) {
     std::fprintf(stderr, "enf conformers eval: wrote the references to %s\n", write_reference.c_str());
   }
   if (model.empty() && generated.empty()) return 0;
+  // With --model, the references it takes (their positions seed them).
+  std::vector<std::size_t> seed_index(refs.size());
+  for (std::size_t m = 0; m < refs.size(); ++m) seed_index[m] = m;
+  long skipped = 0;
+  if (c) {
+    seed_index = supported_molecules(refs, conformer_support(*c), opt.flag("skip-unsupported"), "conformers eval",
+                                     "reference", &skipped);
+    if (seed_index.empty()) throw std::runtime_error("no reference molecule is one the model takes");
+    if (skipped > 0) {
+      std::vector<Molecule> kept;
+      for (std::size_t m : seed_index) kept.push_back(std::move(refs[m]));
+      refs = std::move(kept);
+      std::fprintf(stderr, "enf conformers eval: %ld references skipped, %zu judged\n", skipped, refs.size());
+    }
+  }
 
   const StopSignal stop(
       "\nenf conformers eval: stopping: no new molecule is started; the finished ones are judged and reported (a "
@@ -315,7 +347,7 @@ int run_conformers_eval(const std::vector<std::string>& args) {
   std::vector<std::vector<std::vector<double>>> conformers;
   std::string label = opt.str("label");
   if (!model.empty()) {
-    Generated g = generate(opt, refs);
+    Generated g = generate(opt, *c, refs, seed_index);
     conformers = std::move(g.conformers);
     long count = 0;
     for (const auto& c : conformers) count += long(c.size());
@@ -354,9 +386,12 @@ int run_conformers_eval(const std::vector<std::string>& args) {
   if (!out.empty()) write_file_atomically(out, per_molecule_csv(results), "output");
   std::fputs(table(label, s, seconds_text).c_str(), stdout);
   std::fflush(stdout);
-  std::fprintf(stderr, "%senf conformers eval: %zu of %zu molecules judged (%ld without a conformer), %ld conformers; "
+  const std::string skipped_text =
+      skipped > 0 ? "; " + std::to_string(skipped) + " more skipped: the model does not take them" : "";
+  std::fprintf(stderr, "%senf conformers eval: %zu of %zu molecules judged (%ld without a conformer%s), %ld conformers; "
                "MAT %s Å, median %s Å",
-               interrupted ? "\ninterrupted: " : "", results.size(), refs.size(), s.missing, s.conformers,
+               interrupted ? "\ninterrupted: " : "", results.size(), refs.size(), s.missing, skipped_text.c_str(),
+               s.conformers,
                format("%.3f", s.mat).c_str(), format("%.3f", s.median).c_str());
   for (const Coverage& c : s.coverage)
     std::fprintf(stderr, ", COV@%g %.1f %% (%ld)", c.threshold, 100.0 * c.share, c.covered);

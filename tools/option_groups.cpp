@@ -1,6 +1,8 @@
 #include "tools/option_groups.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <stdexcept>
 #include <thread>
 
@@ -45,6 +47,20 @@ const OptionSpec& trace_row() {
   return r;
 }
 
+// The sampling rows: their own method and step count; the tolerances of an
+// adaptive sampling method are the solver group's rows, not declared twice.
+const OptionSpec& sample_method_row() {
+  static const OptionSpec r{kSampleMethod, "NAME", "rk4",
+                            "ODE solver drawing the samples: rk4 or euler in --sample-steps equal steps, or dopri5, "
+                            "cash_karp, fehlberg78 to --rtol/--atol"};
+  return r;
+}
+const OptionSpec& sample_steps_row() {
+  static const OptionSpec r{kSampleSteps, "N", "10", "fixed-step --sample-method: N equal steps (NFE 4N for rk4, N for euler)",
+                            "1", "1000000"};
+  return r;
+}
+
 std::vector<std::string> hint_choices(const std::string& hint) {
   std::vector<std::string> out;
   std::size_t start = 0;
@@ -64,6 +80,11 @@ const std::vector<TraceEstimator>& trace_estimators() {
 
 const OptionGroup& solver_group() {
   static const OptionGroup g{"solver", {method_row(), rtol_row(), atol_row(), fixed_steps_row(), trace_row()}};
+  return g;
+}
+
+const OptionGroup& sampling_group() {
+  static const OptionGroup g{"sampling", {sample_method_row(), sample_steps_row()}};
   return g;
 }
 
@@ -126,6 +147,30 @@ CnfOptions parse_solver(const ParsedOptions& opt) {
   o.adjoint_solver = o.solver;
   if (auto e = o.validate(); !e.empty()) throw UsageError(e);
   return o;
+}
+
+CnfOptions parse_sampling(const ParsedOptions& opt, const CnfOptions& solver) {
+  CnfOptions o = solver;
+  o.solver.method = opt.parsed(sample_method_row().name, ode::parse_method);
+  if (ode::is_adaptive(o.solver.method)) {
+    if (opt.given(sample_steps_row().name))
+      throw UsageError(opt.label(sample_steps_row().name) + " applies to a fixed-step --sample-method (rk4, euler); " +
+                       ode::to_string(o.solver.method) + " steps to --rtol and --atol");
+  } else {
+    o.solver.fixed_step = 1.0 / opt.integer(sample_steps_row().name);
+  }
+  o.adjoint_solver = o.solver;
+  if (auto e = o.validate(); !e.empty()) throw UsageError(e);
+  return o;
+}
+
+std::string describe_solver(const ode::SolverOptions& s) {
+  char buf[128];
+  if (ode::is_adaptive(s.method))
+    std::snprintf(buf, sizeof buf, "%s at rtol %g, atol %g", ode::to_string(s.method).c_str(), s.rtol, s.atol);
+  else
+    std::snprintf(buf, sizeof buf, "%s in %ld steps", ode::to_string(s.method).c_str(), std::lround(1.0 / s.fixed_step));
+  return buf;
 }
 
 void add_solver_json(nlohmann::json& j, const CnfOptions& o) {

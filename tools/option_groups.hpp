@@ -1,6 +1,7 @@
 // The option groups of the enf commands, each declared once with its
 // defaults and parsed into a typed value with its validation:
 //   solver   --method --rtol --atol --trace      -> CnfOptions
+//   sampling --sample-method --sample-steps      -> CnfOptions (the solver group's tolerances)
 //   runtime  --threads --seed --precision        -> Runtime
 //   data     --data --limit                      -> DataSelection
 // A command lists the groups it uses (all of a group's rows or some of
@@ -16,6 +17,7 @@
 
 #include "datasets/systems.hpp"
 #include "engine/cnf.hpp"
+#include "ode/solver.hpp"
 #include "tools/options.hpp"
 
 namespace enf::cli {
@@ -24,6 +26,7 @@ namespace enf::cli {
 // write output keys through these.
 inline constexpr char kMethod[] = "method", kRtol[] = "rtol", kAtol[] = "atol", kTrace[] = "trace";
 inline constexpr char kFixedSteps[] = "fixed-steps";
+inline constexpr char kSampleMethod[] = "sample-method", kSampleSteps[] = "sample-steps";
 inline constexpr char kThreads[] = "threads", kSeed[] = "seed", kPrecision[] = "precision";
 inline constexpr char kData[] = "data", kLimit[] = "limit";
 
@@ -32,6 +35,12 @@ struct OptionGroup {
   std::vector<OptionSpec> rows;
 };
 const OptionGroup& solver_group();
+// The solves that draw samples (prior to data) when a command also scores
+// them with the solver group (enf conformers, enf conformers eval): a
+// fixed-step method by default (rk4 in 10 steps), since the log-likelihood
+// is not computed along them and a sample's error at 10 steps is below
+// what matters (README: Results: conformers).
+const OptionGroup& sampling_group();
 const OptionGroup& runtime_group();
 const OptionGroup& data_group();
 
@@ -61,6 +70,14 @@ const std::vector<TraceEstimator>& trace_estimators();
 // for the others; the same settings forward and adjoint. UsageError when
 // invalid (unknown method, trace; tolerances CnfOptions refuses).
 CnfOptions parse_solver(const ParsedOptions& opt);
+// The sampling group as parsed: `solver` (parse_solver's) with the method
+// --sample-method, and --sample-steps equal steps for a fixed-step method
+// or the solver group's --rtol/--atol for an adaptive one (so that
+// --sample-method dopri5 samples exactly as the solver group would).
+// UsageError for an unknown method, or --sample-steps with an adaptive one.
+CnfOptions parse_sampling(const ParsedOptions& opt, const CnfOptions& solver);
+// "rk4 in 10 steps", "dopri5 at rtol 1e-05, atol 1e-05": for summaries.
+std::string describe_solver(const ode::SolverOptions& s);
 // trace, rtol and atol as keys of an output document.
 void add_solver_json(nlohmann::json& j, const CnfOptions& o);
 // The names of the solver rows (a run's config.json holds them).

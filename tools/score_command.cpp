@@ -50,7 +50,9 @@ const CommandSpec kScore{
     "Conformer models (qm9-conformers, enf conformers): log p(x | graph) of each record's\n"
     "geometry given its graph: the file's bonds and charges (.sdf, .mol2, ...), else bonds\n"
     "perceived by Open Babel from the geometry (.xyz, .npz); the molecule inputs above, with\n"
-    "--stride, --limit and --skip-unsupported (at most 29 atoms).\n"
+    "--stride, --limit and --skip-unsupported (the elements and at most the atoms of the model's\n"
+    "largest training molecule, as the checkpoint records them; without the record H, C, N, O,\n"
+    "F and at most 29 atoms).\n"
     "Each structure is integrated alone (its own adaptive steps), so its score does not\n"
     "depend on the others in the file. Rows are printed (and flushed) as they finish, in\n"
     "input order: csv: a header, one row per structure, the summary on stderr; json: JSON\n"
@@ -204,8 +206,16 @@ MoleculeSet read_scored_molecules(const ParsedOptions& opt, const Checkpoint& c,
   // larger than the model takes) is no concern of this score. Not when
   // skipping with a stride, which counts the records kept, not read.
   ro.count = limit > 0 && (stride == 1 || !ro.skip_unsupported) ? (limit - 1) * stride + 1 : -1;
-  // A conformer model has no p(N): QM9's largest molecule is the largest it has seen.
   ro.max_atoms = c.molecule ? int(c.molecule->node_counts.size()) - 1 : kQm9MaxAtoms;
+  // A conformer model has no p(N): the largest molecule and the elements of
+  // its training data where the checkpoint records them, else QM9's.
+  if (is_conformer_system(c.system)) {
+    const ConformerSupport s = conformer_support(c);
+    ro.max_atoms = s.max_atoms;
+    ro.elements = s.elements;
+    if (s.recorded) ro.limits_source = "its training data";
+    ro.max_skip_reasons = std::size_t(-1);  // one line per molecule skipped, as enf conformers says them
+  }
   MoleculeSet set = read_molecules(opt.str("input"), ro);
   if (stride > 1 || limit > 0) {
     std::vector<Molecule> kept;

@@ -42,6 +42,9 @@ const CommandSpec& train_conformers_spec() {
       "the default --split tenth never trains on the molecules at positions divisible by 10.\n"
       "Validation: mean −log p(x | graph) of the validation molecules (Gaussian Hutchinson,\n"
       "fixed seed, rtol = atol = 1e-5, float64).\n"
+      "The checkpoint records the largest training molecule (atoms with hydrogens) and the\n"
+      "elements of the training molecules: enf conformers, enf conformers eval and enf score\n"
+      "refuse (or with --skip-unsupported skip) larger molecules and other elements.\n"
       "\nexample:\n  enf train --system qm9-conformers --max-time 60 --out runs/conformers",
       {
           system_option("qm9-conformers", "the conformer model", is_conformers),
@@ -117,6 +120,8 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
                      ": the conformer model pairs each molecule with a prior draw of its own (--coupling independent)");
   const AdamWOptions adam = training_adam_options(opt);
   const std::uint64_t seed = job.seed;
+  // What the model will have seen: the molecules it trains on.
+  const ConformerSupport support = conformer_support_of(data.train);
 
   Parameters<double> init(field_layout(field));
   Rng rng(seed);
@@ -134,7 +139,8 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
   if (resume) state = restore_training(*resume, trainer.optimizer(), trainer.clipper());
 
   job.description = "qm9-conformers, " + std::to_string(data.train.size()) + " training / " +
-                    std::to_string(data.val.size()) + " validation molecules, " +
+                    std::to_string(data.val.size()) + " validation molecules (training: up to " +
+                    std::to_string(support.max_atoms) + " atoms, " + element_list(support.elements) + "), " +
                     std::to_string(trainer.params().values.size()) + " parameters, batch " + std::to_string(job.batch) +
                     ", " + std::to_string(trainer.threads()) + (trainer.threads() == 1 ? " thread" : " threads") +
                     (matching ? ", flow matching" : ", maximum likelihood (" + to_string(cnf.gradient) + " gradient)");
@@ -159,6 +165,7 @@ int train(const ParsedOptions& opt, const RunDirectory& run) {
     c.system = "qm9-conformers";
     c.field = field;
     c.params = trainer.params();
+    c.conformer_support = support;
     c.training = options_json(opt);
     c.data = {{"train", data.train_source},
               {"validation", data.val_source},
