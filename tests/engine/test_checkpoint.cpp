@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "engine/checkpoint.hpp"
+#include "engine/conformer_flow.hpp"
 #include "engine/flow.hpp"
 #include "engine/safetensors.hpp"
 #include "support/fixtures.hpp"
@@ -374,4 +375,92 @@ TEST_CASE("saving over a checkpoint leaves no leftovers", "[checkpoint]") {
   CHECK(names_in(dir.parent_path()) == std::vector<std::string>{"last"});
   CHECK(names_in(dir) == std::vector<std::string>{"model.json", "weights.safetensors"});
   CHECK(load_checkpoint(dir.string()).params.values == b.params.values);
+}
+
+// Issue 15 follow-up: a conformer model records the largest molecule and the
+// elements of its training data; a checkpoint without the record (the
+// shipped model, older runs) loads with QM9's limits.
+TEST_CASE("a conformer checkpoint round-trips the molecules its model takes; without them, QM9's", "[checkpoint]") {
+  Checkpoint c;
+  c.system = "qm9-conformers";
+  c.field = conformer_field_config(8, 2);
+  c.params = random_params(c.field, 83);
+  // A molecule of these elements (its positions play no part).
+  const auto molecule = [](const std::string& name, const std::vector<int>& z) {
+    Molecule m;
+    m.name = name;
+    m.atomic_numbers = z;
+    m.positions.assign(3 * z.size(), 0.0);
+    return m;
+  };
+  const Molecule water = molecule("water", {8, 1, 1}), methanol = molecule("methanol", {6, 8, 1, 1, 1, 1});
+  c.conformer_support = conformer_support_of({water, methanol});
+  CHECK(c.conformer_support->max_atoms == 6);
+  CHECK(c.conformer_support->elements == std::vector<int>{1, 6, 8});
+  const fs::path dir = scratch("conformer_support");
+  save_checkpoint(dir.string(), c);
+  const Checkpoint d = load_checkpoint(dir.string());
+  REQUIRE(d.conformer_support);
+  CHECK(*d.conformer_support == *c.conformer_support);
+  CHECK(conformer_support(d).recorded);
+  CHECK(d.params.values == c.params.values);
+  const auto model_json = [&] {
+    std::ifstream in(dir / "model.json");
+    return nlohmann::json::parse(in);
+  };
+  CHECK(model_json()["conformer_support"] == nlohmann::json{{"max_atoms", 6}, {"elements", {"H", "C", "O"}}});
+  // What it takes: 2 to 6 atoms of H, C, O; one line says why not.
+  const Molecule ethanol = molecule("ethanol", {6, 6, 8, 1, 1, 1, 1, 1, 1});
+  const Molecule fluoromethane = molecule("fluoromethane", {6, 9, 1, 1, 1});
+  CHECK(unsupported_reason(methanol, *d.conformer_support).empty());
+  CHECK(unsupported_reason(ethanol, *d.conformer_support) ==
+        "9 atoms with hydrogens; the model takes 2 to 6 (its largest training molecule has 6)");
+  CHECK(unsupported_reason(fluoromethane, *d.conformer_support) ==
+        "atom 2 is F; the model knows H, C, O only (its training data)");
+  // Saved without the record (as checkpoints before it): QM9's limits.
+  c.conformer_support.reset();
+  save_checkpoint(dir.string(), c);
+  CHECK_FALSE(model_json().contains("conformer_support"));
+  const Checkpoint old = load_checkpoint(dir.string());
+  CHECK_FALSE(old.conformer_support);
+  CHECK(conformer_support(old) == ConformerSupport{});
+  CHECK(conformer_support(old).max_atoms == 29);
+  CHECK(conformer_support(old).elements == std::vector<int>{1, 6, 7, 8, 9});
+  CHECK(unsupported_reason(ethanol, conformer_support(old)).empty());
+  CHECK(unsupported_reason(molecule("CCl4", {6, 17, 17, 17, 17}), conformer_support(old)) ==
+        "atom 2 is Cl; the model knows H, C, N, O, F only");
+  // A bad record is an error naming model.json and the key.
+  const auto edit = [&](const nlohmann::json& value) {
+    nlohmann::json j = model_json();
+    j["conformer_support"] = value;
+    std::ofstream(dir / "model.json") << j.dump();
+  };
+  edit({{"max_atoms", 1}, {"elements", {"C"}}});
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("model.json") && Catch::Contains("max_atoms"));
+  edit({{"max_atoms", 5}, {"elements", {"C", "Cl"}}});
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("Cl") && Catch::Contains("conditioning"));
+  edit({{"max_atoms", 5}, {"elements", {"C", "Xx"}}});
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("\"Xx\" is no element symbol"));
+  edit({{"max_atoms", "5"}, {"elements", {"C"}}});
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("'max_atoms' must be an integer"));
+  edit({{"max_atoms", 5}});
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("'elements'"));
+  edit({{"max_atoms", 5}, {"elements", {"C", "H"}}});  // not in ascending atomic number
+  CHECK_THROWS_WITH(load_checkpoint(dir.string()), Catch::Contains("ascending"));
+  // Only a conformer model has one.
+  Checkpoint p;
+  p.system = "dw4";
+  p.field = particle_field(2);
+  p.params = random_params(p.field, 84);
+  p.conformer_support = ConformerSupport{};
+  const fs::path pdir = scratch("particle_support");
+  save_checkpoint(pdir.string(), p);
+  CHECK_THROWS_WITH(load_checkpoint(pdir.string()), Catch::Contains("only conformer models"));
+}
+
+TEST_CASE("the shipped conformer model has no record: QM9's limits", "[checkpoint]") {
+  const Checkpoint c = load_checkpoint("datasets/models/qm9_conformers");
+  CHECK(c.system == "qm9-conformers");
+  CHECK_FALSE(c.conformer_support);
+  CHECK(conformer_support(c) == ConformerSupport{});
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tools/bench_timing.hpp"
@@ -110,4 +111,33 @@ TEST_CASE("benchmark: the peak is timed alternately with the kernel", "[bench]")
   CHECK(percent_of_peak(0.873) == "87%");
   CHECK(percent_of_peak(1.21) == "121% (peak disturbed)");
   CHECK(bench_median({3, 1, 2}) == 2);
+}
+
+TEST_CASE("the sampling group: rk4 in 10 steps by default, an adaptive method with the solver group's tolerances",
+          "[options]") {
+  const CommandSpec spec{"x", "s", "", with_groups({}, {{sampling_group()}, {solver_group(), {}, {{kRtol, "1e-5"}}}})};
+  const auto parse = [&](const std::vector<std::string>& args) {
+    const ParsedOptions opt(spec, args);
+    const enf::CnfOptions scoring = parse_solver(opt);
+    return std::pair{scoring, parse_sampling(opt, scoring)};
+  };
+  const auto [scoring, sampling] = parse({});
+  CHECK(scoring.solver.method == enf::ode::Method::Dopri5);
+  CHECK(sampling.solver.method == enf::ode::Method::RK4);
+  CHECK(sampling.solver.fixed_step == 1.0 / 10);
+  CHECK(describe_solver(sampling.solver) == "rk4 in 10 steps");
+  CHECK(describe_solver(scoring.solver) == "dopri5 at rtol 1e-05, atol 1e-05");
+  // The same trace and tolerances as the scoring: --sample-method dopri5 is the old single solver.
+  const auto [s2, adaptive] = parse({"--sample-method", "dopri5", "--rtol", "1e-4", "--trace", "gaussian"});
+  CHECK(adaptive.solver.method == enf::ode::Method::Dopri5);
+  CHECK(adaptive.solver.rtol == 1e-4);
+  CHECK(adaptive.solver.atol == s2.solver.atol);
+  CHECK(adaptive.trace == s2.trace);
+  CHECK(parse({"--sample-method", "euler", "--sample-steps", "7"}).second.solver.fixed_step == 1.0 / 7);
+  CHECK_THROWS_WITH(parse({"--sample-method", "dopri5", "--sample-steps", "5"}),
+                    Catch::Contains("--sample-steps applies to a fixed-step --sample-method"));
+  CHECK_THROWS_WITH(parse({"--sample-method", "rk5"}), Catch::Contains("--sample-method"));
+  CHECK_THROWS_WITH(parse({"--sample-steps", "0"}), Catch::Contains("must be at least 1"));
+  // A command declares the rows once: rtol is the solver group's, not the sampling group's.
+  for (const auto& row : sampling_group().rows) CHECK((row.name != kRtol && row.name != kAtol && row.name != kMethod));
 }
