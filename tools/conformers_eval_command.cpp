@@ -3,8 +3,8 @@
 // and the share of conformers that keep the molecule's bonds, for enf's own
 // conformer model or for any generator's SDF, on the same molecules.
 #include <cmath>
-#include <optional>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -15,11 +15,9 @@
 #include "datasets/molecule_io.hpp"
 #include "datasets/registry.hpp"
 #include "datasets/stereo.hpp"
-#include "datasets/systems.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/conformer_flow.hpp"
 #include "engine/data_split.hpp"
-#include "engine/rng.hpp"
 #include "tools/commands.hpp"
 #include "tools/conformer_generation.hpp"
 #include "tools/option_groups.hpp"
