@@ -85,6 +85,7 @@ const CommandSpec kConformers{
     "  enf conformers --input 'CCO ethanol' --n 10 --out ethanol.sdf\n"
     "  enf conformers --input mols.sdf --n 20 --dedup 0.5 --out confs.sdf\n"
     "  enf conformers --model runs/conformers/best --input mols.smi --n 5 --out confs.xyz\n"
+    "  enf conformers --input 'CCO ethanol' --sample-method dopri5 --out e.sdf    (sampled as before rk4)\n"
     "  enf score --model qm9-conformers --input confs.sdf    (log p(x | graph) of given geometries)\n"
     "  enf conformers eval --help    (MAT and COV of generated conformers against reference geometries)",
     with_groups(

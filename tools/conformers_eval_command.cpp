@@ -230,11 +230,10 @@ struct Generated {
   double seconds = 0;
   long nfe = 0;
 };
-Generated generate(const ParsedOptions& opt, const Checkpoint& c, const std::vector<Molecule>& refs,
-                   const std::vector<std::size_t>& seed_index) {
+Generated generate(const ParsedOptions& opt, const Checkpoint& c, const CnfOptions& sampling,
+                   const std::vector<Molecule>& refs, const std::vector<std::size_t>& seed_index) {
   const int K = opt.integer("n");
   const Runtime rt = parse_runtime(opt);
-  const CnfOptions sampling = parse_sampling(opt, parse_solver(opt));
   const bool keep_stereo = opt.choice("stereo", {"keep", "any"}) == "keep";
   VectorField<double> field(c.field, c.params.layout);
   ConformerFlow<double> flow(field, sampling, rt.threads);
@@ -311,7 +310,9 @@ int run_conformers_eval(const std::vector<std::string>& args) {
 
   if (model.empty() && opt.given("skip-unsupported"))
     throw UsageError("--skip-unsupported goes with --model (the molecules a model has not seen)");
-  // The model first: a wrong --model is said before the references are read.
+  // The options and the model first: a mistake in either is said before the
+  // references are read.
+  const CnfOptions sampling = parse_sampling(opt, parse_solver(opt));
   std::optional<Checkpoint> c;
   if (!model.empty()) c = load_conformer_model(model);
   std::vector<Molecule> refs = load_references(opt);
@@ -345,7 +346,7 @@ int run_conformers_eval(const std::vector<std::string>& args) {
   std::vector<std::vector<std::vector<double>>> conformers;
   std::string label = opt.str("label");
   if (!model.empty()) {
-    Generated g = generate(opt, *c, refs, seed_index);
+    Generated g = generate(opt, *c, sampling, refs, seed_index);
     conformers = std::move(g.conformers);
     long count = 0;
     for (const auto& c : conformers) count += long(c.size());
