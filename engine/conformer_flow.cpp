@@ -77,11 +77,7 @@ void ConformerFlow<T>::prepare(const ConformerCondition& c, const std::vector<do
   condition(c, s.ws);
   xc = x;
   remove_centre_of_mass(xc, 1, c.n, 3, 3);
-  eps.clear();
-  if (cnf_.options().needs_noise()) {
-    Rng rng = Rng(seed).split(index);
-    eps = draw_noise(cnf_.options().trace, c.n * 3, rng);
-  }
+  eps = draw_noise(cnf_.options(), c.n * 3, seed, index);
 }
 
 template <class T>

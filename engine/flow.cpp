@@ -26,6 +26,11 @@ std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng) {
   return e;
 }
 
+std::vector<double> draw_noise(const CnfOptions& o, int size, std::uint64_t seed, std::uint64_t index) {
+  Rng rng = Rng(seed).split(index);
+  return o.needs_noise() ? draw_noise(o.trace, size, rng) : std::vector<double>{};
+}
+
 template <class Field>
 SampleLoss sample_gradient(const Cnf<Field>& cnf, const typename Field::Scalar* params, const std::vector<double>& x,
                            int n, const std::vector<double>& eps, int B, typename Cnf<Field>::Scratch& s, double* acc,
@@ -60,10 +65,9 @@ int BatchFlow<Field>::log_likelihood_each(const T* params, std::vector<double> x
   const int C = cnf_.field().channels(), S = n * C;
   check(x, B, n, first);
   remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
-  return batch_.each(B, stop, [&](int b, typename Cnf<Field>::Scratch& s) {
+  return batch_.each(B, stop, [&](int b, Scratch& s) {
     std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
-    Rng rng = Rng(seed).split(first + std::uint64_t(b));
-    ForwardResult r = cnf_.forward(params, xb, n, noise(S, rng), s);
+    ForwardResult r = cnf_.forward(params, xb, n, draw_noise(cnf_.options(), S, seed, first + b), s);
     if (!r.solve.ok()) throw std::runtime_error("sample " + std::to_string(first + b) + ": " + r.solve.message);
     return r;
   }, done);
@@ -75,7 +79,7 @@ std::vector<double> BatchFlow<Field>::sample(const T* params, int B, int n, std:
   const int C = cnf_.field().channels(), D = cnf_.field().dim(), S = n * C;
   std::vector<double> x(std::size_t(B) * S);
   std::vector<long> evaluations(B, 0);
-  batch_.for_each(B, [&](int b, typename Cnf<Field>::Scratch& s) {
+  batch_.for_each(B, [&](int b, Scratch& s) {
     Rng rng = Rng(seed).split(first + std::uint64_t(b));
     std::vector<double> z(S);
     for (double& v : z) v = rng.normal();
@@ -95,17 +99,11 @@ BatchLoss BatchFlow<Field>::loss_and_gradient(const T* params, std::vector<doubl
   const int C = cnf_.field().channels(), S = n * C;
   check(x, B, n);
   remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
-  return batch_.loss_and_gradient(B, cnf_.field().parameter_count(), {}, grad,
-                         [&](int b, typename Cnf<Field>::Scratch& s, double* acc) {
+  return batch_.loss_and_gradient(B, cnf_.field().parameter_count(), {}, grad, [&](int b, Scratch& s, double* acc) {
     std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
-    Rng rng = Rng(seed).split(std::uint64_t(b));
-    return sample_gradient(cnf_, params, xb, n, noise(S, rng), B, s, acc, "sample " + std::to_string(b));
+    const std::vector<double> eps = draw_noise(cnf_.options(), S, seed, b);
+    return sample_gradient(cnf_, params, xb, n, eps, B, s, acc, "sample " + std::to_string(b));
   });
-}
-
-template <class Field>
-std::vector<double> BatchFlow<Field>::noise(int S, Rng& rng) const {
-  return cnf_.options().needs_noise() ? draw_noise(cnf_.options().trace, S, rng) : std::vector<double>{};
 }
 
 template <class Field>

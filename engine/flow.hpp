@@ -13,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "egnn/communicator.hpp"
 #include "egnn/vector_field.hpp"
 #include "engine/cnf.hpp"
 #include "engine/rng.hpp"
@@ -27,6 +26,9 @@ void remove_centre_of_mass(std::vector<double>& x, int B, int n, int dim, int ch
 // ε for one sample: Rademacher or Gaussian (per the estimator), n·C values;
 // Rademacher when the trace is exact (only the Frobenius regularizer uses it).
 std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng);
+// Item `index`'s ε of a job with `seed`: from Rng(seed).split(index), empty
+// when the CNF's options need none.
+std::vector<double> draw_noise(const CnfOptions& o, int size, std::uint64_t seed, std::uint64_t index);
 
 // One sample's share of a batch's loss and gradient: cnf.gradient with
 // weight 1/B (added to acc) and the SampleLoss the batch sums; a failed
@@ -69,10 +71,10 @@ class BatchFlow {
   BatchLoss loss_and_gradient(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed, double* grad);
 
  private:
+  using Scratch = typename Cnf<Field>::Scratch;
   const Cnf<Field>& cnf_;
-  SampleBatch<typename Cnf<Field>::Scratch> batch_;
+  SampleBatch<Scratch> batch_;
 
-  std::vector<double> noise(int S, Rng& rng) const;
   // first: the index of x[0] in the job (named in the messages).
   void check(const std::vector<double>& x, int B, int n, std::uint64_t first = 0) const;
 };

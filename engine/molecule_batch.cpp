@@ -128,7 +128,8 @@ int MoleculeBatch<T>::sample_each(const T* params, const std::vector<int>& atoms
     Result r;
     auto& [sample, score] = r;
     sample = flow_.sample(params, atoms[b], rng, s);
-    if (!sample.solve.ok()) throw std::runtime_error("sample " + std::to_string(first + b) + ": " + sample.solve.message);
+    if (!sample.solve.ok())
+      throw std::runtime_error("sample " + std::to_string(first + b) + ": " + sample.solve.message);
     if (score_draws > 0) {
       // As molecule_input() of the written molecule: the same centred
       // positions and types, so the score is the one enf score would give.

@@ -1,4 +1,5 @@
-// Molecules through the QM9 flow in parallel over threads. Molecule b draws
+// Molecules through the QM9 flow on the one batch path (SampleBatch): an
+// item is dequantization, ActNorm and p(N) around the CNF. Molecule b draws
 // its noise from Rng(seed).split(b), so its result depends on neither the
 // batch nor the thread count; gradients are summed in a fixed order.
 #pragma once

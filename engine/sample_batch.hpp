@@ -1,14 +1,12 @@
-// What every batch of independent items shares (issue 12): the particles'
-// BatchFlow (an item is a CNF solve), the molecules' MoleculeBatch
-// (dequantization, ActNorm and p(N) around the CNF) and the conformers'
-// ConformerFlow (the molecule's conditioning on the workspace around the
-// CNF) each say what one item is and hand it to a SampleBatch, which owns
-// the threads, one scratch per thread and the ranks. So in all three alike
-// an item's result depends on neither its batch nor the thread count (each
-// item draws its noise by its index in the job, `first` + its index in the
-// call), a streamed loop hands results over one at a time and can be
-// stopped, and a gradient is summed in a fixed order over threads and ranks
-// (egnn/distributed_sum.hpp): the same bits for any number of either.
+// The one batch path (issue 12): threads, one scratch per thread, the ranks.
+// The particles' BatchFlow (an item is a CNF solve), the molecules'
+// MoleculeBatch (dequantization, ActNorm and p(N) around the CNF), the
+// conformers' ConformerFlow (the molecule's conditioning around the CNF) and
+// the flow-matching objective each say only what one item is. Each item
+// draws its noise by its index in the job (`first` + its index in the call),
+// so its result depends on neither its batch nor the thread count, and
+// gradients are summed in a fixed order: the same bits for any number of
+// threads and ranks (egnn/distributed_sum.hpp).
 #pragma once
 
 #include <atomic>
@@ -51,8 +49,7 @@ struct BatchLoss {
 // threads > 0 as given; otherwise every core OpenMP offers.
 int batch_threads(int threads);
 
-// Scratch: what one item needs to run without allocating (a solve's
-// workspace), one per thread, reused from item to item.
+// Scratch: an item's workspace (one per thread, reused from item to item).
 template <class Scratch>
 class SampleBatch {
  public:
@@ -61,18 +58,16 @@ class SampleBatch {
   // The ranks gradient() shares its items with (single_process() by default).
   void set_communicator(Communicator& comm) { comm_ = &comm; }
 
-  // fn(i, scratch) for i in [0, count) over the threads; the first
-  // exception is rethrown once every item has run (parallel_for).
+  // fn(i, scratch) for i in [0, count); the first exception rethrown after (parallel_for).
   template <class Fn>
   void for_each(int count, Fn fn) {
     parallel_for(count, threads_, [&](int i, int thread) { fn(i, scratch_[thread]); });
   }
 
-  // The streamed form, for commands that write each result as it is ready
-  // and stop on Ctrl-C: stop() is asked before each item starts (true: no
-  // further item starts, those running finish); done(i, item(i, scratch))
-  // is called from one thread at a time, in any order of i (handed_over: a
-  // throwing done stops the loop too). Returns the count done.
+  // Streamed, for commands that write each result as it is ready and stop
+  // on Ctrl-C: stop() is asked before each item starts (true: none further
+  // starts, those running finish); done(i, item(i, scratch)) runs from one
+  // thread at a time, in any order of i (handed_over). Returns the count done.
   template <class Item, class Done>
   int each(int count, const std::function<bool()>& stop, Item item, Done done) {
     int finished = 0;
@@ -88,12 +83,11 @@ class SampleBatch {
     return finished;
   }
 
-  // A gradient summed over B items: item(b, scratch, acc) adds item b's
-  // gradient to acc and returns its record (trivially copyable: it travels
-  // between ranks as bytes); the sum is added to grad (P values) and every
-  // record returned, on every rank. The items are shared between the ranks
-  // by cost (cost[b]; equal when empty) and summed in a fixed order
-  // (distributed_gradient_sum); a failed item throws on every rank.
+  // item(b, scratch, acc) adds item b's gradient to acc and returns its
+  // record (trivially copyable: it travels as bytes); the sum over the B
+  // items is added to grad (P values), every record returned on every rank.
+  // Items are shared between the ranks by cost (cost[b]; equal when empty)
+  // and summed in a fixed order; a failed item throws on every rank.
   template <class Record, class Item>
   std::vector<Record> gradient(int B, std::size_t P, const std::vector<double>& cost, double* grad,
                                ShardTiming& timing, Item item) {

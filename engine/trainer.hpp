@@ -26,8 +26,7 @@ struct StepReport {
   ShardTiming shards;  // the gradient's time per rank (one entry in a single process)
 };
 
-// What every trainer reports of a step, from its batch loss (BatchLoss,
-// MoleculeBatchLoss) and the clock at the start, after the gradient and
+// What every trainer reports of a step, from its batch loss and the clock at the start, after the gradient and
 // after the optimizer. Wall time is split between the passes by CPU share.
 void fill_step_report(StepReport& r, const BatchLoss& L, std::chrono::steady_clock::time_point t0,
                       std::chrono::steady_clock::time_point t1, std::chrono::steady_clock::time_point t2);
@@ -36,10 +35,8 @@ void fill_step_report(StepReport& r, const BatchLoss& L, std::chrono::steady_clo
 void fill_step_report(StepReport& r, const FlowMatchingLoss& L, std::chrono::steady_clock::time_point t0,
                       std::chrono::steady_clock::time_point t1, std::chrono::steady_clock::time_point t2);
 
-// What every trainer holds and does around its batch's loss (Trainer,
-// MoleculeTrainer, ConformerTrainer): float64 master weights, AdamW and
-// optional clipping; a step casts the weights to the field's T, has the
-// loss add its gradient, then measures, clips and applies it.
+// What every trainer (Trainer, MoleculeTrainer, ConformerTrainer) holds and
+// does around its batch's loss: float64 master weights, AdamW, clipping.
 class TrainerCore {
  public:
   const Parameters<double>& params() const { return master_; }
@@ -52,13 +49,11 @@ class TrainerCore {
   TrainerCore(Parameters<double> init, const AdamWOptions& adam, bool clip_gradients)
       : master_(std::move(init)), adam_(master_.values.size(), adam), clip_(clip_gradients) {}
 
-  // One step into r: loss(p, grad), with p the weights cast to T, returns
-  // the batch's loss (BatchLoss or FlowMatchingLoss) and adds its gradient
-  // to grad (zeroed, the whole layout); then the gradient's norm, clipping
-  // of its first `clipped` entries (when clipping is on), AdamW and the
-  // report's times from t0 (work before the loss, e.g. ActNorm's
-  // initialisation, counts as the step's). Returns the norm of those first
-  // entries: what the clipper sees.
+  // One step into r: loss(p, grad), p the weights cast to T, returns the
+  // batch's loss (BatchLoss or FlowMatchingLoss) and adds its gradient to
+  // grad (zeroed); then the norm, clipping of the first `clipped` entries,
+  // AdamW, and the times from t0 (work before the loss, e.g. ActNorm's
+  // initialisation, counts). Returns the norm of the entries clipped.
   template <class T, class Loss>
   double take_step(StepReport& r, Loss loss, std::size_t clipped = SIZE_MAX, Clock::time_point t0 = Clock::now()) {
     const Parameters<T> p = master_.template cast<T>();
