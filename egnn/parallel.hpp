@@ -5,14 +5,10 @@
 
 #include <omp.h>
 
-#include <algorithm>
 #include <atomic>
-#include <cstddef>
 #include <exception>
-#include <cstdint>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
 namespace enf {
 
@@ -53,27 +49,6 @@ void handed_over(std::atomic<bool>& failed, Fn fn) {
     failed = true;
     std::rethrow_exception(error);
   }
-}
-
-// Per-sample gradients summed bit for bit the same for any thread count: the
-// B samples fall into min(B, 16) contiguous groups; each group is summed in
-// sample order into a buffer of its own (P values, zeroed first) by whichever
-// thread runs it, and the buffers are added to grad in group order.
-// fn(b, thread, group_grad) adds sample b's gradient to group_grad. `buffers`
-// is kept by the caller so repeated calls do not reallocate.
-template <class Buffer, class G, class Fn>
-void parallel_gradient_sum(int B, std::size_t P, int threads, std::vector<Buffer>& buffers, G* grad, Fn fn) {
-  constexpr int kMaxGroups = 16;
-  const int groups = std::min(B, kMaxGroups);
-  if (int(buffers.size()) < groups) buffers.resize(groups);
-  parallel_for(groups, threads, [&](int g, int thread) {
-    auto& acc = buffers[g];
-    acc.assign(P, G(0));
-    const int lo = int(std::int64_t(B) * g / groups), hi = int(std::int64_t(B) * (g + 1) / groups);
-    for (int b = lo; b < hi; ++b) fn(b, thread, acc.data());
-  });
-  for (int g = 0; g < groups; ++g)
-    for (std::size_t i = 0; i < P; ++i) grad[i] += buffers[g][i];
 }
 
 }  // namespace enf

@@ -2,14 +2,10 @@
 // molecule, each with its own steps, its conditioning on the thread's workspace.
 #include "engine/conformer_flow.hpp"
 
-#include <omp.h>
-
-#include <atomic>
-#include <exception>
 #include <stdexcept>
 #include <type_traits>
+#include <utility>
 
-#include "egnn/parallel.hpp"
 #include "engine/flow.hpp"
 
 namespace enf {
@@ -49,8 +45,7 @@ FlowMatchingBatch conformer_flow_matching_batch(const FlowMatchingOptions& o, st
 
 template <class T>
 ConformerFlow<T>::ConformerFlow(const Field& field, CnfOptions options, int threads)
-    : field_(field), cnf_(field, std::move(options)), threads_(threads > 0 ? threads : omp_get_max_threads()),
-      scratch_(threads_) {
+    : field_(field), cnf_(field, std::move(options)), batch_(threads) {
   if (field.config().node_condition != kNodeConditionFeatures ||
       field.config().edge_condition != kEdgeConditionFeatures || field.config().features != 0 ||
       field.config().dim != 3)
@@ -74,7 +69,7 @@ void ConformerFlow<T>::condition(const ConformerCondition& c, FieldWorkspace<T>&
 
 template <class T>
 void ConformerFlow<T>::prepare(const ConformerCondition& c, const std::vector<double>& x, std::uint64_t seed,
-                               std::uint64_t index, typename Cnf<Field>::Scratch& s, std::vector<double>& xc,
+                               std::uint64_t index, Scratch& s, std::vector<double>& xc,
                                std::vector<double>& eps) const {
   if (x.size() != std::size_t(c.n) * 3)
     throw std::invalid_argument(c.name + ": " + std::to_string(x.size()) + " coordinates for " + std::to_string(c.n) +
@@ -82,11 +77,7 @@ void ConformerFlow<T>::prepare(const ConformerCondition& c, const std::vector<do
   condition(c, s.ws);
   xc = x;
   remove_centre_of_mass(xc, 1, c.n, 3, 3);
-  eps.clear();
-  if (cnf_.options().needs_noise()) {
-    Rng rng = Rng(seed).split(index);
-    eps = draw_noise(cnf_.options().trace, c.n * 3, rng);
-  }
+  eps = draw_noise(cnf_.options(), c.n * 3, seed, index);
 }
 
 template <class T>
@@ -99,18 +90,12 @@ BatchLoss ConformerFlow<T>::loss_and_gradient(const T* params, const std::vector
   // A molecule's cost grows with its edges: atoms² (as MoleculeBatch's).
   std::vector<double> cost(B);
   for (int b = 0; b < B; ++b) cost[b] = double(conditions[b]->n) * conditions[b]->n;
-  std::vector<SampleLoss> res;
-  BatchLoss L;
-  L.shards = distributed_gradient_sum(*comm_, B, field_.parameter_count(), threads_, group_grad_, grad, res, cost,
-                                      [&](int b, int thread, double* acc, SampleLoss& out) {
+  return batch_.loss_and_gradient(B, field_.parameter_count(), cost, grad, [&](int b, Scratch& s, double* acc) {
     const ConformerCondition& c = *conditions[b];
-    auto& s = scratch_[thread];
     std::vector<double> xb, eps;
     prepare(c, x[b], seed, std::uint64_t(b), s, xb, eps);
-    out = sample_gradient(cnf_, params, xb, c.n, eps, B, s, acc, c.name);
+    return sample_gradient(cnf_, params, xb, c.n, eps, B, s, acc, c.name);
   });
-  for (const SampleLoss& r : res) L.add(r, B);
-  return L;
 }
 
 template <class T>
@@ -119,22 +104,14 @@ int ConformerFlow<T>::log_likelihood_each(const T* params, const std::vector<con
                                           const std::function<bool()>& stop,
                                           const std::function<void(int, ForwardResult&&)>& done, std::uint64_t first) {
   if (conditions.size() != x.size()) throw std::invalid_argument("conformer log-likelihood: one condition per structure");
-  int finished = 0;
-  std::atomic<bool> failed{false};
-  parallel_for(int(x.size()), threads_, [&](int i, int thread) {
-    if (failed || stop()) return;
+  return batch_.each(int(x.size()), stop, [&](int i, Scratch& s) {
     const ConformerCondition& c = *conditions[i];
-    auto& s = scratch_[thread];
     std::vector<double> xi, eps;
     prepare(c, x[i], seed, first + std::uint64_t(i), s, xi, eps);
     ForwardResult r = cnf_.forward(params, xi, c.n, eps, s);
     if (!r.solve.ok()) throw std::runtime_error(c.name + ": " + r.solve.message);
-    handed_over(failed, [&] {
-      ++finished;
-      done(i, std::move(r));
-    });
-  });
-  return finished;
+    return r;
+  }, done);
 }
 
 template <class T>
@@ -142,8 +119,7 @@ std::vector<std::vector<double>> ConformerFlow<T>::sample(const T* params, const
                                                           std::uint64_t seed, long* nfe, std::uint64_t first) {
   std::vector<std::vector<double>> out(K);
   std::vector<long> evaluations(K, 0);
-  parallel_for(K, threads_, [&](int k, int thread) {
-    auto& s = scratch_[thread];
+  batch_.for_each(K, [&](int k, Scratch& s) {
     condition(c, s.ws);
     Rng rng = Rng(seed).split(first + std::uint64_t(k));
     std::vector<double> z(std::size_t(c.n) * 3);

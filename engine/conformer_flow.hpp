@@ -27,6 +27,7 @@
 #include "engine/flow.hpp"
 #include "engine/flow_matching.hpp"
 #include "engine/rng.hpp"
+#include "engine/sample_batch.hpp"
 
 namespace enf {
 
@@ -56,7 +57,7 @@ class ConformerFlow {
   using Field = VectorField<T>;
   ConformerFlow(const Field& field, CnfOptions options, int threads = 0);
   const Cnf<Field>& cnf() const { return cnf_; }
-  int threads() const { return threads_; }
+  int threads() const { return batch_.threads(); }
 
   // log p(x_i | graph_i) of each structure (x_i: [n_i, 3] Å, any centre), in
   // parallel, each alone with its own steps; done(i, result) from one thread
@@ -82,24 +83,22 @@ class ConformerFlow {
                               const std::vector<std::vector<double>>& x, std::uint64_t seed, double* grad);
   // The ranks loss_and_gradient shares its molecules with (single_process()
   // by default), balanced by their cost (atoms²).
-  void set_communicator(Communicator& comm) { comm_ = &comm; }
+  void set_communicator(Communicator& comm) { batch_.set_communicator(comm); }
 
   // Puts molecule c on ws (the objective's prepare hook; the solves' too).
   void condition(const ConformerCondition& c, FieldWorkspace<T>& ws) const;
 
  private:
+  using Scratch = typename Cnf<Field>::Scratch;
   const Field& field_;
   Cnf<Field> cnf_;
-  int threads_;
-  Communicator* comm_ = &single_process();
-  std::vector<typename Cnf<Field>::Scratch> scratch_;
-  std::vector<std::vector<double>> group_grad_;
+  SampleBatch<Scratch> batch_;
 
   // Structure `index` of a job (its noise) as a solve takes it: c on s.ws,
   // x checked and centred into xc, ε into eps (empty without noise). One
   // place, so that scoring and training see the same estimator.
   void prepare(const ConformerCondition& c, const std::vector<double>& x, std::uint64_t seed, std::uint64_t index,
-               typename Cnf<Field>::Scratch& s, std::vector<double>& xc, std::vector<double>& eps) const;
+               Scratch& s, std::vector<double>& xc, std::vector<double>& eps) const;
 };
 
 extern template class ConformerFlow<float>;

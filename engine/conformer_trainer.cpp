@@ -1,8 +1,8 @@
 #include "engine/conformer_trainer.hpp"
 
-#include <chrono>
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 #include "engine/statistics.hpp"
 
@@ -11,12 +11,10 @@ namespace enf {
 template <class T>
 ConformerTrainer<T>::ConformerTrainer(const FieldConfig& field, const CnfOptions& cnf, const AdamWOptions& adam,
                                       Parameters<double> init, int threads, bool clip_gradients)
-    : master_(std::move(init)),
+    : TrainerCore(std::move(init), adam, clip_gradients),
       field_(field, master_.layout),
       flow_(field_, cnf, threads),
-      matching_(field_, flow_.threads()),
-      adam_(master_.values.size(), adam),
-      clip_(clip_gradients) {
+      matching_(field_, flow_.threads()) {
   // State b of the batch being evaluated is molecule (*batch_conditions_)[b].
   matching_.set_prepare([this](int b, FieldWorkspace<T>& ws) { flow_.condition(*(*batch_conditions_)[b], ws); });
 }
@@ -25,36 +23,25 @@ template <class T>
 StepReport ConformerTrainer<T>::step_flow_matching(const FlowMatchingOptions& o,
                                                    const std::vector<const ConformerCondition*>& conditions,
                                                    const std::vector<std::vector<double>>& x, std::uint64_t seed) {
-  using Clock = std::chrono::steady_clock;
   if (conditions.size() != x.size() || x.empty())
     throw std::invalid_argument("conformer step: one condition per structure, at least one structure");
-  const auto t0 = Clock::now();
-  Rng rng(seed);
-  const FlowMatchingBatch batch = conformer_flow_matching_batch(o, x, rng);
-  const Parameters<T> p = master_.template cast<T>();
-  AlignedVector<double> grad(master_.values.size(), 0.0);
-  batch_conditions_ = &conditions;
-  const FlowMatchingLoss L = matching_.loss_and_gradient(p.values.data(), batch, grad.data());
-  batch_conditions_ = nullptr;
-  const auto t1 = Clock::now();
   StepReport r;
-  apply_gradient(grad, clip_, clipper_, adam_, master_.values, r);
-  fill_step_report(r, L, t0, t1, Clock::now());
+  take_step<T>(r, [&](const T* p, double* grad) {
+    Rng rng(seed);
+    const FlowMatchingBatch batch = conformer_flow_matching_batch(o, x, rng);
+    batch_conditions_ = &conditions;
+    const FlowMatchingLoss L = matching_.loss_and_gradient(p, batch, grad);
+    batch_conditions_ = nullptr;
+    return L;
+  });
   return r;
 }
 
 template <class T>
 StepReport ConformerTrainer<T>::step(const std::vector<const ConformerCondition*>& conditions,
                                      const std::vector<std::vector<double>>& x, std::uint64_t seed) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  const Parameters<T> p = master_.template cast<T>();
-  AlignedVector<double> grad(master_.values.size(), 0.0);
-  const BatchLoss L = flow_.loss_and_gradient(p.values.data(), conditions, x, seed, grad.data());
-  const auto t1 = Clock::now();
   StepReport r;
-  apply_gradient(grad, clip_, clipper_, adam_, master_.values, r);
-  fill_step_report(r, L, t0, t1, Clock::now());
+  take_step<T>(r, [&](const T* p, double* grad) { return flow_.loss_and_gradient(p, conditions, x, seed, grad); });
   return r;
 }
 

@@ -16,15 +16,12 @@
 namespace enf {
 
 template <class T>
-class ConformerTrainer {
+class ConformerTrainer : public TrainerCore {
  public:
   // cnf: the solves of a maximum-likelihood step (trace estimator, gradient
   // mode, tolerances, λ); a flow-matching step solves nothing.
   ConformerTrainer(const FieldConfig& field, const CnfOptions& cnf, const AdamWOptions& adam, Parameters<double> init,
                    int threads = 0, bool clip_gradients = false);
-  Parameters<double>& params() { return master_; }
-  AdamW& optimizer() { return adam_; }
-  GradientClipper* clipper() { return clip_ ? &clipper_ : nullptr; }
   int threads() const { return flow_.threads(); }
   void set_communicator(Communicator& comm) {
     flow_.set_communicator(comm);
@@ -44,13 +41,9 @@ class ConformerTrainer {
                   std::uint64_t seed);
 
  private:
-  Parameters<double> master_;
   VectorField<T> field_;
   ConformerFlow<T> flow_;
   FlowMatchingObjective<T> matching_;
-  AdamW adam_;
-  bool clip_;
-  GradientClipper clipper_;
   const std::vector<const ConformerCondition*>* batch_conditions_ = nullptr;
 };
 

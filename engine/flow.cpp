@@ -1,18 +1,12 @@
 // BatchFlow (flow.hpp): samples in parallel, each with its own steps and noise.
 #include "engine/flow.hpp"
 
-#include <numeric>
-
-#include <omp.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
+#include <numeric>
 #include <stdexcept>
 #include <string>
-
-#include "egnn/parallel.hpp"
+#include <utility>
 
 namespace enf {
 
@@ -32,14 +26,9 @@ std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng) {
   return e;
 }
 
-void BatchLoss::add(const SampleLoss& s, int B) {
-  loss += s.loss;
-  nll += s.nll / B;
-  regularization += s.regularization / B;
-  nfe_forward += s.nfe_forward;
-  nfe_backward += s.nfe_backward;
-  cpu_seconds_forward += s.seconds_forward;
-  cpu_seconds_backward += s.seconds_backward;
+std::vector<double> draw_noise(const CnfOptions& o, int size, std::uint64_t seed, std::uint64_t index) {
+  Rng rng = Rng(seed).split(index);
+  return o.needs_noise() ? draw_noise(o.trace, size, rng) : std::vector<double>{};
 }
 
 template <class Field>
@@ -61,30 +50,11 @@ SampleLoss sample_gradient(const Cnf<Field>& cnf, const typename Field::Scalar* 
 }
 
 template <class Field>
-BatchFlow<Field>::BatchFlow(const Cnf<Field>& cnf, int threads) : cnf_(cnf) {
-  threads_ = threads > 0 ? threads : omp_get_max_threads();
-  scratch_.resize(threads_);
-}
-
-template <class Field>
-template <class Fn>
-void BatchFlow<Field>::run(int B, Fn fn) {
-  parallel_for(B, threads_, [&](int b, int thread) { fn(b, scratch_[thread]); });
-}
-
-template <class Field>
 std::vector<ForwardResult> BatchFlow<Field>::log_likelihood(const T* params, std::vector<double> x, int B, int n,
                                                             std::uint64_t seed) {
-  const int C = cnf_.field().channels(), S = n * C;
-  check(x, B, n);
-  remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
   std::vector<ForwardResult> out(B);
-  run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
-    std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
-    Rng rng = Rng(seed).split(std::uint64_t(b));
-    out[b] = cnf_.forward(params, xb, n, noise(S, rng), s);
-    if (!out[b].solve.ok()) throw std::runtime_error("sample " + std::to_string(b) + ": " + out[b].solve.message);
-  });
+  log_likelihood_each(params, std::move(x), B, n, seed, [] { return false; },
+                      [&](int b, ForwardResult&& r) { out[b] = std::move(r); });
   return out;
 }
 
@@ -95,20 +65,12 @@ int BatchFlow<Field>::log_likelihood_each(const T* params, std::vector<double> x
   const int C = cnf_.field().channels(), S = n * C;
   check(x, B, n, first);
   remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
-  int finished = 0;
-  std::atomic<bool> failed{false};
-  run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
-    if (failed || stop()) return;
+  return batch_.each(B, stop, [&](int b, Scratch& s) {
     std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
-    Rng rng = Rng(seed).split(first + std::uint64_t(b));
-    ForwardResult r = cnf_.forward(params, xb, n, noise(S, rng), s);
+    ForwardResult r = cnf_.forward(params, xb, n, draw_noise(cnf_.options(), S, seed, first + b), s);
     if (!r.solve.ok()) throw std::runtime_error("sample " + std::to_string(first + b) + ": " + r.solve.message);
-    handed_over(failed, [&] {
-      ++finished;
-      done(b, std::move(r));
-    });
-  });
-  return finished;
+    return r;
+  }, done);
 }
 
 template <class Field>
@@ -117,7 +79,7 @@ std::vector<double> BatchFlow<Field>::sample(const T* params, int B, int n, std:
   const int C = cnf_.field().channels(), D = cnf_.field().dim(), S = n * C;
   std::vector<double> x(std::size_t(B) * S);
   std::vector<long> evaluations(B, 0);
-  run(B, [&](int b, typename Cnf<Field>::Scratch& s) {
+  batch_.for_each(B, [&](int b, Scratch& s) {
     Rng rng = Rng(seed).split(first + std::uint64_t(b));
     std::vector<double> z(S);
     for (double& v : z) v = rng.normal();
@@ -135,24 +97,13 @@ template <class Field>
 BatchLoss BatchFlow<Field>::loss_and_gradient(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed,
                                               double* grad) {
   const int C = cnf_.field().channels(), S = n * C;
-  const std::size_t P = cnf_.field().parameter_count();
   check(x, B, n);
   remove_centre_of_mass(x, B, n, cnf_.field().dim(), C);
-  std::vector<SampleLoss> res;
-  BatchLoss L;
-  L.shards = distributed_gradient_sum(*comm_, B, P, threads_, group_grad_, grad, res, {},
-                                      [&](int b, int thread, double* acc, SampleLoss& out) {
+  return batch_.loss_and_gradient(B, cnf_.field().parameter_count(), {}, grad, [&](int b, Scratch& s, double* acc) {
     std::vector<double> xb(x.begin() + std::size_t(b) * S, x.begin() + std::size_t(b + 1) * S);
-    Rng rng = Rng(seed).split(std::uint64_t(b));
-    out = sample_gradient(cnf_, params, xb, n, noise(S, rng), B, scratch_[thread], acc, "sample " + std::to_string(b));
+    const std::vector<double> eps = draw_noise(cnf_.options(), S, seed, b);
+    return sample_gradient(cnf_, params, xb, n, eps, B, s, acc, "sample " + std::to_string(b));
   });
-  for (const SampleLoss& r : res) L.add(r, B);
-  return L;
-}
-
-template <class Field>
-std::vector<double> BatchFlow<Field>::noise(int S, Rng& rng) const {
-  return cnf_.options().needs_noise() ? draw_noise(cnf_.options().trace, S, rng) : std::vector<double>{};
 }
 
 template <class Field>

@@ -1,7 +1,8 @@
-// A batch of independent samples through the CNF, in parallel over threads.
-// Each sample integrates with its own adaptive steps and draws its own noise
-// from Rng(seed).split(index), so its result depends on neither the batch it
-// came in nor the thread count; gradients are summed in a fixed order.
+// A batch of independent samples through the CNF, one solve each, run by
+// SampleBatch (engine/sample_batch.hpp): each integrates with its own
+// adaptive steps and draws its own noise from Rng(seed).split(index), so its
+// result depends on neither the batch it came in nor the thread count;
+// gradients are summed in a fixed order.
 //
 // Layout: x [B, n, C] node-major (positions first in each node's C channels).
 // Positions are centred (centre of mass removed) on the way in.
@@ -12,11 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "egnn/communicator.hpp"
-#include "egnn/distributed_sum.hpp"
 #include "egnn/vector_field.hpp"
 #include "engine/cnf.hpp"
 #include "engine/rng.hpp"
+#include "engine/sample_batch.hpp"
 
 namespace enf {
 
@@ -26,30 +26,9 @@ void remove_centre_of_mass(std::vector<double>& x, int B, int n, int dim, int ch
 // ε for one sample: Rademacher or Gaussian (per the estimator), n·C values;
 // Rademacher when the trace is exact (only the Frobenius regularizer uses it).
 std::vector<double> draw_noise(TraceEstimator trace, int size, Rng& rng);
-
-// What one sample of a training batch reports (it travels between ranks as bytes).
-struct SampleLoss {
-  double loss = 0;            // its weighted loss, already divided by B
-  double nll = 0;             // its −log p
-  double regularization = 0;  // its K + R
-  long nfe_forward = 0, nfe_backward = 0;
-  double seconds_forward = 0, seconds_backward = 0;  // CPU time of its solves
-  double reconstruction_error = 0;  // of the continuous adjoint's backward solve (0: discrete gradient)
-};
-
-// A batch's loss: particles' (BatchFlow) and, with more, molecules' (MoleculeBatch).
-struct BatchLoss {
-  double loss = 0;  // mean over samples of −log p(x) + λ(K + R)
-  double nll = 0;   // mean −log p(x)
-  double regularization = 0;  // mean K + R
-  long nfe_forward = 0, nfe_backward = 0;  // summed over samples
-  double cpu_seconds_forward = 0, cpu_seconds_backward = 0;  // summed over samples (all threads)
-
-  ShardTiming shards;  // where the gradient's time went, per rank (distributed_sum.hpp)
-
-  // Adds one of B samples.
-  void add(const SampleLoss& s, int B);
-};
+// Item `index`'s ε of a job with `seed`: from Rng(seed).split(index), empty
+// when the CNF's options need none.
+std::vector<double> draw_noise(const CnfOptions& o, int size, std::uint64_t seed, std::uint64_t index);
 
 // One sample's share of a batch's loss and gradient: cnf.gradient with
 // weight 1/B (added to acc) and the SampleLoss the batch sums; a failed
@@ -65,10 +44,10 @@ class BatchFlow {
  public:
   using T = typename Field::Scalar;
 
-  BatchFlow(const Cnf<Field>& cnf, int threads = 0);
-  int threads() const { return threads_; }
+  BatchFlow(const Cnf<Field>& cnf, int threads = 0) : cnf_(cnf), batch_(threads) {}
+  int threads() const { return batch_.threads(); }
   // The ranks loss_and_gradient shares its samples with (single_process() by default).
-  void set_communicator(Communicator& comm) { comm_ = &comm; }
+  void set_communicator(Communicator& comm) { batch_.set_communicator(comm); }
 
   // log p(x) and z(1) of each sample. Throws naming the sample when a solve fails.
   std::vector<ForwardResult> log_likelihood(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed);
@@ -92,17 +71,12 @@ class BatchFlow {
   BatchLoss loss_and_gradient(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed, double* grad);
 
  private:
+  using Scratch = typename Cnf<Field>::Scratch;
   const Cnf<Field>& cnf_;
-  int threads_;
-  Communicator* comm_ = &single_process();
-  std::vector<typename Cnf<Field>::Scratch> scratch_;
-  std::vector<std::vector<double>> group_grad_;
+  SampleBatch<Scratch> batch_;
 
-  std::vector<double> noise(int S, Rng& rng) const;
   // first: the index of x[0] in the job (named in the messages).
   void check(const std::vector<double>& x, int B, int n, std::uint64_t first = 0) const;
-  template <class Fn>
-  void run(int B, Fn fn);
 };
 
 // Compiled once, in flow.cpp.

@@ -188,7 +188,7 @@ FlowMatchingBatch make_flow_matching_batch(const FlowMatchingOptions& o, const s
 
 template <class T>
 FlowMatchingObjective<T>::FlowMatchingObjective(const VectorField<T>& field, int threads)
-    : field_(field), threads_(threads > 0 ? threads : omp_get_max_threads()), scratch_(threads_) {}
+    : field_(field), batch_(threads) {}
 
 template <class T>
 double FlowMatchingObjective<T>::evaluate(const T* params, const FlowMatchingBatch& batch, int b, Scratch& s) const {
@@ -211,7 +211,7 @@ double FlowMatchingObjective<T>::evaluate(const T* params, const FlowMatchingBat
 template <class T>
 double FlowMatchingObjective<T>::loss(const T* params, const FlowMatchingBatch& batch) {
   std::vector<double> per(batch.B);
-  parallel_for(batch.B, threads_, [&](int b, int thread) { per[b] = evaluate(params, batch, b, scratch_[thread]); });
+  batch_.for_each(batch.B, [&](int b, Scratch& s) { per[b] = evaluate(params, batch, b, s); });
   double L = 0;
   for (double v : per) L += v / batch.B;
   return L;
@@ -225,16 +225,15 @@ FlowMatchingLoss FlowMatchingObjective<T>::loss_and_gradient(const T* params, co
   const std::size_t P = field_.parameter_count();
   std::vector<double> cost(B);
   for (int b = 0; b < B; ++b) cost[b] = double(batch.atoms[b]) * batch.atoms[b];
-  std::vector<double> per;
   FlowMatchingLoss r;
-  r.shards = distributed_gradient_sum(*comm_, B, P, threads_, group_grad_, grad, per, cost,
-                                      [&](int b, int thread, double* acc, double& error) {
-    Scratch& s = scratch_[thread];
-    error = evaluate(params, batch, b, s);
+  const std::vector<double> per = batch_.template gradient<double>(B, P, cost, grad, r.shards,
+                                                                   [&](int b, Scratch& s, double* acc) {
+    const double error = evaluate(params, batch, b, s);
     s.zbar.resize(s.z.size());
     s.grad.assign(P, T(0));
     field_.reverse(params, s.ws, s.fbar.data(), nullptr, s.zbar.data(), s.grad.data());
     for (std::size_t k = 0; k < P; ++k) acc[k] += double(s.grad[k]);
+    return error;
   });
   for (double v : per) r.loss += v / B;
   r.evaluations = B;

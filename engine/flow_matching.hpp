@@ -26,9 +26,9 @@
 #include <vector>
 
 #include "egnn/communicator.hpp"
-#include "egnn/distributed_sum.hpp"
 #include "egnn/vector_field.hpp"
 #include "engine/rng.hpp"
+#include "engine/sample_batch.hpp"
 
 namespace enf {
 
@@ -94,7 +94,7 @@ class FlowMatchingObjective {
   FlowMatchingObjective(const VectorField<T>& field, int threads);
   // The ranks loss_and_gradient shares its samples with (single_process() by
   // default), balanced by their cost (nodes², for batches of mixed sizes).
-  void set_communicator(Communicator& comm) { comm_ = &comm; }
+  void set_communicator(Communicator& comm) { batch_.set_communicator(comm); }
   // Called with state b's index and the workspace before the field evaluates
   // that state: a conditional field's molecule goes onto the workspace here
   // (VectorField::set_condition; the conformer model), since the states of a
@@ -107,8 +107,6 @@ class FlowMatchingObjective {
 
  private:
   const VectorField<T>& field_;
-  int threads_;
-  Communicator* comm_ = &single_process();
   Prepare prepare_;
   struct Scratch {
     FieldWorkspace<T> ws;
@@ -117,8 +115,7 @@ class FlowMatchingObjective {
     // last bits of a gradient depended on the thread that computed it.
     AlignedVector<T> z, f, fbar, zbar, grad;
   };
-  std::vector<Scratch> scratch_;
-  std::vector<std::vector<double>> group_grad_;
+  SampleBatch<Scratch> batch_;
   // Sample b's squared error / (n·C), leaving f and ∂L/∂f in s.
   double evaluate(const T* params, const FlowMatchingBatch& batch, int b, Scratch& s) const;
 };

@@ -1,17 +1,12 @@
 // MoleculeBatch (molecule_batch.hpp): molecules in parallel over threads.
 #include "engine/molecule_batch.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
 #include <limits>
 #include <stdexcept>
 #include <string>
-
-#include "egnn/parallel.hpp"
+#include <utility>
 
 namespace enf {
 
@@ -34,14 +29,8 @@ MoleculeInput molecule_input(const Molecule& m) {
 
 
 template <class T>
-MoleculeBatch<T>::MoleculeBatch(const MoleculeFlow<T>& flow, int threads) : flow_(flow) {
-  threads_ = threads > 0 ? threads : omp_get_max_threads();
-  scratch_.resize(threads_);
-}
-
-template <class T>
 MoleculeScore MoleculeBatch<T>::score_one(const T* params, const MoleculeInput& mol, std::uint64_t b, int draws,
-                                          std::uint64_t seed, int thread) {
+                                          std::uint64_t seed, Scratch& s) const {
   MoleculeScore out;
   if (!integrate_impossible_ && std::isinf(flow_.node_counts().log_prob(mol.atoms()))) {
     // Its log-likelihood is −inf whatever the ODE gives: minutes of solving
@@ -55,7 +44,7 @@ MoleculeScore MoleculeBatch<T>::score_one(const T* params, const MoleculeInput& 
   std::vector<double> lp(draws);
   for (int d = 0; d < draws; ++d) {
     const MoleculeNoise noise = flow_.draw_noise(mol.atoms(), rng);
-    MoleculeLikelihood L = flow_.log_likelihood(params, mol, noise, scratch_[thread]);
+    MoleculeLikelihood L = flow_.log_likelihood(params, mol, noise, s);
     if (!L.ode.solve.ok()) throw std::runtime_error("molecule " + std::to_string(b) + ": " + L.ode.solve.message);
     lp[d] = L.log_p;
     out.nfe += L.ode.solve.stats.nfe;
@@ -90,47 +79,30 @@ int MoleculeBatch<T>::score_each(const T* params, const std::vector<MoleculeInpu
                                  std::uint64_t seed, const Stop& stop,
                                  const std::function<void(int, MoleculeScore&&)>& done, std::uint64_t first) {
   if (draws < 1) throw std::invalid_argument("draws must be at least 1");
-  int finished = 0;
-  std::atomic<bool> failed{false};
-  parallel_for(int(mols.size()), threads_, [&](int b, int thread) {
-    if (failed || stop()) return;
-    MoleculeScore r = score_one(params, mols[b], first + std::uint64_t(b), draws, seed, thread);
-    handed_over(failed, [&] {
-      ++finished;
-      done(b, std::move(r));
-    });
-  });
-  return finished;
+  return batch_.each(int(mols.size()), stop, [&](int b, Scratch& s) {
+    return score_one(params, mols[b], first + std::uint64_t(b), draws, seed, s);
+  }, done);
 }
 
 template <class T>
-MoleculeBatchLoss MoleculeBatch<T>::loss_and_gradient(const T* params, const std::vector<MoleculeInput>& mols,
-                                                      std::uint64_t seed, double* grad) {
+BatchLoss MoleculeBatch<T>::loss_and_gradient(const T* params, const std::vector<MoleculeInput>& mols,
+                                              std::uint64_t seed, double* grad) {
   const int B = int(mols.size());
   if (B < 1) throw std::invalid_argument("an empty batch");
-  const std::size_t P = flow_.parameter_count();
   // A molecule's cost grows with its edges: atoms².
   std::vector<double> cost(B);
   for (int b = 0; b < B; ++b) cost[b] = double(mols[b].atoms()) * mols[b].atoms();
-  std::vector<SampleLoss> res;
-  MoleculeBatchLoss L;
-  L.shards = distributed_gradient_sum(*comm_, B, P, threads_, group_grad_, grad, res, cost,
-                                      [&](int b, int thread, double* acc, SampleLoss& out) {
+  return batch_.loss_and_gradient(B, flow_.parameter_count(), cost, grad, [&](int b, Scratch& s, double* acc) {
     Rng rng = Rng(seed).split(std::uint64_t(b));
     const MoleculeNoise noise = flow_.draw_noise(mols[b].atoms(), rng);
-    const MoleculeGradientResult r = flow_.gradient(params, mols[b], noise, 1.0 / B, scratch_[thread], acc);
+    const MoleculeGradientResult r = flow_.gradient(params, mols[b], noise, 1.0 / B, s, acc);
     const auto& ode = r.likelihood.ode;
     if (!ode.solve.ok()) throw std::runtime_error("molecule " + std::to_string(b) + ": " + ode.solve.message);
     if (!r.backward.ok())
       throw std::runtime_error("molecule " + std::to_string(b) + " (gradient): " + r.backward.message);
-    out = {r.loss, r.likelihood.nll(), ode.kinetic + ode.frobenius, ode.solve.stats.nfe, r.backward.stats.nfe,
-           r.seconds_forward, r.seconds_backward, r.reconstruction_error};
+    return SampleLoss{r.loss, r.likelihood.nll(), ode.kinetic + ode.frobenius, ode.solve.stats.nfe,
+                      r.backward.stats.nfe, r.seconds_forward, r.seconds_backward, r.reconstruction_error};
   });
-  for (const SampleLoss& r : res) {
-    L.add(r, B);
-    L.max_reconstruction_error = std::max(L.max_reconstruction_error, r.reconstruction_error);
-  }
-  return L;
 }
 
 template <class T>
@@ -150,27 +122,23 @@ template <class T>
 int MoleculeBatch<T>::sample_each(const T* params, const std::vector<int>& atoms, std::uint64_t seed, int score_draws,
                                   std::uint64_t score_seed, const Stop& stop, const SampleDone& done,
                                   std::uint64_t first) {
-  int finished = 0;
-  std::atomic<bool> failed{false};
-  parallel_for(int(atoms.size()), threads_, [&](int b, int thread) {
-    if (failed || stop()) return;
+  using Result = std::pair<typename MoleculeFlow<T>::Sample, MoleculeScore>;
+  return batch_.each(int(atoms.size()), stop, [&](int b, Scratch& s) {
     Rng rng = Rng(seed).split(first + std::uint64_t(b));
-    typename MoleculeFlow<T>::Sample s = flow_.sample(params, atoms[b], rng, scratch_[thread]);
-    if (!s.solve.ok()) throw std::runtime_error("sample " + std::to_string(first + b) + ": " + s.solve.message);
-    MoleculeScore score;
+    Result r;
+    auto& [sample, score] = r;
+    sample = flow_.sample(params, atoms[b], rng, s);
+    if (!sample.solve.ok())
+      throw std::runtime_error("sample " + std::to_string(first + b) + ": " + sample.solve.message);
     if (score_draws > 0) {
       // As molecule_input() of the written molecule: the same centred
       // positions and types, so the score is the one enf score would give.
-      MoleculeInput in{s.x, s.types};
+      MoleculeInput in{sample.x, sample.types};
       remove_centre_of_mass(in.x, 1, in.atoms(), 3, 3);
-      score = score_one(params, in, first + std::uint64_t(b), score_draws, score_seed, thread);
+      score = score_one(params, in, first + std::uint64_t(b), score_draws, score_seed, s);
     }
-    handed_over(failed, [&] {
-      ++finished;
-      done(b, std::move(s), score_draws > 0 ? &score : nullptr);
-    });
-  });
-  return finished;
+    return r;
+  }, [&](int b, Result&& r) { done(b, std::move(r.first), score_draws > 0 ? &r.second : nullptr); });
 }
 
 template class MoleculeBatch<float>;

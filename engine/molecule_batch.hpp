@@ -1,4 +1,5 @@
-// Molecules through the QM9 flow in parallel over threads. Molecule b draws
+// Molecules through the QM9 flow on the one batch path (SampleBatch): an
+// item is dequantization, ActNorm and p(N) around the CNF. Molecule b draws
 // its noise from Rng(seed).split(b), so its result depends on neither the
 // batch nor the thread count; gradients are summed in a fixed order.
 #pragma once
@@ -9,6 +10,7 @@
 
 #include "datasets/molecule.hpp"
 #include "engine/molecule_flow.hpp"
+#include "engine/sample_batch.hpp"
 
 namespace enf {
 
@@ -27,19 +29,15 @@ struct MoleculeScore {
   bool impossible_size = false;
 };
 
-struct MoleculeBatchLoss : BatchLoss {
-  double max_reconstruction_error = 0;  // of the continuous adjoint's backward solves
-};
-
 template <class T>
 class MoleculeBatch {
  public:
-  MoleculeBatch(const MoleculeFlow<T>& flow, int threads = 0);
-  int threads() const { return threads_; }
+  MoleculeBatch(const MoleculeFlow<T>& flow, int threads = 0) : flow_(flow), batch_(threads) {}
+  int threads() const { return batch_.threads(); }
   const MoleculeFlow<T>& flow() const { return flow_; }
   // The ranks loss_and_gradient shares its molecules with (single_process()
   // by default), balanced by their cost (atoms²).
-  void set_communicator(Communicator& comm) { comm_ = &comm; }
+  void set_communicator(Communicator& comm) { batch_.set_communicator(comm); }
   // Whether molecules with p(N) = 0 are integrated all the same (default:
   // not, see MoleculeScore::impossible_size). Validation needs their
   // −log p(x, h | N), which does not involve p(N).
@@ -54,7 +52,7 @@ class MoleculeBatch {
                                    std::uint64_t seed, const Progress& done);
 
   // Mean loss over the batch and its gradient (added to grad, whole layout).
-  MoleculeBatchLoss loss_and_gradient(const T* params, const std::vector<MoleculeInput>& mols, std::uint64_t seed,
+  BatchLoss loss_and_gradient(const T* params, const std::vector<MoleculeInput>& mols, std::uint64_t seed,
                                       double* grad);
 
   // One molecule per entry of `atoms` (its atom count).
@@ -79,15 +77,13 @@ class MoleculeBatch {
                   std::uint64_t score_seed, const Stop& stop, const SampleDone& done, std::uint64_t first = 0);
 
  private:
+  using Scratch = typename MoleculeFlow<T>::Scratch;
   MoleculeScore score_one(const T* params, const MoleculeInput& mol, std::uint64_t b, int draws, std::uint64_t seed,
-                          int thread);
+                          Scratch& s) const;
 
   const MoleculeFlow<T>& flow_;
-  int threads_;
-  Communicator* comm_ = &single_process();
+  SampleBatch<Scratch> batch_;
   bool integrate_impossible_ = false;
-  std::vector<typename MoleculeFlow<T>::Scratch> scratch_;
-  std::vector<std::vector<double>> group_grad_;
 };
 
 // Compiled once, in molecule_batch.cpp.

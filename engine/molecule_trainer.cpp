@@ -2,10 +2,10 @@
 #include "engine/molecule_trainer.hpp"
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <span>
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/initialization.hpp"
 #include "engine/molecule_flow_matching.hpp"
@@ -25,12 +25,10 @@ template <class T>
 MoleculeTrainer<T>::MoleculeTrainer(const FieldConfig& field, const MoleculeModelConfig& mol, const CnfOptions& cnf,
                                     const AdamWOptions& adam, Parameters<double> params, bool actnorm_initialized,
                                     int threads, bool clip_gradients)
-    : master_(std::move(params)),
+    : TrainerCore(std::move(params), adam, clip_gradients),
       flow_(field, mol, cnf),
       batch_(flow_, threads),
       matching_(flow_.cnf().field(), batch_.threads()),
-      adam_(master_.values.size(), adam),
-      clip_(clip_gradients),
       actnorm_ready_(actnorm_initialized || !mol.actnorm),
       flow_size_(flow_.actnorm_offset() + 1 + 2 * kMoleculeFeatures) {
   if (master_.values.size() != flow_.parameter_count())
@@ -53,51 +51,24 @@ void MoleculeTrainer<T>::initialize_actnorm(const std::vector<MoleculeInput>& mo
 
 template <class T>
 MoleculeStepReport MoleculeTrainer<T>::step(const std::vector<MoleculeInput>& mols, std::uint64_t seed) {
-  using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   if (!actnorm_ready_) initialize_actnorm(mols, seed);
-  const Parameters<T> p = master_.template cast<T>();
-  AlignedVector<double> grad(master_.values.size(), 0.0);
-  const MoleculeBatchLoss L = batch_.loss_and_gradient(p.values.data(), mols, seed, grad.data());
-  const auto t1 = Clock::now();
   MoleculeStepReport r;
-  apply(grad, r);
-  fill_step_report(r, L, t0, t1, Clock::now());
-  r.max_reconstruction_error = L.max_reconstruction_error;
+  r.flow_grad_norm = take_step<T>(r, [&](const T* p, double* grad) {
+    const BatchLoss L = batch_.loss_and_gradient(p, mols, seed, grad);
+    r.max_reconstruction_error = L.max_reconstruction_error;
+    return L;
+  }, flow_size_, t0);
   return r;
-}
-
-template <class T>
-void MoleculeTrainer<T>::apply(AlignedVector<double>& grad, MoleculeStepReport& r) {
-  double sq = 0, sq_flow = 0;
-  for (std::size_t k = 0; k < grad.size(); ++k) {
-    sq += grad[k] * grad[k];
-    if (k + 1 == flow_size_) sq_flow = sq;
-  }
-  r.grad_norm = std::sqrt(sq);
-  r.flow_grad_norm = std::sqrt(sq_flow);
-  if (clip_) {
-    clipper_.clip(std::span<double>(grad.data(), flow_size_));
-    r.clipped = clipper_.last_clipped();
-  }
-  adam_.step(master_.values, grad);
 }
 
 template <class T>
 MoleculeStepReport MoleculeTrainer<T>::step_flow_matching(const FlowMatchingOptions& o,
                                                           const std::vector<MoleculeInput>& mols, std::uint64_t seed) {
-  using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   if (const std::string e = molecule_flow_matching_unsupported(flow_.config()); !e.empty())
     throw std::invalid_argument("flow matching: " + e);
   if (!actnorm_ready_) initialize_actnorm(mols, seed);
-  const Parameters<T> p = master_.template cast<T>();
-  const FlowMatchingBatch batch = molecule_flow_matching_batch(o, flow_, p.values.data(), mols, seed, batch_.threads());
-  // The regression's gradient covers the field only (the objective fills
-  // the first field-size entries, the field's tensors leading the layout).
-  AlignedVector<double> grad(master_.values.size(), 0.0);
-  const FlowMatchingLoss L = matching_.loss_and_gradient(p.values.data(), batch, grad.data());
-  const auto t1 = Clock::now();
   // ActNorm (and everything after it in the layout) is held at its value:
   // the regression defines no gradient for it (moving it would move the
   // data states the field is fitted to), and AdamW would still shift it by
@@ -106,9 +77,14 @@ MoleculeStepReport MoleculeTrainer<T>::step_flow_matching(const FlowMatchingOpti
   const std::size_t frozen = flow_.actnorm_offset();
   const std::vector<double> held(master_.values.begin() + frozen, master_.values.end());
   MoleculeStepReport r;
-  apply(grad, r);
+  // Forward time: states, coupling, evaluation and reverse pass. The
+  // regression's gradient covers the field only (the objective fills the
+  // first field-size entries, the field's tensors leading the layout).
+  r.flow_grad_norm = take_step<T>(r, [&](const T* p, double* grad) {
+    const FlowMatchingBatch batch = molecule_flow_matching_batch(o, flow_, p, mols, seed, batch_.threads());
+    return matching_.loss_and_gradient(p, batch, grad);
+  }, flow_size_, t0);
   std::copy(held.begin(), held.end(), master_.values.begin() + frozen);
-  fill_step_report(r, L, t0, t1, Clock::now());  // forward: states, coupling, evaluation and reverse pass
   return r;
 }
 

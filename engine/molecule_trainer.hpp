@@ -44,7 +44,7 @@ Parameters<double> initial_molecule_parameters(const FieldConfig& field, const M
                                                std::uint64_t seed);
 
 template <class T>
-class MoleculeTrainer {
+class MoleculeTrainer : public TrainerCore {
  public:
   // params has molecule_layout(field, mol). actnorm_initialized = false (a
   // new model): the first step (or initialize_actnorm) initialises ActNorm.
@@ -54,12 +54,8 @@ class MoleculeTrainer {
   MoleculeTrainer(const MoleculeTrainer&) = delete;  // batch_ refers to flow_
   MoleculeTrainer& operator=(const MoleculeTrainer&) = delete;
 
-  const Parameters<double>& params() const { return master_; }
-  Parameters<double>& params() { return master_; }
   const MoleculeFlow<T>& flow() const { return flow_; }
   MoleculeBatch<T>& batch() { return batch_; }
-  AdamW& optimizer() { return adam_; }
-  GradientClipper* clipper() { return clip_ ? &clipper_ : nullptr; }  // null when clipping is off
   // Shares every step's molecules with the ranks of comm (as Trainer's).
   void set_communicator(Communicator& comm) {
     batch_.set_communicator(comm);
@@ -82,18 +78,11 @@ class MoleculeTrainer {
                                         std::uint64_t seed);
 
  private:
-  Parameters<double> master_;
   MoleculeFlow<T> flow_;
   MoleculeBatch<T> batch_;
   FlowMatchingObjective<T> matching_;
-  AdamW adam_;
-  bool clip_;
-  GradientClipper clipper_;
   bool actnorm_ready_;
-  std::size_t flow_size_;  // the field's and ActNorm's parameters come first in the layout
-
-  // The gradient's norms, clipping of the flow's part, the AdamW update.
-  void apply(AlignedVector<double>& grad, MoleculeStepReport& r);
+  std::size_t flow_size_;  // the field's and ActNorm's parameters come first in the layout: what is clipped
 };
 
 // Compiled once, in molecule_trainer.cpp.

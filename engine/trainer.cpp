@@ -1,7 +1,10 @@
 // Trainer (trainer.hpp): one optimisation step of the particle flow.
 #include "engine/trainer.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <span>
+#include <utility>
 
 namespace enf {
 
@@ -34,55 +37,45 @@ void fill_step_report(StepReport& r, const BatchLoss& L, std::chrono::steady_clo
 template <class T>
 Trainer<T>::Trainer(const FieldConfig& field, const CnfOptions& cnf, const AdamWOptions& adam, Parameters<double> init,
                     int threads, bool clip_gradients)
-    : master_(std::move(init)),
+    : TrainerCore(std::move(init), adam, clip_gradients),
       field_(field, master_.layout),
       cnf_(field_, cnf),
       flow_(cnf_, threads),
-      matching_(field_, threads),
-      adam_(master_.values.size(), adam),
-      clip_(clip_gradients) {}
+      matching_(field_, threads) {}
 
-// Norm, clipping and the optimizer's update: the end of every step.
-void apply_gradient(AlignedVector<double>& grad, bool clip, GradientClipper& clipper, AdamW& adam,
-                    AlignedVector<double>& params, StepReport& r) {
-  double sq = 0;
-  for (double g : grad) sq += g * g;
-  r.grad_norm = std::sqrt(sq);
-  if (clip) {
-    clipper.clip(grad);
-    r.clipped = clipper.last_clipped();
+double TrainerCore::apply_gradient(AlignedVector<double>& grad, std::size_t clipped, StepReport& r) {
+  const std::size_t m = std::min(clipped, grad.size());
+  double sq = 0, sq_clipped = 0;
+  for (std::size_t k = 0; k < grad.size(); ++k) {
+    sq += grad[k] * grad[k];
+    if (k + 1 == m) sq_clipped = sq;
   }
-  adam.step(params, grad);
+  r.grad_norm = std::sqrt(sq);
+  if (clip_) {
+    clipper_.clip(std::span<double>(grad.data(), m));
+    r.clipped = clipper_.last_clipped();
+  }
+  adam_.step(master_.values, grad);
+  return std::sqrt(sq_clipped);
 }
 
 template <class T>
 StepReport Trainer<T>::step(const std::vector<double>& x, int B, int n, std::uint64_t seed) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  const Parameters<T> p = master_.template cast<T>();
-  AlignedVector<double> grad(master_.values.size(), 0.0);
-  const BatchLoss L = flow_.loss_and_gradient(p.values.data(), x, B, n, seed, grad.data());
-  const auto t1 = Clock::now();
   StepReport r;
-  apply_gradient(grad, clip_, clipper_, adam_, master_.values, r);
-  fill_step_report(r, L, t0, t1, Clock::now());
+  take_step<T>(r, [&](const T* p, double* grad) { return flow_.loss_and_gradient(p, x, B, n, seed, grad); });
   return r;
 }
 
 template <class T>
 StepReport Trainer<T>::step_flow_matching(const FlowMatchingOptions& o, const std::vector<double>& x, int B, int n,
                                           std::uint64_t seed) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  Rng rng(seed);
-  const FlowMatchingBatch batch = make_flow_matching_batch(o, x, B, n, field_.dim(), field_.channels(), rng, flow_.threads());
-  const Parameters<T> p = master_.template cast<T>();
-  AlignedVector<double> grad(master_.values.size(), 0.0);
-  const FlowMatchingLoss L = matching_.loss_and_gradient(p.values.data(), batch, grad.data());
-  const auto t1 = Clock::now();
   StepReport r;
-  apply_gradient(grad, clip_, clipper_, adam_, master_.values, r);
-  fill_step_report(r, L, t0, t1, Clock::now());
+  take_step<T>(r, [&](const T* p, double* grad) {
+    Rng rng(seed);
+    const FlowMatchingBatch batch =
+        make_flow_matching_batch(o, x, B, n, field_.dim(), field_.channels(), rng, flow_.threads());
+    return matching_.loss_and_gradient(p, batch, grad);
+  });
   return r;
 }
 

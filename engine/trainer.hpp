@@ -4,7 +4,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "egnn/vector_field.hpp"
@@ -24,8 +26,7 @@ struct StepReport {
   ShardTiming shards;  // the gradient's time per rank (one entry in a single process)
 };
 
-// What every trainer reports of a step, from its batch loss (BatchLoss,
-// MoleculeBatchLoss) and the clock at the start, after the gradient and
+// What every trainer reports of a step, from its batch loss and the clock at the start, after the gradient and
 // after the optimizer. Wall time is split between the passes by CPU share.
 void fill_step_report(StepReport& r, const BatchLoss& L, std::chrono::steady_clock::time_point t0,
                       std::chrono::steady_clock::time_point t1, std::chrono::steady_clock::time_point t2);
@@ -34,23 +35,54 @@ void fill_step_report(StepReport& r, const BatchLoss& L, std::chrono::steady_clo
 void fill_step_report(StepReport& r, const FlowMatchingLoss& L, std::chrono::steady_clock::time_point t0,
                       std::chrono::steady_clock::time_point t1, std::chrono::steady_clock::time_point t2);
 
-// The end of every trainer's step: the gradient's norm into r, clipping
-// (when clip) and the AdamW update of params.
-void apply_gradient(AlignedVector<double>& grad, bool clip, GradientClipper& clipper, AdamW& adam,
-                    AlignedVector<double>& params, StepReport& r);
+// What every trainer (Trainer, MoleculeTrainer, ConformerTrainer) holds and
+// does around its batch's loss: float64 master weights, AdamW, clipping.
+class TrainerCore {
+ public:
+  const Parameters<double>& params() const { return master_; }
+  Parameters<double>& params() { return master_; }
+  AdamW& optimizer() { return adam_; }
+  GradientClipper* clipper() { return clip_ ? &clipper_ : nullptr; }  // null when clipping is off
+
+ protected:
+  using Clock = std::chrono::steady_clock;
+  TrainerCore(Parameters<double> init, const AdamWOptions& adam, bool clip_gradients)
+      : master_(std::move(init)), adam_(master_.values.size(), adam), clip_(clip_gradients) {}
+
+  // One step into r: loss(p, grad), p the weights cast to T, returns the
+  // batch's loss (BatchLoss or FlowMatchingLoss) and adds its gradient to
+  // grad (zeroed); then the norm, clipping of the first `clipped` entries,
+  // AdamW, and the times from t0 (work before the loss, e.g. ActNorm's
+  // initialisation, counts). Returns the norm of the entries clipped.
+  template <class T, class Loss>
+  double take_step(StepReport& r, Loss loss, std::size_t clipped = SIZE_MAX, Clock::time_point t0 = Clock::now()) {
+    const Parameters<T> p = master_.template cast<T>();
+    AlignedVector<double> grad(master_.values.size(), 0.0);
+    const auto L = loss(p.values.data(), grad.data());
+    const auto t1 = Clock::now();
+    const double clipped_norm = apply_gradient(grad, clipped, r);
+    fill_step_report(r, L, t0, t1, Clock::now());
+    return clipped_norm;
+  }
+
+  Parameters<double> master_;
+
+ private:
+  AdamW adam_;
+  bool clip_;
+  GradientClipper clipper_;
+
+  double apply_gradient(AlignedVector<double>& grad, std::size_t clipped, StepReport& r);
+};
 
 template <class T>
-class Trainer {
+class Trainer : public TrainerCore {
  public:
   Trainer(const FieldConfig& field, const CnfOptions& cnf, const AdamWOptions& adam, Parameters<double> init,
           int threads = 0, bool clip_gradients = false);
 
-  const Parameters<double>& params() const { return master_; }
-  Parameters<double>& params() { return master_; }
   const Cnf<VectorField<T>>& cnf() const { return cnf_; }
   BatchFlow<VectorField<T>>& flow() { return flow_; }
-  AdamW& optimizer() { return adam_; }
-  GradientClipper* clipper() { return clip_ ? &clipper_ : nullptr; }  // null when clipping is off
   // Shares every step's samples with the ranks of comm (distributed_sum.hpp):
   // each rank takes the same steps, bit for bit, as one process would.
   void set_communicator(Communicator& comm) {
@@ -69,14 +101,10 @@ class Trainer {
                                 std::uint64_t seed);
 
  private:
-  Parameters<double> master_;
   VectorField<T> field_;
   Cnf<VectorField<T>> cnf_;
   BatchFlow<VectorField<T>> flow_;
   FlowMatchingObjective<T> matching_;
-  AdamW adam_;
-  bool clip_;
-  GradientClipper clipper_;
 };
 
 // Compiled once, in trainer.cpp.

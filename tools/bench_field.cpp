@@ -2,9 +2,8 @@
 // 2. velocity + one tangent J·ε, 3. the adjoint's reverse pass), the FLOPs
 // each performs (counted analytically from the layer shapes), the achieved
 // rate, and the machine's matrix-multiply peak, measured interleaved with
-// each operation (tools/bench_timing.hpp) so that the ratio is fair.
-#include <omp.h>
-
+// each operation (tools/bench_timing.hpp) so that the ratio is fair. A batch
+// is evaluated as production evaluates it: sample by sample, over threads.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,9 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "egnn/batch_field.hpp"
 #include "egnn/trace.hpp"
+#include "egnn/vector_field.hpp"
+#include "engine/cnf.hpp"
 #include "engine/initialization.hpp"
+#include "engine/sample_batch.hpp"
 #include "tools/bench_common.hpp"
 #include "tools/bench_timing.hpp"
 #include "tools/commands.hpp"
@@ -32,9 +33,11 @@ const CommandSpec kSpec{
     "Time the EGNN vector field and its derivatives, with FLOP rates.",
     "Cases: DW4 (batch 100, 4 particles in 2-D, H=32, L=3), LJ13 (batch 100, 13 particles\n"
     "in 3-D, H=32, L=3), LJ55 (batch 100, 55 particles in 3-D, H=32, L=3), QM9 (batch 128\n"
-    "molecules of 19-29 atoms padded to 29, F=6, H=64, L=6). Operations: 'f' the velocity;\n"
-    "'f+Jv' the velocity and one tangent (Hutchinson); 'vjp' the adjoint's vector-Jacobian\n"
-    "product with its parameter gradient (forward with one tangent, then the reverse pass).\n"
+    "molecules of 19-29 atoms, F=6, H=64, L=6), each batch run as training and scoring run\n"
+    "it: sample by sample over the threads, each at its own size. Operations: 'f' the\n"
+    "velocity; 'f+Jv' the velocity and one tangent (Hutchinson); 'vjp' the adjoint's\n"
+    "vector-Jacobian product with its parameter gradient (forward with one tangent, then\n"
+    "the reverse pass).\n"
     "Then the exact trace of one sample (its first; QM9: 19 atoms) on one thread, as a\n"
     "likelihood evaluation runs it: all N·C Jacobian diagonal entries by forward-mode\n"
     "tangents in chunks, beside one f of the same sample, and its cost per direction in\n"
@@ -64,8 +67,7 @@ struct Case {
   std::string name;
   FieldConfig cfg;
   int batch;
-  int nodes;               // padded size
-  std::vector<int> sizes;  // real nodes per sample
+  std::vector<int> sizes;  // nodes per sample
 };
 
 std::vector<Case> make_cases(const std::string& list, Rng& rng) {
@@ -84,17 +86,17 @@ std::vector<Case> make_cases(const std::string& list, Rng& rng) {
   if (want("dw4")) {
     FieldConfig c = particle;
     c.dim = 2;
-    out.push_back({"dw4", c, 100, 4, std::vector<int>(100, 4)});
+    out.push_back({"dw4", c, 100, std::vector<int>(100, 4)});
   }
   if (want("lj13")) {
     FieldConfig c = particle;
     c.dim = 3;
-    out.push_back({"lj13", c, 100, 13, std::vector<int>(100, 13)});
+    out.push_back({"lj13", c, 100, std::vector<int>(100, 13)});
   }
   if (want("lj55")) {
     FieldConfig c = particle;
     c.dim = 3;
-    out.push_back({"lj55", c, 100, 55, std::vector<int>(100, 55)});
+    out.push_back({"lj55", c, 100, std::vector<int>(100, 55)});
   }
   if (want("qm9")) {
     FieldConfig c;
@@ -105,7 +107,7 @@ std::vector<Case> make_cases(const std::string& list, Rng& rng) {
     std::vector<int> sizes(128);
     for (int& s : sizes) s = 19 + int(rng.uniform() * 11);
     sizes[0] = 19;  // the exact-trace sample: QM9's typical size
-    out.push_back({"qm9", c, 128, 29, sizes});
+    out.push_back({"qm9", c, 128, sizes});
   }
   if (out.empty()) throw UsageError("--cases selects nothing; use dw4, lj13, lj55 and/or qm9");
   return out;
@@ -152,6 +154,9 @@ void bench_trace(const Case& c, double min_time, std::uint64_t seed, std::vector
                tt.kernel * 1e3, dimz, tf.kernel * 1e3, std::isfinite(double(sink)) ? "" : " (non-finite trace)");
 }
 
+// The batch as production evaluates it: sample by sample over the threads
+// (SampleBatch), each at its own size through VectorField, with one
+// workspace per thread (Cnf::Scratch).
 template <class T>
 void bench_case(const Case& c, int threads, double min_time, std::uint64_t seed, std::vector<Row>& rows) {
   GemmPeak<T> peak(threads);
@@ -160,42 +165,63 @@ void bench_case(const Case& c, int threads, double min_time, std::uint64_t seed,
   Rng rng(seed);
   initialize_egnn(c.cfg.egnn(), params, rng);
   VectorField<T> field(c.cfg, layout);
-  BatchField<T> batch(field, threads);
-  const int C = c.cfg.channels(), n = c.nodes, B = c.batch;
-  const std::size_t S = std::size_t(n) * C;
-  std::vector<T> z(B * S, T(0)), mask(B * n, T(0)), eps(B * S, T(0)), a(B * S), al(B, T(1)), f(B * S),
-      JV(B * S), zbar(B * S), grad(layout.total_size()), est(B);
-  for (int b = 0; b < B; ++b)
-    for (int i = 0; i < c.sizes[b]; ++i) {
-      mask[b * n + i] = 1;
-      for (int ch = 0; ch < C; ++ch) {
-        z[b * S + i * C + ch] = T(rng.normal() * (ch < c.cfg.dim ? 1.5 : 1.0));
-        eps[b * S + i * C + ch] = T(rng.rademacher());
-        a[b * S + i * C + ch] = T(rng.normal());
-      }
-    }
-  const T t = T(0.5);
-  BatchInput<T> in{B, n, z.data(), c.cfg.features > 0 ? mask.data() : nullptr, {&t, 1}};
-  double f_flops = 0, jv_flops = 0, vjp_flops = 0;
+  const int C = c.cfg.channels(), B = c.batch;
+  // Sample b's state z, Hutchinson direction ε (one row) and adjoint cotangent a.
+  std::vector<std::vector<T>> z(B), a(B);
+  std::vector<detail::Mat<T>> eps(B);
   for (int b = 0; b < B; ++b) {
-    f_flops += evaluation_flops(field, c.sizes[b], FieldWork::Velocity);
-    jv_flops += evaluation_flops(field, c.sizes[b], FieldWork::Hutchinson);
-    vjp_flops += evaluation_flops(field, c.sizes[b], FieldWork::Hutchinson) + 2 * field.reverse_madds(c.sizes[b], 1);
+    const int n = c.sizes[b];
+    z[b].resize(std::size_t(n) * C);
+    a[b].resize(z[b].size());
+    eps[b].resize(1, n * C);
+    for (int i = 0; i < n * C; ++i) {
+      z[b][i] = T(rng.normal() * (i % C < c.cfg.dim ? 1.5 : 1.0));
+      eps[b](0, i) = T(rng.rademacher());
+      a[b][i] = T(rng.normal());
+    }
   }
+  using Scratch = typename Cnf<VectorField<T>>::Scratch;
+  SampleBatch<Scratch> batch(threads);
+  std::vector<T> est(B);
+  const T t = T(0.5);
+  const T* p = params.values.data();
   const char* prec = sizeof(T) == 4 ? "float" : "double";
-  // Each operation is timed alternately with the peak's product.
-  auto add = [&](const char* op, auto kernel, double flops) {
-    const InterleavedTimes t = time_interleaved(kernel, peak, min_time);
-    const double sec = t.kernel, peak_gflops = peak.gflops(t.peak);
-    rows.push_back({c.name, prec, op, sec * 1e3, flops * 1e-9, flops / sec * 1e-9, peak_gflops});
+  // Each operation, one_sample(b, n, scratch) over the batch, timed
+  // alternately with the peak's product; flops(n): one sample's.
+  auto add = [&](const char* op, auto flops, auto one_sample) {
+    double total = 0;
+    for (int n : c.sizes) total += flops(n);
+    const InterleavedTimes tk = time_interleaved([&] {
+      batch.for_each(B, [&](int b, Scratch& s) {
+        s.f.resize(z[b].size());
+        one_sample(b, c.sizes[b], s);
+      });
+    }, peak, min_time);
+    const double sec = tk.kernel, peak_gflops = peak.gflops(tk.peak);
+    rows.push_back({c.name, prec, op, sec * 1e3, total * 1e-9, total / sec * 1e-9, peak_gflops});
     std::fprintf(stderr, "  %-5s %-6s %-5s %9.3f ms   (peak alongside: %.1f GFLOP/s)\n", c.name.c_str(), prec, op,
                  sec * 1e3, peak_gflops);
   };
-  add("f", [&] { batch.velocity(params.values.data(), in, f.data()); }, f_flops);
-  add("f+Jv", [&] { batch.hutchinson(params.values.data(), in, eps.data(), f.data(), est.data()); }, jv_flops);
-  add("vjp",
-      [&] { batch.adjoint_vjp(params.values.data(), in, eps.data(), a.data(), al.data(), zbar.data(), grad.data()); },
-      vjp_flops);
+  auto work = [&](FieldWork w) { return [&field, w](int n) { return evaluation_flops(field, n, w); }; };
+  add("f", work(FieldWork::Velocity), [&](int b, int n, Scratch& s) {
+    field.forward(p, z[b].data(), n, t, nullptr, s.ws, s.f.data(), nullptr);
+  });
+  add("f+Jv", work(FieldWork::Hutchinson), [&](int b, int n, Scratch& s) {
+    field.forward(p, z[b].data(), n, t, &eps[b], s.ws, s.f.data(), &s.JV);
+    est[b] = eps[b].row(0).dot(s.JV.row(0));
+  });
+  // The adjoint's VJP with the Hutchinson trace as Cnf::augmented_vjp runs it
+  // (a_ℓ = 1): the parameter gradient into the thread's buffer, zeroed first.
+  auto vjp_flops = [&](int n) {
+    return evaluation_flops(field, n, FieldWork::Hutchinson) + 2 * field.reverse_madds(n, 1);
+  };
+  add("vjp", vjp_flops, [&](int b, int n, Scratch& s) {
+    s.zbar.resize(z[b].size());
+    s.grad.assign(field.parameter_count(), T(0));
+    field.forward(p, z[b].data(), n, t, &eps[b], s.ws, s.f.data(), &s.JV);
+    s.JVbar = eps[b];
+    field.reverse(p, s.ws, a[b].data(), &s.JVbar, s.zbar.data(), s.grad.data());
+  });
 }
 
 }  // namespace
@@ -209,8 +235,7 @@ int run_bench_field(const std::vector<std::string>& args) {
   const std::string format = opt.choice("format", {"table", "json"});
   const Runtime rt = parse_runtime(opt);
   const std::string precision = rt.precision;
-  int threads = rt.threads;
-  if (threads <= 0) threads = omp_get_max_threads();
+  const int threads = batch_threads(rt.threads);
   const double min_time = opt.real("min-time");
   const std::uint64_t seed = rt.seed;
   Rng rng(seed);

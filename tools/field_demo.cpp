@@ -1,22 +1,24 @@
 // enf field: evaluate the vector field on the structures of a data file —
 // velocity, exact divergence and a Hutchinson estimate per structure — with
 // timings. The main job of tools/quickstart.sh until the flow lands.
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "datasets/file_io.hpp"
 #include "datasets/particles.hpp"
 #include "datasets/systems.hpp"
-#include "egnn/batch_field.hpp"
+#include "egnn/trace.hpp"
+#include "egnn/vector_field.hpp"
+#include "engine/cnf.hpp"
 #include "engine/initialization.hpp"
 #include "engine/safetensors.hpp"
+#include "engine/sample_batch.hpp"
 #include "tools/commands.hpp"
 #include "tools/option_groups.hpp"
 #include "tools/options.hpp"
@@ -84,17 +86,24 @@ int run(const ParsedOptions& opt) {
   std::vector<T> z(data.x.begin(), data.x.end()), eps(z.size()), f(z.size()), div(B), hutch(B);
   for (T& e : eps) e = T(rng.rademacher());
 
+  // Structure by structure over the threads, as production evaluates the field.
   VectorField<T> field(cfg, layout);
-  BatchField<T> batch(field, rt.threads);
+  SampleBatch<typename Cnf<VectorField<T>>::Scratch> batch(rt.threads);
+  const std::size_t S = std::size_t(N) * D;
   const T t = T(opt.real("t"));
-  BatchInput<T> in{B, N, z.data(), nullptr, {&t, 1}};
+  if (!std::isfinite(t)) throw std::invalid_argument("t is not finite");
+  const T* p = params.values.data();
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  batch.velocity(params.values.data(), in, f.data());
+  batch.for_each(B, [&](int b, auto& s) { field.forward(p, &z[b * S], N, t, nullptr, s.ws, &f[b * S], nullptr); });
   const auto t1 = Clock::now();
-  batch.divergence(params.values.data(), in, f.data(), div.data());
+  batch.for_each(B, [&](int b, auto& s) { div[b] = exact_trace(field, p, &z[b * S], N, t, s.ws, s.trace, &f[b * S]); });
   const auto t2 = Clock::now();
-  batch.hutchinson(params.values.data(), in, eps.data(), f.data(), hutch.data());
+  batch.for_each(B, [&](int b, auto& s) {
+    s.V = Eigen::Map<const detail::Mat<T>>(&eps[b * S], 1, S);
+    field.forward(p, &z[b * S], N, t, &s.V, s.ws, &f[b * S], &s.JV);
+    hutch[b] = s.V.row(0).dot(s.JV.row(0));
+  });
   const auto t3 = Clock::now();
   auto us = [B](auto a, auto b) { return std::chrono::duration<double, std::micro>(b - a).count() / B; };
 

@@ -3,7 +3,7 @@
 // and thread count, and clear errors for bad input.
 #include <catch2/catch.hpp>
 
-#include "egnn/batch_field.hpp"
+#include "support/batch_field.hpp"
 #include "support/fixtures.hpp"
 #include "support/random_model.hpp"
 

@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "egnn/batch_field.hpp"
+#include "support/batch_field.hpp"
 #include "support/finite_difference.hpp"
 #include "support/fixtures.hpp"
 #include "support/random_model.hpp"

@@ -3,7 +3,7 @@
 // estimate, in float64 and float32, for DW4, LJ13 and the pretrained QM9 field.
 #include <catch2/catch.hpp>
 
-#include "egnn/batch_field.hpp"
+#include "support/batch_field.hpp"
 #include "support/fixtures.hpp"
 
 using namespace enf;

@@ -5,7 +5,7 @@
 #include <Eigen/LU>
 #include <Eigen/QR>
 
-#include "egnn/batch_field.hpp"
+#include "support/batch_field.hpp"
 #include "support/fixtures.hpp"
 #include "support/random_model.hpp"
 

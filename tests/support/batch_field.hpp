@@ -1,5 +1,8 @@
-// Batched evaluation of the vector field over independent samples, in
-// parallel over threads, with node masks for molecules of different sizes
+// The plain reference path of the vector field (as OpenMM's reference
+// platform): production evaluates sample by sample (VectorField, through
+// engine/sample_batch.hpp), and the tests check the field's derivatives,
+// symmetries and batching against this. Batched evaluation over independent
+// samples, in parallel over threads, with node masks for molecules of different sizes
 // padded to a common n. Each sample is evaluated on its real nodes only, so a
 // padded molecule gives exactly what it gives unpadded, and a sample's result
 // never depends on which others share its batch or on the thread count.

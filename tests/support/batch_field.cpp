@@ -1,13 +1,15 @@
-#include "egnn/batch_field.hpp"
+// BatchField (batch_field.hpp): the plain reference path of the field.
+#include "support/batch_field.hpp"
 
 #include <omp.h>
 
-#include "egnn/parallel.hpp"
-
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+
+#include "egnn/parallel.hpp"
 
 namespace enf {
 
@@ -88,11 +90,23 @@ void BatchField<T>::for_each_sample(int B, Fn fn) {
   parallel_for(B, threads_, [&](int b, int thread) { fn(b, scratch_[thread]); });
 }
 
+// The same bits for any thread count: min(B, 16) contiguous groups of
+// samples, each summed in order into its own buffer, added in group order.
 template <class T>
 template <class Fn>
 void BatchField<T>::for_each_sample_grad(int B, T* grad, Fn fn) {
-  parallel_gradient_sum(B, field_.parameter_count(), threads_, group_grad_, grad,
-                        [&](int b, int thread, T* acc) { fn(b, scratch_[thread], acc); });
+  constexpr int kMaxGroups = 16;
+  const std::size_t P = field_.parameter_count();
+  const int groups = std::min(B, kMaxGroups);
+  if (int(group_grad_.size()) < groups) group_grad_.resize(groups);
+  parallel_for(groups, threads_, [&](int g, int thread) {
+    auto& acc = group_grad_[g];
+    acc.assign(P, T(0));
+    const int lo = int(std::int64_t(B) * g / groups), hi = int(std::int64_t(B) * (g + 1) / groups);
+    for (int b = lo; b < hi; ++b) fn(b, scratch_[thread], acc.data());
+  });
+  for (int g = 0; g < groups; ++g)
+    for (std::size_t i = 0; i < P; ++i) grad[i] += group_grad_[g][i];
 }
 
 namespace {
