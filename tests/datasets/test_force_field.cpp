@@ -1,0 +1,149 @@
+// The force-field polish of conformers (datasets/force_field.hpp): MMFF94
+// and UFF lower the energy of a distorted geometry and keep its atom order,
+// elements and bonds; the result does not depend on where the geometry is or
+// how it is turned; a molecule without parameters is an error to catch.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "datasets/force_field.hpp"
+#include "datasets/molecular_graph.hpp"
+#include "datasets/molecule.hpp"
+
+using namespace enf;
+
+namespace {
+
+// L-alanine as obabel --gen3d -h places it (Å): N, Cα, CH3, C, O, O, then
+// its hydrogens (the geometry of tests/datasets/test_stereo.cpp).
+const std::vector<int> kAlanineZ = {7, 6, 6, 6, 8, 8, 1, 1, 1, 1, 1, 1, 1};
+const std::vector<double> kLAlanine = {
+    1.06890, 0.07631,  0.19466,  2.55254, 0.11423,  0.05785,  2.97811, -0.22501, -1.36129, 3.03972, 1.50912,
+    0.48551, 4.08080,  2.04124,  0.14057, 2.15357,  2.08363,  1.34534, 0.75568,  -0.86383, -0.06445, 0.66808,
+    0.67735, -0.53515, 2.98093,  -0.60573, 0.76344, 2.59020,  0.50034, -2.08480, 2.62532,  -1.22124, -1.64957,
+    4.07035, -0.22177, -1.44759, 1.39635,  1.45104,  1.42055};
+
+// The molecule with its bonds and charges (as perceived from the geometry).
+Molecule alanine() {
+  Molecule m;
+  m.name = "L-alanine";
+  m.atomic_numbers = kAlanineZ;
+  m.positions = kLAlanine;
+  const MolecularGraph g = perceive_graph(m);
+  m.bonds = g.molecule_bonds();
+  m.formal_charges = g.formal_charges();
+  m.bonds_known = true;
+  return m;
+}
+
+// x with every coordinate moved by up to ±0.12 Å (a fixed pattern): a
+// geometry a model could have drawn, bonds still recognisable.
+std::vector<double> distorted(std::vector<double> x) {
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] += 0.12 * std::sin(1.7 * double(i) + 0.3);
+  return x;
+}
+
+// R x + t for a fixed proper rotation R (about the axis (1, 2, 2)/3 by 1 rad).
+std::vector<double> moved(const std::vector<double>& x) {
+  const double ux = 1.0 / 3, uy = 2.0 / 3, uz = 2.0 / 3, c = std::cos(1.0), s = std::sin(1.0), C = 1 - c;
+  const double R[3][3] = {{c + ux * ux * C, ux * uy * C - uz * s, ux * uz * C + uy * s},
+                          {uy * ux * C + uz * s, c + uy * uy * C, uy * uz * C - ux * s},
+                          {uz * ux * C - uy * s, uz * uy * C + ux * s, c + uz * uz * C}};
+  const double t[3] = {3.5, -1.25, 7.0};
+  std::vector<double> y(x.size());
+  for (std::size_t a = 0; a < x.size() / 3; ++a)
+    for (int i = 0; i < 3; ++i)
+      y[3 * a + std::size_t(i)] =
+          R[i][0] * x[3 * a] + R[i][1] * x[3 * a + 1] + R[i][2] * x[3 * a + 2] + t[i];
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("force field: the polish lowers the energy and keeps atom order, elements and bonds", "[force_field]") {
+  const Molecule m = alanine();
+  const MolecularGraph g = perceive_graph(m);
+  const std::vector<double> x0 = distorted(kLAlanine);
+  REQUIRE(connectivity_preserved(g, x0));
+  for (ForceFieldKind kind : {ForceFieldKind::MMFF94, ForceFieldKind::UFF}) {
+    INFO(to_string(kind));
+    ForceField ff(m, kind);
+    REQUIRE(ff.ready());
+    CHECK(ff.atoms() == m.atoms());
+    const double e0 = ff.energy(x0);
+    double e1 = 0;
+    const std::vector<double> x1 = ff.minimise(x0, 200, &e1);
+    REQUIRE(x1.size() == x0.size());
+    CHECK(e1 < e0 - 1.0);  // kcal/mol: a distorted geometry relaxes
+    CHECK(ff.energy(x1) == Approx(e1).margin(1e-9));
+    // Fewer steps, less relaxed; 0 steps, unchanged.
+    double e_few = 0;
+    ff.minimise(x0, 5, &e_few);
+    CHECK(e_few < e0);
+    CHECK(e_few >= e1 - 1e-9);
+    CHECK(ff.minimise(x0, 0) == x0);
+    // Atom order and bonds: the polished geometry's perceived bonds are the
+    // molecule's; each atom moved by less than a bond length.
+    CHECK(connectivity_preserved(g, x1));
+    for (std::size_t a = 0; a < x0.size() / 3; ++a) {
+      const double dx = x1[3 * a] - x0[3 * a], dy = x1[3 * a + 1] - x0[3 * a + 1], dz = x1[3 * a + 2] - x0[3 * a + 2];
+      CHECK(std::sqrt(dx * dx + dy * dy + dz * dz) < 1.0);  // (UFF turns a methyl group)
+    }
+    // The same force field polishes another geometry as if fresh: the
+    // result depends on the geometry, not on what it polished before.
+    ForceField fresh(m, kind);
+    CHECK(fresh.minimise(x0, 200) == x1);
+  }
+}
+
+TEST_CASE("force field: translating and rotating the input moves the polished geometry alike", "[force_field]") {
+  const Molecule m = alanine();
+  ForceField ff(m, ForceFieldKind::MMFF94);
+  const std::vector<double> x0 = distorted(kLAlanine);
+  CHECK(ff.energy(moved(x0)) == Approx(ff.energy(x0)).margin(1e-8));
+  double e = 0, e_moved = 0;
+  const std::vector<double> x1 = ff.minimise(x0, 200, &e);
+  const std::vector<double> y1 = ff.minimise(moved(x0), 200, &e_moved);
+  CHECK(e_moved == Approx(e).margin(1e-6));
+  const std::vector<double> expected = moved(x1);
+  double worst = 0;
+  for (std::size_t i = 0; i < y1.size(); ++i) worst = std::max(worst, std::abs(y1[i] - expected[i]));
+  INFO("largest coordinate difference " << worst << " Å");
+  CHECK(worst < 1e-9);
+}
+
+TEST_CASE("force field: set up again for another molecule; a molecule without parameters is an error", "[force_field]") {
+  ForceField ff(ForceFieldKind::MMFF94);
+  CHECK_FALSE(ff.ready());
+  CHECK_THROWS_AS(ff.minimise(kLAlanine, 10), std::logic_error);
+  ff.setup(alanine());
+  CHECK(ff.ready());
+  CHECK_THROWS_AS(ff.minimise({0.0, 1.0}, 10), std::invalid_argument);
+  CHECK_THROWS_AS(ff.minimise(kLAlanine, -1), std::invalid_argument);
+  Molecule no_bonds = alanine();
+  no_bonds.bonds_known = false;
+  CHECK_THROWS_AS(ff.setup(no_bonds), std::invalid_argument);
+  // Difluorine (F-F): MMFF94 has no bond parameters for it.
+  Molecule f2;
+  f2.name = "difluorine";
+  f2.atomic_numbers = {9, 9};
+  f2.positions = {0, 0, 0, 1.42, 0, 0};
+  f2.bonds = {{0, 1, 1}};
+  f2.bonds_known = true;
+  try {
+    ff.setup(f2);
+    FAIL("MMFF94 set up for F2");
+  } catch (const ForceFieldSetupError& e) {
+    INFO(e.what());
+    CHECK(std::string(e.what()).rfind("mmff94 has no parameters for 'difluorine'", 0) == 0);
+  }
+  CHECK_FALSE(ff.ready());
+  // Set up again for a molecule it has parameters for, it works as before.
+  ff.setup(alanine());
+  double e = 0;
+  ff.minimise(distorted(kLAlanine), 50, &e);
+  CHECK(std::isfinite(e));
+}
