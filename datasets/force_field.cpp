@@ -75,17 +75,19 @@ Mat3 eigenvectors(Mat3 a) {
   return rows;
 }
 
-// A frame of geometry x that turns and moves with it: its centroid, and its
-// principal axes as the rows of a proper rotation, each axis signed so that
-// the third moment of the positions along it is positive (the third the
-// cross product of the first two). Open Babel's minimiser is not exactly
-// equivariant (its steps are limited coordinate by coordinate), and it
-// amplifies rounding differences (1e-12 Å grows to 1e-4 Å in 50 steps): the
-// geometry is minimised in this frame, its coordinates there rounded to
-// kGrid, so that a turned or moved copy starts from the same numbers (but
-// for the rare coordinate at a rounding boundary) and ends as the same
-// geometry turned and moved alike. For geometries whose axes are distinct,
-// as a drawn conformer's are.
+// A frame of geometry x that turns, moves and mirrors with it: its centroid,
+// and its principal axes as the rows of an orthogonal matrix, each axis
+// signed so that the third moment of the positions along it is positive (so
+// a mirror image has the same coordinates in its frame; the frame may be
+// improper, which the force field, mirror-symmetric, does not see). Open
+// Babel's minimiser is not exactly equivariant (its steps are limited
+// coordinate by coordinate), and it amplifies rounding differences (1e-12 Å
+// grows to 1e-4 Å in 50 steps): the geometry is minimised in this frame, its
+// coordinates there rounded to kGrid, so that a turned, moved or mirrored
+// copy starts from the same numbers (but for the rare coordinate at a
+// rounding boundary) and ends as the same geometry turned, moved or
+// mirrored alike. For geometries whose axes are distinct and whose third
+// moments are not 0, as a drawn conformer's are.
 constexpr double kGrid = 1e-8;  // Å
 
 struct Frame {
@@ -100,7 +102,7 @@ struct Frame {
       for (std::size_t i = 0; i < 3; ++i)
         for (std::size_t j = 0; j < 3; ++j) cov[i][j] += (x[3 * a + i] - centre[i]) * (x[3 * a + j] - centre[j]);
     axes = eigenvectors(cov);
-    for (std::size_t i = 0; i < 2; ++i) {
+    for (std::size_t i = 0; i < 3; ++i) {
       double m3 = 0;
       for (std::size_t a = 0; a < n; ++a) {
         double p = 0;
@@ -110,8 +112,6 @@ struct Frame {
       if (m3 < 0)
         for (double& v : axes[i]) v = -v;
     }
-    axes[2] = {axes[0][1] * axes[1][2] - axes[0][2] * axes[1][1], axes[0][2] * axes[1][0] - axes[0][0] * axes[1][2],
-               axes[0][0] * axes[1][1] - axes[0][1] * axes[1][0]};
   }
   // x in the frame, axes (x - centre), rounded to kGrid.
   std::vector<double> into(const std::vector<double>& x) const {
@@ -124,13 +124,18 @@ struct Frame {
       }
     return y;
   }
-  // y back: axes^T y + centre.
+  // y back, axes^T (y - centroid of y) + centre: the polish does not move
+  // the centroid (the minimiser's rounding drift removed).
   std::vector<double> out_of(const std::vector<double>& y) const {
+    const std::size_t n = y.size() / 3;
+    std::array<double, 3> mean{};
+    for (std::size_t a = 0; a < n; ++a)
+      for (std::size_t i = 0; i < 3; ++i) mean[i] += y[3 * a + i] / double(n);
     std::vector<double> x(y.size());
-    for (std::size_t a = 0; a < y.size() / 3; ++a)
+    for (std::size_t a = 0; a < n; ++a)
       for (std::size_t k = 0; k < 3; ++k) {
         double v = centre[k];
-        for (std::size_t i = 0; i < 3; ++i) v += axes[i][k] * y[3 * a + i];
+        for (std::size_t i = 0; i < 3; ++i) v += axes[i][k] * (y[3 * a + i] - mean[i]);
         x[3 * a + k] = v;
       }
     return x;

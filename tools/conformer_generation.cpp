@@ -1,12 +1,16 @@
 #include "tools/conformer_generation.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 
+#include "datasets/molecular_graph.hpp"
 #include "datasets/registry.hpp"
 #include "datasets/stereo.hpp"
 #include "datasets/systems.hpp"
+#include "egnn/parallel.hpp"
 #include "engine/rng.hpp"
+#include "tools/progress.hpp"
 
 namespace enf::cli {
 
@@ -49,15 +53,69 @@ std::vector<std::size_t> supported_molecules(const std::vector<Molecule>& mols, 
   return kept;
 }
 
+Polisher::Polisher(const Polish& options, int threads, std::string command)
+    : options_(options), threads_(std::max(1, threads)), command_(std::move(command)), fields_(std::size_t(threads_)) {}
+
+void Polisher::polish(const Molecule& mol, std::vector<std::vector<double>>& x) {
+  if (!options_.on || x.empty()) return;
+  const auto t0 = Clock::now();
+  // The set-up molecule: mol's graph, the first conformer's geometry (the
+  // same on any number of threads; the input's own may be all zeros).
+  Molecule m = mol;
+  if (!m.bonds_known) {
+    const MolecularGraph g = perceive_graph(mol);
+    m.bonds = g.molecule_bonds();
+    m.formal_charges = g.formal_charges();
+    m.bonds_known = true;
+  }
+  m.positions = x[0];
+  const int T = std::min(threads_, int(x.size()));
+  try {
+    for (int t = 0; t < T; ++t) {
+      if (!fields_[std::size_t(t)]) fields_[std::size_t(t)].emplace(options_.field);
+      fields_[std::size_t(t)]->setup(m);
+    }
+  } catch (const ForceFieldSetupError& e) {
+    ++failed_;
+    std::fprintf(stderr, "enf %s: %s; its conformers are left unpolished\n", command_.c_str(), e.what());
+    return;
+  }
+  parallel_for(int(x.size()), T, [&](int k, int t) {
+    x[std::size_t(k)] = fields_[std::size_t(t)]->minimise(x[std::size_t(k)], options_.steps);
+  });
+  seconds_ += since(t0);
+  conformers_ += long(x.size());
+  ++molecules_;
+}
+
+std::string Polisher::summary() const {
+  if (!options_.on) return "polish: none";
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "polish: %s, %.1f ms per conformer (%ld conformers of %ld molecules); %ld molecule%s "
+                "left unpolished (no %s parameters)",
+                options_.describe().c_str(), conformers_ > 0 ? 1e3 * seconds_ / double(conformers_) : 0.0, conformers_,
+                molecules_, failed_, failed_ == 1 ? "" : "s", to_string(options_.field).c_str());
+  return buf;
+}
+
 std::vector<std::vector<double>> draw_conformers(ConformerFlow<double>& flow, const Checkpoint& c, const Molecule& mol,
                                                  const ConformerCondition& cond, int K, std::uint64_t seed,
-                                                 bool keep_stereo, long* nfe, long* reflected) {
+                                                 bool keep_stereo, Polisher* polisher, long* nfe, long* reflected) {
   std::vector<std::vector<double>> x = flow.sample(c.params.values.data(), cond, K, seed, nfe);
+  std::vector<char> r(x.size(), 0);
   if (keep_stereo)
-    for (auto& xk : x) {
-      const bool r = match_stereo(mol.stereo, xk).reflected;
-      if (reflected) *reflected += r;
-    }
+    for (std::size_t k = 0; k < x.size(); ++k) r[k] = match_stereo(mol.stereo, x[k]).reflected;
+  // After the reflection: the force field keeps the configurations of
+  // tetrahedral centres, but not always of a drawn one that is nearly flat,
+  // which the polish may settle the other way; so they are matched again
+  // (the polished geometry's handedness is the better defined).
+  if (polisher && polisher->options().on) {
+    polisher->polish(mol, x);
+    if (keep_stereo)
+      for (std::size_t k = 0; k < x.size(); ++k) r[k] ^= char(match_stereo(mol.stereo, x[k]).reflected);
+  }
+  if (reflected)
+    for (char rk : r) *reflected += rk;
   return x;
 }
 

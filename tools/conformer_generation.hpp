@@ -1,17 +1,21 @@
 // What enf conformers and enf conformers eval share (issue 15): the conformer
 // model, the molecules it takes, and how a molecule's conformers are drawn
-// (its seeds, the sampling solver, the stereo reflection), so that both
+// (its seeds, the sampling solver, the stereo reflection, the force-field
+// polish), so that both
 // commands draw the same conformers from the same options.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "datasets/force_field.hpp"
 #include "datasets/molecule.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/conformer_flow.hpp"
 #include "engine/conformer_support.hpp"
+#include "tools/option_groups.hpp"
 #include "tools/options.hpp"
 
 namespace enf::cli {
@@ -37,13 +41,43 @@ std::vector<std::size_t> supported_molecules(const std::vector<Molecule>& mols, 
 // The --help sentence on the two solvers of a command that samples and scores.
 extern const char kTwoSolversHelp[];
 
+// The --polish of drawn conformers: one force field per thread, set up for
+// molecule after molecule; the conformers of a molecule are minimised in
+// parallel over the threads, each independently (the same result on any
+// number of threads).
+class Polisher {
+ public:
+  // threads: those of the sampling (ConformerFlow::threads()); command names
+  // the program in the stderr line of a molecule whose set-up failed.
+  Polisher(const Polish& options, int threads, std::string command);
+  const Polish& options() const { return options_; }
+  // The conformers x of mol, each minimised (unchanged with --polish none,
+  // or when the force field has no parameters for mol: one line on stderr,
+  // counted).
+  void polish(const Molecule& mol, std::vector<std::vector<double>>& x);
+  // "polish: mmff94, at most 200 conjugate-gradient steps, 12.3 ms per
+  // conformer (40 conformers); 1 molecule left unpolished (no mmff94
+  // parameters)", or "polish: none".
+  std::string summary() const;
+
+ private:
+  Polish options_;
+  int threads_;
+  std::string command_;
+  std::vector<std::optional<ForceField>> fields_;  // one per thread, made when first needed
+  long conformers_ = 0, molecules_ = 0, failed_ = 0;
+  double seconds_ = 0;
+};
+
 // K conformers of molecule mol (condition cond) from the sampling stream
 // `seed`: flow.sample, then with keep_stereo each reflected to mol.stereo
-// (free: log p(x | graph) is reflection-invariant). Adds the field
-// evaluations to *nfe and the reflected conformers to *reflected (either may
-// be null).
+// (free: log p(x | graph) is reflection-invariant), then polished by
+// polisher (if not null) and with keep_stereo matched to mol.stereo again
+// (the polish may settle a nearly flat centre the other way). Adds the field
+// evaluations to *nfe and the conformers that end reflected to *reflected
+// (either may be null).
 std::vector<std::vector<double>> draw_conformers(ConformerFlow<double>& flow, const Checkpoint& c, const Molecule& mol,
                                                  const ConformerCondition& cond, int K, std::uint64_t seed,
-                                                 bool keep_stereo, long* nfe, long* reflected);
+                                                 bool keep_stereo, Polisher* polisher, long* nfe, long* reflected);
 
 }  // namespace enf::cli

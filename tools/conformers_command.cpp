@@ -49,8 +49,9 @@ const CommandSpec kConformers{
     "with --skip-unsupported skipped (one line each on stderr) and counted.\n"
     "For each molecule, --n conformers are integrated from prior draws (t = 1 to 0); --dedup R\n"
     "drops a conformer whose heavy-atom RMSD (after superposition, over the molecule's\n"
-    "symmetries) to one already kept is below R Å.\n" +
-        std::string(kTwoSolversHelp) +
+    "symmetries) to one already kept is below R Å (after --polish: polished conformers\n"
+    "converge, so more are dropped).\n" +
+        std::string(kTwoSolversHelp) + "\n" + kPolishHelp +
         "\n"
     "Each kept conformer is then scored, log p(x | graph), by the other solver: --method\n"
     "(dopri5) to --rtol and --atol with --trace (exact), so the log-likelihood written with it\n"
@@ -72,7 +73,7 @@ const CommandSpec kConformers{
     ".xyz ('<title> enf_log_likelihood=<value>' comment lines; no bonds). It is written at the\n"
     "end, atomically. stderr: progress, then a summary (molecules, conformers written, dropped\n"
     "as duplicates, skipped, seconds per conformer, field evaluations per conformer of the\n"
-    "sampling and of the scoring, the share of conformers whose bonds as Open\n"
+    "sampling and of the scoring, the polish (ms per conformer, molecules left unpolished), the share of conformers whose bonds as Open\n"
     "Babel perceives them from the generated geometry are exactly the input's, and the share of\n"
     "the conformers of molecules with specified stereocentres that keep all of them).\n"
     "Ctrl-C or SIGTERM: no new molecule starts, the one in progress finishes, the finished\n"
@@ -110,6 +111,7 @@ const CommandSpec kConformers{
            {kAtol, "1e-5", "absolute tolerance of the scoring (and of an adaptive --sample-method)"},
            {kFixedSteps, "100", "fixed-step --method: N equal steps of the scoring"},
            {kTrace, "exact", "divergence for log p(x | graph)"}}},
+         {polish_group()},
          {runtime_group(), {kThreads, kSeed}}})};
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -178,6 +180,7 @@ int run_conformers(const std::vector<std::string>& args) {
   const bool keep_stereo = opt.choice("stereo", {"keep", "any"}) == "keep";
   const Runtime rt = parse_runtime(opt);
   const CnfOptions cnf = parse_solver(opt), sampling = parse_sampling(opt, cnf);
+  const Polish polish = parse_polish(opt);
   check_output("out", out, {model, input}, opt.flag("force"), "output");
 
   const Checkpoint c = load_conformer_model(model);
@@ -191,16 +194,19 @@ int run_conformers(const std::vector<std::string>& args) {
   if (todo.empty()) throw std::runtime_error("no molecule of '" + input + "' is one the model takes");
   VectorField<double> field(c.field, c.params.layout);
   ConformerFlow<double> sampler(field, sampling, rt.threads), scorer(field, cnf, rt.threads);
+  Polisher polisher(polish, sampler.threads(), "conformers");
   const ScratchDirectory scratch;
   const std::string part = scratch.file(format == "sdf" ? "molecule.sdf" : "molecule.xyz");
   const StopSignal stop(
       "\nenf conformers: stopping: no new molecule is started; the one in progress finishes and the finished ones "
       "are written (a second Ctrl-C exits at once, writing nothing)\n",
       "\nenf conformers: second signal: exiting at once; nothing written\n");
-  std::fprintf(stderr, "enf conformers: %zu molecules x %d conformers on %d thread%s, sampled by %s, scored by %s with the %s trace\n",
+  std::fprintf(stderr,
+               "enf conformers: %zu molecules x %d conformers on %d thread%s, sampled by %s, scored by %s with the %s "
+               "trace; polish: %s\n",
                todo.size(), K, scorer.threads(), scorer.threads() == 1 ? "" : "s",
                describe_solver(sampling.solver).c_str(), describe_solver(cnf.solver).c_str(),
-               to_string(cnf.trace).c_str());
+               to_string(cnf.trace).c_str(), polish.describe().c_str());
   std::string text;  // the output, molecule after molecule
   long written = 0, dropped = 0, connected = 0, sample_nfe = 0, score_nfe = 0;
   // Over the molecules with specified stereocentres: them, their conformers
@@ -216,7 +222,7 @@ int run_conformers(const std::vector<std::string>& args) {
     const ConformerCondition cond = conformer_condition(graph);
     const MoleculeSeeds seeds = molecule_seeds(rt.seed, m);
     std::vector<std::vector<double>> sampled =
-        draw_conformers(sampler, c, mol, cond, K, seeds.sample, keep_stereo, &sample_nfe, &reflected);
+        draw_conformers(sampler, c, mol, cond, K, seeds.sample, keep_stereo, &polisher, &sample_nfe, &reflected);
     std::vector<std::vector<double>> x = deduplicate(mol, std::move(sampled), dedup);
     dropped += K - long(x.size());
     done += K - int(x.size());
@@ -267,11 +273,11 @@ int run_conformers(const std::vector<std::string>& args) {
   std::fprintf(stderr,
                "%senf conformers: %d of %zu molecules, %ld conformers written to %s, %ld dropped as duplicates "
                "(--dedup %g Å), %ld molecules skipped; %.3f s per conformer (field evaluations per conformer: %.1f "
-               "sampling, %.1f scoring); bonds perceived from the geometry equal the input's in %.1f %% (%ld of %ld); %s\n",
+               "sampling, %.1f scoring); %s; bonds perceived from the geometry equal the input's in %.1f %% (%ld of %ld); %s\n",
                interrupted ? "\ninterrupted: " : "", finished, todo.size(), written,
                out.c_str(), dropped, dedup, skipped, generated > 0 ? seconds / double(generated) : 0.0,
                generated > 0 ? double(sample_nfe) / double(generated) : 0.0,
-               written > 0 ? double(score_nfe) / double(written) : 0.0,
+               written > 0 ? double(score_nfe) / double(written) : 0.0, polisher.summary().c_str(),
                written > 0 ? 100.0 * double(connected) / double(written) : 0.0, connected, written, stereo_text);
   return interrupted ? stop_exit_code() : 0;
 }

@@ -70,6 +70,8 @@ const CommandSpec kConformersEval{
         std::string(kTwoSolversHelp) +
         " They are not scored here (enf conformers scores\n"
         "them with a second solver, --method).\n"
+        "Polish (--model), as enf conformers: " + kPolishHelp + " The seconds per conformer\n"
+        "include it.\n"
     "--write-reference FILE writes the chosen references as SDF (bonds, titles, hydrogens), so that\n"
     "other generators get exactly the same molecules; alone, it is all the command does.\n"
     "stdout: a Markdown table (header and one row): method, molecules, missing, conformers per\n"
@@ -108,6 +110,7 @@ const CommandSpec kConformersEval{
           {kRtol, kAtol},
           {{kRtol, "1e-5", "relative tolerance of an adaptive --sample-method"},
            {kAtol, "1e-5", "absolute tolerance of an adaptive --sample-method"}}},
+         {polish_group()},
          {runtime_group(), {kThreads, kSeed}}})};
 
 std::vector<double> parse_thresholds(const std::string& text) {
@@ -229,16 +232,21 @@ struct Generated {
   std::vector<std::vector<std::vector<double>>> conformers;  // per finished molecule
   double seconds = 0;
   long nfe = 0;
+  std::string polish_summary;
 };
-Generated generate(const ParsedOptions& opt, const Checkpoint& c, const CnfOptions& sampling,
+Generated generate(const ParsedOptions& opt, const Checkpoint& c, const CnfOptions& sampling, const Polish& polish,
                    const std::vector<Molecule>& refs, const std::vector<std::size_t>& seed_index) {
   const int K = opt.integer("n");
   const Runtime rt = parse_runtime(opt);
   const bool keep_stereo = opt.choice("stereo", {"keep", "any"}) == "keep";
   VectorField<double> field(c.field, c.params.layout);
   ConformerFlow<double> flow(field, sampling, rt.threads);
-  std::fprintf(stderr, "enf conformers eval: generating %zu molecules x %d conformers on %d thread%s, sampled by %s\n",
-               refs.size(), K, flow.threads(), flow.threads() == 1 ? "" : "s", describe_solver(sampling.solver).c_str());
+  std::fprintf(stderr,
+               "enf conformers eval: generating %zu molecules x %d conformers on %d thread%s, sampled by %s; polish: "
+               "%s\n",
+               refs.size(), K, flow.threads(), flow.threads() == 1 ? "" : "s", describe_solver(sampling.solver).c_str(),
+               polish.describe().c_str());
+  Polisher polisher(polish, flow.threads(), "conformers eval");
   Generated g;
   Progress progress("generated molecules", int(refs.size()));
   for (std::size_t m = 0; m < refs.size() && !stop_requested(); ++m) {
@@ -247,10 +255,11 @@ Generated generate(const ParsedOptions& opt, const Checkpoint& c, const CnfOptio
     // trace noise is not needed here).
     const MoleculeSeeds seeds = molecule_seeds(rt.seed, seed_index[m]);
     const auto t0 = Clock::now();
-    g.conformers.push_back(draw_conformers(flow, c, refs[m], cond, K, seeds.sample, keep_stereo, &g.nfe, nullptr));
+    g.conformers.push_back(draw_conformers(flow, c, refs[m], cond, K, seeds.sample, keep_stereo, &polisher, &g.nfe, nullptr));
     g.seconds += since(t0);
     progress(int(m + 1));
   }
+  g.polish_summary = polisher.summary();
   return g;
 }
 
@@ -282,9 +291,9 @@ int run_conformers_eval(const std::vector<std::string>& args) {
   if (generated.empty() && (opt.given("max-per-molecule") || opt.given("seconds-per-conformer")))
     throw UsageError("--max-per-molecule and --seconds-per-conformer go with --generated");
   if (model.empty() && (opt.given("n") || opt.given("stereo") || opt.given(kSampleMethod) || opt.given(kSampleSteps) ||
-                        opt.given(kRtol) || opt.given(kAtol)))
-    throw UsageError("--n, --stereo and the sampling options go with --model (--generated conformers are judged as "
-                     "they are)");
+                        opt.given(kRtol) || opt.given(kAtol) || opt.given(kPolish) || opt.given(kPolishSteps)))
+    throw UsageError("--n, --stereo, the sampling options and --polish go with --model (--generated conformers are "
+                     "judged as they are)");
   const std::vector<double> thresholds = opt.parsed("thresholds", parse_thresholds);
   std::string seconds_text = opt.str("seconds-per-conformer");
   if (!seconds_text.empty())
@@ -313,6 +322,7 @@ int run_conformers_eval(const std::vector<std::string>& args) {
   // The options and the model first: a mistake in either is said before the
   // references are read.
   const CnfOptions sampling = parse_sampling(opt, parse_solver(opt));
+  const Polish polish = parse_polish(opt);
   std::optional<Checkpoint> c;
   if (!model.empty()) c = load_conformer_model(model);
   std::vector<Molecule> refs = load_references(opt);
@@ -346,13 +356,14 @@ int run_conformers_eval(const std::vector<std::string>& args) {
   std::vector<std::vector<std::vector<double>>> conformers;
   std::string label = opt.str("label");
   if (!model.empty()) {
-    Generated g = generate(opt, *c, sampling, refs, seed_index);
+    Generated g = generate(opt, *c, sampling, polish, refs, seed_index);
     conformers = std::move(g.conformers);
     long count = 0;
     for (const auto& c : conformers) count += long(c.size());
     if (seconds_text.empty() && count > 0) seconds_text = format("%.3g", g.seconds / double(count));
     std::fprintf(stderr, "enf conformers eval: %ld conformers in %.1f s (%s s per conformer, %.0f field evaluations "
-                 "per conformer)\n", count, g.seconds, seconds_text.c_str(), count > 0 ? double(g.nfe) / double(count) : 0.0);
+                 "per conformer); %s\n", count, g.seconds, seconds_text.c_str(), count > 0 ? double(g.nfe) / double(count) : 0.0,
+                 g.polish_summary.c_str());
     if (!save.empty() && !conformers.empty()) save_ensemble(save, refs, conformers);
     if (label.empty()) label = "enf";
   } else {

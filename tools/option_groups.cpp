@@ -88,6 +88,39 @@ const OptionGroup& sampling_group() {
   return g;
 }
 
+const char kPolishHelp[] =
+    "--polish mmff94 (default): each drawn conformer is then locally minimised under the MMFF94\n"
+    "force field (Open Babel's, conjugate gradients, --polish-steps 200 at most), after the stereo\n"
+    "reflection (MMFF keeps configurations) and before --dedup and the scoring: the conformer\n"
+    "written, and its log p(x | graph), are the polished geometry's. --polish uff uses UFF;\n"
+    "--polish none leaves the model's geometries as drawn. A molecule the force field has no\n"
+    "parameters for keeps its conformers unpolished and is counted in the summary.";
+
+const OptionGroup& polish_group() {
+  static const OptionGroup g{"polish",
+                             {
+                                 {kPolish, "mmff94|uff|none", "mmff94",
+                                  "locally minimise each drawn conformer under this force field (none: as drawn)"},
+                                 {kPolishSteps, "N", "200", "at most N conjugate-gradient steps of --polish", "0",
+                                  "100000"},
+                             }};
+  return g;
+}
+
+std::string Polish::describe() const {
+  if (!on) return "none";
+  return to_string(field) + ", at most " + std::to_string(steps) + " conjugate-gradient steps";
+}
+
+Polish parse_polish(const ParsedOptions& opt) {
+  Polish p;
+  const std::string name = opt.choice(kPolish, {"mmff94", "uff", "none"});
+  p.steps = opt.integer(kPolishSteps);
+  p.field = name == "uff" ? ForceFieldKind::UFF : ForceFieldKind::MMFF94;
+  p.on = name != "none" && p.steps > 0;
+  return p;
+}
+
 const OptionGroup& runtime_group() {
   static const OptionGroup g{"runtime",
                              {

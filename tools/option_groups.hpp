@@ -4,6 +4,7 @@
 //   sampling --sample-method --sample-steps      -> CnfOptions (the solver group's tolerances)
 //   runtime  --threads --seed --precision        -> Runtime
 //   data     --data --limit                      -> DataSelection
+//   polish   --polish --polish-steps             -> Polish
 // A command lists the groups it uses (all of a group's rows or some of
 // them) and, where its documented default or help differs from the group's,
 // overrides it by name in its own table: one place per command.
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "datasets/force_field.hpp"
 #include "datasets/systems.hpp"
 #include "engine/cnf.hpp"
 #include "ode/solver.hpp"
@@ -29,6 +31,7 @@ inline constexpr char kFixedSteps[] = "fixed-steps";
 inline constexpr char kSampleMethod[] = "sample-method", kSampleSteps[] = "sample-steps";
 inline constexpr char kThreads[] = "threads", kSeed[] = "seed", kPrecision[] = "precision";
 inline constexpr char kData[] = "data", kLimit[] = "limit";
+inline constexpr char kPolish[] = "polish", kPolishSteps[] = "polish-steps";
 
 struct OptionGroup {
   std::string name;
@@ -43,6 +46,10 @@ const OptionGroup& solver_group();
 const OptionGroup& sampling_group();
 const OptionGroup& runtime_group();
 const OptionGroup& data_group();
+// The local minimisation of each drawn conformer under a force field (enf
+// conformers, enf conformers eval --model): MMFF94, 200 steps by default
+// (README: Results: conformers of a given molecule).
+const OptionGroup& polish_group();
 
 // A row's default, help or value hint as one command documents it (empty:
 // the group's).
@@ -99,6 +106,17 @@ struct DataSelection {
   long limit = -1;   // rows to use from the start; -1: all (--limit 0)
 };
 DataSelection parse_data(const ParsedOptions& opt);
+
+struct Polish {
+  bool on = false;  // --polish none, or --polish-steps 0: off
+  ForceFieldKind field = ForceFieldKind::MMFF94;
+  int steps = 0;
+  // "mmff94, 200 conjugate-gradient steps" or "none": for summaries.
+  std::string describe() const;
+};
+// The --help sentence on --polish.
+extern const char kPolishHelp[];
+Polish parse_polish(const ParsedOptions& opt);
 
 // A --system row listing the systems `keep` accepts (from datasets/systems.hpp).
 OptionSpec system_option(const std::string& default_value, const std::string& help,

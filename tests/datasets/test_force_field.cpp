@@ -1,7 +1,7 @@
 // The force-field polish of conformers (datasets/force_field.hpp): MMFF94
 // and UFF lower the energy of a distorted geometry and keep its atom order,
-// elements and bonds; the result does not depend on where the geometry is or
-// how it is turned; a molecule without parameters is an error to catch.
+// elements and bonds; the result does not depend on where the geometry is,
+// how it is turned or mirrored; a molecule without parameters is an error to catch.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -99,7 +99,7 @@ TEST_CASE("force field: the polish lowers the energy and keeps atom order, eleme
   }
 }
 
-TEST_CASE("force field: translating and rotating the input moves the polished geometry alike", "[force_field]") {
+TEST_CASE("force field: translating, rotating or mirroring the input moves the polished geometry alike", "[force_field]") {
   const Molecule m = alanine();
   ForceField ff(m, ForceFieldKind::MMFF94);
   const std::vector<double> x0 = distorted(kLAlanine);
@@ -113,6 +113,22 @@ TEST_CASE("force field: translating and rotating the input moves the polished ge
   for (std::size_t i = 0; i < y1.size(); ++i) worst = std::max(worst, std::abs(y1[i] - expected[i]));
   INFO("largest coordinate difference " << worst << " Å");
   CHECK(worst < 1e-9);
+  // A mirror image (x -> -x) polishes to the mirror image.
+  std::vector<double> mirrored = x0;
+  for (double& v : mirrored) v = -v;
+  double e_mirrored = 0;
+  const std::vector<double> z1 = ff.minimise(mirrored, 200, &e_mirrored);
+  CHECK(e_mirrored == Approx(e).margin(1e-6));
+  worst = 0;
+  for (std::size_t i = 0; i < z1.size(); ++i) worst = std::max(worst, std::abs(z1[i] + x1[i]));
+  INFO("mirror image: largest coordinate difference " << worst << " Å");
+  CHECK(worst < 1e-9);
+  // The polish keeps the centroid.
+  for (std::size_t k = 0; k < 3; ++k) {
+    double c0 = 0, c1 = 0;
+    for (std::size_t a = 0; a < x0.size() / 3; ++a) c0 += x0[3 * a + k], c1 += x1[3 * a + k];
+    CHECK(c1 == Approx(c0).margin(1e-9));
+  }
 }
 
 TEST_CASE("force field: set up again for another molecule; a molecule without parameters is an error", "[force_field]") {
