@@ -23,6 +23,20 @@ std::mutex& setup_mutex() {
   return m;
 }
 
+// While alive, the calling thread's OpenMP regions (Open Babel's inner
+// loops) run on it alone; its setting before is restored after, so that the
+// caller's own regions (e.g. enf's count of "all cores") are untouched.
+class OneOpenMPThread {
+ public:
+  OneOpenMPThread() : before_(omp_get_max_threads()) { omp_set_num_threads(1); }
+  ~OneOpenMPThread() { omp_set_num_threads(before_); }
+  OneOpenMPThread(const OneOpenMPThread&) = delete;
+  OneOpenMPThread& operator=(const OneOpenMPThread&) = delete;
+
+ private:
+  int before_;
+};
+
 const char* plugin_name(ForceFieldKind kind) { return kind == ForceFieldKind::MMFF94 ? "MMFF94" : "UFF"; }
 
 void check_geometry(const std::vector<double>& x, int atoms, const char* what) {
@@ -176,7 +190,7 @@ void ForceField::setup(const Molecule& m) {
   const std::lock_guard<std::mutex> lock(setup_mutex());
   const detail::QuietOpenBabel quiet;  // the reason of a failure goes into the exception
   impl_->mol = detail::to_obmol(m);
-  omp_set_num_threads(1);
+  const OneOpenMPThread one;
   if (!impl_->ff->Setup(impl_->mol)) {
     std::string why;
     for (const std::string& line : OpenBabel::obErrorLog.GetMessagesOfLevel(OpenBabel::obError)) {
@@ -197,7 +211,7 @@ double ForceField::energy(const std::vector<double>& x) {
   if (!ready()) throw std::logic_error("ForceField::energy: set up for no molecule");
   check_geometry(x, atoms_, "ForceField::energy");
   impl_->set(x);
-  omp_set_num_threads(1);
+  const OneOpenMPThread one;
   return impl_->ff->Energy(false);
 }
 
@@ -205,8 +219,7 @@ std::vector<double> ForceField::minimise(const std::vector<double>& x, int steps
   if (!ready()) throw std::logic_error("ForceField::minimise: set up for no molecule");
   check_geometry(x, atoms_, "ForceField::minimise");
   if (steps < 0) throw std::invalid_argument("ForceField::minimise: steps < 0");
-  // This thread's OpenMP regions (Open Babel's inner loops) on it alone.
-  omp_set_num_threads(1);
+  const OneOpenMPThread one;
   if (steps == 0) {
     if (energy_out) *energy_out = energy(x);
     return x;

@@ -10,7 +10,8 @@
 // turns, since Open Babel's perception shares global state). Open Babel's
 // force fields parallelise their inner loops with OpenMP, which on tiny
 // molecules only costs (threads spin-waiting): a minimisation runs them on
-// the calling thread alone (omp_set_num_threads(1) on that thread).
+// the calling thread alone (omp_set_num_threads(1) on that thread, its
+// setting before restored after).
 #pragma once
 
 #include <memory>
