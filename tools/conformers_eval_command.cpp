@@ -70,8 +70,8 @@ const CommandSpec kConformersEval{
         std::string(kTwoSolversHelp) +
         " They are not scored here (enf conformers scores\n"
         "them with a second solver, --method).\n"
-        "Polish (--model), as enf conformers: " + kPolishHelp + " The seconds per conformer\n"
-        "include it.\n"
+        "Polish (--model), as enf conformers does (here no --dedup or scoring follow; the seconds per\n"
+        "conformer include the polish):\n" + kPolishHelp + "\n"
     "--write-reference FILE writes the chosen references as SDF (bonds, titles, hydrogens), so that\n"
     "other generators get exactly the same molecules; alone, it is all the command does.\n"
     "stdout: a Markdown table (header and one row): method, molecules, missing, conformers per\n"

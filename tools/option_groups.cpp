@@ -90,11 +90,12 @@ const OptionGroup& sampling_group() {
 
 const char kPolishHelp[] =
     "--polish mmff94 (default): each drawn conformer is then locally minimised under the MMFF94\n"
-    "force field (Open Babel's, conjugate gradients, --polish-steps 200 at most), after the stereo\n"
-    "reflection (MMFF keeps configurations) and before --dedup and the scoring: the conformer\n"
-    "written, and its log p(x | graph), are the polished geometry's. --polish uff uses UFF;\n"
-    "--polish none leaves the model's geometries as drawn. A molecule the force field has no\n"
-    "parameters for keeps its conformers unpolished and is counted in the summary.";
+    "force field (Open Babel's, conjugate gradients, at most --polish-steps 200), after the stereo\n"
+    "reflection (and reflected again should the polish settle a nearly flat centre the other way),\n"
+    "before --dedup and the scoring: the conformer written, and its log p(x | graph), are the\n"
+    "polished geometry's. --polish uff uses UFF; --polish none leaves the model's geometries as\n"
+    "drawn. A molecule the force field has no parameters for keeps its conformers as drawn (one\n"
+    "line on stderr, counted in the summary).";
 
 const OptionGroup& polish_group() {
   static const OptionGroup g{"polish",
