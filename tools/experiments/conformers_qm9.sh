@@ -18,8 +18,9 @@
 # --seed and RDKit's randomSeed), THREADS (default 1: every method on one
 # core, so the seconds per conformer compare).
 # Methods:
-#   enf       K conformers per molecule (enf conformers eval --model: drawn as
-#             enf conformers draws them, generation timed without scoring);
+#   enf       K conformers per molecule (enf conformers eval --model: drawn and
+#             polished (MMFF94, 200 steps, since the polish became the default)
+#             as enf conformers draws them, generation timed without scoring);
 #   gen3d     obabel --gen3d (default speed) on the reference SDF: ONE conformer
 #             per molecule (gen3d has no seed option; repeated runs would not be
 #             independent draws one could reproduce), built from the graph (the
