@@ -14,6 +14,7 @@
 #include "datasets/checksum.hpp"
 #include "datasets/file_io.hpp"
 #include "datasets/particles.hpp"
+#include "datasets/registry.hpp"
 #include "datasets/systems.hpp"
 #include "engine/safetensors.hpp"
 
@@ -301,6 +302,14 @@ Checkpoint load_checkpoint(const std::string& dir) {
   if (std::error_code ec; !fs::exists(dir, ec))
     if (const std::string found = checkpoint_location(dir); !found.empty()) return load_checkpoint_at(found);
   return load_checkpoint_at(dir);
+}
+
+Checkpoint load_model(const std::string& name_or_path) {
+  const fs::path p(resolve_model(name_or_path));
+  std::error_code ec;
+  if (!fs::exists(p / "model.json", ec) && fs::exists(p / "args.json", ec) && fs::exists(p / "flow.safetensors", ec))
+    return import_reference(p.string());
+  return load_checkpoint(p.string());
 }
 
 Checkpoint load_checkpoint_at(const std::string& dir) {

@@ -60,6 +60,12 @@ void save_checkpoint(const std::string& dir, const Checkpoint& ckpt);
 Checkpoint load_checkpoint(const std::string& dir);
 // Exactly dir.
 Checkpoint load_checkpoint_at(const std::string& dir);
+// What --model names: a shipped model by name (qm9-conformers,
+// qm9-pretrained; datasets/registry.hpp) or a directory; a checkpoint
+// (load_checkpoint), or a reference model's directory (args.json and
+// flow.safetensors, no model.json), imported in memory (import_reference) so
+// that the pretrained QM9 model samples and scores without an enf import.
+Checkpoint load_model(const std::string& name_or_path);
 
 // Crash safety (checkpoint_recovery.cpp). A save that was killed leaves
 // "<dir>.tmp-<pid>" (the new checkpoint, complete once its model.json

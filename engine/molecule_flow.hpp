@@ -55,6 +55,14 @@ struct MoleculeGradientResult {
   double seconds_forward = 0, seconds_backward = 0;
 };
 
+// A drawn molecule (MoleculeFlow<T>::sample), whatever the field's scalar.
+struct MoleculeSample {
+  std::vector<double> x;  // n × 3, Å
+  std::vector<int> types, charges;
+  std::vector<double> state;  // n × 9 after the inverse ActNorm: [x, v]
+  ode::SolveResult solve;
+};
+
 template <class T>
 class MoleculeFlow {
  public:
@@ -98,12 +106,7 @@ class MoleculeFlow {
   MoleculeGradientResult gradient(const T* params, const MoleculeInput& in, const MoleculeNoise& noise, double weight,
                                   Scratch& s, double* grad) const;
 
-  struct Sample {
-    std::vector<double> x;  // n × 3, Å
-    std::vector<int> types, charges;
-    std::vector<double> state;  // n × 9 after the inverse ActNorm: [x, v]
-    ode::SolveResult solve;
-  };
+  using Sample = MoleculeSample;  // the same type for float and double fields
 
   // z ~ prior (positions without centre of mass), integrated from t = 1 to 0,
   // through the inverse ActNorm; atom types by argmax, charges by floor.

@@ -106,7 +106,7 @@ std::vector<BenchModel> bench_models(const ParsedOptions& opt, std::uint64_t see
   const std::string system = opt.choice("system", {"dw4", "lj13", "lj55", "qm9", "all"});
   if (opt.given("model")) {
     const std::string path = opt.str("model");
-    Checkpoint c = load_checkpoint(resolve_model(path));
+    Checkpoint c = load_model(path);
     if (!c.molecule && !is_particle_system(c.system))
       throw UsageError("--model: '" + path +
                        "' is a model of no system bench score/sample know (dw4, lj13, lj55, qm9)");

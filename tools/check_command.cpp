@@ -44,7 +44,7 @@ const CommandSpec kCheckGradients{
     "errors. Particle models only (dw4, lj13, qm9_positional).\n"
     "\nexample:\n  enf check gradients --model models/dw4 --data dw4:test --structures 2 --params 20",
     {
-        {"model", "CKPT", "", "checkpoint directory (enf train or enf import)"},
+        {"model", "CKPT|NAME", "", kModelHelp},
         {"data", "FILE|NAME", "", "structures (.npy, .npz, .xyz or a dataset name); default: the system's test split"},
         {"structures", "N", "2", "structures to check (the first N of --data)", "1", "10000"},
         {"params", "N", "20", "random parameters checked per structure", "1", "100000"},
@@ -70,7 +70,7 @@ int run_check_gradients(const std::vector<std::string>& args) {
     throw UsageError("--threads must be at most " + std::to_string(max_threads()) + ", got " + std::to_string(g.threads));
   g.solver_tolerance = opt.real("tol");
   if (!(g.solver_tolerance > 0)) throw UsageError("--tol must be positive");
-  const Checkpoint c = load_checkpoint(opt.str("model"));
+  const Checkpoint c = load_model(opt.str("model"));
   if (c.molecule) {
     std::fprintf(stderr,
                  "enf check gradients: '%s' is a molecule model (features, dequantizer, ActNorm); the checker "

@@ -52,7 +52,7 @@ const CommandSpec kEval{
     "continues where it stopped (DIR is refused for another model, data or setting).\n"
     "\nexample:\n  enf eval --model runs/dw4/best --data dw4:test --plots plots",
     with_groups({
-        {"model", "CKPT", "", "checkpoint directory"},
+        {"model", "CKPT|NAME", "", kModelHelp},
         {"samples", "N", "1000", "model samples for the ESS and the plots", "2", "1000000"},
         {"lj-convention", "ordered|unordered", "ordered", "Lennard-Jones pair sum (LJ13, LJ55): i≠j (as the shipped data) or i<j"},
         {"plots", "DIR", "", "write SVG plots to DIR"},
@@ -232,7 +232,7 @@ int run_eval(const std::vector<std::string>& args) {
   }
   Series train{"training NLL (batch)", {}, {}}, val{"validation NLL", {}, {}};
   if (!opt.str("run").empty()) read_training_curve(fs::path(opt.str("run")) / "metrics.jsonl", train, val);
-  const Checkpoint c = load_checkpoint(opt.str("model"));
+  const Checkpoint c = load_model(opt.str("model"));
   if (is_conformer_system(c.system))
     throw std::runtime_error("enf eval needs a DW4, LJ13 or LJ55 model; '" + opt.str("model") +
                              "' is a conformer model (qm9-conformers): use enf conformers (conformers of given "

@@ -40,7 +40,7 @@ int run_export(const std::vector<std::string>& args) {
   if (opt.str("model").empty() || opt.str("out").empty()) throw UsageError("--model and --out are required");
   const std::string model = resolve_model(opt.str("model")), out = opt.str("out");
   check_checkpoint_output(out, "model", model, opt.flag("force"));
-  Checkpoint c = load_checkpoint(model);
+  Checkpoint c = load_model(model);
   nlohmann::json from = {{"checkpoint", opt.str("model")}};
   if (c.extra.contains("training_state")) {
     const auto& st = c.extra["training_state"];

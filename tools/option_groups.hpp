@@ -32,6 +32,10 @@ inline constexpr char kSampleMethod[] = "sample-method", kSampleSteps[] = "sampl
 inline constexpr char kThreads[] = "threads", kSeed[] = "seed", kPrecision[] = "precision";
 inline constexpr char kData[] = "data", kLimit[] = "limit";
 inline constexpr char kPolish[] = "polish", kPolishSteps[] = "polish-steps";
+// --model's help where any model kind is taken (engine/checkpoint.hpp load_model).
+inline constexpr char kModelHelp[] =
+    "checkpoint directory (enf train, import, export), a reference model's directory (args.json + "
+    "flow.safetensors, imported on the fly), or a shipped model's name (qm9-pretrained, qm9-conformers)";
 
 struct OptionGroup {
   std::string name;

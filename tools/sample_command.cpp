@@ -61,7 +61,7 @@ const CommandSpec kSample{
     "on any rank stops the job after its current round.",
     with_groups(
         {
-            {"model", "CKPT", "", "checkpoint directory"},
+            {"model", "CKPT|NAME", "", kModelHelp},
             {"n", "N", "100", "number of samples", "1", "1000000"},
             {"out", "FILE", "", "output: molecules .sdf, .xyz or an Open Babel format; particles .xyz or .npy"},
             {"log-q", "", "", "also compute log q(x), E(x) and log w of every sample"},
@@ -77,6 +77,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+template <class T>
 int sample_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOptions& o, const Runtime& rt) {
   const std::string out = opt.str("out");
   const int N = opt.integer("n");
@@ -85,9 +86,10 @@ int sample_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOpt
     if (opt.given(name)) throw UsageError(std::string("--") + name + " applies to molecule models only");
   const LJConvention lj = lj_convention(opt.choice("lj-convention", {"ordered", "unordered"}));
   const int n = particles_in(c), D = c.field.dim;
-  VectorField<double> field(c.field, c.params.layout);
-  Cnf<VectorField<double>> cnf(field, o);
-  BatchFlow<VectorField<double>> flow(cnf, rt.threads);
+  VectorField<T> field(c.field, c.params.layout);
+  const Parameters<T> p = c.params.template cast<T>();
+  Cnf<VectorField<T>> cnf(field, o);
+  BatchFlow<VectorField<T>> flow(cnf, rt.threads);
   // Each rank draws its share (sample b as one process's sample b); rank 0
   // gathers them in order and writes.
   Communicator& comm = world();
@@ -100,7 +102,7 @@ int sample_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOpt
   for (const std::string& part : on_every_rank(comm, [&] {
          long mine_nfe = 0;
          if (mine.size() > 0)
-           mine_x = flow.sample(c.params.values.data(), mine.size(), n, rt.seed, &mine_nfe, std::uint64_t(mine.begin));
+           mine_x = flow.sample(p.values.data(), mine.size(), n, rt.seed, &mine_nfe, std::uint64_t(mine.begin));
          std::string bytes;
          put_bytes(bytes, &mine_nfe, 1);
          put_bytes(bytes, mine_x.data(), mine_x.size());
@@ -125,7 +127,7 @@ int sample_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOpt
            std::vector<double> mine_lq(mine.size());
            if (mine.size() > 0)
              flow.log_likelihood_each(
-                 c.params.values.data(), mine_x, mine.size(), n, rt.seed + 1, [] { return false; },
+                 p.values.data(), mine_x, mine.size(), n, rt.seed + 1, [] { return false; },
                  [&](int b, ForwardResult&& r) { mine_lq[b] = r.log_px; }, std::uint64_t(mine.begin));
            std::string bytes;
            put_bytes(bytes, mine_lq.data(), mine_lq.size());
@@ -192,7 +194,7 @@ std::string number(double v) {
 
 // Molecule b of a sample, as written: positions, elements, and how many
 // integer charges agree with the argmax types.
-Molecule to_molecule(int b, const MoleculeFlow<double>::Sample& s) {
+Molecule to_molecule(int b, const MoleculeSample& s) {
   Molecule m;
   m.name = "enf sample " + std::to_string(b);
   m.positions = s.x;
@@ -211,7 +213,7 @@ std::string estimate(double seconds, int finished, int N) {
 }
 
 // A sampled molecule (and its score) as it travels between ranks.
-std::string encode_sample(const MoleculeFlow<double>::Sample& s, const MoleculeScore* r) {
+std::string encode_sample(const MoleculeSample& s, const MoleculeScore* r) {
   std::string bytes;
   const std::int32_t n = std::int32_t(s.types.size());
   put_bytes(bytes, &n, 1);
@@ -230,7 +232,7 @@ Molecule decode_sample(int b, const std::string& bytes) {
   ByteReader in(bytes);
   std::int32_t n = 0;
   in.get(&n, 1);
-  MoleculeFlow<double>::Sample s;
+  MoleculeSample s;
   s.x.resize(std::size_t(n) * 3);
   s.types.resize(n);
   s.charges.resize(n);
@@ -251,6 +253,7 @@ Molecule decode_sample(int b, const std::string& bytes) {
 // done, so the file is in index order whatever the threads, and an
 // interrupted run keeps every finished molecule (issue 18). Over the ranks
 // of a job, in rounds (sharded_rounds.hpp): rank 0 writes.
+template <class T>
 int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions cnf, const Runtime& rt) {
   const std::string out = opt.str("out");
   Communicator& comm = world();
@@ -274,8 +277,9 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions c
     Rng rng = Rng(seed).split(std::uint64_t(1) << 40);
     for (int& a : atoms) a = counts.sample(rng);
   }
-  MoleculeFlow<double> flow(c.field, mol, cnf);
-  MoleculeBatch<double> batch(flow, rt.threads);
+  MoleculeFlow<T> flow(c.field, mol, cnf);
+  MoleculeBatch<T> batch(flow, rt.threads);
+  const Parameters<T> p = c.params.template cast<T>();
   const bool root = comm.is_root();
   std::optional<MoleculeWriter> writer;  // rank 0's
   on_every_rank(comm, [&] {
@@ -326,8 +330,8 @@ int sample_molecules(const ParsedOptions& opt, const Checkpoint& c, CnfOptions c
         [&](int begin, int end, const ShardedRounds::Put& put) {
           const std::vector<int> part(atoms.begin() + begin, atoms.begin() + end);
           batch.sample_each(
-              c.params.values.data(), part, seed, score ? 1 : 0, seed + 1, stop_requested,
-              [&](int b, MoleculeFlow<double>::Sample&& s, MoleculeScore* r) { put(begin + b, encode_sample(s, r)); },
+              p.values.data(), part, seed, score ? 1 : 0, seed + 1, stop_requested,
+              [&](int b, MoleculeSample&& s, MoleculeScore* r) { put(begin + b, encode_sample(s, r)); },
               std::uint64_t(begin));
         },
         [&](int b, const std::string& bytes) {
@@ -391,7 +395,7 @@ int run_sample(const std::vector<std::string>& args) {
   });
   Checkpoint c;
   on_every_rank(comm, [&] {  // a model every rank fails to read is said once
-    c = load_checkpoint(opt.str("model"));
+    c = load_model(opt.str("model"));
     return std::string();
   });
   // A conformer model draws geometries of a given molecule, not molecules.
@@ -400,7 +404,8 @@ int run_sample(const std::vector<std::string>& args) {
                              "of given molecules; use enf conformers --model " + opt.str("model") +
                              " --input SMILES|FILE --out FILE (and enf score for log p(x | graph))");
   const CnfOptions o = parse_solver(opt);
-  return c.molecule ? sample_molecules(opt, c, o, rt) : sample_particles(opt, c, o, rt);
+  if (rt.single()) return c.molecule ? sample_molecules<float>(opt, c, o, rt) : sample_particles<float>(opt, c, o, rt);
+  return c.molecule ? sample_molecules<double>(opt, c, o, rt) : sample_particles<double>(opt, c, o, rt);
 }
 
 }  // namespace enf::cli

@@ -64,7 +64,7 @@ const CommandSpec kScore{
     "summary's seconds aside). A stop on any rank stops the job after its current round.",
     with_groups(
         {
-            {"model", "CKPT", "", "checkpoint directory (enf train, enf import or enf export), or a shipped model's name (qm9-conformers)"},
+            {"model", "CKPT|NAME", "", kModelHelp},
             {"input", "FILE", "", "structures (.npy, .npz, .xyz, dataset name) or molecules (also .sdf, any Open Babel format)"},
             {"format", "csv|json", "csv", "stdout: csv rows, or JSON lines (one per result, then the summary)"},
             {"samples", "S", "1", "molecules: dequantization draws per molecule", "1", "1000"},
@@ -240,6 +240,7 @@ struct MoleculeRow {
   bool impossible_size;
 };
 
+template <class T>
 int score_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOptions& cnf, const Runtime& rt,
                     const std::string& format) {
   const int draws = opt.integer("samples");
@@ -257,8 +258,9 @@ int score_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOpti
     std::fprintf(stderr, "enf score: %d molecules from %s, %d dequantization draw%s each, trace %s, rtol %g\n", rows,
                  opt.str("input").c_str(), draws, draws == 1 ? "" : "s", to_string(cnf.trace).c_str(),
                  cnf.solver.rtol);
-  MoleculeFlow<double> flow(c.field, *c.molecule, cnf);
-  MoleculeBatch<double> batch(flow, rt.threads);
+  MoleculeFlow<T> flow(c.field, *c.molecule, cnf);
+  MoleculeBatch<T> batch(flow, rt.threads);
+  const Parameters<T> p = c.params.template cast<T>();
   const bool json = format == "json";
   if (root && !json)
     std::printf("index,name,atoms,log_likelihood,log_likelihood_iw,log_pz_x,log_pz_h,delta_logp_ode,actnorm_logdet,"
@@ -315,7 +317,7 @@ int score_molecules(const ParsedOptions& opt, const Checkpoint& c, const CnfOpti
       [&](int begin, int end, const ShardedRounds::Put& put) {
         const std::vector<MoleculeInput> part(mols.begin() + begin, mols.begin() + end);
         batch.score_each(
-            c.params.values.data(), part, draws, rt.seed, stop_requested,
+            p.values.data(), part, draws, rt.seed, stop_requested,
             [&](int b, MoleculeScore&& r) {
               const MoleculeLikelihood& L = r.first;
               put(begin + b, to_bytes(MoleculeRow{r.log_p, r.log_p_iw, L.log_pz_x, L.log_pz_h, L.ode.delta_logp,
@@ -467,12 +469,13 @@ int run_score(const std::vector<std::string>& args) {
   const Runtime rt = parse_runtime(opt);
   Checkpoint c;
   on_every_rank(world(), [&] {  // a model every rank fails to read is said once
-    c = load_checkpoint(resolve_model(opt.str("model")));  // a shipped model by name too (qm9-conformers)
+    c = load_model(opt.str("model"));  // a shipped model by name too
     return std::string();
   });
   const CnfOptions o = parse_solver(opt);
   if (is_conformer_system(c.system)) return score_conformers(opt, c, o, rt, format);
-  return c.molecule ? score_molecules(opt, c, o, rt, format) : score_particles(opt, c, o, rt, format);
+  if (!c.molecule) return score_particles(opt, c, o, rt, format);
+  return rt.single() ? score_molecules<float>(opt, c, o, rt, format) : score_molecules<double>(opt, c, o, rt, format);
 }
 
 }  // namespace enf::cli

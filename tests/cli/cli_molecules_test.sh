@@ -30,6 +30,22 @@ check "score multi-frame xyz with a stride" bash -c "'$enf' score --model '$tmp/
 "$enf" score --model "$tmp/qm9" --input "$qm9/original_xyz/dsgdb9nsd_005001.xyz" "${fast[@]}" > "$tmp/a.csv" 2>/dev/null
 check "gdb 5001 scores finitely" bash -c "tail -n 1 '$tmp/a.csv' | cut -d, -f4 | grep -qE '^-?[0-9]'"
 
+# The shipped reference model by name (imported in memory): the same rows and
+# samples as its imported checkpoint, in score, sample and export.
+"$enf" score --model qm9-pretrained --input "$qm9/edm_cormorant_npz/test.npz" --limit 3 "${fast[@]}" --format json \
+  > "$tmp/npz_named.json" 2> /dev/null
+check "score --model qm9-pretrained: the imported checkpoint's rows" \
+  bash -c "diff <(grep -v summary '$tmp/npz.json') <(grep -v summary '$tmp/npz_named.json')"
+"$enf" sample --model qm9-pretrained --n 2 --seed 2 "${fast[@]}" --out "$tmp/named.xyz" > /dev/null 2>&1
+"$enf" sample --model "$tmp/qm9" --n 2 --seed 2 "${fast[@]}" --out "$tmp/imported.xyz" > /dev/null 2>&1
+check "sample --model qm9-pretrained: the imported checkpoint's samples" cmp "$tmp/named.xyz" "$tmp/imported.xyz"
+check "sample --model a reference model's directory" \
+  "$enf" sample --model datasets/models/en_flows_qm9_pretrained --n 1 "${fast[@]}" --out "$tmp/dir.xyz" --force
+check "export --model qm9-pretrained writes a checkpoint" \
+  bash -c "'$enf' export --model qm9-pretrained --out '$tmp/qm9_exported' > /dev/null 2>&1 && test -s '$tmp/qm9_exported/model.json'"
+out=$("$enf" sample --model "$tmp/no-such-model" --n 1 --out "$tmp/x.xyz" 2>&1); code=$?
+check "sample --model a missing directory: exit 1 naming it" bash -c "test $code -eq 1 && grep -q 'no-such-model' <<< \"\$0\"" "$out"
+
 # Sampling: SDF with properties, read back by Open Babel (enf metrics, enf score).
 "$enf" sample --model "$tmp/qm9" --n 4 --seed 2 "${fast[@]}" --out "$tmp/gen.sdf" > "$tmp/gen.csv" 2> "$tmp/gen.log"
 check "sample sdf: exit 0" test $? -eq 0
