@@ -168,7 +168,7 @@ class Cnf {
   // [z, ℓ, K, R]' at t.
   void augmented(const T* params, const std::vector<double>& y, std::vector<double>& dy, int n, double t,
                  Scratch& s) const;
-  // The dopri5 adjoint with a_θ a quadrature outside the solver's state.
+  // The adjoint with a_θ a quadrature outside the solver's state (any method).
   ode::SolveResult adjoint_quadrature(const T* params, std::vector<double>& y_full, int n, double a_l, double a_reg,
                                       const ode::SolverOptions& opt, Scratch& s, double* grad) const;
   // The VJP of the augmented dynamics; s.zbar, s.grad (overwritten), s.f.

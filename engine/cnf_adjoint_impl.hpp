@@ -1,6 +1,6 @@
 // The continuous adjoint: [z, a_z] integrated back from t = 1 to 0, with the
-// parameter cotangent a_θ an ode::Quadrature along the backward steps
-// (dopri5), or carried in the state outside the error norm (other methods).
+// parameter cotangent a_θ an ode::Quadrature along the backward steps (every
+// method: ode/ steps each from its tableau when it carries a quadrature).
 // Definitions of Cnf's members (cnf.hpp); compiled in cnf_instances.cpp.
 #pragma once
 
@@ -33,30 +33,14 @@ AdjointResult Cnf<Field>::adjoint(const T* params, const std::vector<double>& x,
   // a_θ is a quadrature (it never feeds back): error control on [z, a_z] only.
   ode::SolverOptions backward = opt_.adjoint_solver;
   backward.error_components = std::size_t(2 * S);
-  if (backward.method == ode::Method::Dopri5) {
-    r.backward = adjoint_quadrature(params, y, n, a_l, a_reg, backward, s, grad);
-    r.input_cotangent.assign(y.begin() + S, y.begin() + 2 * S);
-    for (int k = 0; k < S; ++k) r.reconstruction_error = std::max(r.reconstruction_error, std::abs(y[k] - x[k]));
-  } else {
-    r.backward = ode::integrate(
-        [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
-          // d[z, a_z, a_θ]/dt = [f, −a·∂F/∂z, −a·∂F/∂θ]
-          augmented_vjp(params, yy.data(), n, t, yy.data() + S, a_l, a_reg, a_reg, s);
-          for (int k = 0; k < S; ++k) {
-            dy[k] = double(s.f[k]);
-            dy[S + k] = -double(s.zbar[k]);
-          }
-          for (std::size_t k = 0; k < P; ++k) dy[2 * S + k] = -double(s.grad[k]);
-        },
-        y, 1.0, 0.0, backward);
-    for (std::size_t k = 0; k < P; ++k) grad[k] += y[2 * S + k];
-    r.input_cotangent.assign(y.begin() + S, y.begin() + 2 * S);
-  }
+  r.backward = adjoint_quadrature(params, y, n, a_l, a_reg, backward, s, grad);
+  r.input_cotangent.assign(y.begin() + S, y.begin() + 2 * S);
+  for (int k = 0; k < S; ++k) r.reconstruction_error = std::max(r.reconstruction_error, std::abs(y[k] - x[k]));
   r.seconds_backward = since(start);
   return r;
 }
 
-// The dopri5 adjoint with a_θ outside the solver's state: only [z, a_z]
+// The adjoint with a_θ outside the solver's state: only [z, a_z]
 // (2S numbers) are integrated; the rate of a_θ, −g(t) with g = a·∂F/∂θ, is
 // an ode::Quadrature — each evaluation keeps g in the slot ode/ names, and
 // every accepted step adds −h b_i g_i over its stages, what the solver

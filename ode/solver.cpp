@@ -177,14 +177,13 @@ void adaptive(Controlled& ctl, int error_order, const Counted& sys, State& y, co
 }
 
 template <class Stepper>
-void fixed(const Counted& sys, State& y, const SolverOptions& opt, Run& run) {
+void fixed(Stepper& stepper, const Counted& sys, State& y, const SolverOptions& opt, Run& run) {
   const double t0 = run.t0, t1 = run.t1;
   const detail::FixedGrid grid = detail::fixed_grid(opt, t0, t1);
   if (grid.steps == 0) {
     run.fixed_steps_exceeded(opt.fixed_step, grid.ratio, opt.max_steps);
     return;
   }
-  Stepper stepper;
   State ynew(y.size());
   SolveStats& st = run.res.stats;
   double t = t0;
@@ -282,6 +281,70 @@ class Dopri5Stepper {
   State x_tmp_, err_;
 };
 
+// The other methods stepped from their tableaux, for solves with a
+// Quadrature: adaptive (Cash–Karp, Fehlberg 7(8)) as Boost's
+// runge_kutta_cash_karp54 / fehlberg78 in controlled_runge_kutta (no FSAL:
+// stage 0 is f(y) at the step's start, evaluated once per accepted step into
+// slot 0 and reused by every retry), or one fixed step (RK4, Euler). Stage i
+// fills slot i; an accepted step adds h·b_i·g_i for its stages.
+class TableauStepper {
+ public:
+  TableauStepper(Method m, ErrorChecker checker, const std::function<void(int, double)>* accumulate)
+      : tab_(tableau(m)), checker_(checker), accumulate_(accumulate) {
+    k_.resize(tab_.stages());
+    k_ptr_.resize(tab_.stages());
+  }
+
+  // Adaptive: Boost's try_step(system, x, dxdt, t, xout, dt) for a non-FSAL stepper.
+  odeint::controlled_step_result try_step(const Counted& sys, const State& y, const State& dydt, double& t,
+                                          State& ynew, double& dt) {
+    stages(sys, y, dydt, t, dt);
+    detail::solution(tab_, dt, y, k_ptr_, ynew);
+    err_.resize(y.size());
+    detail::error_estimate(tab_, dt, k_ptr_, err_);
+    odeint::range_algebra algebra;
+    const double max_rel_err = checker_.error(algebra, y, dydt, err_, dt);
+    const double h = dt;
+    if (!detail::control_step(tab_, max_rel_err, t, dt)) return odeint::fail;
+    accumulate(h);
+    return odeint::success;
+  }
+
+  // Fixed: Boost's do_step(system, x, t, xout, dt), stage 0 evaluated here.
+  void do_step(const Counted& sys, const State& y, double t, State& ynew, double dt) {
+    dydt_.resize(y.size());
+    sys.eval(y, dydt_, t, 0);
+    stages(sys, y, dydt_, t, dt);
+    detail::solution(tab_, dt, y, k_ptr_, ynew);
+    accumulate(dt);
+  }
+
+ private:
+  const Tableau& tab_;
+  ErrorChecker checker_;
+  const std::function<void(int, double)>* accumulate_;
+  std::vector<State> k_;  // stages 1 … s−1
+  std::vector<const double*> k_ptr_;
+  State x_tmp_, err_, dydt_;
+
+  void stages(const Counted& sys, const State& y, const State& dydt, double t, double dt) {
+    const std::size_t n = y.size();
+    x_tmp_.resize(n);
+    k_ptr_[0] = dydt.data();
+    for (int i = 1; i < tab_.stages(); ++i) {
+      k_[i].resize(n);
+      k_ptr_[i] = k_[i].data();
+      detail::stage_state(tab_, i, dt, y, k_ptr_, x_tmp_);
+      sys.eval(x_tmp_, k_[i], detail::stage_time(tab_, i, t, dt), i);
+    }
+  }
+  void accumulate(double h) {
+    if (accumulate_)
+      for (int i = 0; i < tab_.stages(); ++i)
+        if (const double w = h * tab_.b[i]; w != 0) (*accumulate_)(i, w);
+  }
+};
+
 template <class ErrorStepper>
 using Controlled = odeint::controlled_runge_kutta<ErrorStepper, ErrorChecker>;
 
@@ -319,10 +382,30 @@ SolveResult solve(const System* f, const Quadrature* q, std::vector<double>& y, 
         run_adaptive<odeint::runge_kutta_dopri5<State>, true>(sys, cur, opt, run);
       }
       break;
-    case Method::CashKarp54: run_adaptive<odeint::runge_kutta_cash_karp54<State>, false>(sys, cur, opt, run); break;
-    case Method::Fehlberg78: run_adaptive<odeint::runge_kutta_fehlberg78<State>, false>(sys, cur, opt, run); break;
-    case Method::RK4: fixed<odeint::runge_kutta4<State>>(sys, cur, opt, run); break;
-    case Method::Euler: fixed<odeint::euler<State>>(sys, cur, opt, run); break;
+    case Method::CashKarp54:
+    case Method::Fehlberg78:
+      if (q) {
+        TableauStepper stepper{opt.method, ErrorChecker(opt.atol, opt.rtol, opt.error_components), &q->accumulate};
+        adaptive<false>(stepper, tableau(opt.method).error_order, sys, cur, opt, run);
+      } else if (opt.method == Method::CashKarp54) {
+        run_adaptive<odeint::runge_kutta_cash_karp54<State>, false>(sys, cur, opt, run);
+      } else {
+        run_adaptive<odeint::runge_kutta_fehlberg78<State>, false>(sys, cur, opt, run);
+      }
+      break;
+    case Method::RK4:
+    case Method::Euler:
+      if (q) {
+        TableauStepper stepper{opt.method, ErrorChecker(opt.atol, opt.rtol, opt.error_components), &q->accumulate};
+        fixed(stepper, sys, cur, opt, run);
+      } else if (opt.method == Method::RK4) {
+        odeint::runge_kutta4<State> stepper;
+        fixed(stepper, sys, cur, opt, run);
+      } else {
+        odeint::euler<State> stepper;
+        fixed(stepper, sys, cur, opt, run);
+      }
+      break;
   }
   y.swap(cur);
   return run.res;
@@ -335,13 +418,9 @@ SolveResult integrate(const System& f, std::vector<double>& y, double t0, double
   return solve(&f, nullptr, y, t0, t1, opt, observer);
 }
 
-int quadrature_slots(Method m) {
-  if (m != Method::Dopri5) throw std::invalid_argument("a quadrature along the steps needs dopri5, not " + to_string(m));
-  return tableau(m).stages();
-}
+int quadrature_slots(Method m) { return tableau(m).stages(); }
 
 SolveResult integrate(const Quadrature& q, std::vector<double>& y, double t0, double t1, const SolverOptions& opt) {
-  quadrature_slots(opt.method);  // throws for other methods
   if (!q.accumulate) throw std::invalid_argument("ODE quadrature has no accumulate");
   return solve(nullptr, &q, y, t0, t1, opt, StepObserver{});
 }

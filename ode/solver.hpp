@@ -3,12 +3,12 @@
 // state is a flat std::vector<double>; this module knows nothing of networks,
 // files or the command line.
 //
+// With a Quadrature (below) every method is stepped here from its tableau
+// (tableau.hpp), so that ode/ knows which stage every evaluation is; the
+// arithmetic and step control are Boost's steppers and controlled_runge_kutta
+// term for term, equal to rounding (the compiler's fused multiply-adds differ
+// now and then; tests/ode/test_rk checks every method).
 // Adaptive methods (dopri5, cash_karp, fehlberg78):
-//   * with a Quadrature (below), dopri5 is stepped here from its tableau
-//     (tableau.hpp), so that ode/ knows which stage every evaluation is; its
-//     arithmetic and step control are Boost's runge_kutta_dopri5 and
-//     controlled_runge_kutta term for term, equal to rounding (the compiler's
-//     fused multiply-adds differ now and then; tests/ode/test_rk checks).
 //   * controlled_runge_kutta with Boost's default_error_checker(atol, rtol):
 //     a step is accepted iff max_i |err_i| / (atol + rtol·(|y_i| + |dt·f_i|))
 //     ≤ 1, evaluated at the step's start (y, f). Step growth ≤ 5×, shrink ≥ 0.2×.
@@ -107,7 +107,9 @@ SolveResult integrate(const System& f, std::vector<double>& y, double t0, double
 // h·b_i) for the step's stages with b_i ≠ 0, in stage order — the sum the
 // method itself would have formed for a component of y. A step's stages may
 // include the previous step's last evaluation (FSAL), hence the slots.
-// dopri5 only (std::invalid_argument otherwise).
+// Every method: with a quadrature ode/ steps each from its tableau (Boost's
+// steppers take plain solves), so the state agrees with a plain solve's to
+// rounding, in the same steps.
 struct Quadrature {
   std::function<void(const std::vector<double>& y, std::vector<double>& dydt, double t, int slot)> system;
   std::function<void(int slot, double weight)> accumulate;
