@@ -53,12 +53,15 @@ InterleavedTimes time_interleaved(Kernel kernel, Peak peak, double min_time) {
   return {bench_median(k), bench_median(p), int(k.size()), int(p.size())};
 }
 
-// "87%", or above 100 % "121% (peak disturbed)": a field kernel does not
-// outrun a large matrix product on the same threads, so such a ratio says
-// the peak's measurement was slowed (a loaded machine), not the kernel fast.
+// "87%", below 10 % two digits ("2.2%", "0.27%": a tiny step on a loaded
+// machine is not "0%"), or above 100 % "121% (peak disturbed)": a field
+// kernel does not outrun a large matrix product on the same threads, so such
+// a ratio says the peak's measurement was slowed (a loaded machine), not the
+// kernel fast.
 inline std::string percent_of_peak(double fraction) {
   char b[64];
-  std::snprintf(b, sizeof b, fraction > 1 ? "%.0f%% (peak disturbed)" : "%.0f%%", 100 * fraction);
+  const double p = 100 * fraction;
+  std::snprintf(b, sizeof b, p > 100 ? "%.0f%% (peak disturbed)" : p >= 10 ? "%.0f%%" : "%.2g%%", p);
   return b;
 }
 

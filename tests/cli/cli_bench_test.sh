@@ -28,8 +28,8 @@ for r in rows:
               'GEMM peak GFLOP/s', 'threads']:
         x = float(v[c])
         assert math.isfinite(x) and x > 0, (c, v)
-    m = re.fullmatch(r'(\d+)%( \(peak disturbed\))?', v['% of GEMM peak'])
-    assert m and (0 < int(m.group(1)) <= 100 or m.group(2)), v
+    m = re.fullmatch(r'([0-9.]+(?:e-\d+)?)%( \(peak disturbed\))?', v['% of GEMM peak'])
+    assert m and (0 < float(m.group(1)) <= 100 or m.group(2)), v
     assert v['precision'] in ('float', 'double'), v
 assert any(l.startswith('enf bench ') and 'load average' in l for l in lines), lines
 assert any(l.startswith('Model of dw4: randomly initialised') or l.startswith('Model of dw4: trained model') for l in lines), lines
@@ -90,8 +90,8 @@ for r in rows:
     for c in ['s / iteration', 'GFLOP / iteration', 'GFLOP/s', 'GEMM peak GFLOP/s']:
         x = float(v[c])
         assert math.isfinite(x) and x > 0, (c, v)
-    m = re.fullmatch(r'(\d+)%( \(peak disturbed\))?', v['% of GEMM peak'])
-    assert m and (0 < int(m.group(1)) <= 100 or m.group(2)), v
+    m = re.fullmatch(r'([0-9.]+(?:e-\d+)?)%( \(peak disturbed\))?', v['% of GEMM peak'])
+    assert m and (0 < float(m.group(1)) <= 100 or m.group(2)), v
 assert any(l.startswith('enf bench step: ') and 'load average' in l for l in lines), lines
 PY
 "$enf" bench step --system dw4 --batch 4 --train-steps 0 --repeats 2 --eval-samples 2 --format json > "$tmp/step.json" 2> /dev/null
