@@ -415,17 +415,20 @@ TrainingOutcome run_training(const TrainingJob& job, TrainingState state, const 
       }
     }
     reporter.epoch_ended(epoch);
-    const bool last_epoch = epoch + 1 == job.epochs || out_of_time();
+    // Decided once, before the validation (which takes time of its own): a
+    // run the budget ends has its last validation marked time_budget.
+    const bool over = out_of_time();
+    const bool last_epoch = epoch + 1 == job.epochs || over;
     if ((epoch + 1) % job.val_interval == 0 || last_epoch) {
       // Saved as at the end of the epoch's steps, before its validation (as
       // a stop after the last step): the resume validates it.
-      if (!validate(epoch + 1, 0, out_of_time())) {
+      if (!validate(epoch + 1, 0, over)) {
         save("last", checkpoint(epoch, batches));
         return {true, false, state};
       }
     }
     save("last", checkpoint(epoch + 1, 0));
-    if (out_of_time()) return {false, true, state};
+    if (over) return {false, true, state};
   }
   return {false, false, state};
 }
