@@ -169,7 +169,7 @@ class Cnf {
   void augmented(const T* params, const std::vector<double>& y, std::vector<double>& dy, int n, double t,
                  Scratch& s) const;
   // The adjoint with a_θ a quadrature outside the solver's state (any method).
-  ode::SolveResult adjoint_quadrature(const T* params, std::vector<double>& y_full, int n, double a_l, double a_reg,
+  ode::SolveResult adjoint_quadrature(const T* params, std::vector<double>& y, int n, double a_l, double a_reg,
                                       const ode::SolverOptions& opt, Scratch& s, double* grad) const;
   // The VJP of the augmented dynamics; s.zbar, s.grad (overwritten), s.f.
   void augmented_vjp(const T* params, const double* z, int n, double t, const double* c_z, double c_l, double c_K,

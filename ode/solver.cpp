@@ -373,39 +373,41 @@ SolveResult solve(const System* f, const Quadrature* q, std::vector<double>& y, 
 
   Counted sys{f, q, &run.res.stats.nfe};
   State cur(y);  // work on a copy: on failure y receives the last finite state
-  switch (opt.method) {
-    case Method::Dopri5:
-      if (q) {
-        Dopri5Stepper stepper{ErrorChecker(opt.atol, opt.rtol, opt.error_components), &q->accumulate};
-        adaptive<true>(stepper, tableau(Method::Dopri5).error_order, sys, cur, opt, run);
-      } else {
-        run_adaptive<odeint::runge_kutta_dopri5<State>, true>(sys, cur, opt, run);
-      }
-      break;
-    case Method::CashKarp54:
-    case Method::Fehlberg78:
-      if (q) {
-        TableauStepper stepper{opt.method, ErrorChecker(opt.atol, opt.rtol, opt.error_components), &q->accumulate};
+  if (q) {
+    // With a quadrature every method steps from its tableau in ode/.
+    const ErrorChecker checker(opt.atol, opt.rtol, opt.error_components);
+    if (opt.method == Method::Dopri5) {
+      Dopri5Stepper stepper{checker, &q->accumulate};
+      adaptive<true>(stepper, tableau(Method::Dopri5).error_order, sys, cur, opt, run);
+    } else {
+      TableauStepper stepper{opt.method, checker, &q->accumulate};
+      if (is_adaptive(opt.method))
         adaptive<false>(stepper, tableau(opt.method).error_order, sys, cur, opt, run);
-      } else if (opt.method == Method::CashKarp54) {
-        run_adaptive<odeint::runge_kutta_cash_karp54<State>, false>(sys, cur, opt, run);
-      } else {
-        run_adaptive<odeint::runge_kutta_fehlberg78<State>, false>(sys, cur, opt, run);
-      }
-      break;
-    case Method::RK4:
-    case Method::Euler:
-      if (q) {
-        TableauStepper stepper{opt.method, ErrorChecker(opt.atol, opt.rtol, opt.error_components), &q->accumulate};
+      else
         fixed(stepper, sys, cur, opt, run);
-      } else if (opt.method == Method::RK4) {
+    }
+  } else {
+    switch (opt.method) {
+      case Method::Dopri5:
+        run_adaptive<odeint::runge_kutta_dopri5<State>, true>(sys, cur, opt, run);
+        break;
+      case Method::CashKarp54:
+        run_adaptive<odeint::runge_kutta_cash_karp54<State>, false>(sys, cur, opt, run);
+        break;
+      case Method::Fehlberg78:
+        run_adaptive<odeint::runge_kutta_fehlberg78<State>, false>(sys, cur, opt, run);
+        break;
+      case Method::RK4: {
         odeint::runge_kutta4<State> stepper;
         fixed(stepper, sys, cur, opt, run);
-      } else {
+        break;
+      }
+      case Method::Euler: {
         odeint::euler<State> stepper;
         fixed(stepper, sys, cur, opt, run);
+        break;
       }
-      break;
+    }
   }
   y.swap(cur);
   return run.res;

@@ -6,9 +6,10 @@ set -euo pipefail
 
 # libcurl and OpenSSL: enf data fetch (downloads, SHA-256); libarchive: the QM9 archive;
 # git: the commit enf --version names; Open MPI: mpirun -np K enf (ENF_MPI=ON);
-# ccache: a second build configuration (tools/test.sh builds without MPI too) recompiles nothing.
+# ccache: a second build configuration (tools/test.sh builds without MPI too) recompiles nothing;
+# openbabel (obabel, obenergy): the tests check enf's SDF and polish against Open Babel's own programs.
 ENF_PACKAGES=(build-essential cmake git libeigen3-dev libboost-dev libopenbabel-dev nlohmann-json3-dev catch2 zlib1g-dev
-              libcurl4-openssl-dev libssl-dev libarchive-dev libopenmpi-dev openmpi-bin ccache)
+              libcurl4-openssl-dev libssl-dev libarchive-dev libopenmpi-dev openmpi-bin ccache openbabel)
 
 enf_install_packages() {
   local missing=()
