@@ -68,7 +68,10 @@ const CommandSpec kEval{
      {solver_group(), {kRtol, kAtol}},
      {runtime_group(), {kThreads, kSeed, kPrecision},
       {{kSeed, "0", "seed of the samples"},
-       {kPrecision, "double", "scalar type of the field (float: about twice as fast)"}}}})};
+       {kPrecision, "auto",
+        "scalar type of the field; auto: float (about twice as fast) when --rtol and --atol are both at least "
+        "1e-5, where float32's rounding stays below the solver's own error, double at tighter tolerances",
+        "auto|float|double"}}}})};
 
 // The training curve of a run directory's metrics.jsonl (steps and validations).
 void read_training_curve(const fs::path& path, Series& train, Series& val) {
@@ -246,10 +249,16 @@ int run_eval(const std::vector<std::string>& args) {
   const DataSelection sel = parse_data(opt);
   const Structures data = load_structures(sel.data, sys, 0, sel.limit);
   const int N = opt.integer("samples");
-  const Runtime rt = parse_runtime(opt);
+  Runtime rt = parse_runtime(opt);
   const std::uint64_t seed = rt.seed;
 
   const CnfOptions o = parse_solver(opt);
+  const bool auto_precision = rt.precision == "auto";
+  rt.precision = resolve_precision(rt.precision, o.solver);
+  std::fprintf(stderr, "enf eval: the field in %s%s\n", rt.single() ? "float32" : "float64",
+               auto_precision ? (rt.single() ? " (--precision auto at rtol and atol >= 1e-5; --precision double for float64)"
+                                             : " (--precision auto at a tolerance below 1e-5)")
+                              : "");
   const std::string work = opt.str("work");
   // The job a work directory belongs to: its results are those of these
   // parameters, structures and settings (digests, so a moved file still matches).
@@ -305,6 +314,7 @@ int run_eval(const std::vector<std::string>& args) {
                      {"ess", {{"percent", 100 * ess}, {"fraction", ess}, {"samples", N}}},
                      {"energy", {{"samples_mean", es.mean}, {"samples_error", es.error}, {"data_mean", ed.mean},
                                  {"data_error", ed.error}, {"lj_convention", to_string(lj)}}},
+                     {"precision", rt.precision},
                      {"seconds", seconds}};
     if (!work.empty()) j["work"] = work;
     std::puts(j.dump(2).c_str());

@@ -239,6 +239,14 @@ Runtime parse_runtime(const ParsedOptions& opt) {
   return r;
 }
 
+std::string resolve_precision(const std::string& precision, const ode::SolverOptions& solver) {
+  if (precision != "auto") return precision;
+  // The tolerance is compared with a relative slack: --rtol 1e-5 parses to
+  // the double nearest 1e-5 and must count as 1e-5.
+  const double floor = kAutoFloatTolerance * (1 - 1e-9);
+  return solver.rtol >= floor && solver.atol >= floor ? "float" : "double";
+}
+
 DataSelection parse_data(const ParsedOptions& opt) {
   DataSelection d;
   if (opt.has(kData)) d.data = opt.str(kData);

@@ -104,6 +104,14 @@ struct Runtime {
 int max_threads();
 // UsageError when --threads is above max_threads().
 Runtime parse_runtime(const ParsedOptions& opt);
+// --precision auto resolved for an adaptive solve: float where float32's
+// rounding stays below the solver's own error (rtol and atol both at least
+// kAutoFloatTolerance), double at tighter tolerances. Measured on DW4 and LJ13
+// (README "float32 or float64"): at 1e-5 the error of a float32 solve against
+// a 1e-7 float64 reference equals float64's, at 1e-7 float32 adds up to 11×
+// the tolerance's scale. Any other value is returned as it is.
+inline constexpr double kAutoFloatTolerance = 1e-5;
+std::string resolve_precision(const std::string& precision, const ode::SolverOptions& solver);
 
 struct DataSelection {
   std::string data;  // file or dataset name; empty: the command's default

@@ -203,16 +203,18 @@ out=$("$enf" train --resume "$tmp/userdir" 2>&1); code=$?
 check "--resume of a directory that is no run: says so" bash -c "test $code -eq 2 && grep -q 'not a run directory' <<< \"\$0\"" "$out"
 
 # Evaluation with plots, and MCMC data generation.
-"$enf" eval --model "$tmp/A/best" --data "$data" --limit 200 --samples 200 --plots "$tmp/plots" --run "$tmp/A" --format json > "$tmp/eval.json" 2>/dev/null
+"$enf" eval --model "$tmp/A/best" --data "$data" --limit 200 --samples 200 --precision double --plots "$tmp/plots" --run "$tmp/A" --format json > "$tmp/eval.json" 2>/dev/null
 check "eval: NLL and ESS" bash -c "grep -q '\"nll\"' '$tmp/eval.json' && grep -q '\"ess\"' '$tmp/eval.json'"
 check "eval: three SVG plots" bash -c "ls '$tmp/plots'/distances.svg '$tmp/plots'/energies.svg '$tmp/plots'/training.svg > /dev/null"
-"$enf" eval --model "$tmp/A/best" --data "$data" --limit 200 --samples 200 --precision float --format json > "$tmp/eval_f.json" 2>/dev/null
-# float32 field, same solver tolerance: the NLL agrees with float64 far inside
-# its standard error (the samples of the ESS are float32 draws of their own).
-check "eval --precision float: NLL within 1e-3 of float64's" python3 -c '
+"$enf" eval --model "$tmp/A/best" --data "$data" --limit 200 --samples 200 --format json > "$tmp/eval_f.json" 2>/dev/null
+# The default (--precision auto) at eval's default 1e-5 runs the field in
+# float32; same solver tolerance: the NLL agrees with float64 far inside its
+# standard error (the samples of the ESS are float32 draws of their own).
+check "eval: float32 by default at 1e-5, NLL within 1e-3 of float64's" python3 -c '
 import json, sys
 d, f = (json.load(open(p)) for p in sys.argv[1:])
-sys.exit(abs(d["nll"]["mean"] - f["nll"]["mean"]) > 1e-3 or not 0 < f["ess"]["percent"] <= 100)' "$tmp/eval.json" "$tmp/eval_f.json"
+sys.exit(d["precision"] != "double" or f["precision"] != "float" or abs(d["nll"]["mean"] - f["nll"]["mean"]) > 1e-3
+         or not 0 < f["ess"]["percent"] <= 100)' "$tmp/eval.json" "$tmp/eval_f.json"
 "$enf" data generate dw4 --n 200 --out "$tmp/gen.npy" > "$tmp/gen.out" 2>/dev/null
 check "data generate: writes the file" test -s "$tmp/gen.npy"
 "$enf" score --model "$tmp/A/best" --input "$tmp/gen.npy" --rtol 1e-5 --atol 1e-5 > /dev/null 2>&1

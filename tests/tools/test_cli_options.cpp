@@ -141,3 +141,23 @@ TEST_CASE("the sampling group: rk4 in 10 steps by default, an adaptive method wi
   // A command declares the rows once: rtol is the solver group's, not the sampling group's.
   for (const auto& row : sampling_group().rows) CHECK((row.name != kRtol && row.name != kAtol && row.name != kMethod));
 }
+
+TEST_CASE("--precision auto: float at rtol and atol of at least 1e-5, double below", "[options]") {
+  enf::ode::SolverOptions s;
+  s.rtol = s.atol = 1e-5;
+  CHECK(resolve_precision("auto", s) == "float");
+  s.rtol = 1e-4;
+  CHECK(resolve_precision("auto", s) == "float");
+  s.atol = 1e-7;  // either tolerance tighter than 1e-5: float32's rounding would show
+  CHECK(resolve_precision("auto", s) == "double");
+  s.atol = 1e-5;
+  s.rtol = 9.99e-6;
+  CHECK(resolve_precision("auto", s) == "double");
+  // --rtol 1e-5 as parsed from the command line counts as 1e-5.
+  s.rtol = std::stod("1e-5");
+  CHECK(resolve_precision("auto", s) == "float");
+  // An explicit choice is kept at any tolerance.
+  s.rtol = s.atol = 1e-9;
+  CHECK(resolve_precision("float", s) == "float");
+  CHECK(resolve_precision("double", s) == "double");
+}

@@ -12,4 +12,5 @@ rm -rf "$run"
 ${ENF:-build/enf} train --system dw4 --n-data 1000 --val-samples 1000 --batch 100 --epochs "$epochs" --val-interval 10 \
   --threads "$threads" --out "$run"
 ${ENF:-build/enf} eval --model "$run/best" --data dw4:test --limit 0 \
-  --samples 10000 --threads "$threads" --plots "$run/plots" --run "$run"
+  --samples 10000 --threads "$threads" --plots "$run/plots" --run "$run" \
+  --precision double  # the README's results were made in float64, before enf eval's default became auto (float at 1e-5)

@@ -28,11 +28,30 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 train=("$enf" train --system "$sys" --objective flow-matching --n-data 1000 --max-time "$minutes" --threads "$threads"
   --out "$run" "${extra[@]}")
-if [ -d "$run/last" ]; then
+# LJ55's exact-trace evaluation outlasts a session (and a fresh checkout has
+# no runs/): its trained model and the finished log-likelihoods are kept under
+# $out, in the repository, and the evaluation continues from them.
+model=$run/best
+work=$run/eval_exact
+curve=$run  # the directory whose metrics.jsonl holds the training curve
+if [ "$sys" = lj55 ]; then
+  model=$out/model
+  work=$out/eval_exact
+  curve=$model
+fi
+if [ "$model" != "$run/best" ] && [ -f "$model/model.json" ]; then
+  echo "flow_matching.sh: evaluating the kept model $model (remove it to train again)" >&2
+elif [ -d "$run/last" ]; then
   "$enf" train --resume "$run" --threads "$threads"
 else
   rm -rf "$run"
   "${train[@]}"
+fi
+if [ "$model" != "$run/best" ] && [ ! -f "$model/model.json" ]; then
+  rm -rf "$model.part"
+  cp -r "$run/best" "$model.part"
+  cp "$run/metrics.jsonl" "$model.part/"
+  mv "$model.part" "$model"
 fi
 
 precision=double
@@ -46,32 +65,33 @@ esac
 [ "$sys" = lj55 ] && precision=float
 if [ "$sys" = lj13 ]; then
   # The reference's LJ13 evaluation: Hutchinson over the whole test split.
-  "$enf" score --model "$run/best" --input lj13:test --trace rademacher --rtol 1e-5 --atol 1e-5 --threads "$threads" \
+  "$enf" score --model "$model" --input lj13:test --trace rademacher --rtol 1e-5 --atol 1e-5 --threads "$threads" \
     --format json | tail -n 1 > "$out/test_nll_hutchinson.json"
 fi
-"$enf" eval --model "$run/best" --data "$sys:test" --limit "$limit" --samples "$samples" --threads "$threads" \
-  --plots "$out" --run "$run" --force --work "$run/eval_exact" \
+"$enf" eval --model "$model" --data "$sys:test" --limit "$limit" --samples "$samples" --threads "$threads" \
+  --plots "$out" --run "$curve" --force --work "$work" \
   --precision "$precision" > "$out/eval.md.part"
 mv "$out/eval.md.part" "$out/eval.md"  # whole or absent: a stopped evaluation leaves no empty eval.md
 
+mkdir -p "$run"
 # Sampling cost: 1000 structures, dopri5 at the evaluation tolerance and rk4
 # with 5, 10 and 20 fixed steps (the stderr line gives NFE per structure).
 {
   for solver in "--method dopri5 --rtol 1e-5 --atol 1e-5" "--method rk4 --fixed-steps 5" \
     "--method rk4 --fixed-steps 10" "--method rk4 --fixed-steps 20"; do
     # shellcheck disable=SC2086
-    "$enf" sample --model "$run/best" --n 1000 --out "$run/samples.npy" --force --threads "$threads" $solver 2>&1 \
+    "$enf" sample --model "$model" --n 1000 --out "$run/samples.npy" --force --threads "$threads" $solver 2>&1 \
       >/dev/null | grep 'field evaluations'
   done
 } > "$out/sampling_nfe.txt"
 
-steps=$(grep -c '"type":"step"' "$run/metrics.jsonl")
+steps=$(grep -c '"type":"step"' "$curve/metrics.jsonl")
 {
   echo "command: ${train[*]}"
   echo "machine: $cpu, $(nproc) cores; load average at start: $load"
   echo "steps: $steps; mean step time: $(python3 -c "
 import json
-s=[json.loads(l)['seconds'] for l in open('$run/metrics.jsonl') if '\"type\":\"step\"' in l]
+s=[json.loads(l)['seconds'] for l in open('$curve/metrics.jsonl') if '\"type\":\"step\"' in l]
 print('%.4f s' % (sum(s)/len(s)))")"
   echo "enf: $("$enf" --version | head -n 2 | tr -s " \n" " ")"
 } > "$out/run.txt"

@@ -18,4 +18,5 @@ ${ENF:-build/enf} train --system lj13 --n-data 1000 --val-samples 200 --batch 10
 ${ENF:-build/enf} score --model "$run/best" --input "$test" --trace rademacher --rtol 1e-5 --atol 1e-5 --threads "$threads" \
   --format json > "$run/test_scores_hutchinson.json"
 ${ENF:-build/enf} eval --model "$run/best" --data "$test" --limit "$rows" --samples 1000 --threads "$threads" \
-  --plots "$run/plots" --run "$run"
+  --plots "$run/plots" --run "$run" \
+  --precision double  # the README's results were made in float64, before enf eval's default became auto (float at 1e-5)
