@@ -18,7 +18,9 @@ const char kTwoSolversHelp[] =
     "Conformers are drawn (prior to data, no log-likelihood along the way) by --sample-method:\n"
     "rk4 in --sample-steps 10 equal steps by default (40 field evaluations; as close to the\n"
     "reference geometries as dopri5, several times faster: README, Results: conformers);\n"
-    "--sample-method dopri5 draws them as enf did before, to --rtol/--atol.";
+    "--sample-method dopri5 draws them as enf did before, to --rtol/--atol. The field runs in\n"
+    "float32 while drawing (--sample-precision double: float64; the positions differ by ~1e-6 A),\n"
+    "and in float64 while scoring.";
 
 Checkpoint load_conformer_model(const std::string& model) {
   Checkpoint c = load_checkpoint(resolve_model(model));  // a shipped model by name too
@@ -98,10 +100,24 @@ std::string Polisher::summary() const {
   return buf;
 }
 
-std::vector<std::vector<double>> draw_conformers(ConformerFlow<double>& flow, const Checkpoint& c, const Molecule& mol,
+ConformerSampler::ConformerSampler(const Checkpoint& c, const CnfOptions& sampling, int threads, bool single)
+    : single_(single) {
+  if (single)
+    f_ = std::make_unique<Typed<float>>(c, sampling, threads);
+  else
+    d_ = std::make_unique<Typed<double>>(c, sampling, threads);
+}
+
+std::vector<std::vector<double>> ConformerSampler::sample(const ConformerCondition& cond, int K, std::uint64_t seed,
+                                                          long* nfe) {
+  return single_ ? f_->flow.sample(f_->params.values.data(), cond, K, seed, nfe)
+                 : d_->flow.sample(d_->params.values.data(), cond, K, seed, nfe);
+}
+
+std::vector<std::vector<double>> draw_conformers(ConformerSampler& sampler, const Molecule& mol,
                                                  const ConformerCondition& cond, int K, std::uint64_t seed,
                                                  bool keep_stereo, Polisher* polisher, long* nfe, long* reflected) {
-  std::vector<std::vector<double>> x = flow.sample(c.params.values.data(), cond, K, seed, nfe);
+  std::vector<std::vector<double>> x = sampler.sample(cond, K, seed, nfe);
   std::vector<char> r(x.size(), 0);
   if (keep_stereo)
     for (std::size_t k = 0; k < x.size(); ++k) r[k] = match_stereo(mol.stereo, x[k]).reflected;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,14 +70,40 @@ class Polisher {
   double seconds_ = 0;
 };
 
+// The flow that draws conformers, its field in float32 or float64
+// (--sample-precision); it owns that field and its copy of the parameters.
+class ConformerSampler {
+ public:
+  ConformerSampler(const Checkpoint& c, const CnfOptions& sampling, int threads, bool single);
+  ConformerSampler(const ConformerSampler&) = delete;
+  ConformerSampler& operator=(const ConformerSampler&) = delete;
+  int threads() const { return single_ ? f_->flow.threads() : d_->flow.threads(); }
+  bool single() const { return single_; }
+  // ConformerFlow::sample in the chosen precision.
+  std::vector<std::vector<double>> sample(const ConformerCondition& cond, int K, std::uint64_t seed, long* nfe);
+
+ private:
+  template <class T>
+  struct Typed {
+    Parameters<T> params;
+    VectorField<T> field;
+    ConformerFlow<T> flow;
+    Typed(const Checkpoint& c, const CnfOptions& o, int threads)
+        : params(c.params.template cast<T>()), field(c.field, params.layout), flow(field, o, threads) {}
+  };
+  bool single_;
+  std::unique_ptr<Typed<float>> f_;
+  std::unique_ptr<Typed<double>> d_;
+};
+
 // K conformers of molecule mol (condition cond) from the sampling stream
-// `seed`: flow.sample, then with keep_stereo each reflected to mol.stereo
+// `seed`: sampler.sample, then with keep_stereo each reflected to mol.stereo
 // (free: log p(x | graph) is reflection-invariant), then polished by
 // polisher (if not null) and with keep_stereo matched to mol.stereo again
 // (the polish may settle a nearly flat centre the other way). Adds the field
 // evaluations to *nfe and the conformers that end reflected to *reflected
 // (either may be null).
-std::vector<std::vector<double>> draw_conformers(ConformerFlow<double>& flow, const Checkpoint& c, const Molecule& mol,
+std::vector<std::vector<double>> draw_conformers(ConformerSampler& sampler, const Molecule& mol,
                                                  const ConformerCondition& cond, int K, std::uint64_t seed,
                                                  bool keep_stereo, Polisher* polisher, long* nfe, long* reflected);
 

@@ -180,6 +180,7 @@ int run_conformers(const std::vector<std::string>& args) {
   const bool keep_stereo = opt.choice("stereo", {"keep", "any"}) == "keep";
   const Runtime rt = parse_runtime(opt);
   const CnfOptions cnf = parse_solver(opt), sampling = parse_sampling(opt, cnf);
+  const bool sample_single = parse_sample_single(opt);
   const Polish polish = parse_polish(opt);
   check_output("out", out, {model, input}, opt.flag("force"), "output");
 
@@ -193,7 +194,8 @@ int run_conformers(const std::vector<std::string>& args) {
 
   if (todo.empty()) throw std::runtime_error("no molecule of '" + input + "' is one the model takes");
   VectorField<double> field(c.field, c.params.layout);
-  ConformerFlow<double> sampler(field, sampling, rt.threads), scorer(field, cnf, rt.threads);
+  ConformerFlow<double> scorer(field, cnf, rt.threads);
+  ConformerSampler sampler(c, sampling, rt.threads, sample_single);
   Polisher polisher(polish, sampler.threads(), "conformers");
   const ScratchDirectory scratch;
   const std::string part = scratch.file(format == "sdf" ? "molecule.sdf" : "molecule.xyz");
@@ -202,10 +204,11 @@ int run_conformers(const std::vector<std::string>& args) {
       "are written (a second Ctrl-C exits at once, writing nothing)\n",
       "\nenf conformers: second signal: exiting at once; nothing written\n");
   std::fprintf(stderr,
-               "enf conformers: %zu molecules x %d conformers on %d thread%s, sampled by %s, scored by %s with the %s "
-               "trace; polish: %s\n",
+               "enf conformers: %zu molecules x %d conformers on %d thread%s, sampled by %s (%s), scored by %s (float64) "
+               "with the %s trace; polish: %s\n",
                todo.size(), K, scorer.threads(), scorer.threads() == 1 ? "" : "s",
-               describe_solver(sampling.solver).c_str(), describe_solver(cnf.solver).c_str(),
+               describe_solver(sampling.solver).c_str(), sample_single ? "float32" : "float64",
+               describe_solver(cnf.solver).c_str(),
                to_string(cnf.trace).c_str(), polish.describe().c_str());
   std::string text;  // the output, molecule after molecule
   long written = 0, dropped = 0, connected = 0, sample_nfe = 0, score_nfe = 0;
@@ -222,7 +225,7 @@ int run_conformers(const std::vector<std::string>& args) {
     const ConformerCondition cond = conformer_condition(graph);
     const MoleculeSeeds seeds = molecule_seeds(rt.seed, m);
     std::vector<std::vector<double>> sampled =
-        draw_conformers(sampler, c, mol, cond, K, seeds.sample, keep_stereo, &polisher, &sample_nfe, &reflected);
+        draw_conformers(sampler, mol, cond, K, seeds.sample, keep_stereo, &polisher, &sample_nfe, &reflected);
     std::vector<std::vector<double>> x = deduplicate(mol, std::move(sampled), dedup);
     dropped += K - long(x.size());
     done += K - int(x.size());

@@ -213,9 +213,15 @@ std::string table(const std::string& label, const EvaluationSummary& s, const st
                     format("%.1f", judged > 0 ? double(s.conformers) / double(judged) : NAN) + " | " +
                     format("%.3f", s.mat) + " | " + format("%.3f", s.median) + " |";
   for (const Coverage& c : s.coverage) {
-    head += " COV@" + format("%g", c.threshold) + " Å |";
+    // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive,
+    // GCC bug 105329) on a literal + a temporary string here.
+    head += " COV@";
+    head += format("%g", c.threshold);
+    head += " Å |";
     rule += "---:|";
-    row += " " + format("%.1f", 100.0 * c.share) + " % |";
+    row += " ";
+    row += format("%.1f", 100.0 * c.share);
+    row += " % |";
   }
   head += " bonds kept | stereo kept | s per conformer |\n";
   rule += "---:|---:|---:|\n";
@@ -239,14 +245,14 @@ Generated generate(const ParsedOptions& opt, const Checkpoint& c, const CnfOptio
   const int K = opt.integer("n");
   const Runtime rt = parse_runtime(opt);
   const bool keep_stereo = opt.choice("stereo", {"keep", "any"}) == "keep";
-  VectorField<double> field(c.field, c.params.layout);
-  ConformerFlow<double> flow(field, sampling, rt.threads);
+  ConformerSampler sampler(c, sampling, rt.threads, parse_sample_single(opt));
   std::fprintf(stderr,
-               "enf conformers eval: generating %zu molecules x %d conformers on %d thread%s, sampled by %s; polish: "
-               "%s\n",
-               refs.size(), K, flow.threads(), flow.threads() == 1 ? "" : "s", describe_solver(sampling.solver).c_str(),
+               "enf conformers eval: generating %zu molecules x %d conformers on %d thread%s, sampled by %s (%s); "
+               "polish: %s\n",
+               refs.size(), K, sampler.threads(), sampler.threads() == 1 ? "" : "s",
+               describe_solver(sampling.solver).c_str(), sampler.single() ? "float32" : "float64",
                polish.describe().c_str());
-  Polisher polisher(polish, flow.threads(), "conformers eval");
+  Polisher polisher(polish, sampler.threads(), "conformers eval");
   Generated g;
   Progress progress("generated molecules", int(refs.size()));
   for (std::size_t m = 0; m < refs.size() && !stop_requested(); ++m) {
@@ -255,7 +261,7 @@ Generated generate(const ParsedOptions& opt, const Checkpoint& c, const CnfOptio
     // trace noise is not needed here).
     const MoleculeSeeds seeds = molecule_seeds(rt.seed, seed_index[m]);
     const auto t0 = Clock::now();
-    g.conformers.push_back(draw_conformers(flow, c, refs[m], cond, K, seeds.sample, keep_stereo, &polisher, &g.nfe, nullptr));
+    g.conformers.push_back(draw_conformers(sampler, refs[m], cond, K, seeds.sample, keep_stereo, &polisher, &g.nfe, nullptr));
     g.seconds += since(t0);
     progress(int(m + 1));
   }
@@ -291,6 +297,7 @@ int run_conformers_eval(const std::vector<std::string>& args) {
   if (generated.empty() && (opt.given("max-per-molecule") || opt.given("seconds-per-conformer")))
     throw UsageError("--max-per-molecule and --seconds-per-conformer go with --generated");
   if (model.empty() && (opt.given("n") || opt.given("stereo") || opt.given(kSampleMethod) || opt.given(kSampleSteps) ||
+                        opt.given(kSamplePrecision) ||
                         opt.given(kRtol) || opt.given(kAtol) || opt.given(kPolish) || opt.given(kPolishSteps)))
     throw UsageError("--n, --stereo, the sampling options and --polish go with --model (--generated conformers are "
                      "judged as they are)");

@@ -28,7 +28,8 @@ namespace enf::cli {
 // write output keys through these.
 inline constexpr char kMethod[] = "method", kRtol[] = "rtol", kAtol[] = "atol", kTrace[] = "trace";
 inline constexpr char kFixedSteps[] = "fixed-steps";
-inline constexpr char kSampleMethod[] = "sample-method", kSampleSteps[] = "sample-steps";
+inline constexpr char kSampleMethod[] = "sample-method", kSampleSteps[] = "sample-steps",
+                      kSamplePrecision[] = "sample-precision";
 inline constexpr char kThreads[] = "threads", kSeed[] = "seed", kPrecision[] = "precision";
 inline constexpr char kData[] = "data", kLimit[] = "limit";
 inline constexpr char kPolish[] = "polish", kPolishSteps[] = "polish-steps";
@@ -87,6 +88,8 @@ CnfOptions parse_solver(const ParsedOptions& opt);
 // --sample-method dopri5 samples exactly as the solver group would).
 // UsageError for an unknown method, or --sample-steps with an adaptive one.
 CnfOptions parse_sampling(const ParsedOptions& opt, const CnfOptions& solver);
+// --sample-precision: true for float (the default), false for double.
+bool parse_sample_single(const ParsedOptions& opt);
 // "rk4 in 10 steps", "dopri5 at rtol 1e-05, atol 1e-05": for summaries.
 std::string describe_solver(const ode::SolverOptions& s);
 // trace, rtol and atol as keys of an output document.

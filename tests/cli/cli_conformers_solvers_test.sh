@@ -25,8 +25,8 @@ cheap=(--rtol 1e-3 --atol 1e-3 --trace gaussian)
 # ---- (1) the sampler: rk4 in 10 steps by default, the scoring solver unchanged
 "$enf" conformers --input 'CO methanol' --n 2 --seed 2 --threads 1 "${cheap[@]}" --out "$tmp/d.sdf" 2> "$tmp/d.log"
 check "default: exit 0, 2 conformers" test $? -eq 0 -a "$(records "$tmp/d.sdf")" = 2
-check "default: sampled by rk4 in 10 steps, scored by the solver group's dopri5" \
-  grep -q 'sampled by rk4 in 10 steps, scored by dopri5 at rtol 0.001, atol 0.001 with the gaussian trace' "$tmp/d.log"
+check "default: sampled by rk4 in 10 steps in float32, scored by the solver group's dopri5 in float64" \
+  grep -q 'sampled by rk4 in 10 steps (float32), scored by dopri5 at rtol 0.001, atol 0.001 (float64) with the gaussian trace' "$tmp/d.log"
 check "default: 40 field evaluations per conformer sampling (rk4: 4 per step), the scoring's apart" \
   grep -qE 'field evaluations per conformer: 40\.0 sampling, [0-9]+\.[0-9] scoring\)' "$tmp/d.log"
 "$enf" conformers --input 'CO methanol' --n 2 --seed 2 --threads 1 "${cheap[@]}" --sample-steps 5 --out "$tmp/d5.sdf" \
@@ -36,12 +36,11 @@ check "--sample-steps 5: 20 field evaluations per conformer sampling" grep -q 'c
   --out "$tmp/e7.sdf" 2> "$tmp/e7.log"
 check "--sample-method euler --sample-steps 7: 7 per conformer" grep -q 'conformer: 7\.0 sampling' "$tmp/e7.log"
 
-# The old behaviour: one solver (dopri5, rtol = atol = 1e-5) sampled and scored.
-"$enf" conformers --input "$golden/two.smi" --n 2 --seed 1 --threads 1 --sample-method dopri5 --polish none \
-  --out "$tmp/old.sdf" \
-  2> "$tmp/old.log"
-check "--sample-method dopri5: exit 0, sampled and scored by dopri5 at 1e-5" \
-  bash -c "test $? -eq 0 && grep -q 'sampled by dopri5 at rtol 1e-05, atol 1e-05, scored by dopri5 at rtol 1e-05, atol 1e-05 with the exact trace' '$tmp/old.log'"
+# The old behaviour: one solver (dopri5, rtol = atol = 1e-5, float64) sampled and scored.
+"$enf" conformers --input "$golden/two.smi" --n 2 --seed 1 --threads 1 --sample-method dopri5 --sample-precision double \
+  --polish none --out "$tmp/old.sdf" 2> "$tmp/old.log"
+check "--sample-method dopri5 --sample-precision double: exit 0, sampled and scored by dopri5 at 1e-5 in float64" \
+  bash -c "test $? -eq 0 && grep -q 'sampled by dopri5 at rtol 1e-05, atol 1e-05 (float64), scored by dopri5 at rtol 1e-05, atol 1e-05 (float64) with the exact trace' '$tmp/old.log'"
 # The fixture was written by a Release build (-march=native); another build
 # type (the sanitizers' RelWithDebInfo) or CPU may round differently in the
 # last bits, and is then held to that rounding: the same records, atoms and
@@ -75,7 +74,7 @@ PY
 }
 export -f same_as_golden
 export golden
-check "--sample-method dopri5: what enf wrote before the split (b3bb9f6)" same_as_golden "$tmp/old.sdf"
+check "--sample-method dopri5 --sample-precision double: what enf wrote before the split (b3bb9f6)" same_as_golden "$tmp/old.sdf"
 check "  more field evaluations sampling than rk4's 40" \
   bash -c "grep -oE 'conformer: [0-9.]+ sampling' '$tmp/old.log' | awk '{exit !(\$2 > 40)}'"
 "$enf" conformers --input "$golden/two.smi" --n 2 --seed 1 --threads 1 "${cheap[@]}" --polish none --out "$tmp/new.sdf" \
@@ -84,9 +83,27 @@ check "the default sampler draws other conformers than dopri5, of the same molec
   bash -c "! cmp -s <(coordinates '$tmp/new.sdf') <(coordinates '$tmp/old.sdf') && cmp <(titles '$tmp/new.sdf') <(titles '$tmp/old.sdf')"
 check "  (so the comparison with what enf wrote before refuses them)" bash -c "! same_as_golden '$tmp/new.sdf' > /dev/null 2>&1"
 
+# The sampling field in float32 (the default) against float64: other bits, the
+# same conformers to rounding (rk4 in 10 steps, unpolished, so nothing but the
+# field's rounding differs: measured 6e-7 Å; the bound 1e-4 Å leaves room for
+# another CPU's rounding and is still far below the 0.1 Å RMSD resolves). XYZ
+# output: 10 significant digits (the SDF's 4 decimals hide the difference).
+for p in float double; do
+  "$enf" conformers --input "$golden/two.smi" --n 2 --seed 1 --threads 1 "${cheap[@]}" --polish none \
+    --sample-precision "$p" --format xyz --out "$tmp/prec_$p.xyz" 2> /dev/null
+done
+check "--sample-precision float (default) and double: the same conformers within 1e-4 Å, not the same bits" python3 -c "
+import sys
+def xyz(path):
+    return [float(v) for l in open(path) for f in [l.split()] if len(f) == 4 and f[0].isalpha() for v in f[1:]]
+a, b = xyz(sys.argv[1]), xyz(sys.argv[2])
+assert len(a) == len(b) == 132, (len(a), len(b))
+d = max(abs(u - v) for u, v in zip(a, b))
+assert 0 < d <= 1e-4, d" "$tmp/prec_float.xyz" "$tmp/prec_double.xyz"
+
 # enf conformers eval: the same sampler, options and seeds as enf conformers.
 awk '{print} /^\$\$\$\$/ && ++n == 2 {exit}' datasets/data/qm9/qm9_first500.sdf > "$tmp/ref.sdf"
-for sampler in "" "--sample-method dopri5"; do
+for sampler in "" "--sample-precision double" "--sample-method dopri5"; do
   # shellcheck disable=SC2086
   "$enf" conformers eval --reference "$tmp/ref.sdf" --model qm9-conformers --n 2 --seed 4 --rtol 1e-3 --atol 1e-3 \
     $sampler --save "$tmp/ev.sdf" --force > /dev/null 2> "$tmp/ev.log"
@@ -98,7 +115,7 @@ done
 check "conformers eval: sampled by dopri5 when asked" grep -q 'sampled by dopri5 at rtol 0.001' "$tmp/ev.log"
 "$enf" conformers eval --reference "$tmp/ref.sdf" --model qm9-conformers --n 2 > /dev/null 2> "$tmp/ev.log"
 check "conformers eval, default: rk4 in 10 steps, 40 field evaluations per conformer" \
-  bash -c "grep -q 'sampled by rk4 in 10 steps' '$tmp/ev.log' && grep -q '(.* s per conformer, 40 field evaluations per conformer)' '$tmp/ev.log'"
+  bash -c "grep -q 'sampled by rk4 in 10 steps (float32)' '$tmp/ev.log' && grep -q '(.* s per conformer, 40 field evaluations per conformer)' '$tmp/ev.log'"
 
 out=$("$enf" conformers --input CO --n 1 --sample-method dopri5 --sample-steps 5 --out "$tmp/x.sdf" 2>&1); code=$?
 check "--sample-steps with an adaptive --sample-method: a usage error (exit 2)" \
