@@ -74,7 +74,7 @@ for r in "${readers[@]}"; do
     failed+=("$r")
     tail -n 40 "$dir/fuzz_$r.log" >&2
   fi
-  grep -E "^stat::number_of_executed_units|^Done [0-9]+ runs" "$dir/fuzz_$r.log" >&2 || true
+  grep -a -E "^stat::number_of_executed_units|^Done [0-9]+ runs" "$dir/fuzz_$r.log" >&2 || true
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: findings in ${failed[*]} (inputs in $dir/findings/)" >&2
