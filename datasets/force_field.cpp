@@ -4,9 +4,13 @@
 #include <openbabel/forcefield.h>
 #include <openbabel/mol.h>
 #include <openbabel/oberror.h>
+#include <lbfgs.h>
 
 #include <array>
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <new>
 #include <mutex>
 #include <utility>
 
@@ -104,6 +108,9 @@ Mat3 eigenvectors(Mat3 a) {
 // moments are not 0, as a drawn conformer's are.
 constexpr double kGrid = 1e-8;  // Å
 
+// A minimisation ends when a step lowers the energy by less than this (kcal/mol).
+constexpr double kEnergyChange = 1e-6;
+
 struct Frame {
   std::array<double, 3> centre{};
   Mat3 axes{};
@@ -159,18 +166,96 @@ struct Frame {
 }  // namespace
 
 std::string to_string(ForceFieldKind kind) { return kind == ForceFieldKind::MMFF94 ? "mmff94" : "uff"; }
+std::string to_string(Minimiser m) { return m == Minimiser::LBFGS ? "lbfgs" : "cg"; }
 
 struct ForceField::Impl {
   OpenBabel::OBMol mol;  // the molecule; its coordinates carry geometries in and out
   OpenBabel::OBForceField* ff = nullptr;
   ~Impl() { delete ff; }
 
-  void set(const std::vector<double>& x) {
+  void set(const double* x) {
     for (unsigned i = 0; i < mol.NumAtoms(); ++i)
       mol.GetAtom(int(i) + 1)->SetVector(x[3 * i], x[3 * i + 1], x[3 * i + 2]);
     ff->SetCoordinates(mol);
   }
+  void set(const std::vector<double>& x) { set(x.data()); }
+
+  // The energy at x and its gradient dE/dx into g (3 per atom). Open Babel
+  // keeps the force, −dE/dx (checked against central differences in
+  // tests/datasets/test_force_field.cpp).
+  double energy_gradient(const double* x, double* g) {
+    set(x);
+    const double e = ff->Energy(true);
+    const double* force = ff->GetGradientPtr();
+    for (unsigned i = 0; i < 3 * mol.NumAtoms(); ++i) g[i] = -force[i];
+    return e;
+  }
+
+  // The geometry the force field holds.
+  std::vector<double> coordinates() {
+    ff->GetCoordinates(mol);
+    std::vector<double> y(3 * std::size_t(mol.NumAtoms()));
+    for (unsigned i = 0; i < mol.NumAtoms(); ++i) {
+      const OpenBabel::vector3 v = mol.GetAtom(int(i) + 1)->GetVector();
+      y[3 * i] = v.x();
+      y[3 * i + 1] = v.y();
+      y[3 * i + 2] = v.z();
+    }
+    return y;
+  }
+
+  std::vector<double> minimise_lbfgs(const std::vector<double>& y0, int steps);
 };
+
+namespace {
+
+// libLBFGS's view of a minimisation: the force field, and the energy of the
+// last iteration (for the stop on a small change).
+struct LbfgsRun {
+  ForceField::Impl* impl;
+  double last = std::numeric_limits<double>::infinity();
+};
+
+lbfgsfloatval_t lbfgs_evaluate(void* run, const lbfgsfloatval_t* x, lbfgsfloatval_t* g, int, lbfgsfloatval_t) {
+  return static_cast<LbfgsRun*>(run)->impl->energy_gradient(x, g);
+}
+
+// Stops (non-zero) once an iteration lowers the energy by less than
+// kEnergyChange, the rule of Open Babel's conjugate gradients.
+int lbfgs_progress(void* run, const lbfgsfloatval_t*, const lbfgsfloatval_t*, lbfgsfloatval_t fx, lbfgsfloatval_t,
+                   lbfgsfloatval_t, lbfgsfloatval_t, int, int, int) {
+  auto* r = static_cast<LbfgsRun*>(run);
+  const bool small = std::abs(r->last - fx) < kEnergyChange;
+  r->last = fx;
+  return small ? 1 : 0;
+}
+
+}  // namespace
+
+// L-BFGS (libLBFGS: 6 corrections, Moré–Thuente line search) from y0 for at
+// most `steps` iterations. On any stop, libLBFGS leaves x at the last
+// accepted iterate (a failed line search reverts to the one before), so the
+// result never has a higher energy than y0 has; a start whose energy is not
+// finite is returned as it is.
+std::vector<double> ForceField::Impl::minimise_lbfgs(const std::vector<double>& y0, int steps) {
+  const int n = int(y0.size());
+  lbfgsfloatval_t* x = lbfgs_malloc(n);
+  if (!x) throw std::bad_alloc();
+  std::copy(y0.begin(), y0.end(), x);
+  std::vector<double> g(y0.size());
+  LbfgsRun run{this};
+  std::vector<double> out = y0;
+  if (std::isfinite(energy_gradient(x, g.data()))) {
+    lbfgs_parameter_t p;
+    lbfgs_parameter_init(&p);
+    p.max_iterations = steps;
+    lbfgsfloatval_t fx = 0;
+    lbfgs(n, x, &fx, lbfgs_evaluate, lbfgs_progress, &run, &p);
+    out.assign(x, x + n);
+  }
+  lbfgs_free(x);
+  return out;
+}
 
 ForceField::ForceField(ForceFieldKind kind) : impl_(std::make_unique<Impl>()), kind_(kind) {
   const std::lock_guard<std::mutex> lock(setup_mutex());
@@ -215,7 +300,16 @@ double ForceField::energy(const std::vector<double>& x) {
   return impl_->ff->Energy(false);
 }
 
-std::vector<double> ForceField::minimise(const std::vector<double>& x, int steps, double* energy_out) {
+double ForceField::energy_gradient(const std::vector<double>& x, std::vector<double>& gradient) {
+  if (!ready()) throw std::logic_error("ForceField::energy_gradient: set up for no molecule");
+  check_geometry(x, atoms_, "ForceField::energy_gradient");
+  gradient.resize(x.size());
+  const OneOpenMPThread one;
+  return impl_->energy_gradient(x.data(), gradient.data());
+}
+
+std::vector<double> ForceField::minimise(const std::vector<double>& x, int steps, double* energy_out,
+                                         Minimiser how) {
   if (!ready()) throw std::logic_error("ForceField::minimise: set up for no molecule");
   check_geometry(x, atoms_, "ForceField::minimise");
   if (steps < 0) throw std::invalid_argument("ForceField::minimise: steps < 0");
@@ -225,15 +319,14 @@ std::vector<double> ForceField::minimise(const std::vector<double>& x, int steps
     return x;
   }
   const Frame frame(x);
-  impl_->set(frame.into(x));
-  impl_->ff->ConjugateGradients(steps, 1e-6);
-  impl_->ff->GetCoordinates(impl_->mol);
-  std::vector<double> y(x.size());
-  for (unsigned i = 0; i < impl_->mol.NumAtoms(); ++i) {
-    const OpenBabel::vector3 v = impl_->mol.GetAtom(int(i) + 1)->GetVector();
-    y[3 * i] = v.x();
-    y[3 * i + 1] = v.y();
-    y[3 * i + 2] = v.z();
+  std::vector<double> y;
+  if (how == Minimiser::LBFGS) {
+    y = impl_->minimise_lbfgs(frame.into(x), steps);
+    impl_->set(y);
+  } else {
+    impl_->set(frame.into(x));
+    impl_->ff->ConjugateGradients(steps, kEnergyChange);
+    y = impl_->coordinates();
   }
   std::vector<double> out = frame.out_of(y);
   if (energy_out) *energy_out = impl_->ff->Energy(false);

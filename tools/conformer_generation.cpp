@@ -83,7 +83,7 @@ void Polisher::polish(const Molecule& mol, std::vector<std::vector<double>>& x) 
     return;
   }
   parallel_for(int(x.size()), T, [&](int k, int t) {
-    x[std::size_t(k)] = fields_[std::size_t(t)]->minimise(x[std::size_t(k)], options_.steps);
+    x[std::size_t(k)] = fields_[std::size_t(t)]->minimise(x[std::size_t(k)], options_.steps, nullptr, options_.minimiser);
   });
   seconds_ += since(t0);
   conformers_ += long(x.size());

@@ -298,7 +298,8 @@ int run_conformers_eval(const std::vector<std::string>& args) {
     throw UsageError("--max-per-molecule and --seconds-per-conformer go with --generated");
   if (model.empty() && (opt.given("n") || opt.given("stereo") || opt.given(kSampleMethod) || opt.given(kSampleSteps) ||
                         opt.given(kSamplePrecision) ||
-                        opt.given(kRtol) || opt.given(kAtol) || opt.given(kPolish) || opt.given(kPolishSteps)))
+                        opt.given(kRtol) || opt.given(kAtol) || opt.given(kPolish) || opt.given(kPolishSteps) ||
+                        opt.given(kPolishMethod)))
     throw UsageError("--n, --stereo, the sampling options and --polish go with --model (--generated conformers are "
                      "judged as they are)");
   const std::vector<double> thresholds = opt.parsed("thresholds", parse_thresholds);

@@ -99,7 +99,8 @@ const OptionGroup& sampling_group() {
 
 const char kPolishHelp[] =
     "--polish mmff94 (default): each drawn conformer is then locally minimised under the MMFF94\n"
-    "force field (Open Babel's, conjugate gradients, at most --polish-steps 200), after the stereo\n"
+    "force field (Open Babel's; by L-BFGS on its gradient, at most --polish-steps 200 iterations;\n"
+    "--polish-method cg: Open Babel's conjugate gradients, enf's polish before), after the stereo\n"
     "reflection (and reflected again should the polish settle a nearly flat centre the other way),\n"
     "before --dedup and the scoring: the conformer written, and its log p(x | graph), are the\n"
     "polished geometry's. --polish uff uses UFF; --polish none leaves the model's geometries as\n"
@@ -111,15 +112,18 @@ const OptionGroup& polish_group() {
                              {
                                  {kPolish, "mmff94|uff|none", "mmff94",
                                   "locally minimise each drawn conformer under this force field (none: as drawn)"},
-                                 {kPolishSteps, "N", "200", "at most N conjugate-gradient steps of --polish", "0",
+                                 {kPolishSteps, "N", "200", "at most N iterations of --polish-method", "0",
                                   "100000"},
+                                 {kPolishMethod, "lbfgs|cg", "lbfgs",
+                                  "the minimiser: L-BFGS (libLBFGS), or Open Babel's conjugate gradients"},
                              }};
   return g;
 }
 
 std::string Polish::describe() const {
   if (!on) return "none";
-  return to_string(field) + ", at most " + std::to_string(steps) + " conjugate-gradient steps";
+  return to_string(field) + " by " + (minimiser == Minimiser::LBFGS ? "L-BFGS" : "conjugate gradients") +
+         ", at most " + std::to_string(steps) + " iterations";
 }
 
 Polish parse_polish(const ParsedOptions& opt) {
@@ -127,6 +131,7 @@ Polish parse_polish(const ParsedOptions& opt) {
   const std::string name = opt.choice(kPolish, {"mmff94", "uff", "none"});
   p.steps = opt.integer(kPolishSteps);
   p.field = name == "uff" ? ForceFieldKind::UFF : ForceFieldKind::MMFF94;
+  p.minimiser = opt.choice(kPolishMethod, {"lbfgs", "cg"}) == "cg" ? Minimiser::ConjugateGradients : Minimiser::LBFGS;
   p.on = name != "none" && p.steps > 0;
   return p;
 }

@@ -32,7 +32,7 @@ inline constexpr char kSampleMethod[] = "sample-method", kSampleSteps[] = "sampl
                       kSamplePrecision[] = "sample-precision";
 inline constexpr char kThreads[] = "threads", kSeed[] = "seed", kPrecision[] = "precision";
 inline constexpr char kData[] = "data", kLimit[] = "limit";
-inline constexpr char kPolish[] = "polish", kPolishSteps[] = "polish-steps";
+inline constexpr char kPolish[] = "polish", kPolishSteps[] = "polish-steps", kPolishMethod[] = "polish-method";
 // --model's help where any model kind is taken (engine/checkpoint.hpp load_model).
 inline constexpr char kModelHelp[] =
     "checkpoint directory (enf train, import, export), a reference model's directory (args.json + "
@@ -125,8 +125,9 @@ DataSelection parse_data(const ParsedOptions& opt);
 struct Polish {
   bool on = false;  // --polish none, or --polish-steps 0: off
   ForceFieldKind field = ForceFieldKind::MMFF94;
+  Minimiser minimiser = Minimiser::LBFGS;
   int steps = 0;
-  // "mmff94, 200 conjugate-gradient steps" or "none": for summaries.
+  // "mmff94 by L-BFGS, at most 200 iterations" or "none": for summaries.
   std::string describe() const;
 };
 // The --help sentence on --polish.

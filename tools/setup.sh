@@ -9,7 +9,7 @@ set -euo pipefail
 # ccache: a second build configuration (tools/test.sh builds without MPI too) recompiles nothing;
 # openbabel (obabel, obenergy): the tests check enf's SDF and polish against Open Babel's own programs.
 ENF_PACKAGES=(build-essential cmake git libeigen3-dev libboost-dev libopenbabel-dev nlohmann-json3-dev catch2 zlib1g-dev
-              libcurl4-openssl-dev libssl-dev libarchive-dev libopenmpi-dev openmpi-bin ccache openbabel)
+              libcurl4-openssl-dev libssl-dev libarchive-dev liblbfgs-dev libopenmpi-dev openmpi-bin ccache openbabel)
 
 enf_install_packages() {
   local missing=()

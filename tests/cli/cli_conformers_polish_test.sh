@@ -20,9 +20,9 @@ cheap=(--rtol 1e-3 --atol 1e-3 --trace gaussian)
 printf 'CC(=O)NC1CC1O acetamide\nOCC#N glycolonitrile\n' > "$tmp/two.smi"
 
 "$enf" conformers --input "$tmp/two.smi" --n 3 --seed 3 --threads 1 "${cheap[@]}" --out "$tmp/p1.sdf" 2> "$tmp/p1.log"
-check "default: exit 0, polished by MMFF94 in at most 200 steps (said in the header and the summary)" \
-  bash -c "test $? -eq 0 && grep -q 'polish: mmff94, at most 200 conjugate-gradient steps$' '$tmp/p1.log' &&
-           grep -qE 'polish: mmff94, at most 200 conjugate-gradient steps, [0-9.]+ ms per conformer \(6 conformers of 2 molecules\); 0 molecules left unpolished' '$tmp/p1.log'"
+check "default: exit 0, polished under MMFF94 by L-BFGS in at most 200 iterations (said in the header and the summary)" \
+  bash -c "test $? -eq 0 && grep -q 'polish: mmff94 by L-BFGS, at most 200 iterations$' '$tmp/p1.log' &&
+           grep -qE 'polish: mmff94 by L-BFGS, at most 200 iterations, [0-9.]+ ms per conformer \(6 conformers of 2 molecules\); 0 molecules left unpolished' '$tmp/p1.log'"
 "$enf" conformers --input "$tmp/two.smi" --n 3 --seed 3 --threads 2 "${cheap[@]}" --out "$tmp/p2.sdf" 2> /dev/null
 check "polished: --threads 1 and 2 write the same bytes" cmp <(no_stamp "$tmp/p1.sdf") <(no_stamp "$tmp/p2.sdf")
 "$enf" conformers --input "$tmp/two.smi" --n 3 --seed 3 --threads 1 "${cheap[@]}" --polish none --out "$tmp/n.sdf" \
@@ -39,8 +39,18 @@ check "each polished conformer has a lower MMFF94 energy than the one drawn" \
 "$enf" conformers --input "$tmp/two.smi" --n 3 --seed 3 --threads 1 "${cheap[@]}" --polish uff --polish-steps 50 \
   --out "$tmp/u.sdf" 2> "$tmp/u.log"
 check "--polish uff --polish-steps 50: said; other coordinates than MMFF94's" \
-  bash -c "grep -q 'polish: uff, at most 50 conjugate-gradient steps' '$tmp/u.log' &&
+  bash -c "grep -q 'polish: uff by L-BFGS, at most 50 iterations' '$tmp/u.log' &&
            ! cmp -s <(coordinates '$tmp/u.sdf') <(coordinates '$tmp/p1.sdf')"
+"$enf" conformers --input "$tmp/two.smi" --n 3 --seed 3 --threads 1 "${cheap[@]}" --polish-method cg --out "$tmp/cg.sdf" \
+  2> "$tmp/cg.log"
+check "--polish-method cg: said; other coordinates than L-BFGS's, each with a lower MMFF94 energy than drawn" \
+  bash -c "grep -q 'polish: mmff94 by conjugate gradients, at most 200 iterations$' '$tmp/cg.log' &&
+           ! cmp -s <(coordinates '$tmp/cg.sdf') <(coordinates '$tmp/p1.sdf') &&
+           paste <(energies '$tmp/cg.sdf') <(energies '$tmp/n.sdf') |
+             awk 'NF == 2 {n++; if (!(\$1 < \$2)) bad++} END {exit !(n == 6 && bad == 0)}'"
+check "  L-BFGS's conformers end at most 0.01 kcal/mol above conjugate gradients' (converged further, as a rule lower)" \
+  bash -c "paste <(energies '$tmp/p1.sdf') <(energies '$tmp/cg.sdf') |
+           awk 'NF == 2 {n++; if (!(\$1 <= \$2 + 0.01)) bad++} END {exit !(n == 6 && bad == 0)}'"
 
 # A molecule MMFF94 has no parameters for (F-F): its conformers as drawn, said and counted.
 printf 'FF difluorine\nCO methanol\n' > "$tmp/f.smi"
@@ -65,9 +75,10 @@ check "conformers eval --generated with --polish: a usage error (exit 2)" test $
 "$enf" conformers --input "$tmp/ref.sdf" --n 2 --seed 4 "${cheap[@]}" --polish-steps 100 --out "$tmp/cf.sdf" 2> /dev/null
 check "conformers eval: enf conformers' polished conformers, coordinate for coordinate" \
   bash -c "test \$(coordinates '$tmp/ev.sdf' | wc -l) -eq 18 && cmp <(coordinates '$tmp/ev.sdf') <(coordinates '$tmp/cf.sdf')"
-check "  the polish in its summary" grep -q 'polish: mmff94, at most 100 conjugate-gradient steps, .* ms per conformer' "$tmp/ev.log"
+check "  the polish in its summary" grep -q 'polish: mmff94 by L-BFGS, at most 100 iterations, .* ms per conformer' "$tmp/ev.log"
 check "--help says what the polish does" \
   bash -c "'$enf' conformers --help | grep -q 'locally minimised under the MMFF94' &&
            '$enf' conformers --help | grep -q -- '--polish-steps N' &&
+           '$enf' conformers --help | grep -q -- '--polish-method lbfgs|cg' &&
            '$enf' conformers eval --help | grep -q 'locally minimised under the MMFF94'"
 finish

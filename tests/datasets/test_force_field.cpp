@@ -1,12 +1,16 @@
-// The force-field polish of conformers (datasets/force_field.hpp): MMFF94
-// and UFF lower the energy of a distorted geometry and keep its atom order,
-// elements and bonds; the result does not depend on where the geometry is,
-// how it is turned or mirrored; a molecule without parameters is an error to catch.
+// The force-field polish of conformers (datasets/force_field.hpp): the
+// gradient is the energy's (central differences); MMFF94 and UFF, by L-BFGS
+// or conjugate gradients, lower the energy of a distorted geometry and keep
+// its atom order, elements and bonds; the result does not depend on where the
+// geometry is, how it is turned or mirrored; a molecule without parameters is
+// an error to catch.
 #include <omp.h>
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -58,33 +62,98 @@ std::vector<double> moved(const std::vector<double>& x) {
   return y;
 }
 
+// Ethanol (Open Babel's gen3d): no tricoordinate centre, so no out-of-plane term.
+Molecule ethanol() {
+  Molecule m;
+  m.name = "ethanol";
+  m.atomic_numbers = {6, 6, 8, 1, 1, 1, 1, 1, 1};
+  m.positions = {1.06624, 0.06579,  0.04853,  2.58053, 0.06455,  0.05567,  3.06221, -0.84312, 1.03557,
+                 0.68144, 0.75382,  -0.70933, 0.67425, 0.36383,  1.02649,  0.68076, -0.93835, -0.15676,
+                 2.97195, 1.06201,  0.27797,  2.96752, -0.24852, -0.91841, 2.72264, -0.55066, 1.89851};
+  const MolecularGraph g = perceive_graph(m);
+  m.bonds = g.molecule_bonds();
+  m.formal_charges = g.formal_charges();
+  m.bonds_known = true;
+  return m;
+}
+
+// The largest |central difference − gradient| and the largest |central
+// difference| over the coordinates of x. h = 1e-5 Å: the truncation error is
+// ~h² times the third derivative (≲ 1e3 kcal/mol/Å³ at bonded distances), the
+// rounding ~1e-16 |E| / h: both below 1e-4 kcal/mol/Å.
+std::pair<double, double> gradient_error(ForceField& ff, const std::vector<double>& x) {
+  std::vector<double> g;
+  const double e = ff.energy_gradient(x, g);
+  CHECK(e == Approx(ff.energy(x)).margin(1e-9));
+  REQUIRE(g.size() == x.size());
+  const double h = 1e-5;
+  double worst = 0, largest = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    std::vector<double> xp = x, xm = x;
+    xp[i] += h;
+    xm[i] -= h;
+    const double fd = (ff.energy(xp) - ff.energy(xm)) / (2 * h);
+    worst = std::max(worst, std::abs(fd - g[i]));
+    largest = std::max(largest, std::abs(fd));
+  }
+  return {worst, largest};
+}
+
 }  // namespace
+
+TEST_CASE("force field: the gradient is the energy's, against central differences", "[force_field]") {
+  for (ForceFieldKind kind : {ForceFieldKind::MMFF94, ForceFieldKind::UFF}) {
+    INFO(to_string(kind));
+    {
+      // Bonds, angles, stretch-bends, torsions, van der Waals: exact.
+      ForceField ff(ethanol(), kind);
+      const auto [worst, largest] = gradient_error(ff, distorted(ethanol().positions));
+      INFO("ethanol: largest |dE/dx| " << largest << ", largest difference " << worst << " kcal/mol/Å");
+      CHECK(largest > 1.0);
+      CHECK(worst < 1e-3);
+    }
+    {
+      // With out-of-plane terms (alanine's carboxyl carbon): Open Babel 3.1.1's
+      // out-of-plane derivative is 0.7–0.9 times the term's central
+      // difference, in both force fields (measured term by term; every other
+      // term agrees to 1e-4), so the whole gradient agrees only to a few
+      // per cent of its largest component; it keeps the direction, which is
+      // what the minimiser needs (its line search reads energies).
+      ForceField ff(alanine(), kind);
+      const auto [worst, largest] = gradient_error(ff, distorted(kLAlanine));
+      INFO("alanine: largest |dE/dx| " << largest << ", largest difference " << worst << " kcal/mol/Å");
+      CHECK(largest > 1.0);
+      CHECK(worst < 0.05 * largest);
+    }
+  }
+}
 
 TEST_CASE("force field: the polish lowers the energy and keeps atom order, elements and bonds", "[force_field]") {
   const Molecule m = alanine();
   const MolecularGraph g = perceive_graph(m);
   const std::vector<double> x0 = distorted(kLAlanine);
   REQUIRE(connectivity_preserved(g, x0));
-  for (ForceFieldKind kind : {ForceFieldKind::MMFF94, ForceFieldKind::UFF}) {
-    INFO(to_string(kind));
+  for (ForceFieldKind kind : {ForceFieldKind::MMFF94, ForceFieldKind::UFF})
+  for (Minimiser how : {Minimiser::LBFGS, Minimiser::ConjugateGradients}) {
+    INFO(to_string(kind) << ", " << to_string(how));
     ForceField ff(m, kind);
     REQUIRE(ff.ready());
     CHECK(ff.atoms() == m.atoms());
     const double e0 = ff.energy(x0);
     double e1 = 0;
-    const std::vector<double> x1 = ff.minimise(x0, 200, &e1);
+    const std::vector<double> x1 = ff.minimise(x0, 200, &e1, how);
     REQUIRE(x1.size() == x0.size());
     CHECK(e1 < e0 - 1.0);  // kcal/mol: a distorted geometry relaxes
     CHECK(ff.energy(x1) == Approx(e1).margin(1e-9));
     // Fewer steps, less relaxed; 0 steps, unchanged.
     double e_few = 0;
-    ff.minimise(x0, 5, &e_few);
+    ff.minimise(x0, 5, &e_few, how);
     CHECK(e_few < e0);
     CHECK(e_few >= e1 - 1e-9);
-    CHECK(ff.minimise(x0, 0) == x0);
+    CHECK(ff.minimise(x0, 0, nullptr, how) == x0);
     // Open Babel's OpenMP loops ran on this thread alone; its setting is back.
     const int threads = omp_get_max_threads();
-    ff.minimise(x0, 3);
+    ff.minimise(x0, 3, nullptr, how);
     CHECK(omp_get_max_threads() == threads);
     // Atom order and bonds: the polished geometry's perceived bonds are the
     // molecule's; each atom moved by less than a bond length.
@@ -96,8 +165,35 @@ TEST_CASE("force field: the polish lowers the energy and keeps atom order, eleme
     // The same force field polishes another geometry as if fresh: the
     // result depends on the geometry, not on what it polished before.
     ForceField fresh(m, kind);
-    CHECK(fresh.minimise(x0, 200) == x1);
+    CHECK(fresh.minimise(x0, 200, nullptr, how) == x1);
   }
+}
+
+TEST_CASE("force field: L-BFGS reaches a minimum at least as low as conjugate gradients, near it", "[force_field]") {
+  // Both minimise the same energy from the same start: L-BFGS, converged,
+  // ends where the gradient vanishes, at least as low as 200 conjugate-
+  // gradient steps (which stop on the energy change alone) and in the same
+  // basin: the two geometries within 0.1 Å RMSD (same frame; they differ
+  // mostly where the energy is flattest, a methyl or hydroxyl rotor).
+  const Molecule m = alanine();
+  ForceField ff(m, ForceFieldKind::MMFF94);
+  const std::vector<double> x0 = distorted(kLAlanine);
+  double e_lbfgs = 0, e_cg = 0;
+  const std::vector<double> a = ff.minimise(x0, 1000, &e_lbfgs, Minimiser::LBFGS);
+  const std::vector<double> b = ff.minimise(x0, 200, &e_cg, Minimiser::ConjugateGradients);
+  INFO("L-BFGS " << e_lbfgs << ", CG " << e_cg << " kcal/mol");
+  CHECK(e_lbfgs <= e_cg + 1e-3);
+  std::vector<double> g;
+  ff.energy_gradient(a, g);
+  double gmax = 0;
+  for (double v : g) gmax = std::max(gmax, std::abs(v));
+  INFO("largest |dE/dx| at the L-BFGS minimum " << gmax);
+  CHECK(gmax < 0.05);
+  double sq = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) sq += (a[i] - b[i]) * (a[i] - b[i]);
+  const double rmsd = std::sqrt(sq / double(a.size() / 3));
+  INFO("RMSD between the two minima " << rmsd << " Å");
+  CHECK(rmsd < 0.1);
 }
 
 TEST_CASE("force field: translating, rotating or mirroring the input moves the polished geometry alike", "[force_field]") {
@@ -105,9 +201,11 @@ TEST_CASE("force field: translating, rotating or mirroring the input moves the p
   ForceField ff(m, ForceFieldKind::MMFF94);
   const std::vector<double> x0 = distorted(kLAlanine);
   CHECK(ff.energy(moved(x0)) == Approx(ff.energy(x0)).margin(1e-8));
+  for (Minimiser how : {Minimiser::LBFGS, Minimiser::ConjugateGradients}) {
+  INFO(to_string(how));
   double e = 0, e_moved = 0;
-  const std::vector<double> x1 = ff.minimise(x0, 200, &e);
-  const std::vector<double> y1 = ff.minimise(moved(x0), 200, &e_moved);
+  const std::vector<double> x1 = ff.minimise(x0, 200, &e, how);
+  const std::vector<double> y1 = ff.minimise(moved(x0), 200, &e_moved, how);
   CHECK(e_moved == Approx(e).margin(1e-6));
   const std::vector<double> expected = moved(x1);
   double worst = 0;
@@ -118,7 +216,7 @@ TEST_CASE("force field: translating, rotating or mirroring the input moves the p
   std::vector<double> mirrored = x0;
   for (double& v : mirrored) v = -v;
   double e_mirrored = 0;
-  const std::vector<double> z1 = ff.minimise(mirrored, 200, &e_mirrored);
+  const std::vector<double> z1 = ff.minimise(mirrored, 200, &e_mirrored, how);
   CHECK(e_mirrored == Approx(e).margin(1e-6));
   worst = 0;
   for (std::size_t i = 0; i < z1.size(); ++i) worst = std::max(worst, std::abs(z1[i] + x1[i]));
@@ -129,6 +227,7 @@ TEST_CASE("force field: translating, rotating or mirroring the input moves the p
     double c0 = 0, c1 = 0;
     for (std::size_t a = 0; a < x0.size() / 3; ++a) c0 += x0[3 * a + k], c1 += x1[3 * a + k];
     CHECK(c1 == Approx(c0).margin(1e-9));
+  }
   }
 }
 
