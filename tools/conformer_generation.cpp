@@ -16,8 +16,8 @@ namespace enf::cli {
 
 const char kTwoSolversHelp[] =
     "Conformers are drawn (prior to data, no log-likelihood along the way) by --sample-method:\n"
-    "rk4 in --sample-steps 10 equal steps by default (40 field evaluations; as close to the\n"
-    "reference geometries as dopri5, several times faster: README, Results: conformers);\n"
+    "rk4 in --sample-steps 5 equal steps by default (20 field evaluations; after the polish as\n"
+    "close to the reference geometries as 10 steps or dopri5: README, Results: conformers);\n"
     "--sample-method dopri5 draws them as enf did before, to --rtol/--atol. The field runs in\n"
     "float32 while drawing (--sample-precision double: float64; the positions differ by ~1e-6 A),\n"
     "and in float64 while scoring.";

@@ -56,7 +56,7 @@ const OptionSpec& sample_method_row() {
   return r;
 }
 const OptionSpec& sample_steps_row() {
-  static const OptionSpec r{kSampleSteps, "N", "10", "fixed-step --sample-method: N equal steps (NFE 4N for rk4, N for euler)",
+  static const OptionSpec r{kSampleSteps, "N", "5", "fixed-step --sample-method: N equal steps (NFE 4N for rk4, N for euler)",
                             "1", "1000000"};
   return r;
 }

@@ -22,16 +22,16 @@ export -f coordinates titles no_stamp  # for the checks' bash -c
 # Cheap scoring where the scores are not what is tested.
 cheap=(--rtol 1e-3 --atol 1e-3 --trace gaussian)
 
-# ---- (1) the sampler: rk4 in 10 steps by default, the scoring solver unchanged
+# ---- (1) the sampler: rk4 in 5 steps by default, the scoring solver unchanged
 "$enf" conformers --input 'CO methanol' --n 2 --seed 2 --threads 1 "${cheap[@]}" --out "$tmp/d.sdf" 2> "$tmp/d.log"
 check "default: exit 0, 2 conformers" test $? -eq 0 -a "$(records "$tmp/d.sdf")" = 2
-check "default: sampled by rk4 in 10 steps in float32, scored by the solver group's dopri5 in float64" \
-  grep -q 'sampled by rk4 in 10 steps (float32), scored by dopri5 at rtol 0.001, atol 0.001 (float64) with the gaussian trace' "$tmp/d.log"
-check "default: 40 field evaluations per conformer sampling (rk4: 4 per step), the scoring's apart" \
-  grep -qE 'field evaluations per conformer: 40\.0 sampling, [0-9]+\.[0-9] scoring\)' "$tmp/d.log"
-"$enf" conformers --input 'CO methanol' --n 2 --seed 2 --threads 1 "${cheap[@]}" --sample-steps 5 --out "$tmp/d5.sdf" \
-  2> "$tmp/d5.log"
-check "--sample-steps 5: 20 field evaluations per conformer sampling" grep -q 'conformer: 20\.0 sampling' "$tmp/d5.log"
+check "default: sampled by rk4 in 5 steps in float32, scored by the solver group's dopri5 in float64" \
+  grep -q 'sampled by rk4 in 5 steps (float32), scored by dopri5 at rtol 0.001, atol 0.001 (float64) with the gaussian trace' "$tmp/d.log"
+check "default: 20 field evaluations per conformer sampling (rk4: 4 per step), the scoring's apart" \
+  grep -qE 'field evaluations per conformer: 20\.0 sampling, [0-9]+\.[0-9] scoring\)' "$tmp/d.log"
+"$enf" conformers --input 'CO methanol' --n 2 --seed 2 --threads 1 "${cheap[@]}" --sample-steps 10 --out "$tmp/d10.sdf" \
+  2> "$tmp/d10.log"
+check "--sample-steps 10: 40 field evaluations per conformer sampling" grep -q 'conformer: 40\.0 sampling' "$tmp/d10.log"
 "$enf" conformers --input 'CO methanol' --n 2 --seed 2 --threads 1 "${cheap[@]}" --sample-method euler --sample-steps 7 \
   --out "$tmp/e7.sdf" 2> "$tmp/e7.log"
 check "--sample-method euler --sample-steps 7: 7 per conformer" grep -q 'conformer: 7\.0 sampling' "$tmp/e7.log"
@@ -90,7 +90,7 @@ check "  (so the comparison with what enf wrote before refuses them)" bash -c "!
 # output: 10 significant digits (the SDF's 4 decimals hide the difference).
 for p in float double; do
   "$enf" conformers --input "$golden/two.smi" --n 2 --seed 1 --threads 1 "${cheap[@]}" --polish none \
-    --sample-precision "$p" --format xyz --out "$tmp/prec_$p.xyz" 2> /dev/null
+    --sample-steps 10 --sample-precision "$p" --format xyz --out "$tmp/prec_$p.xyz" 2> /dev/null
 done
 check "--sample-precision float (default) and double: the same conformers within 1e-4 Å, not the same bits" python3 -c "
 import sys
@@ -114,8 +114,8 @@ for sampler in "" "--sample-precision double" "--sample-method dopri5"; do
 done
 check "conformers eval: sampled by dopri5 when asked" grep -q 'sampled by dopri5 at rtol 0.001' "$tmp/ev.log"
 "$enf" conformers eval --reference "$tmp/ref.sdf" --model qm9-conformers --n 2 > /dev/null 2> "$tmp/ev.log"
-check "conformers eval, default: rk4 in 10 steps, 40 field evaluations per conformer" \
-  bash -c "grep -q 'sampled by rk4 in 10 steps (float32)' '$tmp/ev.log' && grep -q '(.* s per conformer, 40 field evaluations per conformer)' '$tmp/ev.log'"
+check "conformers eval, default: rk4 in 5 steps, 20 field evaluations per conformer" \
+  bash -c "grep -q 'sampled by rk4 in 5 steps (float32)' '$tmp/ev.log' && grep -q '(.* s per conformer, 20 field evaluations per conformer)' '$tmp/ev.log'"
 
 out=$("$enf" conformers --input CO --n 1 --sample-method dopri5 --sample-steps 5 --out "$tmp/x.sdf" 2>&1); code=$?
 check "--sample-steps with an adaptive --sample-method: a usage error (exit 2)" \

@@ -113,7 +113,7 @@ TEST_CASE("benchmark: the peak is timed alternately with the kernel", "[bench]")
   CHECK(bench_median({3, 1, 2}) == 2);
 }
 
-TEST_CASE("the sampling group: rk4 in 10 steps by default, an adaptive method with the solver group's tolerances",
+TEST_CASE("the sampling group: rk4 in 5 steps by default, an adaptive method with the solver group's tolerances",
           "[options]") {
   const CommandSpec spec{"x", "s", "", with_groups({}, {{sampling_group()}, {solver_group(), {}, {{kRtol, "1e-5"}}}})};
   const auto parse = [&](const std::vector<std::string>& args) {
@@ -124,8 +124,8 @@ TEST_CASE("the sampling group: rk4 in 10 steps by default, an adaptive method wi
   const auto [scoring, sampling] = parse({});
   CHECK(scoring.solver.method == enf::ode::Method::Dopri5);
   CHECK(sampling.solver.method == enf::ode::Method::RK4);
-  CHECK(sampling.solver.fixed_step == 1.0 / 10);
-  CHECK(describe_solver(sampling.solver) == "rk4 in 10 steps");
+  CHECK(sampling.solver.fixed_step == 1.0 / 5);
+  CHECK(describe_solver(sampling.solver) == "rk4 in 5 steps");
   CHECK(describe_solver(scoring.solver) == "dopri5 at rtol 1e-05, atol 1e-05");
   // The same trace and tolerances as the scoring: --sample-method dopri5 is the old single solver.
   const auto [s2, adaptive] = parse({"--sample-method", "dopri5", "--rtol", "1e-4", "--trace", "gaussian"});

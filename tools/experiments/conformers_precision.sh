@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The conformer sampler's field in float32 (the default) against float64, and
 # RDKit ETKDGv3 + MMFF94 for the time, on the first N held-out QM9 molecules
-# (K = 10, one thread each, today's other defaults: rk4 in 10 steps, MMFF94
-# polish in 200 steps). Runs alternate (float, double, RDKit) and repeat, so
-# load drifts touch all three alike; the table reports each run.
+# (K = 10, one thread each; the other settings the defaults of the time, now
+# given: rk4 in 10 steps, MMFF94 polish by conjugate gradients in 200 steps).
+# Runs alternate (float, double, RDKit) and repeat, so load drifts touch all
+# three alike; the table reports each run.
 #   tools/experiments/conformers_precision.sh [N] [REPEATS]
 # Results: tools/experiments/results/conformers_precision/ (table.md, run.txt;
 # the per-run logs). A finished run is kept and skipped when run again.
@@ -23,7 +24,7 @@ ref=$work/ref$n.sdf
 {
   echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "enf: $("$enf" --version | head -n 2 | tr -s " \n" " ")"
-  echo "commands: $enf conformers eval --reference REF --model qm9-conformers --n 10 --seed 0 --threads 1 --sample-precision float|double;"
+  echo "commands: $enf conformers eval --reference REF --model qm9-conformers --n 10 --seed 0 --threads 1 --sample-steps 10 --polish-method cg --sample-precision float|double;"
   echo "          $py tools/experiments/rdkit_conformers.py REF OUT.sdf 10 0, judged by $enf conformers eval --reference REF --generated OUT.sdf"
   echo "REF: $enf conformers eval --reference qm9:test --held-out --limit $n --write-reference REF"
 } > "$out/run.txt"
@@ -31,7 +32,8 @@ for r in $(seq 1 "$repeats"); do
   for p in float double; do
     f=$out/enf_${p}_$r.md
     [ -s "$f" ] && continue
-    "$enf" conformers eval --reference "$ref" --model qm9-conformers --n 10 --seed 0 --threads 1 --sample-precision "$p" \
+    "$enf" conformers eval --reference "$ref" --model qm9-conformers --n 10 --seed 0 --threads 1 --sample-steps 10 \
+      --polish-method cg --sample-precision "$p" \
       --label "enf, sampled in $p" > "$f.part" 2> "$out/enf_${p}_$r.log"
     mv "$f.part" "$f"
   done
