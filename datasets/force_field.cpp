@@ -236,25 +236,22 @@ int lbfgs_progress(void* run, const lbfgsfloatval_t*, const lbfgsfloatval_t*, lb
 // most `steps` iterations. On any stop, libLBFGS leaves x at the last
 // accepted iterate (a failed line search reverts to the one before), so the
 // result never has a higher energy than y0 has; a start whose energy is not
-// finite is returned as it is.
+// finite, or an end with a coordinate that is not, gives y0 back.
 std::vector<double> ForceField::Impl::minimise_lbfgs(const std::vector<double>& y0, int steps) {
   const int n = int(y0.size());
-  lbfgsfloatval_t* x = lbfgs_malloc(n);
+  const std::unique_ptr<lbfgsfloatval_t, decltype(&lbfgs_free)> x(lbfgs_malloc(n), lbfgs_free);
   if (!x) throw std::bad_alloc();
-  std::copy(y0.begin(), y0.end(), x);
+  std::copy(y0.begin(), y0.end(), x.get());
   std::vector<double> g(y0.size());
+  if (!std::isfinite(energy_gradient(x.get(), g.data()))) return y0;
+  lbfgs_parameter_t p;
+  lbfgs_parameter_init(&p);
+  p.max_iterations = steps;
   LbfgsRun run{this};
-  std::vector<double> out = y0;
-  if (std::isfinite(energy_gradient(x, g.data()))) {
-    lbfgs_parameter_t p;
-    lbfgs_parameter_init(&p);
-    p.max_iterations = steps;
-    lbfgsfloatval_t fx = 0;
-    lbfgs(n, x, &fx, lbfgs_evaluate, lbfgs_progress, &run, &p);
-    out.assign(x, x + n);
-  }
-  lbfgs_free(x);
-  return out;
+  lbfgsfloatval_t fx = 0;
+  lbfgs(n, x.get(), &fx, lbfgs_evaluate, lbfgs_progress, &run, &p);
+  if (!std::all_of(x.get(), x.get() + n, [](double v) { return std::isfinite(v); })) return y0;
+  return std::vector<double>(x.get(), x.get() + n);
 }
 
 ForceField::ForceField(ForceFieldKind kind) : impl_(std::make_unique<Impl>()), kind_(kind) {
