@@ -21,6 +21,7 @@ py=${PYTHON:-/usr/bin/python3}
 out=tools/experiments/results/conformers_polish
 work=runs/conformers_polish
 mkdir -p "$out" "$work"
+source tools/experiments/conformer_runs.sh
 "$py" -c 'import rdkit' 2> /dev/null || { echo "RDKit is missing: apt-get install python3-rdkit" >&2; exit 1; }
 ref=$work/validation.sdf
 if [ ! -s "$ref" ]; then
@@ -32,7 +33,8 @@ fi
 declare -A args=([cg10]="--polish-method cg --sample-steps 10" [lbfgs10]="--sample-steps 10" [lbfgs5]="--sample-steps 5"
                  [lbfgs3]="--sample-steps 3")
 configs=(cg10 lbfgs10 lbfgs5 lbfgs3)
-{
+# The machine and commands, written when the first run starts (kept while runs resume).
+[ -s "$out/run.txt" ] || {
   echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "enf: $("$enf" --version | head -n 2 | tr -s " \n" " ")"
   echo "molecules: $(grep -c '^\$\$\$\$$' "$ref") (REF: $enf conformers eval --reference qm9:test --held-out --write-reference ALL, its records after the 1000th)"
@@ -43,21 +45,11 @@ configs=(cg10 lbfgs10 lbfgs5 lbfgs3)
 } > "$out/run.txt"
 for r in $(seq 1 "$repeats"); do
   for c in "${configs[@]}"; do
-    f=$out/${c}_$r.md
-    [ -s "$f" ] && continue
     # shellcheck disable=SC2086
-    "$enf" conformers eval --reference "$ref" --model qm9-conformers --n 10 --seed 0 --threads 1 ${args[$c]} \
-      --label "enf $c" > "$f.part" 2> "$out/${c}_$r.log"
-    mv "$f.part" "$f"
+    enf_run "$out/${c}_$r.md" "$out/${c}_$r.log" --reference "$ref" --model qm9-conformers --n 10 --seed 0 --threads 1 \
+      ${args[$c]} --label "enf $c"
   done
-  f=$out/rdkit_$r.md
-  if [ ! -s "$f" ]; then
-    s=$("$py" tools/experiments/rdkit_conformers.py "$ref" "$work/rdkit_$r.sdf" 10 0 2> "$out/rdkit_$r.log" |
-      awk '$1 == "seconds_per_conformer" {print $2}')
-    "$enf" conformers eval --reference "$ref" --generated "$work/rdkit_$r.sdf" --label "RDKit ETKDGv3 + MMFF94" \
-      --seconds-per-conformer "$s" > "$f.part" 2>> "$out/rdkit_$r.log"
-    mv "$f.part" "$f"
-  fi
+  rdkit_run "$ref" "$out/rdkit_$r.md" "$out/rdkit_$r.log" "$work/rdkit_$r.sdf"
 done
 # One table: the header of the first, then every run's row with its repeat,
 # and each enf run's polish time (ms per conformer, from its log).

@@ -17,11 +17,13 @@ py=${PYTHON:-/usr/bin/python3}
 out=tools/experiments/results/conformers_precision
 work=runs/conformers_precision
 mkdir -p "$out" "$work"
+source tools/experiments/conformer_runs.sh
 "$py" -c 'import rdkit' 2> /dev/null || { echo "RDKit is missing: apt-get install python3-rdkit" >&2; exit 1; }
 ref=$work/ref$n.sdf
 [ -s "$ref" ] || "$enf" conformers eval --reference qm9:test --held-out --limit "$n" --write-reference "$ref" --force \
   > /dev/null 2>&1
-{
+# The machine and commands, written when the first run starts (kept while runs resume).
+[ -s "$out/run.txt" ] || {
   echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "enf: $("$enf" --version | head -n 2 | tr -s " \n" " ")"
   echo "commands: $enf conformers eval --reference REF --model qm9-conformers --n 10 --seed 0 --threads 1 --sample-steps 10 --polish-method cg --sample-precision float|double;"
@@ -30,21 +32,10 @@ ref=$work/ref$n.sdf
 } > "$out/run.txt"
 for r in $(seq 1 "$repeats"); do
   for p in float double; do
-    f=$out/enf_${p}_$r.md
-    [ -s "$f" ] && continue
-    "$enf" conformers eval --reference "$ref" --model qm9-conformers --n 10 --seed 0 --threads 1 --sample-steps 10 \
-      --polish-method cg --sample-precision "$p" \
-      --label "enf, sampled in $p" > "$f.part" 2> "$out/enf_${p}_$r.log"
-    mv "$f.part" "$f"
+    enf_run "$out/enf_${p}_$r.md" "$out/enf_${p}_$r.log" --reference "$ref" --model qm9-conformers --n 10 --seed 0 \
+      --threads 1 --sample-steps 10 --polish-method cg --sample-precision "$p" --label "enf, sampled in $p"
   done
-  f=$out/rdkit_$r.md
-  if [ ! -s "$f" ]; then
-    s=$("$py" tools/experiments/rdkit_conformers.py "$ref" "$work/rdkit_$r.sdf" 10 0 2> "$out/rdkit_$r.log" |
-      awk '$1 == "seconds_per_conformer" {print $2}')
-    "$enf" conformers eval --reference "$ref" --generated "$work/rdkit_$r.sdf" --label "RDKit ETKDGv3 + MMFF94" \
-      --seconds-per-conformer "$s" > "$f.part" 2>> "$out/rdkit_$r.log"
-    mv "$f.part" "$f"
-  fi
+  rdkit_run "$ref" "$out/rdkit_$r.md" "$out/rdkit_$r.log" "$work/rdkit_$r.sdf"
 done
 # One table: the header of the first, then every run's row with its repeat.
 {
