@@ -100,8 +100,7 @@ std::string Polisher::summary() const {
   return buf;
 }
 
-ConformerSampler::ConformerSampler(const Checkpoint& c, const CnfOptions& sampling, int threads, bool single)
-    : single_(single) {
+ConformerSampler::ConformerSampler(const Checkpoint& c, const CnfOptions& sampling, int threads, bool single) {
   if (single)
     f_ = std::make_unique<Typed<float>>(c, sampling, threads);
   else
@@ -110,7 +109,7 @@ ConformerSampler::ConformerSampler(const Checkpoint& c, const CnfOptions& sampli
 
 std::vector<std::vector<double>> ConformerSampler::sample(const ConformerCondition& cond, int K, std::uint64_t seed,
                                                           long* nfe) {
-  return single_ ? f_->flow.sample(f_->params.values.data(), cond, K, seed, nfe)
+  return single() ? f_->flow.sample(f_->params.values.data(), cond, K, seed, nfe)
                  : d_->flow.sample(d_->params.values.data(), cond, K, seed, nfe);
 }
 

@@ -77,8 +77,8 @@ class ConformerSampler {
   ConformerSampler(const Checkpoint& c, const CnfOptions& sampling, int threads, bool single);
   ConformerSampler(const ConformerSampler&) = delete;
   ConformerSampler& operator=(const ConformerSampler&) = delete;
-  int threads() const { return single_ ? f_->flow.threads() : d_->flow.threads(); }
-  bool single() const { return single_; }
+  int threads() const { return single() ? f_->flow.threads() : d_->flow.threads(); }
+  bool single() const { return f_ != nullptr; }  // exactly one of f_, d_ is set
   // ConformerFlow::sample in the chosen precision.
   std::vector<std::vector<double>> sample(const ConformerCondition& cond, int K, std::uint64_t seed, long* nfe);
 
@@ -91,7 +91,6 @@ class ConformerSampler {
     Typed(const Checkpoint& c, const CnfOptions& o, int threads)
         : params(c.params.template cast<T>()), field(c.field, params.layout), flow(field, o, threads) {}
   };
-  bool single_;
   std::unique_ptr<Typed<float>> f_;
   std::unique_ptr<Typed<double>> d_;
 };

@@ -255,10 +255,12 @@ int run_eval(const std::vector<std::string>& args) {
   const CnfOptions o = parse_solver(opt);
   const bool auto_precision = rt.precision == "auto";
   rt.precision = resolve_precision(rt.precision, o.solver);
-  std::fprintf(stderr, "enf eval: the field in %s%s\n", rt.single() ? "float32" : "float64",
-               auto_precision ? (rt.single() ? " (--precision auto at rtol and atol >= 1e-5; --precision double for float64)"
-                                             : " (--precision auto at a tolerance below 1e-5)")
-                              : "");
+  std::string why;  // how --precision auto chose, when it did
+  if (auto_precision && rt.single())
+    why = " (--precision auto at rtol and atol >= 1e-5; --precision double for float64)";
+  else if (auto_precision)
+    why = " (--precision auto at a tolerance below 1e-5)";
+  std::fprintf(stderr, "enf eval: the field in %s%s\n", rt.single() ? "float32" : "float64", why.c_str());
   const std::string work = opt.str("work");
   // The job a work directory belongs to: its results are those of these
   // parameters, structures and settings (digests, so a moved file still matches).
