@@ -7,10 +7,14 @@
 #   enf sample: per-coordinate |Δx| of the samples drawn from the same prior
 #     draws, against rtol·|x| + atol, and the time.
 #   ENF=build/enf tools/experiments/float32_defaults.sh [OUT]
+#   Sampling also at 1e-7 in float64, the reference both 1e-5 runs' errors are
+#   measured against (float32's beside float64's own).
 # Models: trained runs under runs/ (flow_matching.sh dw4 2 / lj13 10: FM models
 # whose exact log-likelihood is the same CNF's), the shipped QM9 pretrained and
-# conformer models. Each case is skipped when its model is missing; a case
-# whose result files exist is not rerun (resumable).
+# conformer models. A missing DW4 or LJ13 model is trained the same way
+# (enf train --objective flow-matching --n-data 1000 --max-time 2 / 10) into
+# runs/float32_defaults/. A case whose result files exist is not rerun
+# (resumable).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 enf=${ENF:-build/enf}
@@ -45,12 +49,13 @@ score_case() {
   done
 }
 
-# sample_case NAME MODEL N RTOL [extra...]: particles, .npy compared value by value
+# sample_case NAME MODEL N RTOL PRECISIONS [extra...]: the same prior draws
+# (seed 0) integrated in each of PRECISIONS ("double float" or "double").
 sample_case() {
-  local name=$1 model=$2 n=$3 rtol=$4
-  shift 4
+  local name=$1 model=$2 n=$3 rtol=$4 precisions=$5
+  shift 5
   [ -e "$model" ] || { echo "skip $name: no $model" >&2; return; }
-  for p in double float; do
+  for p in $precisions; do
     local f="$out/sample_${name}_${p}.xyz"
     [ -s "$f" ] && continue
     local t0 t1
@@ -83,8 +88,22 @@ PY
 }
 head_npy datasets/data/efm_splits/test_split_DW4.npy "$work/dw4_test_2000.npy" 2000
 
-dw4=runs/fm_dw4_2min/best
-lj13=runs/fm_lj13_10min/best
+# model_for SYSTEM MINUTES: flow_matching.sh's model of SYSTEM if it is there,
+# else one trained by the same command into $work.
+model_for() {
+  local m=runs/fm_${1}_${2}min/best
+  if [ ! -e "$m" ]; then
+    m=$work/fm_${1}_${2}min/best
+    if [ ! -e "$m" ]; then  # (a run stopped before its best/ is started again)
+      rm -rf "$work/fm_${1}_${2}min"
+      "$enf" train --system "$1" --objective flow-matching --n-data 1000 --max-time "$2" --threads "$threads" \
+        --out "$work/fm_${1}_${2}min" > /dev/null 2> "$work/fm_${1}_${2}min.log"
+    fi
+  fi
+  echo "$m"
+}
+dw4=$(model_for dw4 2)
+lj13=$(model_for lj13 10)
 qm9=$work/qm9_pretrained
 [ -d "$qm9" ] || "$enf" import --reference qm9-pretrained --out "$qm9" > /dev/null
 
@@ -100,9 +119,11 @@ score_case qm9_gauss_1e-4 "$qm9" qm9:test 100 1e-4 gaussian
 score_case qm9_exact_1e-5 "$qm9" qm9:test 20 1e-5 exact
 score_case conformers_1e-5 qm9-conformers qm9:test 100 1e-5 exact
 # enf sample's default: dopri5 1e-5.
-sample_case dw4_1e-5 "$dw4" 1000 1e-5
-sample_case lj13_1e-5 "$lj13" 1000 1e-5
-sample_case qm9_1e-5 "$qm9" 100 1e-5
+sample_case dw4_1e-5 "$dw4" 1000 1e-5 "double float"
+sample_case dw4_1e-7 "$dw4" 1000 1e-7 double
+sample_case lj13_1e-5 "$lj13" 1000 1e-5 "double float"
+sample_case lj13_1e-7 "$lj13" 1000 1e-7 double
+sample_case qm9_1e-5 "$qm9" 100 1e-5 "double float"
 
 python3 - "$out" <<'EOF'
 import json, os, sys, statistics
@@ -179,11 +200,28 @@ for name in names:
     ratio = max(abs(x - y) / (tol * abs(x) + tol) for x, y in zip(a, b))
     lines.append("| sample %s | %d | %.2e | %.2e | %.1f | %.1f | %.1f | %.2f× |" % (
         name, len(diff), statistics.median(diff), max(diff), ratio, secs(d), secs(f), secs(d) / secs(f)))
+# Each 1e-5 run's distance to the float64 solve at 1e-7 (same prior draws), per coordinate.
+lines.append("")
+lines.append("| case | coordinates | float64 error: median, max | float32 error: median, max |")
+lines.append("|---|---:|---:|---:|")
+for name in names:
+    system, tol = name.rsplit("_", 1)
+    ref = os.path.join(out, "sample_%s_1e-7_double.xyz" % system)
+    f = os.path.join(out, "sample_%s_float.xyz" % name)
+    if tol == "1e-7" or not os.path.exists(ref) or not os.path.exists(f):
+        continue
+    r = coords(ref)
+    def err(path):
+        e = sorted(abs(x - y) for x, y in zip(coords(path), r))
+        return "%.2e, %.2e" % (statistics.median(e), e[-1])
+    lines.append("| sample %s | %d | %s | %s |" % (name, len(r), err(os.path.join(out, "sample_%s_double.xyz" % name)), err(f)))
 open(os.path.join(out, "table.md"), "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 EOF
+# Appended: a resumed run adds its cases under the earlier runs' lines.
 {
-  echo "command: ENF=$enf tools/experiments/float32_defaults.sh $out"
-  echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "enf: $("$enf" --version | head -n 2 | tr -s " \n" " ")"
-} > "$out/run.txt"
+  echo "$(date -u +%F): ENF=$enf tools/experiments/float32_defaults.sh $out"
+  echo "  machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "  enf: $("$enf" --version | head -n 2 | tr -s " \n" " ")"
+  echo "  DW4, LJ13 models: $dw4, $lj13"
+} >> "$out/run.txt"
