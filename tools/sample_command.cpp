@@ -71,7 +71,11 @@ const CommandSpec kSample{
             force_option(),
         },
         {{solver_group(), {}, {{kTrace, "exact", "divergence: particles' --log-q (exact); molecules: gaussian unless given"}}},
-         {runtime_group(), {kThreads, kSeed}}})};
+         {runtime_group(), {kThreads, kSeed, kPrecision},
+          {{kPrecision, "double",
+            "scalar type of the field; auto: float when --rtol and --atol are both at least 1e-5 (as enf eval), "
+            "else double",
+            "auto|float|double"}}}})};
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -385,7 +389,7 @@ int run_sample(const std::vector<std::string>& args) {
   if (opt.help()) return std::fputs(usage(kSample).c_str(), stdout), 0;
   if (opt.str("model").empty() || opt.str("out").empty()) throw UsageError("--model and --out are required");
   opt.integer("n");  // a bad --n is a usage error before the model is read
-  const Runtime rt = parse_runtime(opt);
+  Runtime rt = parse_runtime(opt);
   Communicator& comm = world();
   // Before the model is read and the samples drawn (issue 17); by rank 0,
   // which writes it (a refusal is every rank's).
@@ -404,6 +408,7 @@ int run_sample(const std::vector<std::string>& args) {
                              "of given molecules; use enf conformers --model " + opt.str("model") +
                              " --input SMILES|FILE --out FILE (and enf score for log p(x | graph))");
   const CnfOptions o = parse_solver(opt);
+  rt.precision = resolve_precision(rt.precision, o.solver);
   if (rt.single()) return c.molecule ? sample_molecules<float>(opt, c, o, rt) : sample_particles<float>(opt, c, o, rt);
   return c.molecule ? sample_molecules<double>(opt, c, o, rt) : sample_particles<double>(opt, c, o, rt);
 }
