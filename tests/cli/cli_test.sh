@@ -44,17 +44,20 @@ check "xyz has 7 frames of 4 atoms" bash -c "test \$(grep -c '^4\$' '$tmp/s.xyz'
 check "score(sample) = log q" bash -c "paste -d, <(tail -n +2 '$tmp/q.csv' | cut -d, -f2) <(tail -n +2 '$tmp/s.csv' | cut -d, -f2) | awk -F, '{d=\$1-\$2; if (d<0) d=-d; if (d>1e-4) bad=1} END {exit bad}'"
 "$enf" sample --model "$tmp/mild" --n 7 --seed 3 --out "$tmp/s2.xyz" 2>/dev/null
 check "same seed, same samples" cmp -s <(grep '^Ar' "$tmp/s.xyz") <(grep '^Ar' "$tmp/s2.xyz")
-# --precision float: the same prior draws integrated with a float32 field (at
-# the default 1e-5): other bits, the same samples to well within 1e-3 (the
-# solver's own error scale at 1e-5 is ~1e-5 per coordinate here).
+# The default (--precision auto) at sample's default 1e-5 is float32 for a
+# particle model: --precision float's bytes; --precision double integrates the
+# same prior draws with a float64 field: other bits, the same samples to well
+# within 1e-3 (the solver's own error scale at 1e-5 is ~1e-5 per coordinate here).
 "$enf" sample --model "$tmp/mild" --n 7 --seed 3 --precision float --out "$tmp/s_f.xyz" 2>/dev/null
-check "sample --precision float: the double samples within 1e-3, not the same bits" python3 -c '
+"$enf" sample --model "$tmp/mild" --n 7 --seed 3 --precision double --out "$tmp/s_d.xyz" 2>/dev/null
+check "sample: float32 by default at 1e-5 (the bytes of --precision float)" cmp -s "$tmp/s2.xyz" "$tmp/s_f.xyz"
+check "sample --precision double: the float32 samples within 1e-3, not the same bits" python3 -c '
 import sys
 def xyz(p):
     return [float(v) for l in open(p) for f in [l.split()] if len(f) == 4 and f[0] == "Ar" for v in f[1:]]
 a, b = xyz(sys.argv[1]), xyz(sys.argv[2])
 d = max(abs(u - v) for u, v in zip(a, b))
-sys.exit(not (len(a) == len(b) == 84 and 0 < d < 1e-3))' "$tmp/s2.xyz" "$tmp/s_f.xyz"
+sys.exit(not (len(a) == len(b) == 84 and 0 < d < 1e-3))' "$tmp/s_d.xyz" "$tmp/s_f.xyz"
 
 # Errors: clear message, non-zero exit, nothing written.
 out=$("$enf" score --model "$tmp/nope" --input "$small" 2>&1); code=$?

@@ -6,7 +6,8 @@
 #     rtol·|log p| + atol (the tolerance it was asked to meet), and the time;
 #   enf sample: per-coordinate |Δx| of the samples drawn from the same prior
 #     draws, against rtol·|x| + atol, and the time.
-#   ENF=build/enf tools/experiments/float32_defaults.sh [OUT]
+#   ENF=build/enf [CASES=score|sample] tools/experiments/float32_defaults.sh [OUT]
+# (CASES: only the scoring or only the sampling cases; default both.)
 #   Sampling also at 1e-7 in float64, the reference both 1e-5 runs' errors are
 #   measured against (float32's beside float64's own).
 # Models: trained runs under runs/ (flow_matching.sh dw4 2 / lj13 10: FM models
@@ -22,6 +23,7 @@ out=${1:-tools/experiments/results/float32_defaults}
 work=runs/float32_defaults  # the test-split slices scored (not kept in git)
 mkdir -p "$out" "$work"
 threads=${THREADS:-2}
+cases=${CASES:-score sample}
 
 run_timed() {  # run_timed FILE.time cmd...: stdout of cmd to FILE, wall seconds to FILE.time
   local file=$1
@@ -38,6 +40,7 @@ run_timed() {  # run_timed FILE.time cmd...: stdout of cmd to FILE, wall seconds
 score_case() {
   local name=$1 model=$2 input=$3 limit=$4 rtol=$5 trace=$6
   shift 6
+  [[ " $cases " = *" score "* ]] || return 0
   [ -e "$model" ] || [ "${model#*/}" = "$model" ] || { echo "skip $name: no $model" >&2; return; }
   for p in double float; do
     local f="$out/score_${name}_${p}.jsonl"
@@ -54,6 +57,7 @@ score_case() {
 sample_case() {
   local name=$1 model=$2 n=$3 rtol=$4 precisions=$5
   shift 5
+  [[ " $cases " = *" sample "* ]] || return 0
   [ -e "$model" ] || { echo "skip $name: no $model" >&2; return; }
   for p in $precisions; do
     local f="$out/sample_${name}_${p}.xyz"
@@ -220,7 +224,7 @@ print("\n".join(lines))
 EOF
 # Appended: a resumed run adds its cases under the earlier runs' lines.
 {
-  echo "$(date -u +%F): ENF=$enf tools/experiments/float32_defaults.sh $out"
+  echo "$(date -u +%F): ENF=$enf CASES=\"$cases\" tools/experiments/float32_defaults.sh $out"
   echo "  machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "  enf: $("$enf" --version | head -n 2 | tr -s " \n" " ")"
   echo "  DW4, LJ13 models: $dw4, $lj13"
