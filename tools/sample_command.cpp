@@ -411,9 +411,14 @@ int run_sample(const std::vector<std::string>& args) {
   const CnfOptions o = parse_solver(opt);
   const bool auto_precision = rt.precision == "auto";
   rt.precision = auto_precision && c.molecule ? "double" : resolve_precision(rt.precision, o.solver);
-  if (auto_precision && comm.is_root())
-    std::fprintf(stderr, "enf sample: the field in %s (--precision auto%s)\n", rt.single() ? "float32" : "float64",
-                 c.molecule ? ": molecule models in float64" : rt.single() ? " at rtol and atol >= 1e-5" : "");
+  if (auto_precision && comm.is_root()) {
+    std::string why = "--precision auto";  // how it chose
+    if (c.molecule)
+      why += ": molecule models in float64";
+    else if (rt.single())
+      why += " at rtol and atol >= 1e-5";
+    std::fprintf(stderr, "enf sample: the field in %s (%s)\n", rt.single() ? "float32" : "float64", why.c_str());
+  }
   if (rt.single()) return c.molecule ? sample_molecules<float>(opt, c, o, rt) : sample_particles<float>(opt, c, o, rt);
   return c.molecule ? sample_molecules<double>(opt, c, o, rt) : sample_particles<double>(opt, c, o, rt);
 }
