@@ -319,15 +319,16 @@ std::vector<double> ForceField::minimise(const std::vector<double>& x, int steps
   std::vector<double> y;
   if (how == Minimiser::LBFGS) {
     y = impl_->minimise_lbfgs(frame.into(x), steps);
-    impl_->set(y);
   } else {
     impl_->set(frame.into(x));
     impl_->ff->ConjugateGradients(steps, kEnergyChange);
     y = impl_->coordinates();
   }
-  std::vector<double> out = frame.out_of(y);
-  if (energy_out) *energy_out = impl_->ff->Energy(false);
-  return out;
+  if (energy_out) {  // the energy of y (L-BFGS's last evaluation may have been a rejected trial)
+    impl_->set(y);
+    *energy_out = impl_->ff->Energy(false);
+  }
+  return frame.out_of(y);
 }
 
 }  // namespace enf

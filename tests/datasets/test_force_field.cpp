@@ -27,17 +27,22 @@ namespace {
 using test::kAlanineZ;  // L-alanine (tests/support/alanine.hpp)
 using test::kLAlanine;
 
-// The molecule with its bonds and charges (as perceived from the geometry).
-Molecule alanine() {
-  Molecule m;
-  m.name = "L-alanine";
-  m.atomic_numbers = kAlanineZ;
-  m.positions = kLAlanine;
+// m with its bonds and charges as perceived from its geometry.
+Molecule with_bonds(Molecule m) {
   const MolecularGraph g = perceive_graph(m);
   m.bonds = g.molecule_bonds();
   m.formal_charges = g.formal_charges();
   m.bonds_known = true;
   return m;
+}
+
+// L-alanine with its bonds and charges.
+Molecule alanine() {
+  Molecule m;
+  m.name = "L-alanine";
+  m.atomic_numbers = kAlanineZ;
+  m.positions = kLAlanine;
+  return with_bonds(m);
 }
 
 // x with every coordinate moved by up to ±0.12 Å (a fixed pattern): a
@@ -70,11 +75,7 @@ Molecule ethanol() {
   m.positions = {1.06624, 0.06579,  0.04853,  2.58053, 0.06455,  0.05567,  3.06221, -0.84312, 1.03557,
                  0.68144, 0.75382,  -0.70933, 0.67425, 0.36383,  1.02649,  0.68076, -0.93835, -0.15676,
                  2.97195, 1.06201,  0.27797,  2.96752, -0.24852, -0.91841, 2.72264, -0.55066, 1.89851};
-  const MolecularGraph g = perceive_graph(m);
-  m.bonds = g.molecule_bonds();
-  m.formal_charges = g.formal_charges();
-  m.bonds_known = true;
-  return m;
+  return with_bonds(m);
 }
 
 // The largest |central difference − gradient| and the largest |central
