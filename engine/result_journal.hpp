@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,12 +40,22 @@ class ResultJournal {
 
   // Appends item index's result (an object; "index" is added) and flushes it
   // to the file; the file is synced to disk at most once a second and on close.
+  // A file removed or replaced while the job runs (git checkout, an editor) is
+  // noticed at the next append and rewritten with every result, its own and
+  // this job's, so nothing is written to a file no longer there.
   void append(int index, nlohmann::json result);
 
  private:
+  void open_for_append(std::optional<std::size_t> truncate_to);
+  bool still_at_path() const;
+  void rewrite_after_replacement();
+
   std::string path_;
+  nlohmann::json job_;
   int items_;
   int fd_ = -1;
+  // The file fd_ appends to, to notice when path_ names another one.
+  unsigned long device_ = 0, inode_ = 0;
   std::map<int, nlohmann::json> done_;
   std::chrono::steady_clock::time_point last_sync_;
 };

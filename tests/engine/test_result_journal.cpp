@@ -1,6 +1,7 @@
 // The results journal of long evaluations (engine/result_journal.hpp): what
 // is appended is read back, a torn last line is dropped and rewritten, and a
-// journal of another job or a damaged one is refused with file and line.
+// journal of another job or a damaged one is refused with file and line, and
+// a file replaced or removed under a running job loses nothing.
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
@@ -132,4 +133,56 @@ TEST_CASE("journal: damaged files are refused with the line and what was expecte
     CAPTURE(c.body);
     CHECK_THROWS_WITH(ResultJournal(path.string(), kJob, 5), Contains(c.message));
   }
+}
+
+// An evaluation appended for an hour to a file that git stash had replaced:
+// its results went to the old, unlinked file and were lost. The journal now
+// notices the replacement at its next append and keeps every result.
+TEST_CASE("journal: a file replaced while the job runs (git checkout, stash) keeps every result") {
+  TempDir dir;
+  const fs::path path = dir.path / "r.jsonl";
+  ResultJournal j(path.string(), kJob, 5);
+  j.append(0, {{"log_likelihood", 1.0}});
+  const std::string committed = slurp(path);  // the version git would put back
+  j.append(1, {{"log_likelihood", 2.0}});
+  // As git does: a new file renamed over the path, the open one unlinked.
+  const fs::path fresh = dir.path / "fresh";
+  append_raw(fresh, committed + nlohmann::json{{"index", 4}, {"log_likelihood", 5.0}}.dump() + "\n");
+  fs::rename(fresh, path);
+  j.append(2, {{"log_likelihood", 3.0}});
+  CHECK(j.done().size() == 4);  // 0, 1, 2 of this job's and 4 from the new file
+  j.append(3, {{"log_likelihood", 4.0}});
+  ResultJournal again(path.string(), kJob, 5);
+  REQUIRE(again.done().size() == 5);
+  for (int i = 0; i < 5; ++i) CHECK(again.done().at(i)["log_likelihood"].get<double>() == i + 1.0);
+}
+
+TEST_CASE("journal: a file removed while the job runs is written again with every result") {
+  TempDir dir;
+  const fs::path path = dir.path / "r.jsonl";
+  {
+    ResultJournal j(path.string(), kJob, 5);
+    j.append(0, {{"log_likelihood", 1.0}});
+    fs::remove(path);
+    j.append(1, {{"log_likelihood", 2.0}});
+  }
+  ResultJournal again(path.string(), kJob, 5);
+  CHECK(again.done().size() == 2);
+}
+
+TEST_CASE("journal: replaced by another job's file, the job stops and puts its results beside it") {
+  TempDir dir;
+  const fs::path path = dir.path / "r.jsonl";
+  ResultJournal j(path.string(), kJob, 5);
+  j.append(0, {{"log_likelihood", 1.0}});
+  nlohmann::json other = kJob;
+  other["rtol"] = 1e-7;
+  const fs::path fresh = dir.path / "fresh";
+  append_raw(fresh, nlohmann::json{{"job", other}}.dump() + "\n");
+  fs::rename(fresh, path);
+  CHECK_THROWS_WITH(j.append(1, {{"log_likelihood", 2.0}}),
+                    Contains("replaced while this job ran") && Contains("r.jsonl.recovered"));
+  // The other job's file is untouched, and this job's results are all aside.
+  CHECK_THROWS_WITH(ResultJournal(path.string(), kJob, 5), Contains("written for another job"));
+  CHECK(ResultJournal((path.string() + ".recovered"), kJob, 5).done().size() == 2);
 }
