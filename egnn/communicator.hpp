@@ -9,6 +9,8 @@
 // lost, the network gone) throws std::runtime_error with one clear line.
 #pragma once
 
+#include <algorithm>
+
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -62,6 +64,16 @@ inline Shard shard_of(int count, int rank, int ranks) {
   return {int(static_cast<long long>(count) * rank / ranks), int(static_cast<long long>(count) * (rank + 1) / ranks)};
 }
 inline Shard my_shard(Communicator& comm, int count) { return shard_of(count, comm.rank(), comm.size()); }
+// The same in whole groups of `group` items (the last may be short), for work
+// done group by group whose bits depend on the group's members (lockstep
+// sampling, flow.hpp): every rank's share begins at a multiple of `group`.
+inline Shard shard_of_groups(int count, int group, int rank, int ranks) {
+  const Shard g = shard_of((count + group - 1) / group, rank, ranks);
+  return {std::min(count, g.begin * group), std::min(count, g.end * group)};
+}
+inline Shard my_shard_of_groups(Communicator& comm, int count, int group) {
+  return shard_of_groups(count, group, comm.rank(), comm.size());
+}
 
 // Appends / reads trivially copyable values as bytes (the payloads of allgather).
 template <class V>

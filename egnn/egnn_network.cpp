@@ -1,5 +1,6 @@
 #include "egnn/egnn_network.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -113,23 +114,50 @@ double EgnnNetwork<T>::forward_madds(int n, EgnnRequest req) const {
 template <class T>
 void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, int n, int blocks, EgnnRequest req,
                              EgnnWorkspace<T>& ws, const T* edge_features) const {
+  const int sizes[1] = {n};
+  forward(p, x, std::move(h0), std::span<const int>(sizes, 1), blocks, req, ws, edge_features);
+}
+
+template <class T>
+void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const int> sizes, int blocks,
+                             EgnnRequest req, EgnnWorkspace<T>& ws, const T* edge_features) const {
   const int L = cfg_.layers, H = cfg_.hidden;
-  if (n < 2) throw std::invalid_argument("EGNN needs at least 2 nodes");
-  if (x.rows() != Eigen::Index(blocks) * n || x.cols() != cfg_.dim || h0.rows() != x.rows() ||
+  if (sizes.empty()) throw std::invalid_argument("EGNN forward: no graph");
+  long nodes = 0;
+  for (int n : sizes) {
+    if (n < 2) throw std::invalid_argument("EGNN needs at least 2 nodes");
+    nodes += n;
+  }
+  if (x.rows() != Eigen::Index(blocks) * nodes || x.cols() != cfg_.dim || h0.rows() != x.rows() ||
       h0.cols() != cfg_.in_node_nf)
     throw std::invalid_argument("EGNN forward: input shapes do not match the configuration");
   if (cfg_.edge_features > 0 && !edge_features)
     throw std::invalid_argument("EGNN forward: the network has edge conditioning but none was given");
-  if (ws.n != n) {
+  const bool mean = cfg_.aggregation == Aggregation::Mean;
+  if (!std::equal(sizes.begin(), sizes.end(), ws.sizes.begin(), ws.sizes.end()) || ws.mean_scale != mean) {
+    ws.mean_scale = mean;
+    ws.sizes.assign(sizes.begin(), sizes.end());
     ws.recv.clear();
     ws.send.clear();
-    for (int i = 0; i < n; ++i)
-      for (int j = 0; j < n; ++j)
-        if (i != j) {
-          ws.recv.push_back(i);
-          ws.send.push_back(j);
-        }
-    ws.n = n;
+    ws.first_edge.assign(1, 0);
+    ws.node_scale.clear();
+    int base = 0;
+    for (int n : sizes) {
+      // Mean aggregation divides a node's coordinate update by its n − 1 neighbours.
+      const T scale = mean ? T(1) / T(n - 1) : T(1);
+      for (int i = 0; i < n; ++i) {
+        for (int j = 0; j < n; ++j)
+          if (i != j) {
+            ws.recv.push_back(base + i);
+            ws.send.push_back(base + j);
+          }
+        ws.first_edge.push_back(int(ws.recv.size()));
+        ws.node_scale.push_back(scale);
+      }
+      base += n;
+    }
+    ws.nodes = base;
+    ws.edges = int(ws.recv.size());
   }
   ws.blocks = blocks;
   ws.request = req;
@@ -139,11 +167,11 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, int n, int blocks
   ws.xs[0] = x;
   ws.h0 = std::move(h0);
   if (cfg_.edge_features > 0)
-    ws.edge_features = ConstMatMap<T>(edge_features, Eigen::Index(n) * (n - 1), cfg_.edge_features);
+    ws.edge_features = ConstMatMap<T>(edge_features, ws.edges, cfg_.edge_features);
   detail::linear_forward<T>(ws.h0, ConstMatMap<T>(p + emb_w_, H, cfg_.in_node_nf), p + emb_b_, blocks, ws.hs[0]);
   for (int l = 0; l < L; ++l) {
     const bool last = l == L - 1;
-    layer_forward(p, l, n, blocks, !last || req.positions, !last || req.features, ws);
+    layer_forward(p, l, blocks, !last || req.positions, !last || req.features, ws);
   }
   if (req.features)
     detail::linear_forward<T>(ws.hs[L], ConstMatMap<T>(p + out_w_, cfg_.out_node_nf, H), p + out_b_, blocks,
@@ -151,12 +179,12 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, int n, int blocks
 }
 
 template <class T>
-void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool coord, bool node,
+void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bool node,
                                    EgnnWorkspace<T>& ws) const {
   using Vec = detail::Vec<T>;
   const LayerOffsets& o = off_[l];
   EgnnLayerRecord<T>& R = ws.layers[l];
-  const int D = cfg_.dim, H = cfg_.hidden, E = n * (n - 1), B = blocks;
+  const int D = cfg_.dim, H = cfg_.hidden, n = ws.nodes, E = ws.edges, B = blocks;
   const int edge_in = edge_input_width(cfg_), Ec = cfg_.edge_features;
   const Mat& x = ws.xs[l];
   const Mat& h = ws.hs[l];
@@ -261,20 +289,23 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool co
     } else {
       R.phi = R.phi_raw;
     }
-    const T scale = cfg_.aggregation == Aggregation::Mean ? T(1) / T(n - 1) : T(1);
-    for (int e = 0; e < E; ++e) xo.row(ws.recv[e]) += (scale * R.phi[e]) * R.u.row(e);
+    const T* scale = ws.node_scale.data();
+    for (int e = 0; e < E; ++e) xo.row(ws.recv[e]) += (scale[ws.recv[e]] * R.phi[e]) * R.u.row(e);
     for (int b = 1; b < B; ++b)
       for (int e = 0; e < E; ++e)
-        xo.row(b * n + ws.recv[e]) += scale * (R.u.row(b * E + e) * R.phi[e] + R.u.row(e) * R.phi[b * E + e]);
+        xo.row(b * n + ws.recv[e]) +=
+            scale[ws.recv[e]] * (R.u.row(b * E + e) * R.phi[e] + R.u.row(e) * R.phi[b * E + e]);
   }
 
   // Nodes: h' = h + node_mlp([h, Σ_j m_ij]).
   Mat& ho = ws.hs[l + 1];
   if (node) {
-    // Edges are grouped by receiver: node i's n − 1 messages are contiguous rows.
+    // Edges are grouped by receiver: node i's messages are contiguous rows.
     R.s.resize(h.rows(), H);
+    const int* first = ws.first_edge.data();
     for (int b = 0; b < B; ++b)
-      for (int i = 0; i < n; ++i) R.s.row(b * n + i) = m.middleRows(std::size_t(b) * E + i * (n - 1), n - 1).colwise().sum();
+      for (int i = 0; i < n; ++i)
+        R.s.row(b * n + i) = m.middleRows(std::size_t(b) * E + first[i], first[i + 1] - first[i]).colwise().sum();
     ConstMatMap<T> N0(p + o.n0w, H, 2 * H);
     R.pren.resize(h.rows(), H);
     R.pren.noalias() = h * N0.leftCols(H).transpose();
@@ -291,8 +322,8 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int n, int blocks, bool co
 template <class T>
 void EgnnNetwork<T>::reverse(const T* p, const Mat* xbar_out, const Mat* hbar_out, EgnnWorkspace<T>& ws,
                              Mat& xbar_in, Mat& h0bar, T* grad) const {
-  const int L = cfg_.layers, H = cfg_.hidden, B = ws.blocks, n = ws.n;
-  const Eigen::Index rows = Eigen::Index(B) * n;
+  const int L = cfg_.layers, H = cfg_.hidden, B = ws.blocks;
+  const Eigen::Index rows = Eigen::Index(B) * ws.nodes;
   if (xbar_out)
     ws.xbar = *xbar_out;
   else
@@ -303,9 +334,9 @@ void EgnnNetwork<T>::reverse(const T* p, const Mat* xbar_out, const Mat* hbar_ou
   } else {
     ws.hbar.setZero(rows, H);
   }
-  ws.abar.setZero(Eigen::Index(B) * n * (n - 1));
+  ws.abar.setZero(Eigen::Index(B) * ws.edges);
   for (int l = L - 1; l >= 0; --l) {
-    layer_reverse(p, l, n, B, ws, grad);
+    layer_reverse(p, l, B, ws, grad);
     std::swap(ws.xbar, ws.xbar_next);
     std::swap(ws.hbar, ws.hbar_next);
   }
@@ -317,11 +348,12 @@ void EgnnNetwork<T>::reverse(const T* p, const Mat* xbar_out, const Mat* hbar_ou
 // Reverse of layer_forward. Reads ws.xbar/ws.hbar (cotangents of the layer's
 // outputs), writes ws.xbar_next/ws.hbar_next (of its inputs).
 template <class T>
-void EgnnNetwork<T>::layer_reverse(const T* p, int l, int n, int B, EgnnWorkspace<T>& ws, T* grad) const {
+void EgnnNetwork<T>::layer_reverse(const T* p, int l, int B, EgnnWorkspace<T>& ws, T* grad) const {
   using Vec = detail::Vec<T>;
   const LayerOffsets& o = off_[l];
   EgnnLayerRecord<T>& R = ws.layers[l];
-  const int D = cfg_.dim, H = cfg_.hidden, E = n * (n - 1);
+  const int D = cfg_.dim, H = cfg_.hidden, n = ws.nodes, E = ws.edges;
+  const int* first = ws.first_edge.data();
   const int edge_in = edge_input_width(cfg_), Ec = cfg_.edge_features;
   const Mat& h = ws.hs[l];
   const Mat& m = cfg_.attention ? R.m : R.m0;
@@ -348,15 +380,15 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int n, int B, EgnnWorkspac
     Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(grad + o.n0b, H) += ws.ybar.topRows(n).colwise().sum();
     for (int b = 0; b < B; ++b)
       for (int i = 0; i < n; ++i)
-        ws.mbar.middleRows(std::size_t(b) * E + i * (n - 1), n - 1).rowwise() = ws.sbar.row(b * n + i);
+        ws.mbar.middleRows(std::size_t(b) * E + first[i], first[i + 1] - first[i]).rowwise() = ws.sbar.row(b * n + i);
   }
 
   // Coordinate update: x'_i = x_i + scale Σ_j u φ;  (uφ)ᵏ = uᵏ φ⁰ + u⁰ φᵏ.
   ws.ubar.setZero(BE, D);
   if (R.coord_done) {
-    const T scale = cfg_.aggregation == Aggregation::Mean ? T(1) / T(n - 1) : T(1);
     ws.phibar.resize(BE);
     for (int e = 0; e < E; ++e) {
+      const T scale = ws.node_scale[ws.recv[e]];
       const auto w0 = xbar.row(ws.recv[e]) * scale;  // cotangent of (uφ)⁰
       ws.ubar.row(e) = w0 * R.phi[e];
       T pb0 = w0.dot(R.u.row(e));
@@ -427,7 +459,7 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int n, int B, EgnnWorkspac
   ws.Qbar.setZero(h.rows(), H);
   for (int b = 0; b < B; ++b)
     for (int i = 0; i < n; ++i)
-      ws.Pbar.row(b * n + i) = pre1bar.middleRows(std::size_t(b) * E + i * (n - 1), n - 1).colwise().sum();
+      ws.Pbar.row(b * n + i) = pre1bar.middleRows(std::size_t(b) * E + first[i], first[i + 1] - first[i]).colwise().sum();
   for (int b = 0; b < B; ++b)
     for (int e = 0; e < E; ++e) {
       T* dst = ws.Qbar.data() + (std::size_t(b) * n + ws.send[e]) * H;

@@ -14,6 +14,7 @@
 // edge (i, j) is row edge_index(i, j, n) = i·(n−1) + j − [j > i].
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -84,8 +85,15 @@ template <class T>
 struct EgnnWorkspace {
   using Mat = detail::Mat<T>;
   using Vec = detail::Vec<T>;
-  int n = 0, blocks = 0;
+  // The graphs of the last forward, stacked: their node and edge counts
+  // summed (one block's rows), node i's edges (rows first_edge[i] ..
+  // first_edge[i+1], grouped by receiver) and its coordinate update's scale.
+  std::vector<int> sizes;
+  int nodes = 0, edges = 0, blocks = 0;
   std::vector<int> recv, send;         // edge e: recv[e] <- send[e]
+  std::vector<int> first_edge;
+  std::vector<T> node_scale;
+  bool mean_scale = false;             // node_scale is mean aggregation's (else all 1)
   Mat h0;                              // embedding input (kept for the reverse pass)
   Mat edge_features;                   // [E, Ec] copy of the conditioning (read again by the reverse pass)
   std::vector<Mat> xs, hs;             // inputs of layer l (xs[L], hs[L]: network output)
@@ -117,6 +125,15 @@ class EgnnNetwork {
   void forward(const T* params, const Mat& x, Mat h0, int n, int blocks, EgnnRequest req, EgnnWorkspace<T>& ws,
                const T* edge_features = nullptr) const;
 
+  // Several graphs at once, stacked without padding: graph g has sizes[g]
+  // nodes, and each block holds every graph's nodes in order (Σ sizes rows).
+  // Edges, and the edge conditioning's rows, are graph 0's in the order
+  // above, then graph 1's, and so on. Graphs never exchange messages: each
+  // graph's rows are what forward() on that graph alone gives, to rounding.
+  // One matrix product per layer serves them all (issue 13's lockstep solves).
+  void forward(const T* params, const Mat& x, Mat h0, std::span<const int> sizes, int blocks, EgnnRequest req,
+               EgnnWorkspace<T>& ws, const T* edge_features = nullptr) const;
+
   // Reverse of the last forward on `ws`: given cotangents of the stacked
   // outputs (null = zero), writes the cotangents of the stacked inputs and
   // accumulates the parameter gradient into `grad` (the layout of `params`).
@@ -135,8 +152,8 @@ class EgnnNetwork {
   std::size_t emb_w_, emb_b_, out_w_, out_b_;
   std::vector<LayerOffsets> off_;
 
-  void layer_forward(const T* p, int l, int n, int blocks, bool coord, bool node, EgnnWorkspace<T>& ws) const;
-  void layer_reverse(const T* p, int l, int n, int blocks, EgnnWorkspace<T>& ws, T* grad) const;
+  void layer_forward(const T* p, int l, int blocks, bool coord, bool node, EgnnWorkspace<T>& ws) const;
+  void layer_reverse(const T* p, int l, int blocks, EgnnWorkspace<T>& ws, T* grad) const;
 };
 
 extern template class EgnnNetwork<float>;

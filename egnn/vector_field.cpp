@@ -70,48 +70,62 @@ double VectorField<T>::reverse_madds(int n, int K) const {
 template <class T>
 void VectorField<T>::forward(const T* params, const T* z, int n, T t, const Mat* V, FieldWorkspace<T>& ws, T* f,
                              Mat* JV) const {
+  const int sizes[1] = {n};
+  forward_stacked(params, z, std::span<const int>(sizes, 1), &t, V, ws, f, JV);
+}
+
+template <class T>
+void VectorField<T>::forward_stacked(const T* params, const T* z, std::span<const int> sizes, const T* t,
+                                     const Mat* V, FieldWorkspace<T>& ws, T* f, Mat* JV) const {
   const int D = cfg_.dim, F = cfg_.features, C = cfg_.channels(), Fc = cfg_.node_condition;
-  const int K = V ? int(V->rows()) : 0, B = 1 + K;
+  const int K = V ? int(V->rows()) : 0, B = 1 + K, G = int(sizes.size());
   const int in_nf = net_.config().in_node_nf;
+  int n = 0;  // every graph's nodes: the rows of one block
+  for (int s : sizes) n += s;
   if (V && V->cols() != Eigen::Index(n) * C)
     throw std::invalid_argument("vector field: tangent directions have " + std::to_string(V->cols()) +
                                 " columns, expected n·C = " + std::to_string(n * C));
-  if (cfg_.conditional() && ws.condition_n != n)
+  if (cfg_.conditional() && (G != 1 || ws.condition_n != n))
     throw std::invalid_argument("vector field: conditional, but the workspace has no conditioning for " +
-                                std::to_string(n) + " nodes (set_condition)");
+                                std::to_string(n) + " nodes (set_condition; one molecule per call)");
   ws.n = n;
   ws.K = K;
   ws.x.resize(Eigen::Index(B) * n, D);
   ws.h0.setZero(Eigen::Index(B) * n, in_nf);
-  for (int i = 0; i < n; ++i) {
-    for (int d = 0; d < D; ++d) ws.x(i, d) = z[i * C + d];
-    for (int c = 0; c < F; ++c) ws.h0(i, c) = z[i * C + D + c];
-    // The conditioning, like t, is in block 0 only: its tangents are zero.
-    for (int c = 0; c < Fc; ++c) ws.h0(i, F + c) = ws.node_condition(i, c);
-    if (F + Fc == 0)
-      ws.h0(i, 0) = cfg_.condition_time ? t : T(1);
-    else if (cfg_.condition_time)
-      ws.h0(i, F + Fc) = t;  // the time slot carries no tangent
-  }
+  for (int g = 0, i = 0; g < G; ++g)
+    for (int end = i + sizes[g]; i < end; ++i) {
+      for (int d = 0; d < D; ++d) ws.x(i, d) = z[i * C + d];
+      for (int c = 0; c < F; ++c) ws.h0(i, c) = z[i * C + D + c];
+      // The conditioning, like t, is in block 0 only: its tangents are zero.
+      for (int c = 0; c < Fc; ++c) ws.h0(i, F + c) = ws.node_condition(i, c);
+      if (F + Fc == 0)
+        ws.h0(i, 0) = cfg_.condition_time ? t[g] : T(1);
+      else if (cfg_.condition_time)
+        ws.h0(i, F + Fc) = t[g];  // the time slot carries no tangent
+    }
   for (int k = 0; k < K; ++k)
     for (int i = 0; i < n; ++i) {
       for (int d = 0; d < D; ++d) ws.x((k + 1) * n + i, d) = (*V)(k, i * C + d);
       for (int c = 0; c < F; ++c) ws.h0((k + 1) * n + i, c) = (*V)(k, i * C + D + c);
     }
   EgnnRequest req{true, F > 0};
-  net_.forward(params, ws.x, ws.h0, n, B, req, ws.net, cfg_.edge_condition > 0 ? ws.edge_condition.data() : nullptr);
+  net_.forward(params, ws.x, ws.h0, sizes, B, req, ws.net,
+               cfg_.edge_condition > 0 ? ws.edge_condition.data() : nullptr);
 
-  // v = x_L − x_0, then the centre of mass is removed (per block: it is linear).
+  // v = x_L − x_0, then each graph's centre of mass is removed (per block: it is linear).
   const Mat& xL = ws.net.xs.back();
   if (JV) JV->resize(K, Eigen::Index(n) * C);
   for (int b = 0; b < B; ++b) {
-    Eigen::Matrix<T, 1, Eigen::Dynamic> mean = Eigen::Matrix<T, 1, Eigen::Dynamic>::Zero(D);
-    for (int i = 0; i < n; ++i) mean += xL.row(b * n + i) - ws.x.row(b * n + i);
-    mean /= T(n);
     T* out = b == 0 ? f : JV->row(b - 1).data();
-    for (int i = 0; i < n; ++i) {
-      for (int d = 0; d < D; ++d) out[i * C + d] = xL(b * n + i, d) - ws.x(b * n + i, d) - mean[d];
-      for (int c = 0; c < F; ++c) out[i * C + D + c] = ws.net.h_out(b * n + i, c);
+    for (int g = 0, first = 0; g < G; first += sizes[g++]) {
+      const int end = first + sizes[g];
+      Eigen::Matrix<T, 1, Eigen::Dynamic> mean = Eigen::Matrix<T, 1, Eigen::Dynamic>::Zero(D);
+      for (int i = first; i < end; ++i) mean += xL.row(b * n + i) - ws.x.row(b * n + i);
+      mean /= T(sizes[g]);
+      for (int i = first; i < end; ++i) {
+        for (int d = 0; d < D; ++d) out[i * C + d] = xL(b * n + i, d) - ws.x(b * n + i, d) - mean[d];
+        for (int c = 0; c < F; ++c) out[i * C + D + c] = ws.net.h_out(b * n + i, c);
+      }
     }
   }
 }
@@ -120,6 +134,7 @@ template <class T>
 void VectorField<T>::reverse(const T* params, FieldWorkspace<T>& ws, const T* fbar, const Mat* JVbar, T* zbar,
                              T* grad) const {
   const int D = cfg_.dim, F = cfg_.features, C = cfg_.channels(), n = ws.n, K = ws.K, B = 1 + K;
+  const std::vector<int>& sizes = ws.net.sizes;
   if (JVbar && (JVbar->rows() != K || JVbar->cols() != Eigen::Index(n) * C))
     throw std::invalid_argument("vector field reverse: cotangent of J·V has the wrong shape");
   ws.xbar_out.setZero(Eigen::Index(B) * n, D);
@@ -127,14 +142,17 @@ void VectorField<T>::reverse(const T* params, FieldWorkspace<T>& ws, const T* fb
   for (int b = 0; b < B; ++b) {
     const T* in = b == 0 ? fbar : (JVbar ? JVbar->row(b - 1).data() : nullptr);
     if (!in) continue;
-    // Reverse of the mean removal: x̄_L = f̄ − mean(f̄).
-    Eigen::Matrix<T, 1, Eigen::Dynamic> mean = Eigen::Matrix<T, 1, Eigen::Dynamic>::Zero(D);
-    for (int i = 0; i < n; ++i)
-      for (int d = 0; d < D; ++d) mean[d] += in[i * C + d];
-    mean /= T(n);
-    for (int i = 0; i < n; ++i) {
-      for (int d = 0; d < D; ++d) ws.xbar_out(b * n + i, d) = in[i * C + d] - mean[d];
-      for (int c = 0; c < F; ++c) ws.hbar_out(b * n + i, c) = in[i * C + D + c];
+    // Reverse of each graph's mean removal: x̄_L = f̄ − mean(f̄).
+    for (std::size_t g = 0, first = 0; g < sizes.size(); first += sizes[g++]) {
+      const int end = int(first) + sizes[g];
+      Eigen::Matrix<T, 1, Eigen::Dynamic> mean = Eigen::Matrix<T, 1, Eigen::Dynamic>::Zero(D);
+      for (int i = int(first); i < end; ++i)
+        for (int d = 0; d < D; ++d) mean[d] += in[i * C + d];
+      mean /= T(sizes[g]);
+      for (int i = int(first); i < end; ++i) {
+        for (int d = 0; d < D; ++d) ws.xbar_out(b * n + i, d) = in[i * C + d] - mean[d];
+        for (int c = 0; c < F; ++c) ws.hbar_out(b * n + i, c) = in[i * C + D + c];
+      }
     }
   }
   net_.reverse(params, &ws.xbar_out, F > 0 ? &ws.hbar_out : nullptr, ws.net, ws.xbar_in, ws.h0bar, grad);

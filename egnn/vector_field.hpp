@@ -15,6 +15,7 @@
 // tangents, no cotangents; they only shape f.
 #pragma once
 
+#include <span>
 #include <string>
 
 #include "egnn/egnn_network.hpp"
@@ -48,7 +49,7 @@ struct FieldWorkspace {
   using Mat = detail::Mat<T>;
   EgnnWorkspace<T> net;
   Mat x, h0, xbar_out, hbar_out, xbar_in, h0bar;
-  int n = 0, K = 0;
+  int n = 0, K = 0;  // the last forward's nodes (all graphs') and tangent directions
   // The conditioning of the molecule this workspace evaluates (set_condition):
   // node [n, Fc], edge [n(n−1), Ec]; condition_n = its n (−1: none set).
   Mat node_condition, edge_condition;
@@ -75,6 +76,16 @@ class VectorField {
   // directions or null. f: n·C out. JV: K×(n·C) out (when V is given).
   void forward(const T* params, const T* z, int n, T t, const Mat* V, FieldWorkspace<T>& ws, T* f,
                Mat* JV) const;
+
+  // Several samples in one evaluation (issue 13's lockstep solves): G graphs
+  // of sizes[g] nodes stacked without padding, each at its own time t[g]. z,
+  // f: every graph's n_g·C values in order (Σ n_g·C); V, JV: K rows of Σ n_g·C
+  // columns, row k holding each graph's own k-th direction in its columns.
+  // Each graph's f and JV are forward()'s for it alone, to rounding; one
+  // matrix product per layer serves all of them. reverse() follows it as it
+  // follows forward(). A conditional field takes one molecule per call.
+  void forward_stacked(const T* params, const T* z, std::span<const int> sizes, const T* t, const Mat* V,
+                       FieldWorkspace<T>& ws, T* f, Mat* JV) const;
 
   // Sets the conditioning for every later forward on `ws` with n nodes:
   // node [n, Fc] and edge [n(n−1), Ec] row-major (edge order:

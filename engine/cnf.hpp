@@ -41,6 +41,7 @@
 #include "egnn/parameters.hpp"
 #include "egnn/trace.hpp"
 #include "egnn/vector_field.hpp"
+#include "ode/batch_solver.hpp"
 #include "ode/solver.hpp"
 
 namespace enf {
@@ -126,6 +127,12 @@ class Cnf {
 
   // z(1) → x: integrates dz/dt = f from 1 down to 0, in place.
   ode::SolveResult reverse(const T* params, std::vector<double>& z, int n, Scratch& s) const;
+  // The same for several states at once, in lockstep (ode/batch_solver.hpp):
+  // each keeps its own steps, and every stage is one field evaluation over
+  // every state still moving, stacked (VectorField::forward_stacked). Each
+  // state ends as reverse() would leave it, to rounding. Unconditional fields.
+  ode::BatchSolveResult reverse_lockstep(const T* params, std::vector<std::vector<double>>& z, int n,
+                                         Scratch& s) const;
 
   // Loss w·(−log p(x) + λ(K + R)) and its parameter gradient, accumulated
   // into grad (parameter_count() values), by the method of options().gradient.

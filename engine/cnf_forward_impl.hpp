@@ -33,6 +33,31 @@ ode::SolveResult Cnf<Field>::reverse(const T* params, std::vector<double>& z, in
 }
 
 template <class Field>
+ode::BatchSolveResult Cnf<Field>::reverse_lockstep(const T* params, std::vector<std::vector<double>>& z, int n,
+                                                   Scratch& s) const {
+  const int S = n * field_.channels();
+  for (const auto& zb : z) check_state(zb, S, "reverse");
+  std::vector<int> sizes;
+  std::vector<T> times;
+  return ode::integrate_batch(
+      [&](const ode::BatchEval& e) {
+        const int m = int(e.active.size());
+        sizes.assign(m, n);
+        times.resize(m);
+        s.z.resize(std::size_t(m) * S);
+        s.f.resize(std::size_t(m) * S);
+        for (int k = 0; k < m; ++k) {
+          for (int i = 0; i < S; ++i) s.z[std::size_t(k) * S + i] = T(e.y[k][i]);
+          times[k] = T(e.t[k]);
+        }
+        field_.forward_stacked(params, s.z.data(), sizes, times.data(), nullptr, s.ws, s.f.data(), nullptr);
+        for (int k = 0; k < m; ++k)
+          for (int i = 0; i < S; ++i) e.dydt[k][i] = double(s.f[std::size_t(k) * S + i]);
+      },
+      z, 1.0, 0.0, opt_.solver);
+}
+
+template <class Field>
 ForwardResult Cnf<Field>::forward_recorded(const T* params, const std::vector<double>& x, int n,
                                            const std::vector<double>& eps, Scratch& s,
                                            const ode::StepObserver& obs) const {

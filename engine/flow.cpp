@@ -73,17 +73,58 @@ int BatchFlow<Field>::log_likelihood_each(const T* params, std::vector<double> x
   }, done);
 }
 
+namespace {
+
+// Sample `index` of a job: its prior draw, centre-of-mass free.
+std::vector<double> prior_draw(std::uint64_t seed, std::uint64_t index, int n, int dim, int channels) {
+  Rng rng = Rng(seed).split(index);
+  std::vector<double> z(std::size_t(n) * channels);
+  for (double& v : z) v = rng.normal();
+  remove_centre_of_mass(z, 1, n, dim, channels);
+  return z;
+}
+
+}  // namespace
+
 template <class Field>
 std::vector<double> BatchFlow<Field>::sample(const T* params, int B, int n, std::uint64_t seed, long* nfe,
                                              std::uint64_t first) {
   const int C = cnf_.field().channels(), D = cnf_.field().dim(), S = n * C;
   std::vector<double> x(std::size_t(B) * S);
+  // Groups: the local samples [begin, end) whose job indices share index / G.
+  const std::uint64_t G = std::uint64_t(lockstep_group(n));
+  std::vector<std::pair<int, int>> groups;
+  for (int b = 0; b < B;) {
+    const std::uint64_t job = first + std::uint64_t(b);
+    const int end = int(std::min<std::uint64_t>(B, b + (G - job % G)));
+    groups.push_back({b, end});
+    b = end;
+  }
+  std::vector<long> evaluations(groups.size(), 0);
+  batch_.for_each(int(groups.size()), [&](int g, Scratch& s) {
+    const auto [begin, end] = groups[g];
+    std::vector<std::vector<double>> z;
+    for (int b = begin; b < end; ++b) z.push_back(prior_draw(seed, first + std::uint64_t(b), n, D, C));
+    const ode::BatchSolveResult r = cnf_.reverse_lockstep(params, z, n, s);
+    for (int k = 0; k < end - begin; ++k) {
+      if (!r.samples[k].ok())
+        throw std::runtime_error("sample " + std::to_string(first + begin + k) + ": " + r.samples[k].message);
+      std::copy(z[k].begin(), z[k].end(), x.begin() + std::size_t(begin + k) * S);
+    }
+    evaluations[g] = r.evaluations;
+  });
+  if (nfe) *nfe = std::accumulate(evaluations.begin(), evaluations.end(), 0L);
+  return x;
+}
+
+template <class Field>
+std::vector<double> BatchFlow<Field>::sample_alone(const T* params, int B, int n, std::uint64_t seed, long* nfe,
+                                                   std::uint64_t first) {
+  const int C = cnf_.field().channels(), D = cnf_.field().dim(), S = n * C;
+  std::vector<double> x(std::size_t(B) * S);
   std::vector<long> evaluations(B, 0);
   batch_.for_each(B, [&](int b, Scratch& s) {
-    Rng rng = Rng(seed).split(first + std::uint64_t(b));
-    std::vector<double> z(S);
-    for (double& v : z) v = rng.normal();
-    remove_centre_of_mass(z, 1, n, D, C);
+    std::vector<double> z = prior_draw(seed, first + std::uint64_t(b), n, D, C);
     const auto r = cnf_.reverse(params, z, n, s);
     if (!r.ok()) throw std::runtime_error("sample " + std::to_string(first + b) + ": " + r.message);
     evaluations[b] = r.stats.nfe;

@@ -39,6 +39,20 @@ SampleLoss sample_gradient(const Cnf<Field>& cnf, const typename Field::Scalar* 
                            int n, const std::vector<double>& eps, int B, typename Cnf<Field>::Scratch& s, double* acc,
                            const std::string& what);
 
+// Samples per lockstep group for graphs of n nodes: about 512 edges stacked
+// (a power of two of samples, at most 64). Measured with enf bench sample
+// (dopri5 1e-4, 1000 draws, float32, 2 threads, random E-NF models): DW4 ran
+// at 49 GFLOP/s one by one, 68–71 with groups of 4 to 32, 52–54 with 64 or
+// 128; LJ13 at 62 one by one and with groups up to 8 (1248 edges), 60 with 16,
+// 45 with 32 or more: a stage's matrices then outgrow the caches and the
+// elementwise passes over them cost more than the larger products save.
+inline int lockstep_group(int n) {
+  const long edges = long(n) * (n - 1);
+  int group = 1;
+  while (group < 64 && 2 * group * edges <= 512) group *= 2;
+  return group;
+}
+
 template <class Field>
 class BatchFlow {
  public:
@@ -64,8 +78,20 @@ class BatchFlow {
   // B samples: z ~ prior (centre-of-mass free), integrated from t = 1 to 0.
   // nfe (when given) receives the field evaluations summed over the samples;
   // sample b is the job's sample first + b (its noise).
+  //
+  // Solved in lockstep groups (Cnf::reverse_lockstep): the job's samples
+  // k·G .. (k+1)·G − 1, G = lockstep_group(n), share their stages' field
+  // evaluations, and the groups run over the threads. Each sample keeps its
+  // own steps: its result is the one it has alone, to rounding. Its bits
+  // depend on its group's members (the stacked products' rounding), which the
+  // job's indices fix: the same bits for any thread count, and for any
+  // split over ranks in whole groups (shard_of_groups, communicator.hpp).
   std::vector<double> sample(const T* params, int B, int n, std::uint64_t seed, long* nfe = nullptr,
                              std::uint64_t first = 0);
+  // The same samples solved one by one (Cnf::reverse): the slow, obvious
+  // path, kept as the reference the lockstep one is tested and timed against.
+  std::vector<double> sample_alone(const T* params, int B, int n, std::uint64_t seed, long* nfe = nullptr,
+                                   std::uint64_t first = 0);
 
   // Mean loss and its gradient (added to grad, P values), by the CNF's gradient mode.
   BatchLoss loss_and_gradient(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed, double* grad);

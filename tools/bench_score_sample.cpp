@@ -78,7 +78,9 @@ const CommandSpec kSampleSpec{
     "bench sample", "Time drawing structures (dopri5 and fixed-step rk4), with FLOP rates against the GEMM peak.",
     std::string("--structures draws (QM9: atom counts from the model's p(N)) from the prior integrated\n"
                 "from t = 1 to 0 without the trace: dopri5 at --rtol/--atol (1e-4, as enf bench step\n"
-                "samples), then rk4 in --fixed-steps equal steps (4 evaluations a step).\n") +
+                "samples), then rk4 in --fixed-steps equal steps (4 evaluations a step); particles also\n"
+                "dopri5 one sample at a time, the path enf sample's lockstep groups replaced (the samples\n"
+                "of a group share each stage's field evaluation, each keeping its own steps; DW4: 32).\n") +
         kCommon,
     bench_options(
         "K", "draws per repeat", "1000",
@@ -216,17 +218,24 @@ BenchRow particle_score_row(const BenchModel& m, const CnfOptions& o, int struct
   });
 }
 
-// `structures` draws with the solver of `o`, velocity only.
+// `structures` draws with the solver of `o`, velocity only: in lockstep
+// groups as enf sample draws them, or (alone) one by one, the path it replaced.
 template <class T>
-BenchRow particle_sample_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
+BenchRow particle_sample_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt,
+                             bool alone) {
   const Parameters<T> p = m.params.template cast<T>();
   VectorField<T> field(m.field, p.layout);
   Cnf<VectorField<T>> cnf(field, o);
   BatchFlow<VectorField<T>> flow(cnf, rt.threads);
   const double per_evaluation = evaluation_flops(field, m.sys.n, FieldWork::Velocity);
-  return time_task<T>(task_name("sampling", o), m, structures, repeats, flow.threads(), [&](int r) {
+  const std::string what = alone ? "sampling one by one" : "sampling";
+  return time_task<T>(task_name(what, o), m, structures, repeats, flow.threads(), [&](int r) {
     Work w;
-    flow.sample(p.values.data(), structures, m.sys.n, rt.seed + std::uint64_t(r), &w.nfe);
+    const std::uint64_t seed = rt.seed + std::uint64_t(r);
+    if (alone)
+      flow.sample_alone(p.values.data(), structures, m.sys.n, seed, &w.nfe);
+    else
+      flow.sample(p.values.data(), structures, m.sys.n, seed, &w.nfe);
     w.flops = double(w.nfe) * per_evaluation;
     return w;
   });
@@ -286,9 +295,10 @@ BenchRow score_row(const BenchModel& m, const CnfOptions& o, int structures, int
 }
 
 template <class T>
-BenchRow sample_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
+BenchRow sample_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt,
+                    bool alone = false) {
   return m.molecule ? molecule_sample_row<T>(m, o, structures, repeats, rt)
-                    : particle_sample_row<T>(m, o, structures, repeats, rt);
+                    : particle_sample_row<T>(m, o, structures, repeats, rt, alone);
 }
 
 void print_rows(const std::vector<BenchRow>& rows, const std::string& format, const std::string& command) {
@@ -374,6 +384,10 @@ int run_bench_sample(const std::vector<std::string>& args) {
         std::vector<BenchRow> rows;
         for (const CnfOptions& c : {dopri5, rk4})
           rows.push_back(rt.single() ? sample_row<float>(m, c, K, R, rt) : sample_row<double>(m, c, K, R, rt));
+        // Particles: dopri5 also one sample at a time, the path lockstep replaced.
+        if (!m.molecule)
+          rows.push_back(rt.single() ? sample_row<float>(m, dopri5, K, R, rt, true)
+                                     : sample_row<double>(m, dopri5, K, R, rt, true));
         return rows;
       });
 }

@@ -129,7 +129,7 @@ std::vector<double> log_likelihoods(BatchFlow<VectorField<T>>& flow, const T* pa
   }
   int done = B;
   for (const auto& [begin, end] : runs) done -= end - begin;
-  Progress progress(what, B);
+  Progress progress(what, B, done);  // a resumed job's rate counts this run's structures only
   const std::size_t S = x.size() / std::size_t(B);
   for (const auto& [begin, end] : runs) {
     if (stop_requested()) break;

@@ -14,14 +14,17 @@ inline double since(Clock::time_point t) { return std::chrono::duration<double>(
 
 class Progress {
  public:
-  Progress(const char* what, int total) : what_(what), total_(total), start_(Clock::now()), last_(start_) {}
+  // already: items done before this run (a resumed job's), counted in the
+  // done/total but not in the rate the ETA extrapolates.
+  Progress(const char* what, int total, int already = 0)
+      : what_(what), total_(total), already_(already), start_(Clock::now()), last_(start_) {}
   void operator()(int done) {
     const auto now = Clock::now();
     if (done < total_ && std::chrono::duration<double>(now - last_).count() < 0.5) return;
     last_ = now;
     const double el = since(start_);
     width_ = std::fprintf(stderr, "\r%s %d/%d, %.1f s elapsed, ETA %.0f s   ", what_, done, total_, el,
-                          done > 0 ? el / done * (total_ - done) : 0.0);
+                          done > already_ ? el / (done - already_) * (total_ - done) : 0.0);
     if (done == total_) std::fputc('\n', stderr);
   }
 
@@ -35,7 +38,7 @@ class Progress {
  private:
   const char* what_;
   int width_ = 0;
-  int total_;
+  int total_, already_;
   Clock::time_point start_, last_;
 };
 

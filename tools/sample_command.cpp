@@ -96,10 +96,11 @@ int sample_particles(const ParsedOptions& opt, const Checkpoint& c, const CnfOpt
   Cnf<VectorField<T>> cnf(field, o);
   BatchFlow<VectorField<T>> flow(cnf, rt.threads);
   // Each rank draws its share (sample b as one process's sample b); rank 0
-  // gathers them in order and writes.
+  // gathers them in order and writes. Shares are whole lockstep groups, so
+  // that every sample is solved beside the same others as in one process.
   Communicator& comm = world();
   const bool root = comm.is_root();
-  const Shard mine = my_shard(comm, N);
+  const Shard mine = my_shard_of_groups(comm, N, lockstep_group(n));
   const auto t0 = Clock::now();
   std::vector<double> mine_x;  // this rank's samples
   long nfe = 0;

@@ -42,9 +42,13 @@ check "  exact trace, at enf eval's tolerance" contains "$(cat "$tmp/score.md")"
 check "  says the model is random" contains "$(cat "$tmp/score.md")" "randomly initialised (untrained)"
 check "  logs on stderr, not stdout" bash -c "grep -q 'run 1/1' '$tmp/score.log' && ! grep -q 'run 1/1' '$tmp/score.md'"
 "$enf" bench sample --system dw4 --structures 2 --repeat 1 > "$tmp/sample.md" 2> /dev/null
-check "bench sample dw4: dopri5 and rk4 rows with every column" table_ok "$tmp/sample.md" 2
+check "bench sample dw4: dopri5, rk4 and dopri5 one by one, rows with every column" table_ok "$tmp/sample.md" 3
 check "  rk4 in 10 steps: 40 evaluations per structure" contains "$(cat "$tmp/sample.md")" \
   "| dw4 | sampling, rk4 10 steps | 2 | [0-9.e+-]* | [0-9.e+-]* | 40.0 |"
+check "  lockstep and one by one: the same evaluations per structure" python3 -c "
+rows = [l.split('|') for l in open('$tmp/sample.md') if l.startswith('| dw4 | sampling')]
+nfe = {r[2].strip(): r[6].strip() for r in rows}
+assert nfe['sampling, dopri5 0.0001'] == nfe['sampling one by one, dopri5 0.0001'], nfe"
 
 # JSON, and the FLOPs of one evaluation as bench field counts them (its exact
 # trace of one DW4 sample: GFLOP/s x ms).
@@ -65,7 +69,7 @@ assert abs(per_eval / field - 1) < 1e-9, (per_eval, field)"
 "$enf" import --reference tests/fixtures/models/oracle_dw4_mild --out "$tmp/dw4model" > /dev/null 2>&1
 "$enf" bench sample --model "$tmp/dw4model" --structures 2 --repeat 1 > "$tmp/model.md" 2> /dev/null
 check "bench sample --model: the trained model, named" bash -c "grep -q 'Model of dw4: trained model $tmp/dw4model' '$tmp/model.md'"
-check "  its rows complete" table_ok "$tmp/model.md" 2
+check "  its rows complete" table_ok "$tmp/model.md" 3
 out=$("$enf" bench score --model "$tmp/dw4model" --system lj13 --structures 2 2>&1); code=$?
 check "bench score --model of dw4 with --system lj13: usage error" bash -c "test $code -eq 2 && grep -q 'the model is of dw4' <<< \"\$0\"" "$out"
 

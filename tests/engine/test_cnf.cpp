@@ -419,6 +419,75 @@ TEST_CASE("sampling inverts the likelihood map", "[cnf]") {
   }
 }
 
+// The lockstep path (every stage one stacked evaluation over a group of
+// samples) against the samples solved one by one.
+template <class T>
+void check_lockstep_sampling(ode::Method method, double rtol, double tol) {
+  // Mildly perturbed weights, as the round-trip test's: with 0.2 this random
+  // field is chaotic enough to amplify a rounding difference of the stacked
+  // products (1e-13) to 1e-2 over one solve (measured), which would hide
+  // whether the solves agree.
+  const FieldConfig cfg = particle_field(3);
+  const auto p = random_params(cfg, 53, 0.05);
+  const Parameters<T> pt = p.template cast<T>();
+  VectorField<T> field(cfg, pt.layout);
+  CnfOptions o = exact_options(rtol);
+  o.solver.method = method;
+  o.solver.fixed_step = 1.0 / 7;
+  Cnf<VectorField<T>> cnf(field, o);
+  BatchFlow<VectorField<T>> flow(cnf, 2);
+  const int n = 5, B = 150;  // 9 groups of 16 (lockstep_group(5)) and one of 6
+  REQUIRE(lockstep_group(n) == 16);
+  long nfe_lockstep = 0, nfe_alone = 0;
+  const auto lockstep = flow.sample(pt.values.data(), B, n, 13, &nfe_lockstep);
+  const auto alone = flow.sample_alone(pt.values.data(), B, n, 13, &nfe_alone);
+  INFO("max diff " << max_abs_diff(lockstep, alone));
+  CHECK(max_abs_diff(lockstep, alone) <= tol);
+  CHECK(nfe_lockstep == nfe_alone);  // the same steps, sample by sample
+  // A rank's share of whole groups (samples 80 .. 149 of the job) on one
+  // thread: each sample's bits are those of the whole job on two.
+  const int S = n * 3;
+  BatchFlow<VectorField<T>> one(cnf, 1);
+  const Shard second = shard_of_groups(B, lockstep_group(n), 1, 2);
+  REQUIRE(second.begin == 80);
+  REQUIRE(second.end == B);
+  const auto share = one.sample(pt.values.data(), second.size(), n, 13, nullptr, std::uint64_t(second.begin));
+  CHECK(share == std::vector<double>(lockstep.begin() + second.begin * S, lockstep.end()));
+  // A share cutting a group (samples 30 .. 99) solves its samples beside
+  // others: the same numbers to rounding, not necessarily the same bits.
+  const auto cut = one.sample(pt.values.data(), 70, n, 13, nullptr, 30);
+  CHECK(max_abs_diff(cut, std::vector<double>(lockstep.begin() + 30 * S, lockstep.begin() + 100 * S)) <= tol);
+}
+
+TEST_CASE("lockstep groups: about 512 edges; shares of whole groups begin at a multiple of the group",
+          "[lockstep]") {
+  CHECK(lockstep_group(2) == 64);
+  CHECK(lockstep_group(4) == 32);   // DW4: 384 edges
+  CHECK(lockstep_group(13) == 2);   // LJ13: 312
+  CHECK(lockstep_group(55) == 1);   // LJ55: one by one
+  for (int ranks : {1, 2, 3, 5})
+    for (int count : {1, 63, 64, 150, 1000}) {
+      int next = 0;
+      for (int r = 0; r < ranks; ++r) {
+        const Shard s = shard_of_groups(count, 64, r, ranks);
+        INFO("count " << count << " rank " << r << " of " << ranks);
+        CHECK(s.begin == next);
+        CHECK((s.begin % 64 == 0 || s.begin == count));
+        CHECK(s.end >= s.begin);
+        next = s.end;
+      }
+      CHECK(next == count);
+    }
+}
+
+TEST_CASE("sampling in lockstep groups equals sampling one by one", "[cnf][lockstep]") {
+  // dopri5: the batch solver steps from the tableau, enf::ode's integrate()
+  // through Boost's stepper: equal to rounding, amplified by the steps.
+  SECTION("dopri5, float64") { check_lockstep_sampling<double>(ode::Method::Dopri5, 1e-6, 1e-9); }
+  SECTION("dopri5, float32") { check_lockstep_sampling<float>(ode::Method::Dopri5, 1e-5, 1e-5); }
+  SECTION("rk4, float64") { check_lockstep_sampling<double>(ode::Method::RK4, 1e-6, 1e-12); }
+}
+
 TEST_CASE("training is deterministic under a seed and lowers the loss on DW4", "[cnf][training]") {
   // The shipped DW4 training split, a small float32 flow, 40 AdamW steps at
   // lr 3e-3: the mean loss of the last 10 steps is below that of the first 5,
