@@ -93,19 +93,40 @@ EgnnNetwork<T>::EgnnNetwork(EgnnConfig cfg, const ParameterLayout& layout) : cfg
 }
 
 template <class T>
+double EgnnNetwork<T>::layer_madds(int n, double E, double pq_rows, bool coord, bool node) const {
+  const double H = cfg_.hidden, D = cfg_.dim;
+  double total = E * D * 2;                      // d, r
+  total += 2 * pq_rows * H * H + E * H * 2;      // P, Q, and the gather with r, a
+  total += E * H * cfg_.edge_features;           // conditioning (value block only: counted per block, an upper bound)
+  total += E * H * H;                            // edge_mlp.2
+  if (cfg_.attention) total += 2 * E * H;        // att_mlp.0 and the gate
+  if (coord) total += E * H * H + E * H + E * D; // coord_mlp.0, .2, aggregation
+  if (node) total += E * H + 2 * double(n) * H * H + double(n) * H * H;
+  return total;
+}
+
+template <class T>
 double EgnnNetwork<T>::forward_madds(int n, EgnnRequest req) const {
-  const double H = cfg_.hidden, E = double(n) * (n - 1), D = cfg_.dim;
+  const double H = cfg_.hidden, E = double(n) * (n - 1);
   double total = double(n) * cfg_.in_node_nf * H;  // embedding
   for (int l = 0; l < cfg_.layers; ++l) {
     const bool last = l == cfg_.layers - 1;
-    const bool coord = !last || req.positions, node = !last || req.features;
-    total += E * D * 2;                            // d, r
-    total += 2 * n * H * H + E * H * 2;            // P, Q, and the gather with r, a
-    total += E * H * cfg_.edge_features;           // conditioning (value block only: counted per block, an upper bound)
-    total += E * H * H;                            // edge_mlp.2
-    if (cfg_.attention) total += 2 * E * H;        // att_mlp.0 and the gate
-    if (coord) total += E * H * H + E * H + E * D; // coord_mlp.0, .2, aggregation
-    if (node) total += E * H + 2 * n * H * H + n * H * H;
+    total += layer_madds(n, E, n, !last || req.positions, !last || req.features);
+  }
+  if (req.features) total += double(n) * H * cfg_.out_node_nf;
+  return total;
+}
+
+template <class T>
+double EgnnNetwork<T>::local_tangent_madds(int n, EgnnRequest req) const {
+  const double H = cfg_.hidden, E = double(n) * (n - 1);
+  double total = double(n) * cfg_.in_node_nf * H;  // embedding
+  for (int l = 0; l < cfg_.layers; ++l) {
+    const bool last = l == cfg_.layers - 1;
+    // Layer 0: the node's 2(n − 1) edges, its one row of P and of Q.
+    total += l == 0 ? layer_madds(n, 2.0 * (n - 1), 1, !last || req.positions, !last || req.features) -
+                          2.0 * (n - 1) * H * cfg_.edge_features
+                    : layer_madds(n, E, n, !last || req.positions, !last || req.features);
   }
   if (req.features) total += double(n) * H * cfg_.out_node_nf;
   return total;
@@ -115,12 +136,13 @@ template <class T>
 void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, int n, int blocks, EgnnRequest req,
                              EgnnWorkspace<T>& ws, const T* edge_features) const {
   const int sizes[1] = {n};
-  forward(p, x, std::move(h0), std::span<const int>(sizes, 1), blocks, req, ws, edge_features);
+  forward(p, x, std::move(h0), std::span<const int>(sizes, 1), blocks, req, ws, edge_features, nullptr);
 }
 
 template <class T>
 void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const int> sizes, int blocks,
-                             EgnnRequest req, EgnnWorkspace<T>& ws, const T* edge_features) const {
+                             EgnnRequest req, EgnnWorkspace<T>& ws, const T* edge_features,
+                             const int* tangent_nodes) const {
   const int L = cfg_.layers, H = cfg_.hidden;
   if (sizes.empty()) throw std::invalid_argument("EGNN forward: no graph");
   long nodes = 0;
@@ -141,6 +163,7 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const i
     ws.send.clear();
     ws.first_edge.assign(1, 0);
     ws.node_scale.clear();
+    ws.graph_first.clear();
     int base = 0;
     for (int n : sizes) {
       // Mean aggregation divides a node's coordinate update by its n − 1 neighbours.
@@ -153,6 +176,7 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const i
           }
         ws.first_edge.push_back(int(ws.recv.size()));
         ws.node_scale.push_back(scale);
+        ws.graph_first.push_back(base);
       }
       base += n;
     }
@@ -161,6 +185,7 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const i
   }
   ws.blocks = blocks;
   ws.request = req;
+  ws.local_tangents = false;
   ws.xs.resize(L + 1);
   ws.hs.resize(L + 1);
   ws.layers.resize(L);
@@ -169,7 +194,29 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const i
   if (cfg_.edge_features > 0)
     ws.edge_features = ConstMatMap<T>(edge_features, ws.edges, cfg_.edge_features);
   detail::linear_forward<T>(ws.h0, ConstMatMap<T>(p + emb_w_, H, cfg_.in_node_nf), p + emb_b_, blocks, ws.hs[0]);
-  for (int l = 0; l < L; ++l) {
+  int first_layer = 0;
+  if (tangent_nodes && blocks > 1) {
+    // Layer 0's value block alone, then its tangents on their own edges.
+    const int N = ws.nodes;
+    for (int b = 1; b < blocks; ++b) {
+      const int i = tangent_nodes[b - 1];
+      if (i < 0 || i >= N) throw std::invalid_argument("EGNN forward: a tangent node outside the graphs");
+      for (int j = 0; j < N; ++j)
+        if (j != i && (!ws.xs[0].row(b * N + j).isZero(0) || !ws.h0.row(b * N + j).isZero(0)))
+          throw std::invalid_argument("EGNN forward: a tangent block is not zero outside its node");
+    }
+    Mat x_all = std::move(ws.xs[0]), h_all = std::move(ws.hs[0]);
+    ws.xs[0] = x_all.topRows(N);
+    ws.hs[0] = h_all.topRows(N);
+    const bool last = L == 1;
+    layer_forward(p, 0, 1, !last || req.positions, !last || req.features, ws);
+    layer0_local_tangents(p, blocks, tangent_nodes, x_all, h_all, !last || req.positions, !last || req.features, ws);
+    ws.xs[0] = std::move(x_all);
+    ws.hs[0] = std::move(h_all);
+    ws.local_tangents = true;
+    first_layer = 1;
+  }
+  for (int l = first_layer; l < L; ++l) {
     const bool last = l == L - 1;
     layer_forward(p, l, blocks, !last || req.positions, !last || req.features, ws);
   }
@@ -212,7 +259,8 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
       R.u.row(b * E + e) = R.d.row(b * E + e) / den - R.d.row(e) * (rb * q);
     }
   }
-  const Vec& a = ws.layers[0].r;  // a_ij: r of the network input, fixed across layers
+  // a_ij: r of the network input, fixed across layers.
+  const Vec& a = ws.local_tangents ? ws.edge_attr : ws.layers[0].r;
 
   // edge_mlp.0 on [h_i, h_j, r, a] = A h_i + B h_j + w_r r + w_a a + b: the
   // node parts are multiplied once per node, not once per edge.
@@ -323,6 +371,8 @@ template <class T>
 void EgnnNetwork<T>::reverse(const T* p, const Mat* xbar_out, const Mat* hbar_out, EgnnWorkspace<T>& ws,
                              Mat& xbar_in, Mat& h0bar, T* grad) const {
   const int L = cfg_.layers, H = cfg_.hidden, B = ws.blocks;
+  if (ws.local_tangents)
+    throw std::logic_error("EGNN reverse: the last forward had node-local tangents (no record to reverse)");
   const Eigen::Index rows = Eigen::Index(B) * ws.nodes;
   if (xbar_out)
     ws.xbar = *xbar_out;

@@ -92,6 +92,7 @@ struct EgnnWorkspace {
   int nodes = 0, edges = 0, blocks = 0;
   std::vector<int> recv, send;         // edge e: recv[e] <- send[e]
   std::vector<int> first_edge;
+  std::vector<int> graph_first;        // node i's graph begins at node graph_first[i]
   std::vector<T> node_scale;
   bool mean_scale = false;             // node_scale is mean aggregation's (else all 1)
   Mat h0;                              // embedding input (kept for the reverse pass)
@@ -104,6 +105,16 @@ struct EgnnWorkspace {
   Mat xbar, hbar, xbar_next, hbar_next, mbar, m0bar, Pbar, Qbar, ybar, ubar, dbar, sbar, mix;
   Vec rbar, abar, phibar, gbar;
   Vec wr, wa, zero;  // per-layer contiguous copies of W0's r and a columns
+
+  // A forward with node-local tangents (forward's tangent_nodes): layer 0's
+  // record holds the value block only, its tangents having been computed on
+  // each direction's own edges; the edge attribute a and its tangents are in
+  // edge_attr. The reverse pass refuses such a forward.
+  bool local_tangents = false;
+  Vec edge_attr;                                   // [B·E]
+  std::vector<int> lt_edge, lt_block;              // compact row -> edge, block
+  Mat lt_d, lt_u, lt_y1, lt_pre2, lt_m, lt_c1, lt_s, lt_pren, lt_yn, lt_h;  // compact tangents
+  Vec lt_r, lt_g, lt_phi;
 };
 
 template <class T>
@@ -131,8 +142,15 @@ class EgnnNetwork {
   // above, then graph 1's, and so on. Graphs never exchange messages: each
   // graph's rows are what forward() on that graph alone gives, to rounding.
   // One matrix product per layer serves them all (issue 13's lockstep solves).
+  //
+  // tangent_nodes (optional, blocks − 1 entries): tangent block k's
+  // directions are zero outside node tangent_nodes[k − 1] (checked), as the
+  // exact trace's unit directions are. Layer 0 then computes each tangent on
+  // that node's 2(n − 1) edges instead of all n(n − 1), since every other
+  // edge's tangent is zero there: the same numbers to rounding for about
+  // 1/L less work. No reverse pass may follow such a forward.
   void forward(const T* params, const Mat& x, Mat h0, std::span<const int> sizes, int blocks, EgnnRequest req,
-               EgnnWorkspace<T>& ws, const T* edge_features = nullptr) const;
+               EgnnWorkspace<T>& ws, const T* edge_features = nullptr, const int* tangent_nodes = nullptr) const;
 
   // Reverse of the last forward on `ws`: given cotangents of the stacked
   // outputs (null = zero), writes the cotangents of the stacked inputs and
@@ -143,6 +161,8 @@ class EgnnNetwork {
 
   // Multiply-adds of one forward pass over n nodes, per block (value or tangent).
   double forward_madds(int n, EgnnRequest req) const;
+  // Of one node-local tangent block (forward's tangent_nodes): layer 0 on 2(n − 1) edges.
+  double local_tangent_madds(int n, EgnnRequest req) const;
 
  private:
   struct LayerOffsets {
@@ -152,8 +172,13 @@ class EgnnNetwork {
   std::size_t emb_w_, emb_b_, out_w_, out_b_;
   std::vector<LayerOffsets> off_;
 
+  double layer_madds(int n, double edges, double pq_rows, bool coord, bool node) const;
   void layer_forward(const T* p, int l, int blocks, bool coord, bool node, EgnnWorkspace<T>& ws) const;
   void layer_reverse(const T* p, int l, int blocks, EgnnWorkspace<T>& ws, T* grad) const;
+  // Layer 0's tangents on each direction's own edges (egnn_local_tangents.cpp),
+  // after layer_forward computed its value block from x.topRows, h.topRows.
+  void layer0_local_tangents(const T* p, int blocks, const int* tangent_nodes, const Mat& x, const Mat& h,
+                             bool coord, bool node, EgnnWorkspace<T>& ws) const;
 };
 
 extern template class EgnnNetwork<float>;

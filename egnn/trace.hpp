@@ -27,19 +27,29 @@ template <class T>
 struct TraceScratch {
   detail::Mat<T> V, JV, JVbar;
   std::vector<T> zbar;
+  std::vector<int> nodes;  // the node of each direction of a chunk
 };
 
 // f(z, t) into f and returns tr(∂f/∂z). z, f: n·C values.
 template <class Field, class T = typename Field::Scalar>
 T exact_trace(const Field& field, const T* params, const T* z, int n, T t, typename Field::Workspace& ws,
               TraceScratch<T>& s, T* f) {
-  const int dimz = n * field.channels(), K = trace_chunk_size(dimz);
+  const int C = field.channels(), dimz = n * C, K = trace_chunk_size(dimz);
   T tr = 0;
+  s.nodes.resize(K);
   for (int k0 = 0; k0 < dimz; k0 += K) {
     const int real = std::min(K, dimz - k0);
     s.V.setZero(K, dimz);
     for (int k = 0; k < real; ++k) s.V(k, k0 + k) = T(1);
-    field.forward(params, z, n, t, &s.V, ws, f, &s.JV);
+    // Direction k0 + k is node (k0 + k) / C's: a field that can use it
+    // computes its first layer's tangents on that node's edges only. The
+    // padding directions are zero: any node will do.
+    if constexpr (requires { field.forward_node_tangents(params, z, n, t, s.V, s.nodes.data(), ws, f, s.JV); }) {
+      for (int k = 0; k < K; ++k) s.nodes[k] = std::min(k0 + k, dimz - 1) / C;
+      field.forward_node_tangents(params, z, n, t, s.V, s.nodes.data(), ws, f, s.JV);
+    } else {
+      field.forward(params, z, n, t, &s.V, ws, f, &s.JV);
+    }
     for (int k = 0; k < real; ++k) tr += s.JV(k, k0 + k);
   }
   return tr;

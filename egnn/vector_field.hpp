@@ -84,8 +84,19 @@ class VectorField {
   // Each graph's f and JV are forward()'s for it alone, to rounding; one
   // matrix product per layer serves all of them. reverse() follows it as it
   // follows forward(). A conditional field takes one molecule per call.
+  // tangent_nodes (optional, one per row of V): row k is zero outside node
+  // tangent_nodes[k]'s channels (checked), and the first layer's tangents
+  // are computed on that node's edges alone (EgnnNetwork::forward); no
+  // reverse() may follow.
   void forward_stacked(const T* params, const T* z, std::span<const int> sizes, const T* t, const Mat* V,
-                       FieldWorkspace<T>& ws, T* f, Mat* JV) const;
+                       FieldWorkspace<T>& ws, T* f, Mat* JV, const int* tangent_nodes = nullptr) const;
+
+  // One graph whose K directions are each supported on one node (the exact
+  // trace's unit vectors): forward() with tangent_nodes, about 1/L less work.
+  void forward_node_tangents(const T* params, const T* z, int n, T t, const Mat& V, const int* tangent_nodes,
+                             FieldWorkspace<T>& ws, T* f, Mat& JV) const {
+    forward_stacked(params, z, std::span<const int>(&n, 1), &t, &V, ws, f, &JV, tangent_nodes);
+  }
 
   // Sets the conditioning for every later forward on `ws` with n nodes:
   // node [n, Fc] and edge [n(n−1), Ec] row-major (edge order:
@@ -106,6 +117,8 @@ class VectorField {
 
   // Multiply-adds of one evaluation with K tangents, and of its reverse pass.
   double forward_madds(int n, int K) const;
+  // Of forward_node_tangents with K directions.
+  double forward_madds_node_tangents(int n, int K) const;
   double reverse_madds(int n, int K) const;
 
  private:

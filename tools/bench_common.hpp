@@ -91,8 +91,9 @@ enum class FieldWork { Velocity, Hutchinson, ExactTrace };
 // FLOPs (2 per multiply-add of the layer shapes, VectorField::forward_madds)
 // of one evaluation on n nodes. The exact trace runs as egnn/trace.hpp's
 // exact_trace does: N·C directions in chunks of trace_chunk_size, each chunk
-// one forward pass with the velocity and K tangents, the last chunk padded
-// to K (its padding is computed, so it is counted).
+// one forward pass with the velocity and K node-local tangents (layer 0 on
+// each direction's 2(n − 1) edges), the last chunk padded to K (its padding
+// is computed, so it is counted).
 template <class Field>
 double evaluation_flops(const Field& field, int n, FieldWork work) {
   switch (work) {
@@ -104,7 +105,7 @@ double evaluation_flops(const Field& field, int n, FieldWork work) {
       break;
   }
   const int dimz = n * field.channels(), K = trace_chunk_size(dimz);
-  return 2 * double((dimz + K - 1) / K) * field.forward_madds(n, K);
+  return 2 * double((dimz + K - 1) / K) * field.forward_madds_node_tangents(n, K);
 }
 
 // The CPU's model name (/proc/cpuinfo), for labelling a benchmark's figures

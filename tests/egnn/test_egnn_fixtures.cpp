@@ -3,6 +3,8 @@
 // estimate, in float64 and float32, for DW4, LJ13 and the pretrained QM9 field.
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include "support/batch_field.hpp"
 #include "support/fixtures.hpp"
 
@@ -31,7 +33,14 @@ Results<T> evaluate(const FieldConfig& cfg, const Parameters<double>& p64, const
   std::vector<T> f(z.size()), f2(z.size()), div(B), hutch(B);
   batch.divergence(p.values.data(), in, f.data(), div.data());
   batch.hutchinson(p.values.data(), in, et.data(), f2.data(), hutch.data());
-  REQUIRE(f == f2);  // the velocity does not depend on which derivative was asked for
+  // The velocity does not depend on which derivative was asked for, to
+  // rounding: the exact trace evaluates layer 0's value block in products of
+  // its own (node-local tangents, egnn_local_tangents.cpp), Hutchinson
+  // stacked with its tangent, and a product's rounding depends on its rows.
+  std::vector<double> fd(f.begin(), f.end()), f2d(f2.begin(), f2.end());
+  INFO("f: exact-trace path vs Hutchinson path " << max_abs_diff(fd, f2d) << " of " << max_abs(f2d));
+  // 64 ulps: products of width 32 to 64 in each of the layers (measured: 11).
+  REQUIRE(max_abs_diff(fd, f2d) <= 64 * std::numeric_limits<T>::epsilon() * std::max(1.0, max_abs(f2d)));
   return {std::vector<double>(f.begin(), f.end()), std::vector<double>(div.begin(), div.end()),
           std::vector<double>(hutch.begin(), hutch.end())};
 }

@@ -1,0 +1,117 @@
+// Node-local tangents (EgnnNetwork::forward's tangent_nodes, the exact
+// trace's first layer on each direction's own edges): the same velocity and
+// tangents as the dense forward, for every kind of field, and refused where
+// their promise does not hold.
+#include <catch2/catch.hpp>
+
+#include "egnn/trace.hpp"
+#include "support/fixtures.hpp"
+#include "support/random_model.hpp"
+
+using namespace enf;
+using namespace enf::test;
+
+namespace {
+
+template <class T>
+using Mat = detail::Mat<T>;
+
+// K random directions, direction k supported on node nodes[k] (all its channels).
+Mat<double> local_directions(int n, int C, const std::vector<int>& nodes, Rng& rng) {
+  Mat<double> V = Mat<double>::Zero(int(nodes.size()), n * C);
+  for (std::size_t k = 0; k < nodes.size(); ++k)
+    for (int c = 0; c < C; ++c) V(k, nodes[k] * C + c) = rng.normal();
+  return V;
+}
+
+template <class T>
+void check_against_dense(const FieldConfig& cfg, int n, double tol) {
+  const auto p = random_params(cfg, 61);
+  const Parameters<T> pt = p.template cast<T>();
+  VectorField<T> field(cfg, pt.layout);
+  const int C = cfg.channels();
+  Rng rng(62);
+  const auto z64 = random_state(cfg, n, rng);
+  const std::vector<T> z(z64.begin(), z64.end());
+  // Nodes first, last, repeated, and every node once.
+  std::vector<int> nodes{0, n - 1, 1, 1};
+  for (int i = 0; i < n; ++i) nodes.push_back(i);
+  const Mat<T> V = local_directions(n, C, nodes, rng).cast<T>();
+  std::vector<T> node_cond(std::size_t(n) * cfg.node_condition), edge_cond(std::size_t(n) * (n - 1) * cfg.edge_condition);
+  for (T& v : node_cond) v = T(rng.normal());
+  for (T& v : edge_cond) v = T(rng.normal());
+  FieldWorkspace<T> dense_ws, local_ws;
+  if (cfg.conditional()) {
+    field.set_condition(dense_ws, n, node_cond.data(), edge_cond.data());
+    field.set_condition(local_ws, n, node_cond.data(), edge_cond.data());
+  }
+  std::vector<T> f_dense(z.size()), f_local(z.size());
+  Mat<T> JV_dense, JV_local;
+  const T t = T(0.37);
+  field.forward(pt.values.data(), z.data(), n, t, &V, dense_ws, f_dense.data(), &JV_dense);
+  field.forward_node_tangents(pt.values.data(), z.data(), n, t, V, nodes.data(), local_ws, f_local.data(), JV_local);
+  std::vector<double> fd(f_dense.begin(), f_dense.end()), fl(f_local.begin(), f_local.end());
+  const Mat<double> jd = JV_dense.template cast<double>(), jl = JV_local.template cast<double>();
+  INFO("f " << max_abs_diff(fl, fd) << ", JV " << (jl - jd).cwiseAbs().maxCoeff() << " of " << jd.cwiseAbs().maxCoeff());
+  CHECK(max_abs_diff(fl, fd) <= tol * std::max(1.0, max_abs(fd)));
+  CHECK((jl - jd).cwiseAbs().maxCoeff() <= tol * std::max(1.0, jd.cwiseAbs().maxCoeff()));
+  CHECK(jd.cwiseAbs().maxCoeff() > 0);
+  // Tangents do not move the value: f is the dense one's whatever the directions.
+  // And the exact trace (which takes this path) is the dense Jacobian's.
+  TraceScratch<T> scratch;
+  std::vector<T> f_tr(z.size());
+  const double tr = double(exact_trace(field, pt.values.data(), z.data(), n, t, local_ws, scratch, f_tr.data()));
+  Mat<T> I = Mat<T>::Identity(n * C, n * C), J;
+  field.forward(pt.values.data(), z.data(), n, t, &I, dense_ws, f_dense.data(), &J);
+  const double tr_dense = double(J.trace());
+  INFO("trace " << tr << " dense " << tr_dense);
+  CHECK(std::abs(tr - tr_dense) <= tol * std::max(1.0, J.template cast<double>().cwiseAbs().sum()));
+}
+
+FieldConfig with(FieldConfig c, void (*change)(FieldConfig&)) {
+  change(c);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("node-local tangents: the dense forward's velocity and tangents, and its exact trace", "[egnn][trace]") {
+  const std::pair<const char*, FieldConfig> cases[] = {
+      {"particles", particle_field(3)},
+      {"particles 2-D", particle_field(2)},
+      {"molecules", small_molecule_field()},
+      {"mean aggregation", with(small_molecule_field(), [](FieldConfig& c) { c.aggregation = Aggregation::Mean; })},
+      {"one layer (layer 0 is the last)", with(small_molecule_field(), [](FieldConfig& c) { c.layers = 1; })},
+      {"no attention, no tanh", with(particle_field(3), [](FieldConfig& c) { c.attention = c.tanh = false; })},
+      {"conditional", with(small_molecule_field(), [](FieldConfig& c) { c.node_condition = 2; c.edge_condition = 3; })},
+  };
+  for (const auto& [name, cfg] : cases)
+    SECTION(name) {
+      // The same arithmetic on fewer rows: the dense products' rounding apart, equal.
+      check_against_dense<double>(cfg, 6, 1e-12);
+      check_against_dense<float>(cfg, 6, 1e-5);
+      check_against_dense<double>(cfg, 2, 1e-12);
+    }
+}
+
+TEST_CASE("node-local tangents: a direction off its node is refused, and so is a reverse pass", "[egnn][errors]") {
+  const FieldConfig cfg = particle_field(3);
+  const auto p = random_params(cfg, 63);
+  VectorField<double> field(cfg, p.layout);
+  FieldWorkspace<double> ws;
+  Rng rng(64);
+  const int n = 5;
+  const auto z = random_state(cfg, n, rng);
+  std::vector<double> f(z.size()), zbar(z.size()), grad(p.values.size(), 0.0);
+  Mat<double> V = local_directions(n, 3, {2, 4}, rng), JV;
+  const std::vector<int> wrong{2, 3};
+  CHECK_THROWS_WITH(field.forward_node_tangents(p.values.data(), z.data(), n, 0.5, V, wrong.data(), ws, f.data(), JV),
+                    Catch::Matchers::Contains("not zero outside its node"));
+  const std::vector<int> right{2, 4};
+  field.forward_node_tangents(p.values.data(), z.data(), n, 0.5, V, right.data(), ws, f.data(), JV);
+  CHECK_THROWS_WITH(field.reverse(p.values.data(), ws, f.data(), &JV, zbar.data(), grad.data()),
+                    Catch::Matchers::Contains("node-local tangents"));
+  // A dense forward on the same workspace may be reversed again.
+  field.forward(p.values.data(), z.data(), n, 0.5, &V, ws, f.data(), &JV);
+  CHECK_NOTHROW(field.reverse(p.values.data(), ws, f.data(), &JV, zbar.data(), grad.data()));
+}
