@@ -104,7 +104,7 @@ double evaluation_flops(const Field& field, int n, FieldWork work) {
     case FieldWork::ExactTrace:
       break;
   }
-  const int dimz = n * field.channels(), K = trace_chunk_size(dimz);
+  const int dimz = n * field.channels(), K = trace_chunk_size(dimz, n);
   return 2 * double((dimz + K - 1) / K) * field.forward_madds_node_tangents(n, K);
 }
 

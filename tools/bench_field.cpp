@@ -133,7 +133,7 @@ void bench_trace(const Case& c, double min_time, std::uint64_t seed, std::vector
   Rng rng(seed);
   initialize_egnn(c.cfg.egnn(), params, rng);
   VectorField<T> field(c.cfg, layout);
-  const int n = c.sizes[0], C = c.cfg.channels(), dimz = n * C, K = trace_chunk_size(dimz);
+  const int n = c.sizes[0], C = c.cfg.channels(), dimz = n * C, K = trace_chunk_size(dimz, n);
   std::vector<T> z(dimz), f(dimz);
   for (int i = 0; i < n; ++i)
     for (int ch = 0; ch < C; ++ch) z[i * C + ch] = T(rng.normal() * (ch < c.cfg.dim ? 1.5 : 1.0));

@@ -129,7 +129,7 @@ TEST_CASE("bench FLOPs: the exact trace's count by hand for DW4", "[bench]") {
   // gather (2H), edge_mlp.2 (H²), attention (2H), coord_mlp (H² + H + D) and
   // the aggregation's sum (H) per edge, and P, Q for 3 of the 4 nodes (2H² each).
   Setup s(2, 1);
-  REQUIRE(trace_chunk_size(8) == 8);
+  REQUIRE(trace_chunk_size(8, 4) == 8);
   const double H = 32, D = 2;
   const double saved = 6 * (2 * D + 2 * H + H * H + 2 * H + H * H + H + D + H) + 3 * 2 * H * H;
   const double velocity = evaluation_flops(s.field, 4, FieldWork::Velocity) / 2;
