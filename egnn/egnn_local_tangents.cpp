@@ -28,9 +28,11 @@ T silu_slope(T s, T sig) {
 }  // namespace
 
 template <class T>
-void EgnnNetwork<T>::layer0_local_tangents(const T* p, int blocks, const int* tangent_nodes, const Mat& x,
-                                           const Mat& h, bool coord, bool node, EgnnWorkspace<T>& ws) const {
+void EgnnNetwork<T>::layer0_local_tangents(const T* p, int blocks, const int* tangent_nodes, bool coord, bool node,
+                                           EgnnWorkspace<T>& ws) const {
   using Vec = detail::Vec<T>;
+  const Mat& x = ws.xs[0];  // every block's input
+  const Mat& h = ws.hs[0];
   const LayerOffsets& o = off_[0];
   const EgnnLayerRecord<T>& R = ws.layers[0];
   const int D = cfg_.dim, H = cfg_.hidden, N = ws.nodes, E = ws.edges, B = blocks;
@@ -75,8 +77,10 @@ void EgnnNetwork<T>::layer0_local_tangents(const T* p, int blocks, const int* ta
   // edge_mlp.0: Pᵏ and Qᵏ are zero off node i, so row (j <- k) gets Pᵏ_i when
   // j = i and Qᵏ_i when k = i. Then silu' (block 0's) times the pre-activation.
   ConstMatMap<T> W0(p + o.e0w, H, edge_in);
-  const Vec wr = W0.col(2 * H), wa = cfg_.edge_attr ? Vec(W0.col(2 * H + 1)) : Vec::Zero(H);
-  Mat Pi(1, H), Qi(1, H);
+  const Vec& wr = ws.wr;  // layer_forward's copies of layer 0's r and a columns
+  const Vec& wa = ws.wa;
+  Mat& Pi = ws.lt_pi;
+  Mat& Qi = ws.lt_qi;
   ws.lt_y1.resize(M, H);
   for (int m = 0; m < M;) {
     const int b = ws.lt_block[m], i = tangent_nodes[b - 1];
@@ -109,11 +113,10 @@ void EgnnNetwork<T>::layer0_local_tangents(const T* p, int blocks, const int* ta
   }
 
   // Coordinates: x'ᵏ_i = xᵏ_i + scale Σ_j (uᵏ φ⁰ + u⁰ φᵏ) on the compact rows.
-  // layer_forward left the value block's x_1 and h_1 (N rows each) in ws.xs[1], ws.hs[1].
+  // The value block's x_1 and h_1 are layer_forward's (ws.lt_x1, ws.lt_h1).
   Mat& xo = ws.xs[1];
-  const Mat x_value = xo;
   xo.resize(Eigen::Index(B) * N, D);
-  xo.topRows(N) = x_value;
+  xo.topRows(N) = ws.lt_x1;
   xo.bottomRows(Eigen::Index(B - 1) * N) = x.bottomRows(Eigen::Index(B - 1) * N);
   if (coord) {
     ws.lt_c1.noalias() = ws.lt_m * ConstMatMap<T>(p + o.c0w, H, H).transpose();
@@ -132,9 +135,8 @@ void EgnnNetwork<T>::layer0_local_tangents(const T* p, int blocks, const int* ta
 
   // Nodes: h'ᵏ = hᵏ + W2 (silu'(pren⁰) (N_a hᵏ + N_b sᵏ)), sᵏ_j = Σ over j's compact rows.
   Mat& ho = ws.hs[1];
-  const Mat h_value = ho;
   ho.resize(Eigen::Index(B) * N, H);
-  ho.topRows(N) = h_value;
+  ho.topRows(N) = ws.lt_h1;
   const auto h_tangent = h.bottomRows(Eigen::Index(B - 1) * N);
   if (node) {
     ws.lt_s.setZero(Eigen::Index(B - 1) * N, H);
@@ -155,9 +157,9 @@ void EgnnNetwork<T>::layer0_local_tangents(const T* p, int blocks, const int* ta
 }
 
 // The rest of EgnnNetwork is instantiated in egnn_network.cpp.
-template void EgnnNetwork<float>::layer0_local_tangents(const float*, int, const int*, const Mat&, const Mat&, bool,
-                                                        bool, EgnnWorkspace<float>&) const;
-template void EgnnNetwork<double>::layer0_local_tangents(const double*, int, const int*, const Mat&, const Mat&, bool,
-                                                         bool, EgnnWorkspace<double>&) const;
+template void EgnnNetwork<float>::layer0_local_tangents(const float*, int, const int*, bool, bool,
+                                                        EgnnWorkspace<float>&) const;
+template void EgnnNetwork<double>::layer0_local_tangents(const double*, int, const int*, bool, bool,
+                                                         EgnnWorkspace<double>&) const;
 
 }  // namespace enf

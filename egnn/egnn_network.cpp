@@ -119,17 +119,12 @@ double EgnnNetwork<T>::forward_madds(int n, EgnnRequest req) const {
 
 template <class T>
 double EgnnNetwork<T>::local_tangent_madds(int n, EgnnRequest req) const {
-  const double H = cfg_.hidden, E = double(n) * (n - 1);
-  double total = double(n) * cfg_.in_node_nf * H;  // embedding
-  for (int l = 0; l < cfg_.layers; ++l) {
-    const bool last = l == cfg_.layers - 1;
-    // Layer 0: the node's 2(n − 1) edges, its one row of P and of Q.
-    total += l == 0 ? layer_madds(n, 2.0 * (n - 1), 1, !last || req.positions, !last || req.features) -
-                          2.0 * (n - 1) * H * cfg_.edge_features
-                    : layer_madds(n, E, n, !last || req.positions, !last || req.features);
-  }
-  if (req.features) total += double(n) * H * cfg_.out_node_nf;
-  return total;
+  const bool last = cfg_.layers == 1, coord = !last || req.positions, node = !last || req.features;
+  // Layer 0 on the node's 2(n − 1) edges, with its one row of P and of Q and
+  // no conditioning term (a constant), in place of the dense layer 0.
+  const double edges = 2.0 * (n - 1);
+  const double local = layer_madds(n, edges, 1, coord, node) - edges * cfg_.hidden * cfg_.edge_features;
+  return forward_madds(n, req) - layer_madds(n, double(n) * (n - 1), n, coord, node) + local;
 }
 
 template <class T>
@@ -205,14 +200,21 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const i
         if (j != i && (!ws.xs[0].row(b * N + j).isZero(0) || !ws.h0.row(b * N + j).isZero(0)))
           throw std::invalid_argument("EGNN forward: a tangent block is not zero outside its node");
     }
-    Mat x_all = std::move(ws.xs[0]), h_all = std::move(ws.hs[0]);
-    ws.xs[0] = x_all.topRows(N);
-    ws.hs[0] = h_all.topRows(N);
+    // Swaps, not copies, keep every matrix at its size from call to call:
+    // the value-only layer reads and writes the lt_ matrices of N rows.
+    std::swap(ws.xs[0], ws.lt_x0);
+    std::swap(ws.hs[0], ws.lt_h0);
+    std::swap(ws.xs[1], ws.lt_x1);
+    std::swap(ws.hs[1], ws.lt_h1);
+    ws.xs[0] = ws.lt_x0.topRows(N);
+    ws.hs[0] = ws.lt_h0.topRows(N);
     const bool last = L == 1;
     layer_forward(p, 0, 1, !last || req.positions, !last || req.features, ws);
-    layer0_local_tangents(p, blocks, tangent_nodes, x_all, h_all, !last || req.positions, !last || req.features, ws);
-    ws.xs[0] = std::move(x_all);
-    ws.hs[0] = std::move(h_all);
+    std::swap(ws.xs[0], ws.lt_x0);  // the full inputs back in xs[0], hs[0]
+    std::swap(ws.hs[0], ws.lt_h0);
+    std::swap(ws.xs[1], ws.lt_x1);  // layer 0's value block in lt_x1, lt_h1
+    std::swap(ws.hs[1], ws.lt_h1);
+    layer0_local_tangents(p, blocks, tangent_nodes, !last || req.positions, !last || req.features, ws);
     ws.local_tangents = true;
     first_layer = 1;
   }

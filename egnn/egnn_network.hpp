@@ -113,7 +113,9 @@ struct EgnnWorkspace {
   bool local_tangents = false;
   Vec edge_attr;                                   // [B·E]
   std::vector<int> lt_edge, lt_block;              // compact row -> edge, block
-  Mat lt_d, lt_u, lt_y1, lt_pre2, lt_m, lt_c1, lt_s, lt_pren, lt_yn, lt_h;  // compact tangents
+  Mat lt_x0, lt_h0, lt_x1, lt_h1;                  // layer 0's inputs and outputs, value block
+  Mat lt_pi, lt_qi;                                // a tangent node's row of P and of Q
+  Mat lt_d, lt_u, lt_y1, lt_pre2, lt_m, lt_c1, lt_s, lt_pren;  // compact tangents
   Vec lt_r, lt_g, lt_phi;
 };
 
@@ -176,9 +178,9 @@ class EgnnNetwork {
   void layer_forward(const T* p, int l, int blocks, bool coord, bool node, EgnnWorkspace<T>& ws) const;
   void layer_reverse(const T* p, int l, int blocks, EgnnWorkspace<T>& ws, T* grad) const;
   // Layer 0's tangents on each direction's own edges (egnn_local_tangents.cpp),
-  // after layer_forward computed its value block from x.topRows, h.topRows.
-  void layer0_local_tangents(const T* p, int blocks, const int* tangent_nodes, const Mat& x, const Mat& h,
-                             bool coord, bool node, EgnnWorkspace<T>& ws) const;
+  // after layer_forward computed its value block into ws.lt_x1, ws.lt_h1.
+  void layer0_local_tangents(const T* p, int blocks, const int* tangent_nodes, bool coord, bool node,
+                             EgnnWorkspace<T>& ws) const;
 };
 
 extern template class EgnnNetwork<float>;
