@@ -86,8 +86,8 @@ struct FlowMatchingLoss {
 };
 
 // L and its gradient wrt the field's parameters (added to grad, double),
-// samples in parallel over `threads`; summed in a fixed order (the same
-// bits for any thread count).
+// samples in parallel over `threads`, a few small states stacked into one
+// evaluation; summed in a fixed order (the same bits for any thread count).
 template <class T>
 class FlowMatchingObjective {
  public:
@@ -113,11 +113,17 @@ class FlowMatchingObjective {
     // 64-byte aligned (AlignedVector): the field's vectorised kernels peel
     // unaligned heads, so with malloc's addresses (a per-thread arena) the
     // last bits of a gradient depended on the thread that computed it.
-    AlignedVector<T> z, f, fbar, zbar, grad;
+    AlignedVector<T> z, f, fbar, zbar, grad, times;
+    std::vector<int> sizes;
   };
   SampleBatch<Scratch> batch_;
-  // Sample b's squared error / (n·C), leaving f and ∂L/∂f in s.
-  double evaluate(const T* params, const FlowMatchingBatch& batch, int b, Scratch& s) const;
+  // States first .. first + count − 1 in one stacked evaluation
+  // (VectorField::forward_stacked): their squared errors / (n·C) summed,
+  // leaving f and ∂L/∂f in s.
+  double evaluate(const T* params, const FlowMatchingBatch& batch, int first, int count, Scratch& s) const;
+  // States per stacked evaluation: lockstep_group of the batch's largest
+  // state (flow.hpp), 1 for a conditional field (one molecule per call).
+  int stack_size(const FlowMatchingBatch& batch) const;
 };
 
 extern template class FlowMatchingObjective<float>;
