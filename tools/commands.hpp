@@ -20,6 +20,8 @@ int run_bench_step(const std::vector<std::string>& args);
 // enf bench score and enf bench sample (tools/bench_score_sample.cpp).
 int run_bench_score(const std::vector<std::string>& args);
 int run_bench_sample(const std::vector<std::string>& args);
+// enf bench scaling (tools/bench_scaling.cpp).
+int run_bench_scaling(const std::vector<std::string>& args);
 int run_import(const std::vector<std::string>& args);
 int run_score(const std::vector<std::string>& args);
 int run_sample(const std::vector<std::string>& args);

@@ -75,6 +75,10 @@ const std::vector<Command>& commands() {
        "time sampling DW4/LJ13/LJ55 (dopri5, rk4): NFE, FLOP per\n"
        "structure, GFLOP/s and % of the GEMM peak",
        run_bench_sample},
+      {"bench scaling",
+       "scaling curves (SVG): time per evaluation and per sample vs\n"
+       "atoms and vs batch; gradient memory vs solver steps",
+       run_bench_scaling},
   };
   return c;
 }

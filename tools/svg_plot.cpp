@@ -12,8 +12,10 @@ namespace {
 constexpr double kW = 640, kH = 400, kL = 70, kR = 20, kT = 40, kB = 50;
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
 
+// Coordinates are in the plotted space: log10 of the value on a log axis.
 struct Frame {
   double x0, x1, y0, y1;
+  bool log_x = false, log_y = false;
   double px(double x) const { return kL + (x - x0) / (x1 - x0) * (kW - kL - kR); }
   double py(double y) const { return kH - kB - (y - y0) / (y1 - y0) * (kH - kT - kB); }
 };
@@ -30,6 +32,21 @@ std::string escape(const std::string& s) {
   return o;
 }
 
+// Tick positions (plotted space) of an axis from a to b: 5 even ticks, or on
+// a log axis the ends and the powers of ten between them.
+std::vector<double> ticks(double a, double b, bool log) {
+  std::vector<double> t;
+  if (!log) {
+    for (int i = 0; i <= 4; ++i) t.push_back(a + (b - a) * i / 4);
+    return t;
+  }
+  t.push_back(a);
+  for (double p = std::ceil(a); p < b; p += 1)
+    if (p - a > 0.08 * (b - a) && b - p > 0.08 * (b - a)) t.push_back(p);  // not on top of an end's label
+  t.push_back(b);
+  return t;
+}
+
 std::string axes(const Frame& f, const std::string& title, const std::string& xlabel, const std::string& ylabel,
                  const std::vector<Series>& series) {
   std::ostringstream os;
@@ -38,11 +55,12 @@ std::string axes(const Frame& f, const std::string& title, const std::string& xl
      << "<text x='" << kW / 2 << "' y='22' text-anchor='middle' font-size='15'>" << escape(title) << "</text>\n"
      << "<rect x='" << kL << "' y='" << kT << "' width='" << kW - kL - kR << "' height='" << kH - kT - kB
      << "' fill='none' stroke='#444'/>\n";
-  for (int i = 0; i <= 4; ++i) {
-    const double x = f.x0 + (f.x1 - f.x0) * i / 4, y = f.y0 + (f.y1 - f.y0) * i / 4;
-    os << "<text x='" << f.px(x) << "' y='" << kH - kB + 16 << "' text-anchor='middle'>" << num(x) << "</text>\n"
-       << "<text x='" << kL - 6 << "' y='" << f.py(y) + 4 << "' text-anchor='end'>" << num(y) << "</text>\n";
-  }
+  for (double x : ticks(f.x0, f.x1, f.log_x))
+    os << "<text x='" << f.px(x) << "' y='" << kH - kB + 16 << "' text-anchor='middle'>"
+       << num(f.log_x ? std::pow(10.0, x) : x) << "</text>\n";
+  for (double y : ticks(f.y0, f.y1, f.log_y))
+    os << "<text x='" << kL - 6 << "' y='" << f.py(y) + 4 << "' text-anchor='end'>"
+       << num(f.log_y ? std::pow(10.0, y) : y) << "</text>\n";
   os << "<text x='" << (kL + kW - kR) / 2 << "' y='" << kH - 12 << "' text-anchor='middle'>" << escape(xlabel) << "</text>\n"
      << "<text x='16' y='" << (kT + kH - kB) / 2 << "' text-anchor='middle' transform='rotate(-90 16 "
      << (kT + kH - kB) / 2 << ")'>" << escape(ylabel) << "</text>\n";
@@ -84,25 +102,38 @@ std::string svg_histograms(const std::string& title, const std::string& xlabel, 
 }
 
 std::string svg_lines(const std::string& title, const std::string& xlabel, const std::string& ylabel,
-                      const std::vector<Series>& series) {
+                      const std::vector<Series>& series, LineAxes la) {
+  // A point in plotted space, or false where it cannot be drawn (non-finite, or <= 0 on a log axis).
+  auto plotted = [&](double x, double y, double& px, double& py) {
+    if (!std::isfinite(x) || !std::isfinite(y) || (la.log_x && x <= 0) || (la.log_y && y <= 0)) return false;
+    px = la.log_x ? std::log10(x) : x;
+    py = la.log_y ? std::log10(y) : y;
+    return true;
+  };
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   for (const auto& s : series)
     for (std::size_t i = 0; i < s.values.size(); ++i)
-      if (std::isfinite(s.values[i])) {
-        x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]);
-        y0 = std::min(y0, s.values[i]), y1 = std::max(y1, s.values[i]);
+      if (double px, py; plotted(s.x[i], s.values[i], px, py)) {
+        x0 = std::min(x0, px), x1 = std::max(x1, px);
+        y0 = std::min(y0, py), y1 = std::max(y1, py);
       }
+  if (!std::isfinite(x0)) x0 = 0, y0 = 0;  // nothing to draw: an empty frame
   if (!(x1 > x0)) x1 = x0 + 1;
   if (!(y1 > y0)) y1 = y0 + 1;
   const double pad = 0.05 * (y1 - y0);
-  const Frame f{x0, x1, y0 - pad, y1 + pad};
+  const Frame f{x0, x1, y0 - pad, y1 + pad, la.log_x, la.log_y};
   std::ostringstream os;
   os << axes(f, title, xlabel, ylabel, series);
   for (std::size_t s = 0; s < series.size(); ++s) {
+    std::ostringstream dots;
     os << "<polyline fill='none' stroke-width='1.4' stroke='" << kColors[s % 4] << "' points='";
     for (std::size_t i = 0; i < series[s].values.size(); ++i)
-      if (std::isfinite(series[s].values[i])) os << f.px(series[s].x[i]) << ',' << f.py(series[s].values[i]) << ' ';
-    os << "'/>\n";
+      if (double px, py; plotted(series[s].x[i], series[s].values[i], px, py)) {
+        os << f.px(px) << ',' << f.py(py) << ' ';
+        if (la.markers)
+          dots << "<circle cx='" << f.px(px) << "' cy='" << f.py(py) << "' r='3' fill='" << kColors[s % 4] << "'/>\n";
+      }
+    os << "'/>\n" << dots.str();
   }
   os << "</svg>\n";
   return os.str();
