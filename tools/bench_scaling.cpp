@@ -382,7 +382,7 @@ int run(const ParsedOptions& opt, const Runtime& rt) {
     peak.push_back(recorded[0]);
     write_file_atomically((out / "memory_vs_steps.svg").string(),
                           svg_lines("LJ13 gradient memory vs rk4 steps (" + precision + ")", "rk4 steps",
-                                    "KiB (0 drawn at 1)", peak, {true, true, true}),
+                                    "KiB", peak, {true, true, true}),
                           "plot");
   }
   write_file_atomically((out / "scaling.json").string(), j.dump(2) + "\n", "results");

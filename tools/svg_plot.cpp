@@ -47,8 +47,7 @@ std::vector<double> ticks(double a, double b, bool log) {
   return t;
 }
 
-std::string axes(const Frame& f, const std::string& title, const std::string& xlabel, const std::string& ylabel,
-                 const std::vector<Series>& series) {
+std::string axes(const Frame& f, const std::string& title, const std::string& xlabel, const std::string& ylabel) {
   std::ostringstream os;
   os << "<svg xmlns='http://www.w3.org/2000/svg' width='" << kW << "' height='" << kH << "' font-family='sans-serif' font-size='12'>\n"
      << "<rect width='100%' height='100%' fill='white'/>\n"
@@ -64,6 +63,18 @@ std::string axes(const Frame& f, const std::string& title, const std::string& xl
   os << "<text x='" << (kL + kW - kR) / 2 << "' y='" << kH - 12 << "' text-anchor='middle'>" << escape(xlabel) << "</text>\n"
      << "<text x='16' y='" << (kT + kH - kB) / 2 << "' text-anchor='middle' transform='rotate(-90 16 "
      << (kT + kH - kB) / 2 << ")'>" << escape(ylabel) << "</text>\n";
+  return os.str();
+}
+
+// The legend, drawn last on a translucent box, so that it stays readable over
+// the curves and the curves under it stay visible.
+std::string legend(const std::vector<Series>& series) {
+  std::ostringstream os;
+  std::size_t longest = 0;
+  for (const auto& s : series) longest = std::max(longest, s.label.size());
+  if (!series.empty())
+    os << "<rect x='" << kW - kR - 12 - 6.6 * longest << "' y='" << kT + 5 << "' width='" << 6.6 * longest + 8
+       << "' height='" << 16 * series.size() + 4 << "' fill='white' fill-opacity='0.85'/>\n";
   for (std::size_t s = 0; s < series.size(); ++s)
     os << "<text x='" << kW - kR - 8 << "' y='" << kT + 18 + 16 * s << "' text-anchor='end' fill='" << kColors[s % 4]
        << "'>" << escape(series[s].label) << "</text>\n";
@@ -90,14 +101,14 @@ std::string svg_histograms(const std::string& title, const std::string& xlabel, 
   }
   const Frame f{lo, hi, 0, top > 0 ? top * 1.05 : 1};
   std::ostringstream os;
-  os << axes(f, title, xlabel, "density", series);
+  os << axes(f, title, xlabel, "density");
   for (std::size_t s = 0; s < series.size(); ++s) {
     os << "<polyline fill='none' stroke-width='1.6' stroke='" << kColors[s % 4] << "' points='";
     for (int b = 0; b < bins; ++b)
       os << f.px(lo + b * width) << ',' << f.py(dens[s][b]) << ' ' << f.px(lo + (b + 1) * width) << ',' << f.py(dens[s][b]) << ' ';
     os << "'/>\n";
   }
-  os << "</svg>\n";
+  os << legend(series) << "</svg>\n";
   return os.str();
 }
 
@@ -120,10 +131,11 @@ std::string svg_lines(const std::string& title, const std::string& xlabel, const
   if (!std::isfinite(x0)) x0 = 0, y0 = 0;  // nothing to draw: an empty frame
   if (!(x1 > x0)) x1 = x0 + 1;
   if (!(y1 > y0)) y1 = y0 + 1;
-  const double pad = 0.05 * (y1 - y0);
-  const Frame f{x0, x1, y0 - pad, y1 + pad, la.log_x, la.log_y};
+  // Room above the highest point for the legend's rows.
+  const double pad = 0.05 * (y1 - y0), top = (0.05 + 0.07 * series.size()) * (y1 - y0);
+  const Frame f{x0, x1, y0 - pad, y1 + top, la.log_x, la.log_y};
   std::ostringstream os;
-  os << axes(f, title, xlabel, ylabel, series);
+  os << axes(f, title, xlabel, ylabel);
   for (std::size_t s = 0; s < series.size(); ++s) {
     std::ostringstream dots;
     os << "<polyline fill='none' stroke-width='1.4' stroke='" << kColors[s % 4] << "' points='";
@@ -135,7 +147,7 @@ std::string svg_lines(const std::string& title, const std::string& xlabel, const
       }
     os << "'/>\n" << dots.str();
   }
-  os << "</svg>\n";
+  os << legend(series) << "</svg>\n";
   return os.str();
 }
 

@@ -44,5 +44,5 @@ else
   rm -rf "$out/scaling" && mv "$out/scaling.part" "$out/scaling" && mv "$out/scaling.md.part" "$out/scaling/scaling.md"
 fi
 { echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
-  echo "Build: $("$enf" --version | head -1)"; } > "$out/machine.txt"
+  echo "Build: $("$enf" --version | head -2 | tr -s " \n" " ")"; } > "$out/machine.txt"
 echo "speed_targets: done, results in $out"
