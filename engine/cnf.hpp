@@ -119,6 +119,10 @@ class Cnf {
     std::vector<T> z, f, eps, fbar, zbar, f_extra, zbar_extra;
     AlignedVector<T> grad;  // written through Eigen maps: aligned (see parameters.hpp)
     detail::Mat<T> V, JV, JVbar;
+    // The discrete gradient's record of the accepted steps (start t, size h,
+    // the state z of each, flat): kept across solves, so that a solve of a
+    // shape already seen allocates nothing per step.
+    std::vector<double> record_t, record_h, record_z, replay_y0;
   };
 
   // x → z(1) with ℓ, K, R. eps: n·C noise (ignored unless needs_noise()).

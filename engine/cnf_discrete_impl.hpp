@@ -22,15 +22,15 @@ AdjointResult Cnf<Field>::discrete(const T* params, const std::vector<double>& x
                                    double weight, Scratch& s, double* grad) const {
   const int S = n * field_.channels();
   const std::size_t P = field_.parameter_count();
-  struct Step {
-    double t, h;
-    std::vector<double> z;
-  };
-  std::vector<Step> steps;
+  s.record_t.clear();
+  s.record_h.clear();
+  s.record_z.clear();
   AdjointResult r;
   auto start = Clock::now();
   r.forward = forward_recorded(params, x, n, eps, s, [&](double t, double h, const std::vector<double>& y) {
-    steps.push_back({t, h, std::vector<double>(y.begin(), y.begin() + S)});
+    s.record_t.push_back(t);
+    s.record_h.push_back(h);
+    s.record_z.insert(s.record_z.end(), y.begin(), y.begin() + S);
   });
   r.seconds_forward = since(start);
   r.loss = loss_of(r.forward, weight);
@@ -53,10 +53,14 @@ AdjointResult Cnf<Field>::discrete(const T* params, const std::vector<double>& x
     for (std::size_t k = 0; k < P; ++k) grad[k] += double(s.grad[k]);
   };
   ode::StepReplay replay(opt_.solver.method);
-  for (auto it = steps.rbegin(); it != steps.rend(); ++it) replay.reverse(f, vjp, it->t, it->h, it->z, ybar);
+  const long steps = long(s.record_t.size());
+  for (long k = steps - 1; k >= 0; --k) {
+    s.replay_y0.assign(s.record_z.begin() + k * S, s.record_z.begin() + (k + 1) * S);
+    replay.reverse(f, vjp, s.record_t[k], s.record_h[k], s.replay_y0, ybar);
+  }
   r.input_cotangent = ybar;
-  r.backward.stats.nfe = long(steps.size()) * 2 * replay.stages();
-  r.backward.stats.accepted = long(steps.size());
+  r.backward.stats.nfe = steps * 2 * replay.stages();
+  r.backward.stats.accepted = steps;
   r.seconds_backward = since(start);
   return r;
 }

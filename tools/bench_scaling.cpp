@@ -219,11 +219,10 @@ struct MemoryPoint {
   double recorded_kib = 0;  // the states the discrete gradient records: steps x state x 8 bytes
 };
 
-// s: one scratch for every point, so that its workspaces' first allocation
-// (the warm-up's) is not counted as any point's memory.
+// Each repeat is one gradient with a fresh scratch: what a gradient of this
+// many steps needs, its workspaces and its record of the steps included.
 template <class T>
-MemoryPoint memory_point(const Model& m, GradientMode mode, int steps, int repeats, const Runtime& rt,
-                         typename Cnf<VectorField<T>>::Scratch& s) {
+MemoryPoint memory_point(const Model& m, GradientMode mode, int steps, int repeats, const Runtime& rt) {
   const Parameters<T> p = m.params.template cast<T>();
   VectorField<T> field(m.field, p.layout);
   CnfOptions o = bench_cnf_options(mode);
@@ -239,6 +238,7 @@ MemoryPoint memory_point(const Model& m, GradientMode mode, int steps, int repea
   out.recorded_kib = mode == GradientMode::Discrete ? double(steps) * m.n * m.dim * 8 / 1024 : 0;
   std::vector<double> seconds;
   for (int r = 0; r < repeats; ++r) {
+    typename Cnf<VectorField<T>>::Scratch s;
     const bool measurable = reset_peak_rss();
     const long before = status_kb("VmRSS:");
     const auto t0 = std::chrono::steady_clock::now();
@@ -357,11 +357,11 @@ int run(const ParsedOptions& opt, const Runtime& rt) {
   if (wants("memory")) {
     std::fprintf(stderr, "enf bench scaling: gradient memory against steps (LJ13, rk4)\n");
     const Model m = random_model(13, 3, rt.seed);
-    typename Cnf<VectorField<T>>::Scratch s;
-    for (GradientMode mode : {GradientMode::Discrete, GradientMode::Adjoint})
-      memory_point<T>(m, mode, 4, 1, rt, s);  // warm-up: the workspaces' first allocations
+    // Warm-up, not kept: the process's one-time allocations (thread pools, tables)
+    // would otherwise count as the first point's.
+    for (GradientMode mode : {GradientMode::Adjoint, GradientMode::Discrete}) memory_point<T>(m, mode, 4, 1, rt);
     for (GradientMode mode : {GradientMode::Adjoint, GradientMode::Discrete})
-      for (int K : steps) memory.push_back(memory_point<T>(m, mode, K, repeats, rt, s));
+      for (int K : steps) memory.push_back(memory_point<T>(m, mode, K, repeats, rt));
     const std::string state = std::to_string(m.n * m.dim);
     std::vector<Series> peak, recorded{{"discrete: states recorded (steps x " + state + " x 8 bytes)", {}, {}}};
     for (const MemoryPoint& p : memory) {

@@ -37,7 +37,8 @@ check "  the table on stdout, logs on stderr" bash -c "grep -q '^| 3-D | samplin
 # Memory: the discrete gradient's 2000 recorded states (609 KiB of them)
 # against 10 steps'; the adjoint's peak does not depend on the steps. The
 # bounds leave the allocator room: the discrete gradient must add at least
-# half of what it records, the adjoint less than a sixth of it.
+# half of what it records (measured: 688 KiB more at 2000 steps than at 10),
+# the adjoint's peak move by less than a quarter of it either way.
 "$enf" bench scaling --parts memory --steps 10,2000 --repeat 1 --out "$tmp/m" --format json > "$tmp/m.json" 2> "$tmp/m.log"
 check "memory part: exit 0, JSON on stdout" python3 -c "import json; json.load(open('$tmp/m.json'))"
 check "  discrete grows with the steps, the adjoint does not" python3 -c "
@@ -49,7 +50,7 @@ assert abs(rec - 2000 * 39 * 8 / 1024) < 1e-9, rec
 grow_d = m[('discrete', 2000)]['peak_kib'] - m[('discrete', 10)]['peak_kib']
 grow_a = m[('adjoint', 2000)]['peak_kib'] - m[('adjoint', 10)]['peak_kib']
 assert grow_d > rec / 2, (grow_d, rec, m)
-assert grow_a < rec / 6, (grow_a, rec, m)
+assert abs(grow_a) < rec / 4, (grow_a, rec, m)
 # rk4: 4 evaluations per step forward; the adjoint 4 back, the discrete 4 recomputed and 4 reversed.
 assert m[('adjoint', 2000)]['nfe'] == 8 * 2000 and m[('discrete', 2000)]['nfe'] == 12 * 2000, m"
 check "  memory_vs_steps.svg is well-formed" python3 -c "import xml.dom.minidom as m; m.parse('$tmp/m/memory_vs_steps.svg')"
