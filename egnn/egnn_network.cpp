@@ -8,11 +8,8 @@ namespace enf {
 
 using detail::ConstMatMap;
 
-namespace {
-// Columns of edge_mlp.0's input: [h_i (H), h_j (H), r, (a), e (Ec)]; the
-// conditioning comes last so that with Ec = 0 the layout is the reference's.
+// The conditioning comes last so that with Ec = 0 the layout is the reference's.
 int edge_input_width(const EgnnConfig& c) { return 2 * c.hidden + 1 + (c.edge_attr ? 1 : 0) + c.edge_features; }
-}  // namespace
 
 std::string EgnnConfig::validate() const {
   if (dim < 1 || dim > 3) return "dim must be 1, 2 or 3 (got " + std::to_string(dim) + ")";
@@ -218,9 +215,13 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const i
     ws.local_tangents = true;
     first_layer = 1;
   }
+  ws.unrecorded = ws.forward_only;
   for (int l = first_layer; l < L; ++l) {
     const bool last = l == L - 1;
-    layer_forward(p, l, blocks, !last || req.positions, !last || req.features, ws);
+    if (ws.forward_only)
+      layer_forward_tiled(p, l, blocks, !last || req.positions, !last || req.features, ws);
+    else
+      layer_forward(p, l, blocks, !last || req.positions, !last || req.features, ws);
   }
   if (req.features)
     detail::linear_forward<T>(ws.hs[L], ConstMatMap<T>(p + out_w_, cfg_.out_node_nf, H), p + out_b_, blocks,
@@ -228,17 +229,14 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const i
 }
 
 template <class T>
-void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bool node,
-                                   EgnnWorkspace<T>& ws) const {
+void EgnnNetwork<T>::layer_geometry(const T* p, int l, int blocks, EgnnWorkspace<T>& ws) const {
   using Vec = detail::Vec<T>;
   const LayerOffsets& o = off_[l];
   EgnnLayerRecord<T>& R = ws.layers[l];
   const int D = cfg_.dim, H = cfg_.hidden, n = ws.nodes, E = ws.edges, B = blocks;
-  const int edge_in = edge_input_width(cfg_), Ec = cfg_.edge_features;
+  const int edge_in = edge_input_width(cfg_);
   const Mat& x = ws.xs[l];
   const Mat& h = ws.hs[l];
-  R.coord_done = coord;
-  R.node_done = node;
 
   // Geometry: d = x_i − x_j, r = |d|², u = d / (sqrt(r + 1e-8) + 1).
   // Tangents: rᵏ = 2 d⁰·dᵏ;  uᵏ = dᵏ/den − d⁰ rᵏ q with q = 1 / (2 sq den²).
@@ -246,24 +244,35 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
   R.u.resize(Eigen::Index(B) * E, D);
   R.r.resize(Eigen::Index(B) * E);
   R.sq.resize(E);
+  // On raw rows (row-major, D = 2 or 3 columns): Eigen's per-row expressions
+  // of runtime size cost more than their arithmetic here.
+  const T* X = x.data();
+  T *d = R.d.data(), *u = R.u.data();
   for (int b = 0; b < B; ++b)
-    for (int e = 0; e < E; ++e)
-      R.d.row(b * E + e) = x.row(b * n + ws.recv[e]) - x.row(b * n + ws.send[e]);
+    for (int e = 0; e < E; ++e) {
+      const T* xi = X + (std::size_t(b) * n + ws.recv[e]) * D;
+      const T* xj = X + (std::size_t(b) * n + ws.send[e]) * D;
+      T* de = d + (std::size_t(b) * E + e) * D;
+      for (int c = 0; c < D; ++c) de[c] = xi[c] - xj[c];
+    }
   for (int e = 0; e < E; ++e) {
-    const T r0 = R.d.row(e).squaredNorm();
+    const T* d0 = d + std::size_t(e) * D;
+    T r0 = 0;
+    for (int c = 0; c < D; ++c) r0 += d0[c] * d0[c];
     const T sq = std::sqrt(r0 + T(1e-8)), den = sq + T(1), q = T(1) / (T(2) * sq * den * den);
     R.r[e] = r0;
     R.sq[e] = sq;
-    R.u.row(e) = R.d.row(e) / den;
+    for (int c = 0; c < D; ++c) u[std::size_t(e) * D + c] = d0[c] / den;
     for (int b = 1; b < B; ++b) {
-      const T rb = T(2) * R.d.row(e).dot(R.d.row(b * E + e));
+      const T* db = d + (std::size_t(b) * E + e) * D;
+      T dot = 0;
+      for (int c = 0; c < D; ++c) dot += d0[c] * db[c];
+      const T rb = T(2) * dot;
       R.r[b * E + e] = rb;
-      R.u.row(b * E + e) = R.d.row(b * E + e) / den - R.d.row(e) * (rb * q);
+      T* ub = u + (std::size_t(b) * E + e) * D;
+      for (int c = 0; c < D; ++c) ub[c] = db[c] / den - d0[c] * (rb * q);
     }
   }
-  // a_ij: r of the network input, fixed across layers.
-  const Vec& a = ws.local_tangents ? ws.edge_attr : ws.layers[0].r;
-
   // edge_mlp.0 on [h_i, h_j, r, a] = A h_i + B h_j + w_r r + w_a a + b: the
   // node parts are multiplied once per node, not once per edge.
   ConstMatMap<T> W0(p + o.e0w, H, edge_in);
@@ -275,6 +284,46 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
   ws.wr = W0.col(2 * H);
   ws.wa = cfg_.edge_attr ? Vec(W0.col(2 * H + 1)) : Vec::Zero(H);
   ws.zero.setZero(H);
+}
+
+template <class T>
+void EgnnNetwork<T>::layer_nodes(const T* p, int l, int blocks, bool node, EgnnWorkspace<T>& ws) const {
+  const LayerOffsets& o = off_[l];
+  EgnnLayerRecord<T>& R = ws.layers[l];
+  const int H = cfg_.hidden, n = ws.nodes;
+  const Mat& h = ws.hs[l];
+  Mat& ho = ws.hs[l + 1];
+  if (!node) {
+    ho = h;
+    return;
+  }
+  ConstMatMap<T> N0(p + o.n0w, H, 2 * H);
+  R.pren.resize(h.rows(), H);
+  R.pren.noalias() = h * N0.leftCols(H).transpose();
+  R.pren.noalias() += R.s * N0.rightCols(H).transpose();
+  R.pren.topRows(n).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(p + o.n0b, H);
+  detail::silu_forward<T>(R.pren, blocks, R.yn, R.sign, R.dyn);
+  detail::linear_forward<T>(R.yn, ConstMatMap<T>(p + o.n2w, H, H), p + o.n2b, blocks, ho);
+  ho += h;
+}
+
+template <class T>
+void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bool node,
+                                   EgnnWorkspace<T>& ws) const {
+  using Vec = detail::Vec<T>;
+  const LayerOffsets& o = off_[l];
+  EgnnLayerRecord<T>& R = ws.layers[l];
+  const int H = cfg_.hidden, n = ws.nodes, E = ws.edges, B = blocks;
+  const int edge_in = edge_input_width(cfg_), Ec = cfg_.edge_features;
+  const Mat& x = ws.xs[l];
+  const Mat& h = ws.hs[l];
+  R.coord_done = coord;
+  R.node_done = node;
+
+  layer_geometry(p, l, blocks, ws);
+  // a_ij: r of the network input, fixed across layers.
+  const Vec& a = ws.local_tangents ? ws.edge_attr : ws.layers[0].r;
+  ConstMatMap<T> W0(p + o.e0w, H, edge_in);
   R.pre1.resize(Eigen::Index(B) * E, H);
   for (int b = 0; b < B; ++b) {
     const T* bias = b == 0 ? p + o.e0b : ws.zero.data();
@@ -348,7 +397,6 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
   }
 
   // Nodes: h' = h + node_mlp([h, Σ_j m_ij]).
-  Mat& ho = ws.hs[l + 1];
   if (node) {
     // Edges are grouped by receiver: node i's messages are contiguous rows.
     R.s.resize(h.rows(), H);
@@ -356,17 +404,8 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
     for (int b = 0; b < B; ++b)
       for (int i = 0; i < n; ++i)
         R.s.row(b * n + i) = m.middleRows(std::size_t(b) * E + first[i], first[i + 1] - first[i]).colwise().sum();
-    ConstMatMap<T> N0(p + o.n0w, H, 2 * H);
-    R.pren.resize(h.rows(), H);
-    R.pren.noalias() = h * N0.leftCols(H).transpose();
-    R.pren.noalias() += R.s * N0.rightCols(H).transpose();
-    R.pren.topRows(n).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(p + o.n0b, H);
-    detail::silu_forward<T>(R.pren, B, R.yn, R.sign, R.dyn);
-    detail::linear_forward<T>(R.yn, ConstMatMap<T>(p + o.n2w, H, H), p + o.n2b, B, ho);
-    ho += h;
-  } else {
-    ho = h;
   }
+  layer_nodes(p, l, blocks, node, ws);
 }
 
 template <class T>
@@ -375,6 +414,8 @@ void EgnnNetwork<T>::reverse(const T* p, const Mat* xbar_out, const Mat* hbar_ou
   const int L = cfg_.layers, H = cfg_.hidden, B = ws.blocks;
   if (ws.local_tangents)
     throw std::logic_error("EGNN reverse: the last forward had node-local tangents (no record to reverse)");
+  if (ws.unrecorded)
+    throw std::logic_error("EGNN reverse: the last forward was forward-only (EgnnWorkspace::forward_only: no record)");
   const Eigen::Index rows = Eigen::Index(B) * ws.nodes;
   if (xbar_out)
     ws.xbar = *xbar_out;

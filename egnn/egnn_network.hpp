@@ -51,6 +51,9 @@ struct EgnnConfig {
   std::string validate() const;
 };
 
+// Columns of edge_mlp.0's input: [h_i (H), h_j (H), r, (a), e (Ec)].
+int edge_input_width(const EgnnConfig& c);
+
 // The row of edge (i, j), i != j, among the n(n−1) edges (order above).
 inline int edge_index(int i, int j, int n) { return i * (n - 1) + j - (j > i ? 1 : 0); }
 
@@ -117,6 +120,16 @@ struct EgnnWorkspace {
   Mat lt_pi, lt_qi;                                // a tangent node's row of P and of Q
   Mat lt_d, lt_u, lt_y1, lt_pre2, lt_m, lt_c1, lt_s, lt_pren;  // compact tangents
   Vec lt_r, lt_g, lt_phi;
+
+  // Set by a caller whose forwards no reverse pass follows (a solve's f
+  // evaluations, the exact trace; ForwardOnlyScope in vector_field.hpp):
+  // each layer's edge pipeline then runs in tiles of whole receivers' edges
+  // that stay in cache (egnn_tiled_forward.cpp), keeping no per-edge record.
+  // The same numbers to rounding; reverse() refuses after such a forward.
+  bool forward_only = false;
+  bool unrecorded = false;  // the last forward was forward-only
+  Mat t_pre1, t_sig, t_d1, t_y1, t_pre2, t_m0, t_m, t_c1, t_y3;  // one tile's rows, [B·T, H]
+  Vec t_g, t_gd1, t_gd2, t_alpha, t_phi_raw, t_phi, t_pd1, t_pd2;
 };
 
 template <class T>
@@ -176,6 +189,12 @@ class EgnnNetwork {
 
   double layer_madds(int n, double edges, double pq_rows, bool coord, bool node) const;
   void layer_forward(const T* p, int l, int blocks, bool coord, bool node, EgnnWorkspace<T>& ws) const;
+  // layer_forward's parts: the edge geometry and the node parts of edge_mlp.0
+  // (P, Q), and the node update from the aggregated messages R.s.
+  void layer_geometry(const T* p, int l, int blocks, EgnnWorkspace<T>& ws) const;
+  void layer_nodes(const T* p, int l, int blocks, bool node, EgnnWorkspace<T>& ws) const;
+  // layer_forward without the per-edge record, in tiles (egnn_tiled_forward.cpp).
+  void layer_forward_tiled(const T* p, int l, int blocks, bool coord, bool node, EgnnWorkspace<T>& ws) const;
   void layer_reverse(const T* p, int l, int blocks, EgnnWorkspace<T>& ws, T* grad) const;
   // Layer 0's tangents on each direction's own edges (egnn_local_tangents.cpp),
   // after layer_forward computed its value block into ws.lt_x1, ws.lt_h1.

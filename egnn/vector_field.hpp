@@ -56,6 +56,31 @@ struct FieldWorkspace {
   int condition_n = -1;
 };
 
+// For the life of the scope, the field's forwards on `ws` keep no record for
+// a reverse pass (EgnnWorkspace::forward_only: tiled, cache-resident edge
+// pipelines); the previous setting comes back at its end. For callers whose
+// evaluations no reverse pass follows: a solve's f, the exact trace. Any
+// workspace without that switch (test fields) is left alone.
+template <class Workspace>
+class ForwardOnlyScope {
+ public:
+  explicit ForwardOnlyScope(Workspace& ws) : ws_(ws) {
+    if constexpr (requires { ws.net.forward_only; }) {
+      previous_ = ws.net.forward_only;
+      ws.net.forward_only = true;
+    }
+  }
+  ~ForwardOnlyScope() {
+    if constexpr (requires { ws_.net.forward_only; }) ws_.net.forward_only = previous_;
+  }
+  ForwardOnlyScope(const ForwardOnlyScope&) = delete;
+  ForwardOnlyScope& operator=(const ForwardOnlyScope&) = delete;
+
+ private:
+  Workspace& ws_;
+  bool previous_ = false;
+};
+
 template <class T>
 class VectorField {
  public:

@@ -22,6 +22,7 @@ template <class Field>
 ode::SolveResult Cnf<Field>::reverse(const T* params, std::vector<double>& z, int n, Scratch& s) const {
   const int S = n * field_.channels();
   check_state(z, S, "reverse");
+  const ForwardOnlyScope scope(s.ws);  // no reverse pass follows these evaluations
   return ode::integrate(
       [&](const std::vector<double>& yy, std::vector<double>& dy, double t) {
         to_scalar(yy.data(), S, s.z);
@@ -37,6 +38,7 @@ ode::BatchSolveResult Cnf<Field>::reverse_lockstep(const T* params, std::vector<
                                                    Scratch& s) const {
   const int S = n * field_.channels();
   for (const auto& zb : z) check_state(zb, S, "reverse");
+  const ForwardOnlyScope scope(s.ws);  // no reverse pass follows these evaluations
   std::vector<int> sizes;
   std::vector<T> times;
   return ode::integrate_batch(
@@ -64,6 +66,7 @@ ForwardResult Cnf<Field>::forward_recorded(const T* params, const std::vector<do
   const int S = n * field_.channels();
   check_state(x, S, "forward");
   load_noise(eps, S, s);
+  const ForwardOnlyScope scope(s.ws);  // no reverse pass follows these evaluations
   std::vector<double> y(S + 3, 0.0);
   std::copy(x.begin(), x.end(), y.begin());
   ForwardResult r;
