@@ -60,6 +60,27 @@ void silu_reverse(const Mat<T>& s, const Mat<T>& sig, Mat<T>& d1, int blocks, Ma
       d1.array() * ybar.topRows(rows).array() + sg * (T(1) - sg) * (T(2) + s0 * (T(1) - T(2) * sg)) * mix.array();
 }
 
+// σ(s) with its first two derivatives: scalar_forward's fn for the attention gate.
+template <class T>
+void sigmoid_with_slopes(T s, T& y, T& d1, T& d2) {
+  y = sigmoid(s);
+  d1 = y * (T(1) - y);
+  d2 = d1 * (T(1) - T(2) * y);
+}
+
+// C·tanh(s) with its first two derivatives: scalar_forward's fn for the
+// coordinate update's bounded range.
+template <class T>
+struct ScaledTanh {
+  T C;
+  void operator()(T s, T& y, T& d1, T& d2) const {
+    const T th = std::tanh(s);
+    y = C * th;
+    d1 = C * (T(1) - th * th);
+    d2 = T(-2) * th * d1;
+  }
+};
+
 // Generic scalar dual activation on a stacked vector (blocks × n entries),
 // with g, g', g'' given by `fn(s, &g, &g1, &g2)`.
 template <class T, class Fn>

@@ -351,11 +351,7 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
     R.g.head(E).array() += p[o.ab];
     detail::scalar_forward<T>(
         R.g, B,
-        [](T s, T& y, T& d1, T& d2) {
-          y = detail::sigmoid(s);
-          d1 = y * (T(1) - y);
-          d2 = d1 * (T(1) - T(2) * y);
-        },
+        detail::sigmoid_with_slopes<T>,
         R.alpha, R.gd1, R.gd2);
     R.m.resize(R.m0.rows(), H);
     for (int e = 0; e < E; ++e) R.m.row(e) = R.m0.row(e) * R.alpha[e];
@@ -378,12 +374,7 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
       const T C = T(cfg_.coords_range / cfg_.layers * (cfg_.aggregation == Aggregation::Mean ? 19 : 1));
       detail::scalar_forward<T>(
           R.phi_raw, B,
-          [C](T s, T& y, T& d1, T& d2) {
-            const T th = std::tanh(s);
-            y = C * th;
-            d1 = C * (T(1) - th * th);
-            d2 = T(-2) * th * d1;
-          },
+          detail::ScaledTanh<T>{C},
           R.phi, R.pd1, R.pd2);
     } else {
       R.phi = R.phi_raw;

@@ -83,11 +83,7 @@ void EgnnNetwork<T>::layer_forward_tiled(const T* p, int l, int blocks, bool coo
       ws.t_g.head(Te).array() += p[o.ab];
       detail::scalar_forward<T>(
           ws.t_g, B,
-          [](T s, T& y, T& d1, T& d2) {
-            y = detail::sigmoid(s);
-            d1 = y * (T(1) - y);
-            d2 = d1 * (T(1) - T(2) * y);
-          },
+          detail::sigmoid_with_slopes<T>,
           ws.t_alpha, ws.t_gd1, ws.t_gd2);
       ws.t_m.resize(rows, H);
       for (int k = 0; k < Te; ++k) ws.t_m.row(k) = ws.t_m0.row(k) * ws.t_alpha[k];
@@ -106,12 +102,7 @@ void EgnnNetwork<T>::layer_forward_tiled(const T* p, int l, int blocks, bool coo
       if (cfg_.tanh) {
         detail::scalar_forward<T>(
             ws.t_phi_raw, B,
-            [C](T s, T& y, T& d1, T& d2) {
-              const T th = std::tanh(s);
-              y = C * th;
-              d1 = C * (T(1) - th * th);
-              d2 = T(-2) * th * d1;
-            },
+            detail::ScaledTanh<T>{C},
             ws.t_phi, ws.t_pd1, ws.t_pd2);
       } else {
         ws.t_phi = ws.t_phi_raw;
