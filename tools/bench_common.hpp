@@ -6,6 +6,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -82,6 +83,30 @@ class BracketedPeak {
   }
   GemmPeak<T> peak_;
 };
+
+// The median of `repeats` runs of task(r) (which returns what it computed, a
+// W), each run between two halves of a GEMM-peak bracket: the run of median
+// time (the upper median, as bench_median), the peak of its bracket and its
+// work. on_run(r, run) is told of each run as it ends (progress on stderr).
+template <class W>
+struct TimedRun {
+  double seconds = 0, peak_gflops = 0;
+  W work{};
+};
+template <class T, class Task, class OnRun>
+auto median_run(int repeats, int threads, Task task, OnRun on_run) {
+  using W = decltype(task(0));
+  BracketedPeak<T> peak(threads);
+  std::vector<TimedRun<W>> runs;
+  for (int r = 0; r < repeats; ++r) {
+    W work{};
+    const auto timed = peak.time([&] { work = task(r); });
+    runs.push_back({timed.seconds, timed.peak_gflops, work});
+    on_run(r, runs.back());
+  }
+  std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.seconds < b.seconds; });
+  return runs[runs.size() / 2];
+}
 
 // What one evaluation of the field computes: the velocity alone (sampling),
 // the velocity with one tangent J·ε (the Hutchinson trace), or the exact

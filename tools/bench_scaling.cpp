@@ -130,25 +130,13 @@ struct Work {
 };
 
 // Times task (returns its Work) `repeats` times, each bracketed by the GEMM
-// peak; keeps the median run.
+// peak (median_run); keeps the median run.
 template <class T, class Task>
 Point time_point(const std::string& system, const std::string& name, int n, int B, int repeats, int threads,
                  Task task) {
-  BracketedPeak<T> peak(threads);
-  struct Run {
-    double seconds, peak;
-    Work work;
-  };
-  std::vector<Run> runs;
-  for (int r = 0; r < repeats; ++r) {
-    Work w;
-    const auto timed = peak.time([&] { w = task(r); });
-    runs.push_back({timed.seconds, timed.peak_gflops, w});
-  }
-  std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.seconds < b.seconds; });
-  const Run& mid = runs[runs.size() / 2];
+  const auto mid = median_run<T>(repeats, threads, task, [](int, const TimedRun<Work>&) {});
   Point p{system, name, n, n * (n - 1), B, threads, mid.seconds, double(mid.work.nfe) / B,
-          mid.work.flops / mid.seconds * 1e-9, mid.peak};
+          mid.work.flops / mid.seconds * 1e-9, mid.peak_gflops};
   std::fprintf(stderr, "  %-5s %-26s N=%-3d B=%-4d %.4g s, %.4g s/sample, NFE %.1f/sample, %.1f GFLOP/s\n",
                system.c_str(), name.c_str(), n, B, p.seconds, p.per_sample(), p.nfe_per_sample, p.gflops);
   return p;

@@ -154,24 +154,11 @@ struct Work {
 template <class T, class Task>
 BenchRow time_task(const std::string& task_name, const BenchModel& m, int structures, int repeats, int threads,
                    Task task) {
-  BracketedPeak<T> peak(threads);
-  struct Run {
-    double seconds, peak_gflops;
-    Work work;
-  };
-  std::vector<Run> runs;
-  for (int r = 0; r < repeats; ++r) {
-    Work work;
-    const auto timed = peak.time([&] { work = task(r); });
-    runs.push_back({timed.seconds, timed.peak_gflops, work});
+  const auto mid = median_run<T>(repeats, threads, task, [&](int r, const TimedRun<Work>& run) {
     std::fprintf(stderr, "  %-5s %-28s run %d/%d: %.3f s, NFE %.1f per structure, peak alongside %.1f GFLOP/s\n",
-                 m.sys.name.c_str(), task_name.c_str(), r + 1, repeats, timed.seconds, double(work.nfe) / structures,
-                 runs.back().peak_gflops);
-  }
-  std::vector<double> times;
-  for (const Run& r : runs) times.push_back(r.seconds);
-  const double median = bench_median(times);
-  const Run& mid = *std::find_if(runs.begin(), runs.end(), [&](const Run& r) { return r.seconds == median; });
+                 m.sys.name.c_str(), task_name.c_str(), r + 1, repeats, run.seconds, double(run.work.nfe) / structures,
+                 run.peak_gflops);
+  });
   BenchRow row;
   row.system = m.sys.name;
   row.task = task_name;
