@@ -125,14 +125,14 @@ double EgnnNetwork<T>::local_tangent_madds(int n, EgnnRequest req) const {
 }
 
 template <class T>
-void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, int n, int blocks, EgnnRequest req,
+void EgnnNetwork<T>::forward(const T* p, const Mat& x, const Mat& h0, int n, int blocks, EgnnRequest req,
                              EgnnWorkspace<T>& ws, const T* edge_features) const {
   const int sizes[1] = {n};
-  forward(p, x, std::move(h0), std::span<const int>(sizes, 1), blocks, req, ws, edge_features, nullptr);
+  forward(p, x, h0, std::span<const int>(sizes, 1), blocks, req, ws, edge_features, nullptr);
 }
 
 template <class T>
-void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const int> sizes, int blocks,
+void EgnnNetwork<T>::forward(const T* p, const Mat& x, const Mat& h0, std::span<const int> sizes, int blocks,
                              EgnnRequest req, EgnnWorkspace<T>& ws, const T* edge_features,
                              const int* tangent_nodes) const {
   const int L = cfg_.layers, H = cfg_.hidden;
@@ -182,7 +182,7 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, Mat h0, std::span<const i
   ws.hs.resize(L + 1);
   ws.layers.resize(L);
   ws.xs[0] = x;
-  ws.h0 = std::move(h0);
+  ws.h0 = h0;  // a copy into a matrix of the same size: no allocation from call to call
   if (cfg_.edge_features > 0)
     ws.edge_features = ConstMatMap<T>(edge_features, ws.edges, cfg_.edge_features);
   detail::linear_forward<T>(ws.h0, ConstMatMap<T>(p + emb_w_, H, cfg_.in_node_nf), p + emb_b_, blocks, ws.hs[0]);
@@ -282,7 +282,10 @@ void EgnnNetwork<T>::layer_geometry(const T* p, int l, int blocks, EgnnWorkspace
   R.Q.noalias() = h * W0.middleCols(H, H).transpose();
   // The r and a columns of W0, made contiguous; a zero bias for tangent blocks.
   ws.wr = W0.col(2 * H);
-  ws.wa = cfg_.edge_attr ? Vec(W0.col(2 * H + 1)) : Vec::Zero(H);
+  if (cfg_.edge_attr)
+    ws.wa = W0.col(2 * H + 1);
+  else
+    ws.wa.setZero(H);
   ws.zero.setZero(H);
 }
 

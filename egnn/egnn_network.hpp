@@ -148,7 +148,7 @@ class EgnnNetwork {
   // its tangents zero). It is copied into the workspace, so the caller's
   // buffer need not outlive the call.
   // Results stay in the workspace: ws.xs[L] (positions) and ws.h_out.
-  void forward(const T* params, const Mat& x, Mat h0, int n, int blocks, EgnnRequest req, EgnnWorkspace<T>& ws,
+  void forward(const T* params, const Mat& x, const Mat& h0, int n, int blocks, EgnnRequest req, EgnnWorkspace<T>& ws,
                const T* edge_features = nullptr) const;
 
   // Several graphs at once, stacked without padding: graph g has sizes[g]
@@ -164,7 +164,7 @@ class EgnnNetwork {
   // that node's 2(n − 1) edges instead of all n(n − 1), since every other
   // edge's tangent is zero there: the same numbers to rounding for about
   // 1/L less work. No reverse pass may follow such a forward.
-  void forward(const T* params, const Mat& x, Mat h0, std::span<const int> sizes, int blocks, EgnnRequest req,
+  void forward(const T* params, const Mat& x, const Mat& h0, std::span<const int> sizes, int blocks, EgnnRequest req,
                EgnnWorkspace<T>& ws, const T* edge_features = nullptr, const int* tangent_nodes = nullptr) const;
 
   // Reverse of the last forward on `ws`: given cotangents of the stacked
