@@ -43,16 +43,21 @@ check "  the table on stdout, logs on stderr" bash -c "grep -q '^| 3-D | samplin
 check "memory part: exit 0, JSON on stdout" python3 -c "import json; json.load(open('$tmp/m.json'))"
 check "  discrete grows with the steps, the adjoint does not" python3 -c "
 import json
-m = {(p['gradient'], p['steps']): p for p in json.load(open('$tmp/m/scaling.json'))['memory']}
-assert all(p['peak_kib'] is not None for p in m.values()), m  # Linux: measurable
+j = json.load(open('$tmp/m/scaling.json'))
+m = {(p['gradient'], p['steps']): p for p in j['memory']}
 rec = m[('discrete', 2000)]['recorded_kib']
 assert abs(rec - 2000 * 39 * 8 / 1024) < 1e-9, rec
+# rk4: 4 evaluations per step forward; the adjoint 4 back, the discrete 4 recomputed and 4 reversed.
+assert m[('adjoint', 2000)]['nfe'] == 8 * 2000 and m[('discrete', 2000)]['nfe'] == 12 * 2000, m
+if 'memory_note' in j:  # an AddressSanitizer build: no figure, and the output says why
+    assert 'AddressSanitizer' in j['memory_note'] and all(p['peak_kib'] is None for p in m.values()), j
+    print('     (sanitizer build: memory not measured, as the output says)')
+    raise SystemExit(0)
+assert all(p['peak_kib'] is not None for p in m.values()), m  # Linux: measurable
 grow_d = m[('discrete', 2000)]['peak_kib'] - m[('discrete', 10)]['peak_kib']
 grow_a = m[('adjoint', 2000)]['peak_kib'] - m[('adjoint', 10)]['peak_kib']
 assert grow_d > rec / 2, (grow_d, rec, m)
-assert abs(grow_a) < rec / 4, (grow_a, rec, m)
-# rk4: 4 evaluations per step forward; the adjoint 4 back, the discrete 4 recomputed and 4 reversed.
-assert m[('adjoint', 2000)]['nfe'] == 8 * 2000 and m[('discrete', 2000)]['nfe'] == 12 * 2000, m"
+assert abs(grow_a) < rec / 4, (grow_a, rec, m)"
 check "  memory_vs_steps.svg is well-formed" python3 -c "import xml.dom.minidom as m; m.parse('$tmp/m/memory_vs_steps.svg')"
 
 "$enf" bench scaling --atoms 4,x > /dev/null 2> "$tmp/err"
