@@ -73,6 +73,13 @@ double VectorField<T>::reverse_madds(int n, int K) const {
   return 2 * forward_madds(n, K);
 }
 
+namespace {
+// A row of D ≤ 3 values on the stack: a solve's every evaluation makes one per
+// graph and block, and a heap row would be a malloc each.
+template <class T>
+using RowD = Eigen::Matrix<T, 1, Eigen::Dynamic, Eigen::RowMajor, 1, 3>;
+}  // namespace
+
 template <class T>
 void VectorField<T>::forward(const T* params, const T* z, int n, T t, const Mat* V, FieldWorkspace<T>& ws, T* f,
                              Mat* JV) const {
@@ -126,7 +133,7 @@ void VectorField<T>::forward_stacked(const T* params, const T* z, std::span<cons
     T* out = b == 0 ? f : JV->row(b - 1).data();
     for (int g = 0, first = 0; g < G; first += sizes[g++]) {
       const int end = first + sizes[g];
-      Eigen::Matrix<T, 1, Eigen::Dynamic> mean = Eigen::Matrix<T, 1, Eigen::Dynamic>::Zero(D);
+      RowD<T> mean = RowD<T>::Zero(D);
       for (int i = first; i < end; ++i) mean += xL.row(b * n + i) - ws.x.row(b * n + i);
       mean /= T(sizes[g]);
       for (int i = first; i < end; ++i) {
@@ -152,7 +159,7 @@ void VectorField<T>::reverse(const T* params, FieldWorkspace<T>& ws, const T* fb
     // Reverse of each graph's mean removal: x̄_L = f̄ − mean(f̄).
     for (std::size_t g = 0, first = 0; g < sizes.size(); first += sizes[g++]) {
       const int end = int(first) + sizes[g];
-      Eigen::Matrix<T, 1, Eigen::Dynamic> mean = Eigen::Matrix<T, 1, Eigen::Dynamic>::Zero(D);
+      RowD<T> mean = RowD<T>::Zero(D);
       for (int i = int(first); i < end; ++i)
         for (int d = 0; d < D; ++d) mean[d] += in[i * C + d];
       mean /= T(sizes[g]);

@@ -1,12 +1,15 @@
 // No allocation inside a solve (issue 13): once a scratch has served one solve
 // of a shape, the CNF's solves of that shape allocate a fixed number of times
-// however many steps they take — nothing per step or per stage. Each case
+// however many steps they take — nothing per step or per stage: through
+// operator new on every path, through malloc (Eigen) on the paths of f and
+// one tangent (the sampling and likelihood solves). Each case
 // solves rk4 in 10 and in 30 steps, and dopri5 at 1e-4 and 1e-9, and compares
 // the allocations counted by operator new (support/count_allocations).
 #include <catch2/catch.hpp>
 
 #include "engine/flow.hpp"
 #include "support/count_allocations.hpp"
+#include "support/count_mallocs.hpp"
 #include "support/random_model.hpp"
 #include "support/fixtures.hpp"
 
@@ -47,21 +50,24 @@ CnfOptions options(ode::Method method, TraceEstimator trace, GradientMode gradie
 }
 
 // Allocations of op(cnf, scratch) with the options of runs 0 and 1, each
-// after a warm-up with its own options; returns them.
+// after a warm-up with its own options: operator new's and malloc's.
+struct Counts {
+  std::pair<long, long> news, mallocs;
+};
 template <class Op>
-std::pair<long, long> allocations(const Setup& s, ode::Method method, TraceEstimator trace, GradientMode gradient,
-                                  Op op) {
+Counts allocations(const Setup& s, ode::Method method, TraceEstimator trace, GradientMode gradient, Op op) {
   VectorField<double> field(s.cfg, s.p.layout);
   Cnf<VectorField<double>>::Scratch scratch;
-  long counts[2];
+  long news[2], mallocs[2];
   for (int k = 0; k < 2; ++k) {
     Cnf<VectorField<double>> cnf(field, options(method, trace, gradient, k));
     op(cnf, scratch);  // warm-up: the scratch's first sizing
-    const long before = g_allocations.load();
+    const long before = g_allocations.load(), before_malloc = g_mallocs.load();
     op(cnf, scratch);
-    counts[k] = g_allocations.load() - before;
+    news[k] = g_allocations.load() - before;
+    mallocs[k] = g_mallocs.load() - before_malloc;
   }
-  return {counts[0], counts[1]};
+  return {{news[0], news[1]}, {mallocs[0], mallocs[1]}};
 }
 
 }  // namespace
@@ -95,17 +101,24 @@ TEST_CASE("CNF solves allocate nothing per step", "[cnf][allocations]") {
           many(field, options(m, TraceEstimator::Rademacher, GradientMode::Adjoint, 1));
       CHECK(gradient_steps(many, scratch) >= 3 * gradient_steps(few, scratch));
     }
-    const auto check = [](const char* what, std::pair<long, long> c) {
-      INFO(what << ": " << c.first << " allocations in the first run, " << c.second << " in the second");
-      CHECK(c.first == c.second);
-      CHECK(c.first <= 64);  // measured 12–38: the solve's own setup (results, the solver's stage vectors)
+    // every_malloc: malloc too (Eigen's matrices) — so far the solves of
+    // f alone and with one tangent; the exact trace's chunks and the reverse
+    // passes still make Eigen temporaries per evaluation (README, issue 13).
+    const auto check = [](const char* what, Counts c, bool every_malloc) {
+      INFO(what << ": " << c.news.first << " operator new in the first run, " << c.news.second << " in the second; "
+                << c.mallocs.first << " and " << c.mallocs.second << " mallocs");
+      CHECK(c.news.first == c.news.second);
+      CHECK(c.news.first <= 64);  // measured 12–38: the solve's own setup (results, the solver's stage vectors)
+      if (every_malloc && kMallocsCounted) CHECK(c.mallocs.first == c.mallocs.second);
     };
-    check("forward, Hutchinson", allocations(s, m, TraceEstimator::Rademacher, GradientMode::Adjoint, forward));
-    check("forward, exact trace", allocations(s, m, TraceEstimator::Exact, GradientMode::Adjoint, forward));
-    check("reverse (sampling)", allocations(s, m, TraceEstimator::Rademacher, GradientMode::Adjoint, reverse));
-    check("reverse in lockstep", allocations(s, m, TraceEstimator::Rademacher, GradientMode::Adjoint, lockstep));
-    check("adjoint gradient", allocations(s, m, TraceEstimator::Rademacher, GradientMode::Adjoint, gradient));
-    check("adjoint gradient, exact trace", allocations(s, m, TraceEstimator::Exact, GradientMode::Adjoint, gradient));
-    check("discrete gradient", allocations(s, m, TraceEstimator::Rademacher, GradientMode::Discrete, gradient));
+    check("forward, Hutchinson", allocations(s, m, TraceEstimator::Rademacher, GradientMode::Adjoint, forward), true);
+    check("forward, exact trace", allocations(s, m, TraceEstimator::Exact, GradientMode::Adjoint, forward), false);
+    check("reverse (sampling)", allocations(s, m, TraceEstimator::Rademacher, GradientMode::Adjoint, reverse), true);
+    check("reverse in lockstep", allocations(s, m, TraceEstimator::Rademacher, GradientMode::Adjoint, lockstep),
+          true);
+    check("adjoint gradient", allocations(s, m, TraceEstimator::Rademacher, GradientMode::Adjoint, gradient), false);
+    check("adjoint gradient, exact trace", allocations(s, m, TraceEstimator::Exact, GradientMode::Adjoint, gradient),
+          false);
+    check("discrete gradient", allocations(s, m, TraceEstimator::Rademacher, GradientMode::Discrete, gradient), false);
   }
 }
