@@ -230,7 +230,6 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, const Mat& h0, std::span<
 
 template <class T>
 void EgnnNetwork<T>::layer_geometry(const T* p, int l, int blocks, EgnnWorkspace<T>& ws) const {
-  using Vec = detail::Vec<T>;
   const LayerOffsets& o = off_[l];
   EgnnLayerRecord<T>& R = ws.layers[l];
   const int D = cfg_.dim, H = cfg_.hidden, n = ws.nodes, E = ws.edges, B = blocks;

@@ -73,13 +73,6 @@ double VectorField<T>::reverse_madds(int n, int K) const {
   return 2 * forward_madds(n, K);
 }
 
-namespace {
-// A row of D ≤ 3 values on the stack: a solve's every evaluation makes one per
-// graph and block, and a heap row would be a malloc each.
-template <class T>
-using RowD = Eigen::Matrix<T, 1, Eigen::Dynamic, Eigen::RowMajor, 1, 3>;
-}  // namespace
-
 template <class T>
 void VectorField<T>::forward(const T* params, const T* z, int n, T t, const Mat* V, FieldWorkspace<T>& ws, T* f,
                              Mat* JV) const {
@@ -133,9 +126,12 @@ void VectorField<T>::forward_stacked(const T* params, const T* z, std::span<cons
     T* out = b == 0 ? f : JV->row(b - 1).data();
     for (int g = 0, first = 0; g < G; first += sizes[g++]) {
       const int end = first + sizes[g];
-      RowD<T> mean = RowD<T>::Zero(D);
-      for (int i = first; i < end; ++i) mean += xL.row(b * n + i) - ws.x.row(b * n + i);
-      mean /= T(sizes[g]);
+      // D ≤ 3 values on the stack: every evaluation makes one per graph and
+      // block, and a heap row would be a malloc each.
+      T mean[3] = {0, 0, 0};
+      for (int i = first; i < end; ++i)
+        for (int d = 0; d < D; ++d) mean[d] += xL(b * n + i, d) - ws.x(b * n + i, d);
+      for (int d = 0; d < D; ++d) mean[d] /= T(sizes[g]);
       for (int i = first; i < end; ++i) {
         for (int d = 0; d < D; ++d) out[i * C + d] = xL(b * n + i, d) - ws.x(b * n + i, d) - mean[d];
         for (int c = 0; c < F; ++c) out[i * C + D + c] = ws.net.h_out(b * n + i, c);
@@ -159,10 +155,10 @@ void VectorField<T>::reverse(const T* params, FieldWorkspace<T>& ws, const T* fb
     // Reverse of each graph's mean removal: x̄_L = f̄ − mean(f̄).
     for (std::size_t g = 0, first = 0; g < sizes.size(); first += sizes[g++]) {
       const int end = int(first) + sizes[g];
-      RowD<T> mean = RowD<T>::Zero(D);
+      T mean[3] = {0, 0, 0};  // D ≤ 3, on the stack (see forward_stacked)
       for (int i = int(first); i < end; ++i)
         for (int d = 0; d < D; ++d) mean[d] += in[i * C + d];
-      mean /= T(sizes[g]);
+      for (int d = 0; d < D; ++d) mean[d] /= T(sizes[g]);
       for (int i = int(first); i < end; ++i) {
         for (int d = 0; d < D; ++d) ws.xbar_out(b * n + i, d) = in[i * C + d] - mean[d];
         for (int c = 0; c < F; ++c) ws.hbar_out(b * n + i, c) = in[i * C + D + c];
