@@ -309,6 +309,56 @@ void EgnnNetwork<T>::layer_nodes(const T* p, int l, int blocks, bool node, EgnnW
   ho += h;
 }
 
+// edge_mlp.0's pre-activation [h_i, h_j, r, a, e] W0ᵀ + b of edges e0 ..
+// e0 + Te − 1 in every block (row b·Te + k is edge e0 + k of block b), from
+// the node parts P, Q of layer_geometry: the bias and the conditioning e on
+// the value block only (their tangents are zero).
+template <class T>
+void EgnnNetwork<T>::edge_preactivation(const T* p, int l, int B, int e0, int Te, EgnnWorkspace<T>& ws,
+                                        Mat& pre1) const {
+  const LayerOffsets& o = off_[l];
+  const EgnnLayerRecord<T>& R = ws.layers[l];
+  const int H = cfg_.hidden, n = ws.nodes, E = ws.edges, Ec = cfg_.edge_features;
+  // a_ij: r of the network input, fixed across layers.
+  const detail::Vec<T>& a = ws.local_tangents ? ws.edge_attr : ws.layers[0].r;
+  const T *wr = ws.wr.data(), *wa = ws.wa.data();
+  pre1.resize(Eigen::Index(B) * Te, H);
+  for (int b = 0; b < B; ++b) {
+    const T* bias = b == 0 ? p + o.e0b : ws.zero.data();
+    for (int k = 0; k < Te; ++k) {
+      const int e = e0 + k;
+      T* dst = pre1.data() + (std::size_t(b) * Te + k) * H;
+      const T* Pi = R.P.data() + (std::size_t(b) * n + ws.recv[e]) * H;
+      const T* Qj = R.Q.data() + (std::size_t(b) * n + ws.send[e]) * H;
+      const T rv = R.r[b * E + e], av = cfg_.edge_attr ? a[b * E + e] : T(0);
+#pragma omp simd
+      for (int c = 0; c < H; ++c) dst[c] = Pi[c] + Qj[c] + wr[c] * rv + wa[c] * av + bias[c];
+    }
+  }
+  // Added after the loop above so that with Ec = 0 that loop is unchanged.
+  if (Ec > 0) {
+    ConstMatMap<T> W0(p + o.e0w, H, edge_input_width(cfg_));
+    pre1.topRows(Te).noalias() += ws.edge_features.middleRows(e0, Te) * W0.rightCols(Ec).transpose();
+  }
+}
+
+// Attention on Te edges stacked in B blocks: m = m0 · σ(att·m0 + b), and for
+// the tangents mᵏ = m0ᵏ α⁰ + m0⁰ αᵏ.
+template <class T>
+void EgnnNetwork<T>::gate_messages(const T* p, int l, int B, int Te, const Mat& m0, detail::Vec<T>& g,
+                                   detail::Vec<T>& alpha, detail::Vec<T>& gd1, detail::Vec<T>& gd2, Mat& m) const {
+  const LayerOffsets& o = off_[l];
+  const int H = cfg_.hidden;
+  Eigen::Map<const detail::Vec<T>> aw(p + o.aw, H);
+  g.noalias() = m0 * aw;
+  g.head(Te).array() += p[o.ab];
+  detail::scalar_forward<T>(g, B, detail::sigmoid_with_slopes<T>, alpha, gd1, gd2);
+  m.resize(m0.rows(), H);
+  for (int k = 0; k < Te; ++k) m.row(k) = m0.row(k) * alpha[k];
+  for (int b = 1; b < B; ++b)
+    for (int k = 0; k < Te; ++k) m.row(b * Te + k) = m0.row(b * Te + k) * alpha[k] + m0.row(k) * alpha[b * Te + k];
+}
+
 template <class T>
 void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bool node,
                                    EgnnWorkspace<T>& ws) const {
@@ -316,51 +366,19 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
   const LayerOffsets& o = off_[l];
   EgnnLayerRecord<T>& R = ws.layers[l];
   const int H = cfg_.hidden, n = ws.nodes, E = ws.edges, B = blocks;
-  const int edge_in = edge_input_width(cfg_), Ec = cfg_.edge_features;
   const Mat& x = ws.xs[l];
   const Mat& h = ws.hs[l];
   R.coord_done = coord;
   R.node_done = node;
 
   layer_geometry(p, l, blocks, ws);
-  // a_ij: r of the network input, fixed across layers.
-  const Vec& a = ws.local_tangents ? ws.edge_attr : ws.layers[0].r;
-  ConstMatMap<T> W0(p + o.e0w, H, edge_in);
-  R.pre1.resize(Eigen::Index(B) * E, H);
-  for (int b = 0; b < B; ++b) {
-    const T* bias = b == 0 ? p + o.e0b : ws.zero.data();
-    for (int e = 0; e < E; ++e) {
-      T* dst = R.pre1.data() + (std::size_t(b) * E + e) * H;
-      const T* Pi = R.P.data() + (std::size_t(b) * n + ws.recv[e]) * H;
-      const T* Qj = R.Q.data() + (std::size_t(b) * n + ws.send[e]) * H;
-      const T rv = R.r[b * E + e], av = cfg_.edge_attr ? a[b * E + e] : T(0);
-      const T *wr = ws.wr.data(), *wa = ws.wa.data();
-#pragma omp simd
-      for (int c = 0; c < H; ++c) dst[c] = Pi[c] + Qj[c] + wr[c] * rv + wa[c] * av + bias[c];
-    }
-  }
-  // + W_e e_ij on the value block only: the conditioning's tangents are zero.
-  // Added after the loop above so that with Ec = 0 that loop is unchanged.
-  if (Ec > 0) R.pre1.topRows(E).noalias() += ws.edge_features * W0.rightCols(Ec).transpose();
+  edge_preactivation(p, l, B, 0, E, ws, R.pre1);
   detail::silu_forward<T>(R.pre1, B, R.y1, R.sig1, R.dy1);
   detail::linear_forward<T>(R.y1, ConstMatMap<T>(p + o.e2w, H, H), p + o.e2b, B, R.pre2);
   detail::silu_forward<T>(R.pre2, B, R.m0, R.sig2, R.dm0);
 
-  // Attention: m = m0 · σ(att·m0 + b);  mᵏ = m0ᵏ α⁰ + m0⁰ αᵏ.
-  if (cfg_.attention) {
-    Eigen::Map<const Vec> aw(p + o.aw, H);
-    R.g.noalias() = R.m0 * aw;
-    R.g.head(E).array() += p[o.ab];
-    detail::scalar_forward<T>(
-        R.g, B,
-        detail::sigmoid_with_slopes<T>,
-        R.alpha, R.gd1, R.gd2);
-    R.m.resize(R.m0.rows(), H);
-    for (int e = 0; e < E; ++e) R.m.row(e) = R.m0.row(e) * R.alpha[e];
-    for (int b = 1; b < B; ++b)
-      for (int e = 0; e < E; ++e)
-        R.m.row(b * E + e) = R.m0.row(b * E + e) * R.alpha[e] + R.m0.row(e) * R.alpha[b * E + e];
-  }
+  // Attention: m = m0 · σ(att·m0 + b).
+  if (cfg_.attention) gate_messages(p, l, B, E, R.m0, R.g, R.alpha, R.gd1, R.gd2, R.m);
   const Mat& m = cfg_.attention ? R.m : R.m0;
 
   // Coordinates: x'_i = x_i + scale Σ_j u_ij φ_ij.

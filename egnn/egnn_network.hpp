@@ -193,6 +193,11 @@ class EgnnNetwork {
   // (P, Q), and the node update from the aggregated messages R.s.
   void layer_geometry(const T* p, int l, int blocks, EgnnWorkspace<T>& ws) const;
   void layer_nodes(const T* p, int l, int blocks, bool node, EgnnWorkspace<T>& ws) const;
+  // Shared by both: edge_mlp.0's pre-activation of edges e0 .. e0 + Te − 1
+  // (rows b·Te + k), and the attention gate on Te edges in B blocks.
+  void edge_preactivation(const T* p, int l, int B, int e0, int Te, EgnnWorkspace<T>& ws, Mat& pre1) const;
+  void gate_messages(const T* p, int l, int B, int Te, const Mat& m0, detail::Vec<T>& g, detail::Vec<T>& alpha,
+                     detail::Vec<T>& gd1, detail::Vec<T>& gd2, Mat& m) const;
   // layer_forward without the per-edge record, in tiles (egnn_tiled_forward.cpp).
   void layer_forward_tiled(const T* p, int l, int blocks, bool coord, bool node, EgnnWorkspace<T>& ws) const;
   void layer_reverse(const T* p, int l, int blocks, EgnnWorkspace<T>& ws, T* grad) const;

@@ -34,15 +34,10 @@ void EgnnNetwork<T>::layer_forward_tiled(const T* p, int l, int blocks, bool coo
   const LayerOffsets& o = off_[l];
   EgnnLayerRecord<T>& R = ws.layers[l];
   const int H = cfg_.hidden, n = ws.nodes, E = ws.edges, B = blocks;
-  const int edge_in = edge_input_width(cfg_), Ec = cfg_.edge_features;
   R.coord_done = coord;
   R.node_done = node;
 
   layer_geometry(p, l, blocks, ws);
-  // a_ij: r of the network input, fixed across layers.
-  const Vec& a = ws.local_tangents ? ws.edge_attr : ws.layers[0].r;
-  ConstMatMap<T> W0(p + o.e0w, H, edge_in);
-  const T *wr = ws.wr.data(), *wa = ws.wa.data();
   Mat& xo = ws.xs[l + 1];
   xo = ws.xs[l];
   if (node) R.s.resize(Eigen::Index(B) * n, H);
@@ -55,42 +50,14 @@ void EgnnNetwork<T>::layer_forward_tiled(const T* p, int l, int blocks, bool coo
     int i1 = i0 + 1;
     while (i1 < n && (first[i1 + 1] - first[i0]) * B <= kTileRows) ++i1;
     const int e0 = first[i0], Te = first[i1] - e0;
-    const Eigen::Index rows = Eigen::Index(B) * Te;
 
-    // edge_mlp.0 from the node parts P, Q (row b·Te + k is edge e0 + k of block b).
-    ws.t_pre1.resize(rows, H);
-    for (int b = 0; b < B; ++b) {
-      const T* bias = b == 0 ? p + o.e0b : ws.zero.data();
-      for (int k = 0; k < Te; ++k) {
-        const int e = e0 + k;
-        T* dst = ws.t_pre1.data() + (std::size_t(b) * Te + k) * H;
-        const T* Pi = R.P.data() + (std::size_t(b) * n + ws.recv[e]) * H;
-        const T* Qj = R.Q.data() + (std::size_t(b) * n + ws.send[e]) * H;
-        const T rv = R.r[b * E + e], av = cfg_.edge_attr ? a[b * E + e] : T(0);
-#pragma omp simd
-        for (int c = 0; c < H; ++c) dst[c] = Pi[c] + Qj[c] + wr[c] * rv + wa[c] * av + bias[c];
-      }
-    }
-    if (Ec > 0) ws.t_pre1.topRows(Te).noalias() += ws.edge_features.middleRows(e0, Te) * W0.rightCols(Ec).transpose();
+    edge_preactivation(p, l, B, e0, Te, ws, ws.t_pre1);
     detail::silu_forward<T>(ws.t_pre1, B, ws.t_y1, ws.t_sig, ws.t_d1);
     detail::linear_forward<T>(ws.t_y1, ConstMatMap<T>(p + o.e2w, H, H), p + o.e2b, B, ws.t_pre2);
     detail::silu_forward<T>(ws.t_pre2, B, ws.t_m0, ws.t_sig, ws.t_d1);
 
-    // Attention: m = m0 · σ(att·m0 + b);  mᵏ = m0ᵏ α⁰ + m0⁰ αᵏ.
-    if (cfg_.attention) {
-      Eigen::Map<const Vec> aw(p + o.aw, H);
-      ws.t_g.noalias() = ws.t_m0 * aw;
-      ws.t_g.head(Te).array() += p[o.ab];
-      detail::scalar_forward<T>(
-          ws.t_g, B,
-          detail::sigmoid_with_slopes<T>,
-          ws.t_alpha, ws.t_gd1, ws.t_gd2);
-      ws.t_m.resize(rows, H);
-      for (int k = 0; k < Te; ++k) ws.t_m.row(k) = ws.t_m0.row(k) * ws.t_alpha[k];
-      for (int b = 1; b < B; ++b)
-        for (int k = 0; k < Te; ++k)
-          ws.t_m.row(b * Te + k) = ws.t_m0.row(b * Te + k) * ws.t_alpha[k] + ws.t_m0.row(k) * ws.t_alpha[b * Te + k];
-    }
+    // Attention: m = m0 · σ(att·m0 + b).
+    if (cfg_.attention) gate_messages(p, l, B, Te, ws.t_m0, ws.t_g, ws.t_alpha, ws.t_gd1, ws.t_gd2, ws.t_m);
     const Mat& m = cfg_.attention ? ws.t_m : ws.t_m0;
 
     // Coordinates: x'_i = x_i + scale Σ_j u_ij φ_ij, edges in the same order as layer_forward.
