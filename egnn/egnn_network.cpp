@@ -472,16 +472,16 @@ void EgnnNetwork<T>::layer_reverse(const T* p, int l, int B, EgnnWorkspace<T>& w
 
   // Node update: h' = h + W2 silu(N_a h + N_b s + b0) + b2.
   if (R.node_done) {
-    detail::linear_reverse<T>(R.yn, hbar, ConstMatMap<T>(p + o.n2w, H, H), B, &ws.ybar, false, grad + o.n2w,
+    detail::linear_reverse<T>(R.yn, hbar, ConstMatMap<T>(p + o.n2w, H, H), B, &ws.ynbar, false, grad + o.n2w,
                               grad + o.n2b);
-    detail::silu_reverse<T>(R.pren, R.sign, R.dyn, B, ws.ybar, ws.mix);  // ybar now holds p̄ren
+    detail::silu_reverse<T>(R.pren, R.sign, R.dyn, B, ws.ynbar, ws.mix_node);  // ynbar now holds p̄ren
     ConstMatMap<T> N0(p + o.n0w, H, 2 * H);
-    hin.noalias() += ws.ybar * N0.leftCols(H);
-    ws.sbar.noalias() = ws.ybar * N0.rightCols(H);
+    hin.noalias() += ws.ynbar * N0.leftCols(H);
+    ws.sbar.noalias() = ws.ynbar * N0.rightCols(H);
     Eigen::Map<detail::Mat<T>> gN0(grad + o.n0w, H, 2 * H);
-    gN0.leftCols(H).noalias() += ws.ybar.transpose() * h;
-    gN0.rightCols(H).noalias() += ws.ybar.transpose() * R.s;
-    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(grad + o.n0b, H) += ws.ybar.topRows(n).colwise().sum();
+    gN0.leftCols(H).noalias() += ws.ynbar.transpose() * h;
+    gN0.rightCols(H).noalias() += ws.ynbar.transpose() * R.s;
+    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(grad + o.n0b, H) += ws.ynbar.topRows(n).colwise().sum();
     for (int b = 0; b < B; ++b)
       for (int i = 0; i < n; ++i)
         ws.mbar.middleRows(std::size_t(b) * E + first[i], first[i + 1] - first[i]).rowwise() = ws.sbar.row(b * n + i);

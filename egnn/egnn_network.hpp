@@ -104,8 +104,10 @@ struct EgnnWorkspace {
   std::vector<EgnnLayerRecord<T>> layers;
   Mat h_out;                           // embedding_out(h_L)
   EgnnRequest request;
-  // reverse-pass scratch
-  Mat xbar, hbar, xbar_next, hbar_next, mbar, m0bar, Pbar, Qbar, ybar, ubar, dbar, sbar, mix;
+  // reverse-pass scratch; the node MLP's (ynbar, mix_node: B·n rows) apart
+  // from the edge MLPs' (ybar, mix: B·E rows), so that neither changes shape
+  // from layer to layer (each change of shape is a reallocation)
+  Mat xbar, hbar, xbar_next, hbar_next, mbar, m0bar, Pbar, Qbar, ybar, ubar, dbar, sbar, mix, ynbar, mix_node;
   Vec rbar, abar, phibar, gbar;
   Vec wr, wa, zero;  // per-layer contiguous copies of W0's r and a columns
 
