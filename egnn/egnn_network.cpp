@@ -388,7 +388,8 @@ void EgnnNetwork<T>::layer_forward(const T* p, int l, int blocks, bool coord, bo
     detail::linear_forward<T>(m, ConstMatMap<T>(p + o.c0w, H, H), p + o.c0b, B, R.c1);
     detail::silu_forward<T>(R.c1, B, R.y3, R.sig3, R.dy3);
     Eigen::Map<const Vec> c2(p + o.c2w, H);
-    R.phi_raw = R.y3 * c2;
+    R.phi_raw.resize(R.y3.rows());
+    R.phi_raw.noalias() = R.y3 * c2;  // without noalias, Eigen makes a temporary per call
     if (cfg_.tanh) {
       // The reference's EGNN multiplies the per-layer range by 19 under mean aggregation.
       const T C = T(cfg_.coords_range / cfg_.layers * (cfg_.aggregation == Aggregation::Mean ? 19 : 1));

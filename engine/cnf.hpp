@@ -115,6 +115,13 @@ class Cnf {
   // Per-thread scratch.
   struct Scratch {
     Workspace ws;
+    // The exact trace's VJP chunks (1 + K blocks) apart from ws's value and
+    // Frobenius passes (1 or 2 blocks): a workspace that changed shape at
+    // every evaluation would reallocate its records each time.
+    Workspace trace_ws;
+    // The discrete gradient's replayed stages (f alone, never reversed) apart
+    // from ws's VJPs (f with ε's tangent), for the same reason.
+    Workspace replay_ws;
     TraceScratch<T> trace;
     std::vector<T> z, f, eps, fbar, zbar, f_extra, zbar_extra;
     AlignedVector<T> grad;  // written through Eigen maps: aligned (see parameters.hpp)
@@ -138,6 +145,18 @@ class Cnf {
   ode::BatchSolveResult reverse_lockstep(const T* params, std::vector<std::vector<double>>& z, int n,
                                          Scratch& s) const;
 
+  // forward() for several structures at once, in lockstep (ode/batch_solver.hpp):
+  // each keeps its own steps, and every stage is one field evaluation over
+  // every structure still moving, stacked, with its tangents: ε's one row
+  // (Hutchinson), or the exact trace's chunks, whose direction k is e_k of
+  // every structure at once (the Jacobian is block-diagonal over the stack).
+  // Each result is forward()'s to rounding; solve.ok() false on a failed
+  // structure, the others unaffected. eps: one n·C vector per structure (or
+  // none when !options().needs_noise()). Unconditional fields.
+  std::vector<ForwardResult> forward_lockstep(const T* params, const std::vector<std::vector<double>>& x, int n,
+                                              const std::vector<std::vector<double>>& eps, Scratch& s,
+                                              long* evaluations = nullptr) const;
+
   // Loss w·(−log p(x) + λ(K + R)) and its parameter gradient, accumulated
   // into grad (parameter_count() values), by the method of options().gradient.
   AdjointResult gradient(const T* params, const std::vector<double>& x, int n, const std::vector<double>& eps,
@@ -153,6 +172,17 @@ class Cnf {
                          double weight, Scratch& s, double* grad) const;
 
   using Clock = std::chrono::steady_clock;
+  // A conditional field's molecule (set on s.ws by the caller) onto another
+  // workspace of the scratch, before a solve evaluates on that one too.
+  static void share_condition(const Workspace& from, Workspace& to) {
+    if constexpr (requires { to.condition_n; }) {
+      to.node_condition = from.node_condition;
+      to.edge_condition = from.edge_condition;
+      to.condition_n = from.condition_n;
+    }
+  }
+  // A forward solve's result from its final augmented state [z, ℓ, K, R].
+  ForwardResult forward_result(const std::vector<double>& y, int n, ode::SolveResult solve) const;
   static double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
  private:

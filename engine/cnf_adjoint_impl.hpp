@@ -53,6 +53,7 @@ ode::SolveResult Cnf<Field>::adjoint_quadrature(const T* params, std::vector<dou
   const std::size_t P = field_.parameter_count();
   std::vector<AlignedVector<T>> slots(ode::quadrature_slots(opt.method), AlignedVector<T>(P));
   std::vector<double> acc(P, 0.0);
+  if (opt_.trace == TraceEstimator::Exact) share_condition(s.ws, s.trace_ws);
   ode::Quadrature q;
   q.system = [&](const std::vector<double>& yy, std::vector<double>& dy, double t, int slot) {
     augmented_vjp(params, yy.data(), n, t, yy.data() + S, a_l, a_reg, a_reg, s);
@@ -97,7 +98,7 @@ void Cnf<Field>::augmented_vjp(const T* params, const double* z, int n, double t
     // f first (for the kinetic term's cotangent), then the trace VJP.
     field_.forward(params, s.z.data(), n, T(t), nullptr, s.ws, s.f.data(), nullptr);
     for (int k = 0; k < S; ++k) s.fbar[k] = T(c_z[k] + 2 * c_K * double(s.f[k]));
-    exact_trace_vjp(field_, params, s.z.data(), n, T(t), s.ws, s.trace, s.fbar.data(), T(c_l), s.f.data(),
+    exact_trace_vjp(field_, params, s.z.data(), n, T(t), s.trace_ws, s.trace, s.fbar.data(), T(c_l), s.f.data(),
                     s.zbar.data(), s.grad.data());
     for (int k = 0; k < S; ++k) s.zbar[k] += s.zbar_extra[k];
   } else {

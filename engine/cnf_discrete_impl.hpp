@@ -40,10 +40,13 @@ AdjointResult Cnf<Field>::discrete(const T* params, const std::vector<double>& x
   std::vector<double> ybar(S);
   for (int k = 0; k < S; ++k) ybar[k] = weight * r.forward.z[k];
   // Only the z part feeds the stages.
+  share_condition(s.ws, s.replay_ws);
+  if (opt_.trace == TraceEstimator::Exact) share_condition(s.ws, s.trace_ws);
+  const ForwardOnlyScope replay_scope(s.replay_ws);  // the VJPs below recompute their own forward
   const ode::System f = [&](const std::vector<double>& Y, std::vector<double>& K, double t) {
     to_scalar(Y.data(), S, s.z);
     s.f.resize(S);
-    field_.forward(params, s.z.data(), n, T(t), nullptr, s.ws, s.f.data(), nullptr);
+    field_.forward(params, s.z.data(), n, T(t), nullptr, s.replay_ws, s.f.data(), nullptr);
     for (int k = 0; k < S; ++k) K[k] = double(s.f[k]);
   };
   const ode::StageVjp vjp = [&](const std::vector<double>& Y, double t, const std::vector<double>& kbar, double hb,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/cnf.hpp"
+#include "ode/batch_solver.hpp"
 
 namespace enf {
 
@@ -69,10 +70,17 @@ ForwardResult Cnf<Field>::forward_recorded(const T* params, const std::vector<do
   const ForwardOnlyScope scope(s.ws);  // no reverse pass follows these evaluations
   std::vector<double> y(S + 3, 0.0);
   std::copy(x.begin(), x.end(), y.begin());
-  ForwardResult r;
-  r.solve = ode::integrate(
+  const ode::SolveResult solve = ode::integrate(
       [&](const std::vector<double>& yy, std::vector<double>& dy, double t) { augmented(params, yy, dy, n, t, s); }, y,
       0.0, 1.0, opt_.solver, obs);
+  return forward_result(y, n, solve);
+}
+
+template <class Field>
+ForwardResult Cnf<Field>::forward_result(const std::vector<double>& y, int n, ode::SolveResult solve) const {
+  const int S = n * field_.channels();
+  ForwardResult r;
+  r.solve = std::move(solve);
   r.z.assign(y.begin(), y.begin() + S);
   r.delta_logp = y[S];
   r.kinetic = y[S + 1];
@@ -83,6 +91,81 @@ ForwardResult Cnf<Field>::forward_recorded(const T* params, const std::vector<do
   r.log_pz = pz.positions + pz.features;
   r.log_px = r.log_pz + r.delta_logp;
   return r;
+}
+
+template <class Field>
+std::vector<ForwardResult> Cnf<Field>::forward_lockstep(const T* params, const std::vector<std::vector<double>>& x,
+                                                        int n, const std::vector<std::vector<double>>& eps,
+                                                        Scratch& s, long* evaluations) const {
+  const int S = n * field_.channels();
+  const bool exact = opt_.trace == TraceEstimator::Exact, reg = opt_.ode_regularization > 0;
+  const std::size_t B = x.size();
+  if (opt_.needs_noise() && eps.size() != B) throw std::invalid_argument("noise ε: one vector per structure needed");
+  std::vector<std::vector<double>> y(B);
+  for (std::size_t b = 0; b < B; ++b) {
+    check_state(x[b], S, "forward");
+    if (opt_.needs_noise() && int(eps[b].size()) != S) throw std::invalid_argument("noise ε has the wrong size");
+    y[b].assign(S + 3, 0.0);
+    std::copy(x[b].begin(), x[b].end(), y[b].begin());
+  }
+  const ForwardOnlyScope scope(s.ws);  // no reverse pass follows these evaluations
+  // Chunks of the exact trace as exact_trace() takes them (egnn/trace.hpp).
+  const int K = exact ? trace_chunk_size(S, n) : 0;
+  std::vector<int> sizes;
+  std::vector<T> times, tr;
+  const ode::BatchSolveResult solved = ode::integrate_batch(
+      [&](const ode::BatchEval& e) {
+        const int m = int(e.active.size());
+        const Eigen::Index mS = Eigen::Index(m) * S;
+        sizes.assign(m, n);
+        times.resize(m);
+        s.z.resize(mS);
+        s.f.resize(mS);
+        for (int j = 0; j < m; ++j) {
+          for (int i = 0; i < S; ++i) s.z[std::size_t(j) * S + i] = T(e.y[j][i]);
+          times[j] = T(e.t[j]);
+        }
+        tr.assign(m, T(0));
+        if (exact) {
+          for (int k0 = 0; k0 < S; k0 += K) {
+            const int real = std::min(K, S - k0);
+            s.trace.V.setZero(K, mS);
+            for (int j = 0; j < m; ++j)
+              for (int k = 0; k < real; ++k) s.trace.V(k, Eigen::Index(j) * S + k0 + k) = T(1);
+            field_.forward_stacked(params, s.z.data(), sizes, times.data(), &s.trace.V, s.ws, s.f.data(),
+                                   &s.trace.JV);
+            for (int j = 0; j < m; ++j)
+              for (int k = 0; k < real; ++k) tr[j] += s.trace.JV(k, Eigen::Index(j) * S + k0 + k);
+          }
+        }
+        if (!exact || reg) {
+          // ε of every structure in one tangent row: J·ε by blocks.
+          s.V.resize(1, mS);
+          for (int j = 0; j < m; ++j)
+            for (int i = 0; i < S; ++i) s.V(0, Eigen::Index(j) * S + i) = T(eps[e.active[j]][i]);
+          s.f_extra.resize(mS);
+          field_.forward_stacked(params, s.z.data(), sizes, times.data(), &s.V, s.ws,
+                                 exact ? s.f_extra.data() : s.f.data(), &s.JV);
+        }
+        for (int j = 0; j < m; ++j) {
+          const Eigen::Index o = Eigen::Index(j) * S;
+          double* dy = e.dydt[j];
+          double f2 = 0;
+          for (int i = 0; i < S; ++i) {
+            dy[i] = double(s.f[o + i]);
+            f2 += dy[i] * dy[i];
+          }
+          dy[S] = exact ? double(tr[j]) : double(s.V.row(0).segment(o, S).dot(s.JV.row(0).segment(o, S)));
+          dy[S + 1] = reg ? f2 : 0.0;
+          dy[S + 2] = reg ? double(s.JV.row(0).segment(o, S).squaredNorm()) : 0.0;
+        }
+      },
+      y, 0.0, 1.0, opt_.solver);
+  if (evaluations) *evaluations = solved.evaluations;
+  std::vector<ForwardResult> out;
+  out.reserve(B);
+  for (std::size_t b = 0; b < B; ++b) out.push_back(forward_result(y[b], n, solved.samples[b]));
+  return out;
 }
 
 template <class Field>

@@ -66,14 +66,28 @@ class BatchFlow {
   // log p(x) and z(1) of each sample. Throws naming the sample when a solve fails.
   std::vector<ForwardResult> log_likelihood(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed);
 
-  // The same, streamed: stop() is asked before each sample starts (true: no
-  // further sample starts; those in progress finish), done(b, result) is
-  // called from one thread at a time, in any order of b. Returns the count done.
-  // first: the index of x's first structure in the whole job (a rank's share
-  // starts there): structure b draws its noise as structure first + b would.
+  // The same, streamed: stop() is asked before each lockstep group starts
+  // (true: no further group starts; those in progress finish), done(b,
+  // result) is called from one thread at a time, in any order of b. Returns
+  // the count done. first: the index of x's first structure in the whole job
+  // (a rank's share starts there): structure b draws its noise as structure
+  // first + b would.
+  //
+  // Solved in lockstep groups (Cnf::forward_lockstep), as sample() is: the
+  // job's structures k·G .. (k+1)·G − 1, G = likelihood_group(n), share
+  // their stages' field evaluations; each keeps its own steps and its result
+  // is the one it has alone, to rounding, the same bits for any thread count.
   int log_likelihood_each(const T* params, std::vector<double> x, int B, int n, std::uint64_t seed,
                           const std::function<bool()>& stop, const std::function<void(int, ForwardResult&&)>& done,
                           std::uint64_t first = 0);
+
+  // The same structures solved one by one (Cnf::forward): the slow, obvious
+  // path, kept as the reference the lockstep one is tested and timed against.
+  std::vector<ForwardResult> log_likelihood_alone(const T* params, std::vector<double> x, int B, int n,
+                                                  std::uint64_t seed, std::uint64_t first = 0);
+
+  // Structures per lockstep group of log_likelihood_each for graphs of n nodes.
+  int likelihood_group(int n) const;
 
   // B samples: z ~ prior (centre-of-mass free), integrated from t = 1 to 0.
   // nfe (when given) receives the field evaluations summed over the samples;

@@ -186,9 +186,14 @@ std::string task_name(const std::string& what, const CnfOptions& o) {
   return b;
 }
 
-// log p(x) of the first `structures` test structures, exact trace.
+// log p(x) of the first `structures` test structures, exact trace: in
+// lockstep groups as enf score and eval take them, or (alone) one by one.
+// The FLOP count is the per-structure path's (the first layer's tangents on
+// each direction's own edges) for both: the lockstep path's dense tangents
+// do more arithmetic for the same result, so its rate is the useful one.
 template <class T>
-BenchRow particle_score_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
+BenchRow particle_score_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt,
+                            bool alone) {
   const SplitSpec split = shipped_split(m.sys, "test");
   const Structures test = load_structures(split.path, m.sys, split.first, structures);
   const Parameters<T> p = m.params.template cast<T>();
@@ -196,9 +201,11 @@ BenchRow particle_score_row(const BenchModel& m, const CnfOptions& o, int struct
   Cnf<VectorField<T>> cnf(field, o);
   BatchFlow<VectorField<T>> flow(cnf, rt.threads);
   const double per_evaluation = evaluation_flops(field, m.sys.n, FieldWork::ExactTrace);
-  return time_task<T>(task_name("log p(x), exact trace", o), m, test.rows, repeats, flow.threads(), [&](int) {
+  const std::string what = alone ? "log p(x) one by one, exact trace" : "log p(x), exact trace";
+  return time_task<T>(task_name(what, o), m, test.rows, repeats, flow.threads(), [&](int) {
     Work w;
-    for (const auto& r : flow.log_likelihood(p.values.data(), test.x, test.rows, m.sys.n, rt.seed))
+    for (const auto& r : alone ? flow.log_likelihood_alone(p.values.data(), test.x, test.rows, m.sys.n, rt.seed)
+                               : flow.log_likelihood(p.values.data(), test.x, test.rows, m.sys.n, rt.seed))
       w.nfe += r.solve.stats.nfe;
     w.flops = double(w.nfe) * per_evaluation;
     return w;
@@ -274,11 +281,14 @@ BenchRow molecule_sample_row(const BenchModel& m, const CnfOptions& o, int struc
 }
 
 template <class T>
-BenchRow score_row(const BenchModel& m, const CnfOptions& o, int structures, int repeats, const Runtime& rt) {
+std::vector<BenchRow> score_rows(const BenchModel& m, const CnfOptions& o, int structures, int repeats,
+                                 const Runtime& rt) {
   CnfOptions with_trace = o;
   with_trace.trace = m.molecule ? TraceEstimator::Gaussian : TraceEstimator::Exact;
-  return m.molecule ? molecule_score_row<T>(m, with_trace, structures, repeats, rt)
-                    : particle_score_row<T>(m, with_trace, structures, repeats, rt);
+  if (m.molecule) return {molecule_score_row<T>(m, with_trace, structures, repeats, rt)};
+  // Particles: also one structure at a time, the path lockstep replaced.
+  return {particle_score_row<T>(m, with_trace, structures, repeats, rt, false),
+          particle_score_row<T>(m, with_trace, structures, repeats, rt, true)};
 }
 
 template <class T>
@@ -357,8 +367,8 @@ int run_bench_inference(const CommandSpec& spec, const std::vector<std::string>&
 int run_bench_score(const std::vector<std::string>& args) {
   return run_bench_inference(kScoreSpec, args,
                              [](const BenchModel& m, const CnfOptions& o, int M, int R, const Runtime& rt) {
-                               return std::vector<BenchRow>{rt.single() ? score_row<float>(m, o, M, R, rt)
-                                                                        : score_row<double>(m, o, M, R, rt)};
+                               return rt.single() ? score_rows<float>(m, o, M, R, rt)
+                                                  : score_rows<double>(m, o, M, R, rt);
                              });
 }
 

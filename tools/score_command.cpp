@@ -129,8 +129,8 @@ void score_as(const Checkpoint& c, const CnfOptions& o, const std::vector<double
   VectorField<T> field(c.field, p.layout);
   Cnf<VectorField<T>> cnf(field, o);
   BatchFlow<VectorField<T>> flow(cnf, rt.threads);
-  rounds.emplace(world(), rows, flow.threads());
   const int n = int(x.size() / rows / c.field.dim);
+  rounds.emplace(world(), rows, flow.threads(), std::vector<double>{}, flow.likelihood_group(n));
   const std::size_t S = x.size() / std::size_t(rows);
   rounds->run(
       [&](int begin, int end, const ShardedRounds::Put& put) {

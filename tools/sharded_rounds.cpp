@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <stdexcept>
 
 #include "egnn/distributed_sum.hpp"
 #include "tools/options.hpp"
@@ -64,9 +65,11 @@ std::vector<std::string> on_every_rank(Communicator& comm, const std::function<s
   return all;
 }
 
-ShardedRounds::ShardedRounds(Communicator& comm, int count, int threads, std::vector<double> cost)
-    : comm_(comm), count_(count), cost_(std::move(cost)) {
+ShardedRounds::ShardedRounds(Communicator& comm, int count, int threads, std::vector<double> cost, int group)
+    : comm_(comm), count_(count), group_(std::max(1, group)), cost_(std::move(cost)) {
+  if (group_ > 1 && !cost_.empty()) throw std::invalid_argument("sharded rounds: groups or costs, not both");
   per_round_ = comm.size() == 1 ? count : comm.size() * kItemsPerWorker * std::max(1, comm.broadcast_value(threads));
+  per_round_ = (per_round_ + group_ - 1) / group_ * group_;  // every round begins at a multiple of the group
 }
 
 void ShardedRounds::add(int index, std::string bytes) {
@@ -100,7 +103,7 @@ void ShardedRounds::run(const Compute& compute, const Emit& emit) {
     // This rank's share of the round: contiguous, rank 0's first.
     int lo = begin, hi = begin;
     if (cost_.empty()) {
-      const Shard s = shard_of(n, me, K);
+      const Shard s = shard_of_groups(n, group_, me, K);
       lo = begin + s.begin;
       hi = begin + s.end;
     } else if (n > 0) {

@@ -60,7 +60,11 @@ class ShardedRounds {
   // count items; cost: one estimate per item (empty: all alike); threads:
   // this rank's workers (a round gives every worker a few items: rank 0's
   // count sets the round for all).
-  ShardedRounds(Communicator& comm, int count, int threads, std::vector<double> cost = {});
+  // group: items computed together whose bits depend on the group's
+  // members (lockstep likelihoods, flow.hpp): rounds and shares then begin at
+  // a multiple of it, so that a rank's items have the bits one process gives
+  // them. Not with a cost (the cost assignment moves single items).
+  ShardedRounds(Communicator& comm, int count, int threads, std::vector<double> cost = {}, int group = 1);
 
   // Every round, until the last or a stop. Throws CollectiveError (one rank:
   // the item's own error) when an item failed, after emitting the items
@@ -79,7 +83,7 @@ class ShardedRounds {
  private:
   void add(int index, std::string bytes);
   Communicator& comm_;
-  int count_, per_round_;
+  int count_, per_round_ = 0, group_;
   std::vector<double> cost_;
   Emit emit_;
   std::map<int, std::string> pending_;  // finished, waiting for an earlier index

@@ -37,8 +37,13 @@ PY
 }
 
 "$enf" bench score --system dw4 --structures 2 --repeat 1 > "$tmp/score.md" 2> "$tmp/score.log"
-check "bench score dw4: table with every column, positive finite numbers" table_ok "$tmp/score.md" 1
+check "bench score dw4: lockstep and one by one, table with every column, positive finite numbers" \
+  table_ok "$tmp/score.md" 2
 check "  exact trace, at enf eval's tolerance" contains "$(cat "$tmp/score.md")" "| log p(x), exact trace, dopri5 1e-05 |"
+check "  and one by one" contains "$(cat "$tmp/score.md")" "| log p(x) one by one, exact trace, dopri5 1e-05 |"
+check "  lockstep and one by one: the same evaluations per structure" python3 -c "
+rows = [l.split('|') for l in open('$tmp/score.md') if l.startswith('| dw4 | log p(x)')]
+assert len(rows) == 2 and rows[0][6].strip() == rows[1][6].strip(), rows"
 check "  says the model is random" contains "$(cat "$tmp/score.md")" "randomly initialised (untrained)"
 check "  logs on stderr, not stdout" bash -c "grep -q 'run 1/1' '$tmp/score.log' && ! grep -q 'run 1/1' '$tmp/score.md'"
 "$enf" bench sample --system dw4 --structures 2 --repeat 1 > "$tmp/sample.md" 2> /dev/null
@@ -58,7 +63,7 @@ check "bench score json: FLOP per structure / NFE = bench field's exact-trace FL
 import json
 s = json.load(open('$tmp/score.json'))
 r = s['results']
-assert len(r) == 1 and r[0]['repeats'] == 2 and r[0]['nfe_per_structure'] > 0 and s['cpu'], s
+assert len(r) == 2 and r[0]['repeats'] == 2 and r[0]['nfe_per_structure'] > 0 and s['cpu'], s
 assert 0 < r[0]['fraction_of_peak'] <= 1 or r[0]['peak_disturbed'], r
 t = json.load(open('$tmp/bf.json'))['exact_trace'][0]
 per_eval = r[0]['flop_per_structure'] / r[0]['nfe_per_structure']
