@@ -28,8 +28,8 @@ T silu_slope(T s, T sig) {
 }  // namespace
 
 template <class T>
-void EgnnNetwork<T>::layer0_local_tangents(const T* p, int blocks, const int* tangent_nodes, bool coord, bool node,
-                                           EgnnWorkspace<T>& ws) const {
+void EgnnNetwork<T>::layer0_local_tangents(const T* p, int blocks, const int* tangent_nodes, int nodes_per_block,
+                                           bool coord, bool node, EgnnWorkspace<T>& ws) const {
   using Vec = detail::Vec<T>;
   const Mat& x = ws.xs[0];  // every block's input
   const Mat& h = ws.hs[0];
@@ -38,23 +38,26 @@ void EgnnNetwork<T>::layer0_local_tangents(const T* p, int blocks, const int* ta
   const int D = cfg_.dim, H = cfg_.hidden, N = ws.nodes, E = ws.edges, B = blocks;
   const int edge_in = 2 * H + 1 + (cfg_.edge_attr ? 1 : 0) + cfg_.edge_features;
 
-  // The compact rows: for each tangent block, the edges node i receives on,
-  // then those it sends on (edge (j <- i) of j's n − 1, senders ascending).
+  // The compact rows: for each tangent block and each of its nodes i (one
+  // per graph at most), the edges i receives on, then those it sends on
+  // (edge (j <- i) of j's n − 1, senders ascending). Nodes of different
+  // graphs share no edge.
   ws.lt_edge.clear();
   ws.lt_block.clear();
-  for (int b = 1; b < B; ++b) {
-    const int i = tangent_nodes[b - 1], base = ws.graph_first[i];
-    const int n = ws.first_edge[i + 1] - ws.first_edge[i] + 1;
-    for (int e = ws.first_edge[i]; e < ws.first_edge[i + 1]; ++e) {
-      ws.lt_edge.push_back(e);
-      ws.lt_block.push_back(b);
-    }
-    for (int j = base; j < base + n; ++j)
-      if (j != i) {
-        ws.lt_edge.push_back(ws.first_edge[j] + (i - base) - (i > j ? 1 : 0));
+  ws.lt_node.clear();
+  for (int b = 1; b < B; ++b)
+    for (int k = 0; k < nodes_per_block; ++k) {
+      const int i = tangent_nodes[(b - 1) * nodes_per_block + k], base = ws.graph_first[i];
+      const int n = ws.first_edge[i + 1] - ws.first_edge[i] + 1;
+      const auto add = [&](int e) {
+        ws.lt_edge.push_back(e);
         ws.lt_block.push_back(b);
-      }
-  }
+        ws.lt_node.push_back(i);
+      };
+      for (int e = ws.first_edge[i]; e < ws.first_edge[i + 1]; ++e) add(e);
+      for (int j = base; j < base + n; ++j)
+        if (j != i) add(ws.first_edge[j] + (i - base) - (i > j ? 1 : 0));
+    }
   const int M = int(ws.lt_edge.size());
 
   // Geometry: dᵏ, rᵏ = 2 d⁰·dᵏ, uᵏ = dᵏ/den − d⁰ rᵏ q.
@@ -83,10 +86,10 @@ void EgnnNetwork<T>::layer0_local_tangents(const T* p, int blocks, const int* ta
   Mat& Qi = ws.lt_qi;
   ws.lt_y1.resize(M, H);
   for (int m = 0; m < M;) {
-    const int b = ws.lt_block[m], i = tangent_nodes[b - 1];
+    const int b = ws.lt_block[m], i = ws.lt_node[m];
     Pi.noalias() = h.row(b * N + i) * W0.leftCols(H).transpose();
     Qi.noalias() = h.row(b * N + i) * W0.middleCols(H, H).transpose();
-    for (; m < M && ws.lt_block[m] == b; ++m) {
+    for (; m < M && ws.lt_block[m] == b && ws.lt_node[m] == i; ++m) {
       const int e = ws.lt_edge[m];
       const T rv = ws.lt_r[m], av = cfg_.edge_attr ? rv : T(0);
       const T* hi = ws.recv[e] == i ? Pi.data() : Qi.data();
@@ -157,9 +160,9 @@ void EgnnNetwork<T>::layer0_local_tangents(const T* p, int blocks, const int* ta
 }
 
 // The rest of EgnnNetwork is instantiated in egnn_network.cpp.
-template void EgnnNetwork<float>::layer0_local_tangents(const float*, int, const int*, bool, bool,
+template void EgnnNetwork<float>::layer0_local_tangents(const float*, int, const int*, int, bool, bool,
                                                         EgnnWorkspace<float>&) const;
-template void EgnnNetwork<double>::layer0_local_tangents(const double*, int, const int*, bool, bool,
+template void EgnnNetwork<double>::layer0_local_tangents(const double*, int, const int*, int, bool, bool,
                                                          EgnnWorkspace<double>&) const;
 
 }  // namespace enf

@@ -134,7 +134,7 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, const Mat& h0, int n, int
 template <class T>
 void EgnnNetwork<T>::forward(const T* p, const Mat& x, const Mat& h0, std::span<const int> sizes, int blocks,
                              EgnnRequest req, EgnnWorkspace<T>& ws, const T* edge_features,
-                             const int* tangent_nodes) const {
+                             const int* tangent_nodes, int nodes_per_block) const {
   const int L = cfg_.layers, H = cfg_.hidden;
   if (sizes.empty()) throw std::invalid_argument("EGNN forward: no graph");
   long nodes = 0;
@@ -189,13 +189,23 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, const Mat& h0, std::span<
   int first_layer = 0;
   if (tangent_nodes && blocks > 1) {
     // Layer 0's value block alone, then its tangents on their own edges.
-    const int N = ws.nodes;
+    const int N = ws.nodes, P = nodes_per_block;
+    if (P < 1) throw std::invalid_argument("EGNN forward: at least one tangent node per block");
+    // The last block that named each node, and each graph (by its first node).
+    ws.lt_mark.assign(N, 0);
+    ws.lt_graph_mark.assign(N, 0);
     for (int b = 1; b < blocks; ++b) {
-      const int i = tangent_nodes[b - 1];
-      if (i < 0 || i >= N) throw std::invalid_argument("EGNN forward: a tangent node outside the graphs");
+      for (int k = 0; k < P; ++k) {
+        const int i = tangent_nodes[(b - 1) * P + k];
+        if (i < 0 || i >= N) throw std::invalid_argument("EGNN forward: a tangent node outside the graphs");
+        int& graph = ws.lt_graph_mark[ws.graph_first[i]];
+        if (graph == b) throw std::invalid_argument("EGNN forward: two tangent nodes of one block in one graph");
+        graph = b;
+        ws.lt_mark[i] = b;
+      }
       for (int j = 0; j < N; ++j)
-        if (j != i && (!ws.xs[0].row(b * N + j).isZero(0) || !ws.h0.row(b * N + j).isZero(0)))
-          throw std::invalid_argument("EGNN forward: a tangent block is not zero outside its node");
+        if (ws.lt_mark[j] != b && (!ws.xs[0].row(b * N + j).isZero(0) || !ws.h0.row(b * N + j).isZero(0)))
+          throw std::invalid_argument("EGNN forward: a tangent block is not zero outside its nodes");
     }
     // Swaps, not copies, keep every matrix at its size from call to call:
     // the value-only layer reads and writes the lt_ matrices of N rows.
@@ -211,7 +221,7 @@ void EgnnNetwork<T>::forward(const T* p, const Mat& x, const Mat& h0, std::span<
     std::swap(ws.hs[0], ws.lt_h0);
     std::swap(ws.xs[1], ws.lt_x1);  // layer 0's value block in lt_x1, lt_h1
     std::swap(ws.hs[1], ws.lt_h1);
-    layer0_local_tangents(p, blocks, tangent_nodes, !last || req.positions, !last || req.features, ws);
+    layer0_local_tangents(p, blocks, tangent_nodes, P, !last || req.positions, !last || req.features, ws);
     ws.local_tangents = true;
     first_layer = 1;
   }

@@ -117,7 +117,8 @@ struct EgnnWorkspace {
   // edge_attr. The reverse pass refuses such a forward.
   bool local_tangents = false;
   Vec edge_attr;                                   // [B·E]
-  std::vector<int> lt_edge, lt_block;              // compact row -> edge, block
+  std::vector<int> lt_edge, lt_block, lt_node;     // compact row -> edge, block, its tangent node
+  std::vector<int> lt_mark, lt_graph_mark;         // per node (graph): the last block that named it
   Mat lt_x0, lt_h0, lt_x1, lt_h1;                  // layer 0's inputs and outputs, value block
   Mat lt_pi, lt_qi;                                // a tangent node's row of P and of Q
   Mat lt_d, lt_u, lt_y1, lt_pre2, lt_m, lt_c1, lt_s, lt_pren;  // compact tangents
@@ -160,14 +161,17 @@ class EgnnNetwork {
   // graph's rows are what forward() on that graph alone gives, to rounding.
   // One matrix product per layer serves them all (issue 13's lockstep solves).
   //
-  // tangent_nodes (optional, blocks − 1 entries): tangent block k's
-  // directions are zero outside node tangent_nodes[k − 1] (checked), as the
-  // exact trace's unit directions are. Layer 0 then computes each tangent on
-  // that node's 2(n − 1) edges instead of all n(n − 1), since every other
-  // edge's tangent is zero there: the same numbers to rounding for about
-  // 1/L less work. No reverse pass may follow such a forward.
+  // tangent_nodes (optional, (blocks − 1)·nodes_per_block entries): tangent
+  // block k's directions are zero outside nodes tangent_nodes[(k − 1)·P ..
+  // k·P − 1], P = nodes_per_block, each in another graph (checked), as the
+  // exact trace's unit directions are (P > 1: the same direction of several
+  // stacked graphs at once). Layer 0 then computes each tangent on those
+  // nodes' 2(n − 1) edges instead of all n(n − 1), since every other edge's
+  // tangent is zero there: the same numbers to rounding for about 1/L less
+  // work. No reverse pass may follow such a forward.
   void forward(const T* params, const Mat& x, const Mat& h0, std::span<const int> sizes, int blocks, EgnnRequest req,
-               EgnnWorkspace<T>& ws, const T* edge_features = nullptr, const int* tangent_nodes = nullptr) const;
+               EgnnWorkspace<T>& ws, const T* edge_features = nullptr, const int* tangent_nodes = nullptr,
+               int nodes_per_block = 1) const;
 
   // Reverse of the last forward on `ws`: given cotangents of the stacked
   // outputs (null = zero), writes the cotangents of the stacked inputs and
@@ -205,8 +209,8 @@ class EgnnNetwork {
   void layer_reverse(const T* p, int l, int blocks, EgnnWorkspace<T>& ws, T* grad) const;
   // Layer 0's tangents on each direction's own edges (egnn_local_tangents.cpp),
   // after layer_forward computed its value block into ws.lt_x1, ws.lt_h1.
-  void layer0_local_tangents(const T* p, int blocks, const int* tangent_nodes, bool coord, bool node,
-                             EgnnWorkspace<T>& ws) const;
+  void layer0_local_tangents(const T* p, int blocks, const int* tangent_nodes, int nodes_per_block, bool coord,
+                             bool node, EgnnWorkspace<T>& ws) const;
 };
 
 extern template class EgnnNetwork<float>;

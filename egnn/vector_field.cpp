@@ -83,7 +83,7 @@ void VectorField<T>::forward(const T* params, const T* z, int n, T t, const Mat*
 template <class T>
 void VectorField<T>::forward_stacked(const T* params, const T* z, std::span<const int> sizes, const T* t,
                                      const Mat* V, FieldWorkspace<T>& ws, T* f, Mat* JV,
-                                     const int* tangent_nodes) const {
+                                     const int* tangent_nodes, int nodes_per_row) const {
   const int D = cfg_.dim, F = cfg_.features, C = cfg_.channels(), Fc = cfg_.node_condition;
   const int K = V ? int(V->rows()) : 0, B = 1 + K, G = int(sizes.size());
   const int in_nf = net_.config().in_node_nf;
@@ -117,7 +117,7 @@ void VectorField<T>::forward_stacked(const T* params, const T* z, std::span<cons
     }
   EgnnRequest req{true, F > 0};
   net_.forward(params, ws.x, ws.h0, sizes, B, req, ws.net,
-               cfg_.edge_condition > 0 ? ws.edge_condition.data() : nullptr, tangent_nodes);
+               cfg_.edge_condition > 0 ? ws.edge_condition.data() : nullptr, tangent_nodes, nodes_per_row);
 
   // v = x_L − x_0, then each graph's centre of mass is removed (per block: it is linear).
   const Mat& xL = ws.net.xs.back();

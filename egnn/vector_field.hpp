@@ -109,12 +109,14 @@ class VectorField {
   // Each graph's f and JV are forward()'s for it alone, to rounding; one
   // matrix product per layer serves all of them. reverse() follows it as it
   // follows forward(). A conditional field takes one molecule per call.
-  // tangent_nodes (optional, one per row of V): row k is zero outside node
-  // tangent_nodes[k]'s channels (checked), and the first layer's tangents
-  // are computed on that node's edges alone (EgnnNetwork::forward); no
-  // reverse() may follow.
+  // tangent_nodes (optional, nodes_per_row per row of V): row k is zero
+  // outside the channels of nodes tangent_nodes[k·P .. (k + 1)·P − 1], P =
+  // nodes_per_row, each of another graph (checked), and the first layer's
+  // tangents are computed on those nodes' edges alone (EgnnNetwork::forward);
+  // no reverse() may follow.
   void forward_stacked(const T* params, const T* z, std::span<const int> sizes, const T* t, const Mat* V,
-                       FieldWorkspace<T>& ws, T* f, Mat* JV, const int* tangent_nodes = nullptr) const;
+                       FieldWorkspace<T>& ws, T* f, Mat* JV, const int* tangent_nodes = nullptr,
+                       int nodes_per_row = 1) const;
 
   // One graph whose K directions are each supported on one node (the exact
   // trace's unit vectors): forward() with tangent_nodes, about 1/L less work.

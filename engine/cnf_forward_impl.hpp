@@ -127,13 +127,20 @@ std::vector<ForwardResult> Cnf<Field>::forward_lockstep(const T* params, const s
         }
         tr.assign(m, T(0));
         if (exact) {
+          const int C = field_.channels();
+          s.trace.nodes.resize(std::size_t(K) * m);
           for (int k0 = 0; k0 < S; k0 += K) {
             const int real = std::min(K, S - k0);
             s.trace.V.setZero(K, mS);
             for (int j = 0; j < m; ++j)
               for (int k = 0; k < real; ++k) s.trace.V(k, Eigen::Index(j) * S + k0 + k) = T(1);
+            // Direction k is node (k0 + k) / C's in every structure: the first
+            // layer's tangents on those nodes' edges alone (as exact_trace()
+            // does for one; padding directions are zero: any node will do).
+            for (int k = 0; k < K; ++k)
+              for (int j = 0; j < m; ++j) s.trace.nodes[std::size_t(k) * m + j] = j * n + std::min(k0 + k, S - 1) / C;
             field_.forward_stacked(params, s.z.data(), sizes, times.data(), &s.trace.V, s.ws, s.f.data(),
-                                   &s.trace.JV);
+                                   &s.trace.JV, s.trace.nodes.data(), m);
             for (int j = 0; j < m; ++j)
               for (int k = 0; k < real; ++k) tr[j] += s.trace.JV(k, Eigen::Index(j) * S + k0 + k);
           }

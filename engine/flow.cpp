@@ -79,12 +79,11 @@ std::vector<std::pair<int, int>> lockstep_groups(int B, std::uint64_t first, int
 
 template <class Field>
 int BatchFlow<Field>::likelihood_group(int n) const {
-  // The exact trace one by one: there each direction's first layer runs on
-  // its own node's edges (VectorField::forward_node_tangents), which the
-  // stacked chunks do not, and that saves more than stacking gains (enf bench
-  // score, float32, 1e-7: DW4 0.65 s one by one against 0.73 in groups of
-  // 32, LJ13 3.4 s against 4.2).
-  return cnf_.options().trace == TraceEstimator::Exact ? 1 : lockstep_group(n);
+  // Sampling's groups. Measured for the exact trace (enf bench score,
+  // float32, 1e-7, 2 threads, random E-NF models): flat within the noise from
+  // 1 to 64 structures a group (DW4 0.61–0.65 s for 1000, LJ13 3.1–3.4 s
+  // for 100): its chunks of 8–16 directions already fill the products.
+  return lockstep_group(n);
 }
 
 template <class Field>
