@@ -24,6 +24,18 @@ Mat<double> local_directions(int n, int C, const std::vector<int>& nodes, Rng& r
   return V;
 }
 
+// The node-local forward's f and J·V against the dense one's, to tol (relative to the largest value).
+template <class T>
+void check_same(const std::vector<T>& f_local, const std::vector<T>& f_dense, const Mat<T>& JV_local,
+                const Mat<T>& JV_dense, double tol) {
+  std::vector<double> fd(f_dense.begin(), f_dense.end()), fl(f_local.begin(), f_local.end());
+  const Mat<double> jd = JV_dense.template cast<double>(), jl = JV_local.template cast<double>();
+  INFO("f " << max_abs_diff(fl, fd) << ", JV " << (jl - jd).cwiseAbs().maxCoeff() << " of " << jd.cwiseAbs().maxCoeff());
+  CHECK(max_abs_diff(fl, fd) <= tol * std::max(1.0, max_abs(fd)));
+  CHECK((jl - jd).cwiseAbs().maxCoeff() <= tol * std::max(1.0, jd.cwiseAbs().maxCoeff()));
+  CHECK(jd.cwiseAbs().maxCoeff() > 0);
+}
+
 template <class T>
 void check_against_dense(const FieldConfig& cfg, int n, double tol) {
   const auto p = random_params(cfg, 61);
@@ -50,12 +62,7 @@ void check_against_dense(const FieldConfig& cfg, int n, double tol) {
   const T t = T(0.37);
   field.forward(pt.values.data(), z.data(), n, t, &V, dense_ws, f_dense.data(), &JV_dense);
   field.forward_node_tangents(pt.values.data(), z.data(), n, t, V, nodes.data(), local_ws, f_local.data(), JV_local);
-  std::vector<double> fd(f_dense.begin(), f_dense.end()), fl(f_local.begin(), f_local.end());
-  const Mat<double> jd = JV_dense.template cast<double>(), jl = JV_local.template cast<double>();
-  INFO("f " << max_abs_diff(fl, fd) << ", JV " << (jl - jd).cwiseAbs().maxCoeff() << " of " << jd.cwiseAbs().maxCoeff());
-  CHECK(max_abs_diff(fl, fd) <= tol * std::max(1.0, max_abs(fd)));
-  CHECK((jl - jd).cwiseAbs().maxCoeff() <= tol * std::max(1.0, jd.cwiseAbs().maxCoeff()));
-  CHECK(jd.cwiseAbs().maxCoeff() > 0);
+  check_same(f_local, f_dense, JV_local, JV_dense, tol);
   // Tangents do not move the value: f is the dense one's whatever the directions.
   // And the exact trace (which takes this path) is the dense Jacobian's.
   TraceScratch<T> scratch;
@@ -152,12 +159,7 @@ void check_stacked_against_dense(const FieldConfig& cfg, double tol) {
   field.forward_stacked(pt.values.data(), z.data(), sizes, t.data(), &V, dense_ws, f_dense.data(), &JV_dense);
   field.forward_stacked(pt.values.data(), z.data(), sizes, t.data(), &V, local_ws, f_local.data(), &JV_local,
                         nodes.data(), G);
-  std::vector<double> fd(f_dense.begin(), f_dense.end()), fl(f_local.begin(), f_local.end());
-  const Mat<double> jd = JV_dense.template cast<double>(), jl = JV_local.template cast<double>();
-  INFO("f " << max_abs_diff(fl, fd) << ", JV " << (jl - jd).cwiseAbs().maxCoeff() << " of " << jd.cwiseAbs().maxCoeff());
-  CHECK(max_abs_diff(fl, fd) <= tol * std::max(1.0, max_abs(fd)));
-  CHECK((jl - jd).cwiseAbs().maxCoeff() <= tol * std::max(1.0, jd.cwiseAbs().maxCoeff()));
-  CHECK(jd.cwiseAbs().maxCoeff() > 0);
+  check_same(f_local, f_dense, JV_local, JV_dense, tol);
 }
 
 TEST_CASE("node-local tangents over stacked graphs: one node of every graph per row", "[egnn][trace][lockstep]") {
